@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { openCheckpoint } from '../../core/checkpoint/checkpoint';
+import { type InspectReport, inspectReport } from '../../core/checkpoint/inspect';
+import { formatBytes, formatCount, table } from '../../core/format';
+import { action } from '../run';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('show a checkpoint: architecture, parameters, dtypes, size, shards, metadata, layers (reads headers only)')
+    .argument('<checkpoint>', 'a checkpoint folder or a .safetensors file')
+    .option('--json', 'print the full catalogue as JSON (name, dtype, shape, file, byte offsets)')
+    .action(
+      action((path: string, opts: { json?: boolean }) => {
+        const report = inspectReport(openCheckpoint(path));
+        process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderInspect(report));
+      }),
+    );
+}
+
+export function renderInspect(r: InspectReport): string {
+  const dtypes = Object.entries(r.dtypes)
+    .map(([d, n]) => `${d} ${formatCount(n)}`)
+    .join(', ');
+  const lines = [
+    `${r.path}`,
+    `  architecture  ${r.architecture ?? 'unknown (no config.json)'}  (layer names: ${r.family})`,
+    `  parameters    ${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')}) in ${r.tensorCount} tensors`,
+    `  dtypes        ${dtypes || 'none'}`,
+    `  size          ${formatBytes(r.fileBytes)} in ${r.shards.length} file${r.shards.length === 1 ? '' : 's'}`,
+    `  layers        ${r.layerCount}${r.vocabSize !== null ? `   vocabulary ${r.vocabSize}` : ''}`,
+  ];
+  if (r.shards.length > 1 || r.shards.some((s) => s.metadata && Object.keys(s.metadata).length)) {
+    lines.push('', '  shards');
+    for (const s of r.shards) {
+      const meta = s.metadata ? Object.entries(s.metadata).map(([k, v]) => `${k}=${v.length > 60 ? v.slice(0, 57) + '…' : v}`).join(' ') : '';
+      lines.push(`    ${s.fileName}  ${formatBytes(s.size)}  ${s.tensorCount} tensors  ${meta}`.trimEnd());
+    }
+  }
+  lines.push('', '  per layer');
+  const rows = [['group', 'tensors', 'parameters', 'size'], ...r.groups.map((g) => [g.label, String(g.tensorCount), formatCount(g.parameterCount), formatBytes(g.bytes)])];
+  lines.push(...table(rows, new Set([1, 2, 3])).split('\n').map((l) => `    ${l}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,22 @@
+/** `chatvec`: the command line over the same core jobs as the VS Code extension. */
+import { Command } from 'commander';
+import { registerInspect } from './commands/inspect';
+import { registerDemo } from './commands/demo';
+import { TOOL_VERSION } from '../core/version';
+import { EXIT_USAGE } from './run';
+
+export function buildProgram(): Command {
+  const program = new Command('chatvec')
+    .description('Chat Vector: LLM weight arithmetic on safetensors checkpoints (θ_out = θ_cp + Σ rᵢ·(θ_chatᵢ − θ_base))')
+    .version(TOOL_VERSION)
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      process.exit(EXIT_USAGE);
+    });
+  registerInspect(program);
+  registerDemo(program);
+  return program;
+}
+
+void buildProgram().parseAsync(process.argv);

@@ -1,0 +1,54 @@
+/** What `chatvec inspect` shows: a checkpoint's summary and its per-layer table (plain data). */
+import { type Dtype } from '../safetensors/dtype';
+import { type Checkpoint, type CheckpointSummary, summarize } from './checkpoint';
+import { type TensorGroup, groupLabel, groupOrder } from './layers';
+
+export interface GroupSummary {
+  readonly label: string;
+  readonly group: TensorGroup;
+  readonly tensorCount: number;
+  readonly parameterCount: number;
+  readonly bytes: number;
+}
+
+export interface InspectReport extends CheckpointSummary {
+  readonly path: string;
+  readonly kind: 'folder' | 'file';
+  readonly architecture: string | null;
+  readonly family: string;
+  readonly tensorCount: number;
+  readonly shards: readonly { fileName: string; size: number; tensorCount: number; metadata: Readonly<Record<string, string>> | null }[];
+  readonly groups: readonly GroupSummary[];
+  readonly tensors: readonly { name: string; dtype: Dtype; shape: readonly number[]; file: string; begin: number; end: number; group: string }[];
+}
+
+export function inspectReport(c: Checkpoint): InspectReport {
+  const groups = new Map<string, GroupSummary & { tensorCount: number; parameterCount: number; bytes: number }>();
+  for (const t of c.tensors) {
+    const label = groupLabel(t.group);
+    const g = groups.get(label) ?? { label, group: t.group.role === 'layer' ? { role: 'layer', layer: t.group.layer!, module: 'other' } : t.group, tensorCount: 0, parameterCount: 0, bytes: 0 };
+    g.tensorCount++;
+    g.parameterCount += t.elementCount;
+    g.bytes += t.byteLength;
+    groups.set(label, g);
+  }
+  return {
+    path: c.path,
+    kind: c.kind,
+    architecture: c.architecture,
+    family: c.family,
+    tensorCount: c.tensors.length,
+    ...summarize(c),
+    shards: c.shards.map((s) => ({ fileName: s.fileName, size: s.size, tensorCount: s.tensorCount, metadata: s.metadata })),
+    groups: [...groups.values()].sort((a, b) => groupOrder(a.group) - groupOrder(b.group)),
+    tensors: c.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      file: c.shards[t.shard]!.fileName,
+      begin: t.position,
+      end: t.position + t.byteLength,
+      group: groupLabel(t.group),
+    })),
+  };
+}
