@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { registerInspect } from './commands/inspect';
 import { registerDemo } from './commands/demo';
+import { registerExtract } from './commands/extract';
+import { registerApply } from './commands/apply';
 import { TOOL_VERSION } from '../core/version';
 import { EXIT_USAGE } from './run';
 
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
       process.exit(EXIT_USAGE);
     });
   registerInspect(program);
+  registerExtract(program);
+  registerApply(program);
   registerDemo(program);
   return program;
 }

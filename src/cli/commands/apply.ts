@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import { runApply } from '../../core/engine/apply';
+import { formatBytes, formatDuration } from '../../core/format';
+import { collect, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
+import { type ProgressMode, progressPrinter } from '../progress';
+import { action, interruptSignal } from '../run';
+
+interface ApplyCli {
+  target: string;
+  vector?: string[];
+  base?: string;
+  chat?: string[];
+  ratio?: string[];
+  out: string;
+  skipEmbed?: boolean;
+  specialTokens?: string;
+  maxShardSize?: string;
+  dtype?: string;
+  threads?: string;
+  overwrite?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerApply(program: Command): void {
+  program
+    .command('apply')
+    .description('add chat vectors to a continually-pretrained model: θ_out = θ_cp + Σ rᵢ·τᵢ (fused with --base/--chat)')
+    .requiredOption('--target <dir>', 'the continually-pretrained (CP) model')
+    .option('--vector <dir>', 'a chat vector from `chatvec extract` (repeatable)', collect)
+    .option('--base <dir>', 'fused: the base model (with --chat; τ is never written)')
+    .option('--chat <dir>', 'fused: a chat model (repeatable)', collect)
+    .option('--ratio <r>', 'ratio per vector/chat in order, or one for all (default 1.0; negative allowed)', collect)
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--skip-embed', 'copy input embeddings and LM head from the target unchanged (different vocabularies)')
+    .option('--special-tokens <K:V,...>', 'target rows K of embeddings and LM head become the chat model\'s rows V')
+    .option('--max-shard-size <size>', 'shard budget, e.g. 5GB (default), 500MB')
+    .option('--dtype <dtype>', 'output dtype: bf16 | f16 | f32 (default: the target\'s, per tensor)')
+    .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--overwrite', 'replace an existing output folder')
+    .option('--json', 'print progress and the result as JSON lines')
+    .option('--quiet', 'print nothing but errors')
+    .action(
+      action(async (o: ApplyCli) => {
+        const mode: ProgressMode = o.json ? 'json' : o.quiet ? 'quiet' : 'auto';
+        const progress = progressPrinter(mode);
+        const signal = interruptSignal();
+        try {
+          const r = await runApply(
+            {
+              target: o.target,
+              vectors: o.vector,
+              base: o.base,
+              chats: o.chat,
+              ratios: o.ratio?.map(parseRatio),
+              out: o.out,
+              skipEmbed: o.skipEmbed,
+              specialTokens: parseSpecialTokens(o.specialTokens),
+              maxShardBytes: parseShardSize(o.maxShardSize),
+              dtype: parseDtypeOption(o.dtype),
+              threads: parseThreads(o.threads),
+              overwrite: o.overwrite,
+            },
+            { signal, onProgress: progress, onLog: (l, m) => mode !== 'json' && process.stderr.write(`${l}: ${m}\n`) },
+          );
+          progress.end();
+          if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
+          else if (mode === 'auto') process.stdout.write(`wrote ${r.out}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
+        } finally {
+          progress.end();
+          signal.dispose();
+        }
+      }),
+    );
+}

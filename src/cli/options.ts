@@ -1,0 +1,42 @@
+/** Parsers for CLI option values: each failure is a one-line InvalidArgument error. */
+import { ChatVecError } from '../core/errors';
+import { type FloatDtype, parseFloatDtype } from '../core/safetensors/dtype';
+import { parseByteSize } from '../core/safetensors/writer';
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function parseRatio(s: string): number {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v)) throw new ChatVecError('InvalidArgument', `--ratio "${s}" is not a number`);
+  return v;
+}
+
+export function parseDtypeOption(s: string | undefined, allowed: readonly FloatDtype[] = ['F32', 'BF16', 'F16']): FloatDtype | undefined {
+  if (s === undefined) return undefined;
+  const d = parseFloatDtype(s);
+  if (!d || !allowed.includes(d)) throw new ChatVecError('InvalidArgument', `--dtype "${s}" is not one of ${allowed.map((a) => a.toLowerCase()).join(', ')}`);
+  return d;
+}
+
+export function parseThreads(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1) throw new ChatVecError('InvalidArgument', `--threads "${s}" must be a whole number ≥ 1`);
+  return v;
+}
+
+export function parseShardSize(s: string | undefined): number | undefined {
+  return s === undefined ? undefined : parseByteSize(s);
+}
+
+/** "K:V,K:V" → [[K, V], …] (target row K gets chat row V). */
+export function parseSpecialTokens(s: string | undefined): [number, number][] | undefined {
+  if (s === undefined) return undefined;
+  return s.split(',').map((pair) => {
+    const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(pair);
+    if (!m) throw new ChatVecError('InvalidArgument', `--special-tokens "${pair}" is not CP_ID:CHAT_ID (e.g. 32003:128009)`);
+    return [Number(m[1]), Number(m[2])];
+  });
+}

@@ -1,0 +1,270 @@
+/**
+ * apply: θ_out = θ_cp + Σ rᵢ·τᵢ — from stored chat vectors (two-step) or fused from a base and
+ * chat models (one pass reading base, chats and CP; τ is never written). Both paths run the same
+ * float32 kernel in the same order, so they give the same bytes.
+ */
+import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
+import { isEmbeddingOrHead } from '../checkpoint/layers';
+import { ChatVecError } from '../errors';
+import { entryKind, readJsonObject } from '../io/files';
+import { writeSmallFileSync } from '../io/outputFile';
+import { join } from '../io/paths';
+import type { WorkerTask } from '../io/workerPool';
+import type { ApplyOptions, JobContext, JobOutcome } from '../jobs/types';
+import { type FloatDtype, dtypeBytes, isFloatDtype, torchDtypeName } from '../safetensors/dtype';
+import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
+import { type PlacedTensor, placeTensors } from './placement';
+import { TOOL_VERSION } from '../version';
+import { chunkRanges, refAt } from './chunking';
+import type { CombineTask, CombineTerm, CopyBytesTask } from './combineKernel';
+import { pairRatios, requireSameNames, requireSameShapes, sameShape } from './inputChecks';
+import { modelCard, writeModelFiles } from './modelFiles';
+import { runOutputJob } from './outputJob';
+
+export const DEFAULT_MAX_SHARD_BYTES = 5e9;
+
+/** One (a, b) pair of a combination: chat and base (fused) or a vector and nothing. */
+interface Source {
+  readonly ratio: number;
+  readonly a: Checkpoint;
+  readonly b: Checkpoint | null;
+}
+
+/** How one output tensor is made. */
+type Recipe =
+  | { kind: 'combine'; name: string; target: CatalogueEntry; terms: { ratio: number; a: CatalogueEntry; b: CatalogueEntry | null }[] }
+  | { kind: 'copyBytes'; name: string; target: CatalogueEntry; agree: [CatalogueEntry, CatalogueEntry][] };
+
+/**
+ * Runs apply (fused when `base` and `chats` are given, else from `vectors`).
+ * @throws ChatVecError InvalidArgument, BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists,
+ *   Io; CancelledError when ctx.signal is raised
+ */
+export async function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  const fused = opts.base !== undefined || (opts.chats?.length ?? 0) > 0;
+  if (fused && opts.vectors?.length) throw new ChatVecError('InvalidArgument', 'give either --vector or --base with --chat, not both');
+  if (fused && (!opts.base || !opts.chats?.length)) throw new ChatVecError('InvalidArgument', 'the fused path needs --base and at least one --chat');
+  if (!fused && !opts.vectors?.length) throw new ChatVecError('InvalidArgument', 'give at least one --vector, or --base with --chat');
+  const skipEmbed = opts.skipEmbed === true;
+  const warnings: string[] = [];
+
+  const target = openCheckpoint(opts.target);
+  let sources: Source[];
+  let chatForFiles: string | null;
+  if (fused) {
+    const base = openCheckpoint(opts.base!);
+    const chats = opts.chats!.map(openCheckpoint);
+    const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
+    for (const c of chats) {
+      requireSameNames(base, c, (n) => skipEmbed && isEmbeddingOrHead(n));
+      requireSameShapes(base, c, skipEmbed);
+    }
+    requireSameNames(target, base, (n) => skipEmbed && isEmbeddingOrHead(n));
+    requireSameShapes(target, base, skipEmbed);
+    sources = chats.map((c, i) => ({ ratio: ratios[i]!, a: c, b: base }));
+    chatForFiles = chats[chats.length - 1]!.folder;
+  } else {
+    const vectors = opts.vectors!.map(openCheckpoint);
+    const ratios = pairRatios(opts.ratios, vectors.length, 'vectors');
+    for (const v of vectors) {
+      const extra = v.tensors.filter((t) => !target.byName.has(t.name)).map((t) => t.name);
+      if (extra.length) throw new ChatVecError('NameMismatch', `${v.path} holds tensors the target lacks: ${extra.slice(0, 12).join(', ')}${extra.length > 12 ? ' …' : ''}`);
+      requireSameShapes(target, v, skipEmbed);
+    }
+    sources = vectors.map((v, i) => ({ ratio: ratios[i]!, a: v, b: null }));
+    chatForFiles = chatOfVector(vectors[vectors.length - 1]!);
+  }
+
+  const recipes = target.tensors.map((t) => recipeFor(t, sources, skipEmbed));
+  const outDtype = (t: CatalogueEntry): FloatDtype | null => (isFloatDtype(t.dtype) ? (opts.dtype ?? t.dtype) : null);
+  const specs: TensorSpec[] = target.tensors.map((t) => ({ name: t.name, dtype: outDtype(t) ?? t.dtype, shape: t.shape }));
+
+  const specialTokens = opts.specialTokens ?? [];
+  const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
+
+  const metadata = {
+    chatvec: JSON.stringify({
+      operation: fused ? 'apply (fused)' : 'apply',
+      tool: `chatvec ${TOOL_VERSION}`,
+      target: target.path,
+      ...(fused ? { base: opts.base, chats: sources.map((s) => s.a.path) } : { vectors: sources.map((s) => s.a.path) }),
+      ratios: sources.map((s) => s.ratio),
+      skip_embed: skipEmbed,
+      special_tokens: specialTokens.map(([k, v]) => `${k}:${v}`),
+      dtype: opts.dtype ?? 'target',
+    }),
+  };
+  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
+  const planned = placeTensors(plan);
+
+  let totalBytes = 0;
+  for (const r of recipes) totalBytes += recipeBytes(r, planned.get(r.name)!);
+  const rowTasks = (fileOf: (f: string) => string) => (rowSource ? specialRowTasks(target, rowSource, specialTokens, planned, fileOf) : []);
+  for (const t of rowTasks(() => '')) totalBytes += t.count * 8;
+
+  const res = await runOutputJob(
+    {
+      out: opts.out,
+      overwrite: opts.overwrite === true,
+      plan,
+      phase: 'apply',
+      threads: opts.threads,
+      totalBytes,
+      tasks: (fileOf) => tasksFor(recipes, planned, fileOf),
+      lateTasks: rowTasks,
+      writeExtras: (file) => {
+        const uniform = opts.dtype ?? dominantFloatDtype(target);
+        writeModelFiles({ target: target.folder, chat: chatForFiles, torchDtype: uniform ? torchDtypeName(uniform) : null, warnings }, file);
+        writeModelCardFile(file, target, sources, fused, opts, warnings);
+      },
+    },
+    ctx,
+  );
+  for (const w of warnings) ctx.onLog?.('warn', w);
+  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: `cpu (${res.threads} threads)`, warnings };
+}
+
+function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boolean): Recipe {
+  if (!isFloatDtype(t.dtype)) {
+    const agree: [CatalogueEntry, CatalogueEntry][] = [];
+    for (const s of sources) {
+      const a = s.a.byName.get(t.name);
+      const b = s.b?.byName.get(t.name);
+      if (a && b) agree.push([b, a]);
+    }
+    return { kind: 'copyBytes', name: t.name, target: t, agree };
+  }
+  const terms: { ratio: number; a: CatalogueEntry; b: CatalogueEntry | null }[] = [];
+  if (!(skipEmbed && isEmbeddingOrHead(t.name))) {
+    for (const s of sources) {
+      const a = s.a.byName.get(t.name);
+      if (!a) {
+        if (s.b === null && isEmbeddingOrHead(t.name)) continue; // vector extracted with --skip-embed
+        throw new ChatVecError('NameMismatch', `${s.a.path} has no tensor "${t.name}"`);
+      }
+      if (!isFloatDtype(a.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in the target but ${a.dtype} in ${s.a.path}`);
+      const b = s.b ? s.b.byName.get(t.name)! : null;
+      if (!sameShape(a.shape, t.shape)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}": ${JSON.stringify(t.shape)} in the target vs ${JSON.stringify(a.shape)} in ${s.a.path}`);
+      terms.push({ ratio: s.ratio, a, b });
+    }
+  }
+  return { kind: 'combine', name: t.name, target: t, terms };
+}
+
+function recipeBytes(r: Recipe, out: PlacedTensor): number {
+  if (r.kind === 'copyBytes') return out.byteLength * (2 + 2 * r.agree.length);
+  let bytes = r.target.byteLength + out.byteLength;
+  for (const t of r.terms) bytes += t.a.byteLength + (t.b?.byteLength ?? 0);
+  return bytes;
+}
+
+function* tasksFor(recipes: readonly Recipe[], planned: ReadonlyMap<string, PlacedTensor>, fileOf: (f: string) => string): Generator<WorkerTask> {
+  for (const r of recipes) {
+    const out = planned.get(r.name)!;
+    if (r.kind === 'copyBytes') {
+      const task: CopyBytesTask = {
+        kind: 'copyBytes',
+        byteLength: out.byteLength,
+        source: refAt(r.target, 0),
+        mustAgree: r.agree.map(([x, y]) => [refAt(x, 0), refAt(y, 0)] as const),
+        tensor: r.name,
+        out: refAt({ file: fileOf(out.fileName), position: out.position, dtype: out.dtype }, 0),
+      };
+      yield task;
+      continue;
+    }
+    for (const [first, count] of chunkRanges(out.elementCount)) {
+      const terms: CombineTerm[] = r.terms.map((t) => ({ ratio: t.ratio, a: refAt(t.a, first), b: t.b ? refAt(t.b, first) : null }));
+      const task: CombineTask = {
+        kind: 'combine',
+        count,
+        target: refAt(r.target, first),
+        terms,
+        out: { file: fileOf(out.fileName), position: out.position + first * dtypeBytes(out.dtype), dtype: out.dtype as FloatDtype },
+      };
+      yield task;
+    }
+  }
+}
+
+/** The chat model a vector was extracted from (its chatvector.json), for template and rows. */
+function chatOfVector(v: Checkpoint): string | null {
+  const p = join(v.folder, 'chatvector.json');
+  if (entryKind(p) !== 'file') return null;
+  const chat = readJsonObject(p).chat;
+  return typeof chat === 'string' && entryKind(chat) === 'dir' ? chat : null;
+}
+
+function specialTokenSource(chat: Checkpoint | string | null, target: Checkpoint): Checkpoint {
+  if (chat === null) {
+    throw new ChatVecError('InvalidArgument', '--special-tokens needs the chat model; the vector\'s chatvector.json does not name an existing chat folder');
+  }
+  const c = typeof chat === 'string' ? openCheckpoint(chat) : chat;
+  for (const t of target.tensors) {
+    if (!isEmbeddingOrHead(t.name)) continue;
+    const u = c.byName.get(t.name);
+    if (!u) throw new ChatVecError('NameMismatch', `--special-tokens: ${c.path} has no tensor "${t.name}"`);
+    if (u.shape.length !== 2 || t.shape.length !== 2 || u.shape[1] !== t.shape[1]) {
+      throw new ChatVecError('ShapeMismatch', `--special-tokens: rows of "${t.name}" differ in width (${JSON.stringify(t.shape)} vs ${JSON.stringify(u.shape)})`);
+    }
+    if (!isFloatDtype(u.dtype)) throw new ChatVecError('ShapeMismatch', `--special-tokens: "${t.name}" is not a float tensor in ${c.path}`);
+  }
+  return c;
+}
+
+/** Row copies chat[v] → out[k] for input embeddings and LM head (after the main pass). */
+function specialRowTasks(
+  target: Checkpoint,
+  chat: Checkpoint,
+  pairs: readonly (readonly [number, number])[],
+  planned: ReadonlyMap<string, PlacedTensor>,
+  fileOf: (f: string) => string,
+): CombineTask[] {
+  const tasks: CombineTask[] = [];
+  for (const t of target.tensors) {
+    if (!isEmbeddingOrHead(t.name)) continue;
+    const u = chat.byName.get(t.name)!;
+    const out = planned.get(t.name)!;
+    const cols = t.shape[1]!;
+    for (const [k, v] of pairs) {
+      if (!Number.isInteger(k) || k < 0 || k >= t.shape[0]!) throw new ChatVecError('InvalidArgument', `--special-tokens ${k}:${v}: row ${k} is outside "${t.name}" of the target (${t.shape[0]} rows)`);
+      if (!Number.isInteger(v) || v < 0 || v >= u.shape[0]!) throw new ChatVecError('InvalidArgument', `--special-tokens ${k}:${v}: row ${v} is outside "${t.name}" of the chat model (${u.shape[0]} rows)`);
+      tasks.push({
+        kind: 'combine',
+        count: cols,
+        target: refAt(u, v * cols),
+        terms: [],
+        out: { file: fileOf(out.fileName), position: out.position + k * cols * dtypeBytes(out.dtype), dtype: out.dtype as FloatDtype },
+      });
+    }
+  }
+  return tasks;
+}
+
+/** The float dtype holding most parameters (for config.json's torch_dtype). */
+export function dominantFloatDtype(c: Checkpoint): FloatDtype | null {
+  const count = new Map<FloatDtype, number>();
+  for (const t of c.tensors) if (isFloatDtype(t.dtype)) count.set(t.dtype, (count.get(t.dtype) ?? 0) + t.elementCount);
+  let best: FloatDtype | null = null;
+  for (const [d, n] of count) if (best === null || n > count.get(best)!) best = d;
+  return best;
+}
+
+function writeModelCardFile(file: (n: string) => string, target: Checkpoint, sources: readonly Source[], fused: boolean, opts: ApplyOptions, warnings: readonly string[]): void {
+  const lines = [
+    'This model was made with [Chat Vector](https://arxiv.org/abs/2310.04799) weight arithmetic by `chatvec`:',
+    '',
+    '    θ_out = θ_target + Σ rᵢ · (θ_chatᵢ − θ_base)',
+    '',
+    `- target (continually pretrained): \`${target.path}\``,
+    ...(fused
+      ? [`- base: \`${opts.base}\``, ...sources.map((s) => `- chat: \`${s.a.path}\`, ratio ${s.ratio}`)]
+      : sources.map((s) => `- chat vector: \`${s.a.path}\`, ratio ${s.ratio}`)),
+    `- input embeddings and LM head: ${opts.skipEmbed ? 'taken from the target unchanged (--skip-embed)' : 'combined like every other tensor'}`,
+    ...(opts.specialTokens?.length ? [`- special-token rows (target:chat) copied from the chat model: ${opts.specialTokens.map(([k, v]) => `${k}:${v}`).join(', ')}`] : []),
+    `- arithmetic in float32, one rounding to ${opts.dtype ?? "the target's dtype"}`,
+    `- tool: chatvec ${TOOL_VERSION}`,
+    ...(warnings.length ? ['', 'Warnings:', ...warnings.map((w) => `- ${w}`)] : []),
+  ];
+  writeSmallFileSync(file('README.md'), modelCard('Chat Vector merge', lines));
+}

@@ -1,0 +1,143 @@
+/**
+ * The engine's one chunk kernel, run in worker threads: for `count` elements,
+ *
+ *   acc = f32(target)                       (or 0 when there is no target)
+ *   for each term i:  acc = acc + f32(rᵢ) · (f32(aᵢ) − f32(bᵢ))     (bᵢ absent: acc + rᵢ·aᵢ)
+ *   out = round_to_dtype(acc)
+ *
+ * with every operation rounded to float32 in exactly that order (d = a − b; m = r·d; acc = acc + m)
+ * and one rounding to the output dtype at the end. JavaScript computes in float64; rounding each
+ * result to float32 gives the correctly rounded float32 operation because float64 has more than
+ * twice float32's precision (so the double rounding is innocuous).
+ *
+ * The same kernel does fused apply (target = CP, terms = (chatᵢ, base)), apply from stored vectors
+ * (terms = (τᵢ, none)), extract (no target, one term (chat, base), r = 1), dtype conversion and
+ * special-token row copies (target only).
+ */
+import { ChatVecError } from '../errors';
+import { readerFor, writerFor } from '../io/handleCache';
+import { decodeToF32, encodeFromF32 } from '../numeric/convert';
+import { type Dtype, type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+
+/** A run of elements in a file: where element 0 of this chunk is and how it is stored. */
+export interface ChunkRef {
+  readonly file: string;
+  /** Absolute byte position of the chunk's first element. */
+  readonly position: number;
+  readonly dtype: Dtype;
+}
+
+export interface CombineTerm {
+  readonly ratio: number;
+  readonly a: ChunkRef;
+  readonly b: ChunkRef | null;
+}
+
+export interface CombineTask {
+  readonly kind: 'combine';
+  readonly count: number;
+  readonly target: ChunkRef | null;
+  readonly terms: readonly CombineTerm[];
+  readonly out: ChunkRef & { readonly dtype: FloatDtype };
+}
+
+/** Copies raw bytes (non-float tensors), optionally requiring pairs of inputs to agree. */
+export interface CopyBytesTask {
+  readonly kind: 'copyBytes';
+  readonly byteLength: number;
+  readonly source: ChunkRef;
+  /** Each pair (e.g. base and chat) must hold the same bytes, else the task fails naming `tensor`. */
+  readonly mustAgree: readonly (readonly [ChunkRef, ChunkRef])[];
+  readonly tensor: string;
+  readonly out: ChunkRef;
+}
+
+// Buffers reused across tasks of one worker: memory stays flat whatever the model size.
+let raw = new Uint8Array(0);
+let acc = new Float32Array(0);
+let va = new Float32Array(0);
+let vb = new Float32Array(0);
+let bytesA = new Uint8Array(0);
+let bytesB = new Uint8Array(0);
+
+function ensure(count: number): void {
+  if (acc.length >= count) return;
+  acc = new Float32Array(count);
+  va = new Float32Array(count);
+  vb = new Float32Array(count);
+  raw = new Uint8Array(count * 8);
+}
+
+function load(ref: ChunkRef, count: number, into: Float32Array): void {
+  if (!isFloatDtype(ref.dtype)) throw new ChatVecError('Internal', `${ref.file}: ${ref.dtype} is not a float dtype`);
+  const bytes = raw.subarray(0, count * dtypeBytes(ref.dtype));
+  readerFor(ref.file).readIntoSync(bytes, ref.position);
+  decodeToF32(ref.dtype, bytes, into, count);
+}
+
+/** Runs a CombineTask; returns the number of bytes read and written. */
+export function runCombine(t: CombineTask): number {
+  const n = t.count;
+  ensure(n);
+  let bytes = 0;
+  let started = false;
+  if (t.target) {
+    load(t.target, n, acc);
+    bytes += n * dtypeBytes(t.target.dtype);
+    started = true;
+  }
+  for (const term of t.terms) {
+    const r = Math.fround(term.ratio);
+    load(term.a, n, va);
+    bytes += n * dtypeBytes(term.a.dtype);
+    if (term.b) {
+      load(term.b, n, vb);
+      bytes += n * dtypeBytes(term.b.dtype);
+      if (!started && r === 1) {
+        for (let i = 0; i < n; i++) acc[i] = va[i]! - vb[i]!;
+      } else if (!started) {
+        for (let i = 0; i < n; i++) acc[i] = r * Math.fround(va[i]! - vb[i]!);
+      } else {
+        for (let i = 0; i < n; i++) acc[i] = acc[i]! + Math.fround(r * Math.fround(va[i]! - vb[i]!));
+      }
+    } else if (!started) {
+      for (let i = 0; i < n; i++) acc[i] = r * va[i]!;
+    } else {
+      for (let i = 0; i < n; i++) acc[i] = acc[i]! + Math.fround(r * va[i]!);
+    }
+    started = true;
+  }
+  if (!started) acc.fill(0, 0, n);
+  const outBytes = raw.subarray(0, n * dtypeBytes(t.out.dtype));
+  encodeFromF32(t.out.dtype, acc, outBytes, n);
+  writerFor(t.out.file).writeAtSync(outBytes, t.out.position);
+  return bytes + outBytes.length;
+}
+
+/** Runs a CopyBytesTask; returns the number of bytes read and written. */
+export function runCopyBytes(t: CopyBytesTask): number {
+  const n = t.byteLength;
+  if (bytesA.length < n) bytesA = new Uint8Array(n);
+  const src = bytesA.subarray(0, n);
+  readerFor(t.source.file).readIntoSync(src, t.source.position);
+  let bytes = n;
+  for (const [x, y] of t.mustAgree) {
+    if (bytesB.length < 2 * n) bytesB = new Uint8Array(2 * n);
+    const bx = bytesB.subarray(0, n);
+    const by = bytesB.subarray(n, 2 * n);
+    readerFor(x.file).readIntoSync(bx, x.position);
+    readerFor(y.file).readIntoSync(by, y.position);
+    bytes += 2 * n;
+    if (!sameBytes(bx, by)) {
+      throw new ChatVecError('ShapeMismatch', `tensor "${t.tensor}" is not a float tensor and differs between ${x.file} and ${y.file}; cannot combine it`);
+    }
+  }
+  writerFor(t.out.file).writeAtSync(src, t.out.position);
+  return bytes + n;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,123 @@
+/**
+ * extract: τ = chat − base for every tensor, matched by name, written as a safetensors checkpoint
+ * folder plus chatvector.json (what it was made from). Default dtype float32, which is exact: the
+ * float32 difference of two bf16/f16/f32 values is what apply would compute, so extract-then-apply
+ * gives the same bytes as the fused apply.
+ */
+import { type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
+import { isEmbeddingOrHead } from '../checkpoint/layers';
+import { ChatVecError } from '../errors';
+import { writeSmallFileSync } from '../io/outputFile';
+import type { WorkerTask } from '../io/workerPool';
+import type { ExtractOptions, JobContext, JobOutcome } from '../jobs/types';
+import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
+import { TOOL_VERSION } from '../version';
+import { DEFAULT_MAX_SHARD_BYTES } from './apply';
+import { chunkRanges, refAt } from './chunking';
+import type { CombineTask } from './combineKernel';
+import { requireSameNames, requireSameShapes } from './inputChecks';
+import { modelCard } from './modelFiles';
+import { runOutputJob } from './outputJob';
+import { placeTensors } from './placement';
+
+/** What chatvector.json records about a vector. */
+export interface ChatVectorInfo {
+  readonly format: 'chatvec/1';
+  readonly base: string;
+  readonly chat: string;
+  readonly baseArchitecture: string | null;
+  readonly chatArchitecture: string | null;
+  readonly tensorCount: number;
+  readonly dtype: FloatDtype;
+  readonly skipEmbed: boolean;
+  /** Non-float tensors left out of the vector (they are copied from the target on apply). */
+  readonly skipped: readonly string[];
+  readonly tool: string;
+}
+
+/**
+ * Runs extract.
+ * @throws ChatVecError BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists, Io;
+ *   CancelledError when ctx.signal is raised
+ */
+export async function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  const dtype = opts.dtype ?? 'F32';
+  const skipEmbed = opts.skipEmbed === true;
+  const base = openCheckpoint(opts.base);
+  const chat = openCheckpoint(opts.chat);
+  requireSameNames(base, chat, (n) => skipEmbed && isEmbeddingOrHead(n));
+  requireSameShapes(base, chat, skipEmbed);
+
+  const kept = base.tensors.filter((t) => isFloatDtype(t.dtype) && !(skipEmbed && isEmbeddingOrHead(t.name)));
+  const skipped = base.tensors.filter((t) => !isFloatDtype(t.dtype)).map((t) => t.name);
+  for (const t of kept) {
+    const c = chat.byName.get(t.name)!;
+    if (!isFloatDtype(c.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in ${base.path} but ${c.dtype} in ${chat.path}`);
+  }
+  if (kept.length === 0) throw new ChatVecError('InvalidArgument', `no float tensors to subtract in ${base.path}`);
+
+  const specs: TensorSpec[] = kept.map((t) => ({ name: t.name, dtype, shape: t.shape }));
+  const info: ChatVectorInfo = {
+    format: 'chatvec/1',
+    base: base.path,
+    chat: chat.path,
+    baseArchitecture: base.architecture,
+    chatArchitecture: chat.architecture,
+    tensorCount: specs.length,
+    dtype,
+    skipEmbed,
+    skipped,
+    tool: `chatvec ${TOOL_VERSION}`,
+  };
+  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { chatvec: JSON.stringify({ operation: 'extract', ...info }) });
+  const placed = placeTensors(plan);
+  const totalBytes = kept.reduce((a, t) => a + 2 * t.byteLength + placed.get(t.name)!.byteLength, 0);
+
+  function* tasks(fileOf: (f: string) => string): Generator<WorkerTask> {
+    for (const t of kept) {
+      const c = chat.byName.get(t.name)!;
+      const out = placed.get(t.name)!;
+      for (const [first, count] of chunkRanges(t.elementCount)) {
+        const task: CombineTask = {
+          kind: 'combine',
+          count,
+          target: null,
+          terms: [{ ratio: 1, a: refAt(c, first), b: refAt(t, first) }],
+          out: { file: fileOf(out.fileName), position: out.position + first * dtypeBytes(dtype), dtype },
+        };
+        yield task;
+      }
+    }
+  }
+
+  const res = await runOutputJob(
+    {
+      out: opts.out,
+      overwrite: opts.overwrite === true,
+      plan,
+      phase: 'extract',
+      threads: opts.threads,
+      totalBytes,
+      tasks,
+      writeExtras: (file) => {
+        writeSmallFileSync(file('chatvector.json'), JSON.stringify(info, null, 2) + '\n');
+        writeSmallFileSync(file('README.md'), vectorCard(base, chat, info));
+      },
+    },
+    ctx,
+  );
+  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: `cpu (${res.threads} threads)`, warnings: [] };
+}
+
+function vectorCard(base: Checkpoint, chat: Checkpoint, info: ChatVectorInfo): string {
+  return modelCard('Chat vector', [
+    'A chat vector τ = θ_chat − θ_base ([Chat Vector](https://arxiv.org/abs/2310.04799)), made by `chatvec extract`.',
+    'Add it to a continually-pretrained model of the same architecture with `chatvec apply --target CP --vector THIS --out OUT`.',
+    '',
+    `- base: \`${base.path}\``,
+    `- chat: \`${chat.path}\``,
+    `- tensors: ${info.tensorCount}, dtype ${info.dtype}${info.skipEmbed ? ', input embeddings and LM head left out (--skip-embed)' : ''}`,
+    `- tool: ${info.tool}`,
+  ]);
+}

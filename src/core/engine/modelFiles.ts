@@ -1,0 +1,112 @@
+/**
+ * The small files around the weights of an output checkpoint: the target's config (torch_dtype set
+ * to the output dtype) and tokenizer files, with the chat model's chat template and eos token; the
+ * generation config's eos ids from the chat model when those tokens have the same ids in the
+ * target's vocabulary (else the target's, with a warning); and a README model card.
+ */
+import { readVocabulary } from '../checkpoint/tokenizerVocab';
+import { entryKind, readJsonObject, readSmallText } from '../io/files';
+import { copySmallFileSync, writeSmallFileSync } from '../io/outputFile';
+import { join } from '../io/paths';
+
+/** Tokenizer-side files copied from the target when present. */
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer.model',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'vocab.txt',
+  'chat_template.jinja',
+  'chat_template.json',
+];
+
+function readIfFile(p: string): Record<string, unknown> | null {
+  return entryKind(p) === 'file' ? readJsonObject(p) : null;
+}
+
+function json(v: unknown): string {
+  return JSON.stringify(v, null, 2) + '\n';
+}
+
+export interface ModelFilesInput {
+  /** Folder of the target (CP) model. */
+  readonly target: string;
+  /** Folder of the (last) chat model, whose template and eos token are taken; null for none. */
+  readonly chat: string | null;
+  /** torch_dtype name for config.json (e.g. "bfloat16"); null keeps the target's. */
+  readonly torchDtype: string | null;
+  readonly warnings: string[];
+}
+
+/** Writes config, tokenizer and generation files into the output via `file(name)`. */
+export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => string): void {
+  const config = readIfFile(join(inp.target, 'config.json'));
+  if (config) {
+    if (inp.torchDtype) config.torch_dtype = inp.torchDtype;
+    writeSmallFileSync(file('config.json'), json(config));
+  }
+  for (const name of TOKENIZER_FILES) {
+    const src = join(inp.target, name);
+    if (entryKind(src) === 'file' && name !== 'tokenizer_config.json' && name !== 'special_tokens_map.json') copySmallFileSync(src, file(name));
+  }
+  const tokConfig = readIfFile(join(inp.target, 'tokenizer_config.json'));
+  const specialMap = readIfFile(join(inp.target, 'special_tokens_map.json'));
+  const genConfig = readIfFile(join(inp.target, 'generation_config.json'));
+
+  if (inp.chat) {
+    const chatTok = readIfFile(join(inp.chat, 'tokenizer_config.json'));
+    const chatJinja = join(inp.chat, 'chat_template.jinja');
+    if (entryKind(chatJinja) === 'file') {
+      writeSmallFileSync(file('chat_template.jinja'), readSmallText(chatJinja));
+    } else if (chatTok && chatTok.chat_template !== undefined && tokConfig) {
+      tokConfig.chat_template = chatTok.chat_template;
+    } else if (!chatTok?.chat_template) {
+      inp.warnings.push(`${inp.chat} has no chat template; the output keeps the target's`);
+    }
+    if (chatTok && chatTok.eos_token !== undefined) {
+      if (tokConfig) tokConfig.eos_token = chatTok.eos_token;
+      if (specialMap) specialMap.eos_token = chatTok.eos_token;
+    }
+    const chatGen = readIfFile(join(inp.chat, 'generation_config.json'));
+    if (chatGen && chatGen.eos_token_id !== undefined) {
+      const out = genConfig ?? {};
+      const mapped = sameIdsInTarget(inp.chat, inp.target, chatGen.eos_token_id);
+      if (mapped.ok) {
+        out.eos_token_id = chatGen.eos_token_id;
+      } else {
+        inp.warnings.push(`generation_config.json: kept the target's eos_token_id; ${mapped.why}`);
+      }
+      writeSmallFileSync(file('generation_config.json'), json(out));
+    } else if (genConfig) {
+      writeSmallFileSync(file('generation_config.json'), json(genConfig));
+    }
+  } else if (genConfig) {
+    writeSmallFileSync(file('generation_config.json'), json(genConfig));
+  }
+  if (tokConfig) writeSmallFileSync(file('tokenizer_config.json'), json(tokConfig));
+  if (specialMap) writeSmallFileSync(file('special_tokens_map.json'), json(specialMap));
+}
+
+function sameIdsInTarget(chat: string, target: string, eos: unknown): { ok: true } | { ok: false; why: string } {
+  const ids = Array.isArray(eos) ? eos : [eos];
+  const cv = readVocabulary(chat);
+  const tv = readVocabulary(target);
+  for (const id of ids) {
+    if (typeof id !== 'number') return { ok: false, why: `the chat model's eos_token_id ${JSON.stringify(id)} is not a number` };
+    const tok = cv.tokenOf(id);
+    if (tok === undefined) return { ok: false, why: `token id ${id} is not in the chat model's tokenizer files` };
+    const tid = tv.idOf(tok);
+    if (tid !== id) {
+      return { ok: false, why: `the chat model's eos token ${JSON.stringify(tok)} (id ${id}) is ${tid === undefined ? 'missing from' : `id ${tid} in`} the target's vocabulary` };
+    }
+  }
+  return { ok: true };
+}
+
+/** A Markdown model card stating how the output was made. */
+export function modelCard(title: string, lines: readonly string[]): string {
+  return [`# ${title}`, '', ...lines, ''].join('\n');
+}

@@ -1,0 +1,156 @@
+/**
+ * A pool of worker threads running dist/worker.js (src/core/engine/workerMain.ts). Each task is a
+ * small, self-contained piece of streaming work (read a few MiB from each input, compute, write to
+ * a precomputed offset), so parallelism also overlaps I/O with compute across workers.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ChatVecError } from '../errors';
+
+export interface WorkerTask {
+  readonly kind: string;
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+  pending: Map<number, Pending>;
+}
+
+/** The worker entry: dist/worker.js beside the bundle, or the TypeScript source under tsx. */
+export function defaultWorkerScript(): string {
+  if (process.env.CHATVEC_WORKER_SCRIPT) return process.env.CHATVEC_WORKER_SCRIPT;
+  const bundled = path.join(__dirname, 'worker.js');
+  if (fs.existsSync(bundled)) return bundled;
+  return path.resolve(__dirname, '../engine/workerMain.ts');
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closed = false;
+  private failure: ChatVecError | null = null;
+
+  /**
+   * @param size number of worker threads (≥ 1)
+   * @param script the worker entry file
+   */
+  constructor(
+    readonly size: number,
+    script = defaultWorkerScript(),
+  ) {
+    for (let i = 0; i < Math.max(1, size); i++) {
+      const worker = new Worker(script, { execArgv: process.execArgv });
+      const slot: Slot = { worker, inFlight: 0, pending: new Map() };
+      worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: { code: string; message: string; details?: string } }) => {
+        const p = slot.pending.get(m.id);
+        if (!p) return;
+        slot.pending.delete(m.id);
+        slot.inFlight--;
+        if (m.ok) p.resolve(m.result);
+        else p.reject(new ChatVecError((m.error?.code ?? 'Internal') as ChatVecError['code'], m.error?.message ?? 'worker failed', m.error?.details));
+      });
+      const fail = (e: unknown) => {
+        const err = new ChatVecError('Internal', `worker thread failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.failure ??= err;
+        for (const p of slot.pending.values()) p.reject(err);
+        slot.pending.clear();
+        slot.inFlight = 0;
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => {
+        if (!this.closed) fail(new Error(`exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** Runs one task on the least busy worker. Rejects with the worker's ChatVecError. */
+  run<R>(task: WorkerTask, transfer: readonly ArrayBuffer[] = []): Promise<R> {
+    if (this.closed) return Promise.reject(new ChatVecError('Internal', 'worker pool is closed'));
+    if (this.failure) return Promise.reject(this.failure);
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;
+    const id = this.nextId++;
+    slot.inFlight++;
+    return new Promise<R>((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      slot.worker.postMessage({ id, task }, transfer as ArrayBuffer[]);
+    });
+  }
+
+  /**
+   * Runs tasks with at most `2 × size` in flight (two per worker keeps each busy while the main
+   * thread handles a reply), calling `onDone` as each finishes, in completion order. Stops handing
+   * out tasks when `shouldStop()` turns true or a task fails; waits for those in flight.
+   */
+  async runAll<T extends WorkerTask, R>(tasks: Iterable<T>, onDone: (task: T, result: R) => void, shouldStop: () => boolean = () => false): Promise<void> {
+    const it = tasks[Symbol.iterator]();
+    const limit = this.slots.length * 2;
+    let firstError: unknown = null;
+    await new Promise<void>((resolveAll) => {
+      let inFlight = 0;
+      let exhausted = false;
+      const pump = () => {
+        while (!exhausted && firstError === null && !shouldStop() && inFlight < limit) {
+          const next = it.next();
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          const task = next.value;
+          inFlight++;
+          this.run<R>(task).then(
+            (r) => {
+              inFlight--;
+              if (firstError === null) {
+                try {
+                  onDone(task, r);
+                } catch (e) {
+                  firstError = e;
+                }
+              }
+              pump();
+            },
+            (e) => {
+              inFlight--;
+              firstError ??= e;
+              pump();
+            },
+          );
+        }
+        if (inFlight === 0) resolveAll();
+      };
+      pump();
+    });
+    if (firstError !== null) throw firstError;
+  }
+
+  /** Runs the same task once on every worker (e.g. to close cached file handles). */
+  async broadcast(task: WorkerTask): Promise<void> {
+    if (this.closed) return;
+    await Promise.all(
+      this.slots.map((slot) => {
+        const id = this.nextId++;
+        slot.inFlight++;
+        return new Promise((resolve, reject) => {
+          slot.pending.set(id, { resolve, reject });
+          slot.worker.postMessage({ id, task });
+        });
+      }),
+    );
+  }
+
+  /** Stops all workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

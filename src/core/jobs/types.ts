@@ -1,0 +1,151 @@
+/**
+ * The jobs of the engine, as plain data: their options, progress events and results. The CLI, the
+ * task host (over JSON-RPC, see src/protocol) and the extension all speak these types.
+ */
+import type { ModuleKind, TensorRole } from '../checkpoint/layers';
+import type { FloatDtype } from '../safetensors/dtype';
+
+/** A progress report. `done`/`total` are in `unit`s; rates in bytes per second. */
+export interface ProgressEvent {
+  readonly phase: string;
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'bytes' | 'tensors' | 'items';
+  readonly bytesPerSecond: number;
+  /** Seconds left at the current rate; null when unknown. */
+  readonly etaSeconds: number | null;
+  readonly message?: string;
+}
+
+export type ProgressSink = (e: ProgressEvent) => void;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogSink = (level: LogLevel, message: string) => void;
+
+/** Which compute backend runs the chunk kernels. */
+export type BackendChoice = 'auto' | 'cpu' | 'gpu';
+
+export interface CommonJobOptions {
+  /** Worker threads; default: all cores. */
+  readonly threads?: number;
+  readonly backend?: BackendChoice;
+}
+
+/** τ = chat − base, tensor by tensor, matched by name. */
+export interface ExtractOptions extends CommonJobOptions {
+  readonly base: string;
+  readonly chat: string;
+  readonly out: string;
+  /** Default F32 (exact). */
+  readonly dtype?: FloatDtype;
+  readonly overwrite?: boolean;
+  /** Leave input embeddings and LM head out of the vector (for differing vocabularies). */
+  readonly skipEmbed?: boolean;
+  /** Bytes per shard; default 5 GB. */
+  readonly maxShardBytes?: number;
+}
+
+/** θ_out = θ_cp + Σ rᵢ·τᵢ, from stored vectors or fused from (base, chatᵢ). */
+export interface ApplyOptions extends CommonJobOptions {
+  readonly target: string;
+  /** Chat-vector folders (two-step path). Exactly one of vectors / (base + chats) is given. */
+  readonly vectors?: readonly string[];
+  /** Fused path: the base model and one or more chat models. */
+  readonly base?: string;
+  readonly chats?: readonly string[];
+  /** One ratio for all, or one per vector/chat. Default 1.0. */
+  readonly ratios?: readonly number[];
+  readonly out: string;
+  readonly skipEmbed?: boolean;
+  /** CP row → chat row, for input embeddings and LM head. */
+  readonly specialTokens?: readonly (readonly [number, number])[];
+  readonly maxShardBytes?: number;
+  /** Output dtype for float tensors; default: the target's dtype per tensor. */
+  readonly dtype?: FloatDtype;
+  readonly overwrite?: boolean;
+}
+
+export interface JobOutcome {
+  readonly out: string;
+  readonly tensorCount: number;
+  /** Bytes of tensor data written. */
+  readonly bytesWritten: number;
+  readonly seconds: number;
+  /** Which backend ran the kernels, e.g. "cpu (2 threads)". */
+  readonly backend: string;
+  readonly warnings: readonly string[];
+}
+
+/** Statistics of Δ = B − A over a set of elements; sums are exact enough (float64). */
+export interface DeltaStats {
+  readonly elements: number;
+  /** ‖Δ‖₂ (Frobenius). */
+  readonly deltaNorm: number;
+  readonly normA: number;
+  readonly normB: number;
+  /** ‖Δ‖ / ‖A‖ (NaN when ‖A‖ = 0). */
+  readonly relative: number;
+  /** cos(A, B); NaN when either norm is 0. */
+  readonly cosine: number;
+  readonly maxAbsDelta: number;
+  readonly meanAbsDelta: number;
+  /** Fraction of elements with B ≠ A. */
+  readonly changedFraction: number;
+  /** Count of NaN or ±Inf elements in A or B. */
+  readonly nonFinite: number;
+}
+
+export interface TensorDiff extends DeltaStats {
+  readonly name: string;
+  readonly role: TensorRole;
+  readonly layer: number | null;
+  readonly module: ModuleKind;
+  readonly shapeA: readonly number[];
+  readonly shapeB: readonly number[];
+  /** Set when the shapes differ and only the shared leading rows were compared. */
+  readonly note?: string;
+}
+
+export interface GroupDiff extends DeltaStats {
+  /** "Embeddings", "Layer 3", "Final norm", "LM head", "Other". */
+  readonly label: string;
+  readonly role: TensorRole;
+  readonly layer: number | null;
+  /** Per module kind inside the group (q, k, v, o, gate, up, down, norm …). */
+  readonly modules: readonly (DeltaStats & { readonly module: ModuleKind })[];
+}
+
+export interface DiffReport {
+  readonly a: string;
+  /** Null when a chat-vector folder was scanned alone (Δ is the stored tensor). */
+  readonly b: string | null;
+  readonly total: DeltaStats;
+  /** One line on lineage, e.g. "B looks fine-tuned from A: relative change 0.8 %". */
+  readonly verdict: string;
+  readonly groups: readonly GroupDiff[];
+  readonly tensors: readonly TensorDiff[];
+  readonly onlyInA: readonly string[];
+  readonly onlyInB: readonly string[];
+  readonly shapeMismatches: readonly { name: string; shapeA: readonly number[]; shapeB: readonly number[] }[];
+  /** Tensors present on both sides but not compared (non-float dtypes, shapes that cannot be lined up). */
+  readonly skipped?: readonly { name: string; reason: string }[];
+  /** Chat-vector mode only: the base model used as A for norms, or null when it was not found. */
+  readonly base?: string | null;
+  readonly fromCache: boolean;
+  readonly seconds: number;
+}
+
+export interface DiffOptions extends CommonJobOptions {
+  readonly a: string;
+  /** Omit to scan a chat-vector folder alone. */
+  readonly b?: string;
+  /** Folder for cached results; omit to disable the cache. */
+  readonly cacheDir?: string;
+}
+
+/** What a running job may use to report and to learn it should stop. */
+export interface JobContext {
+  readonly signal?: { readonly cancelled: boolean };
+  readonly onProgress?: ProgressSink;
+  readonly onLog?: LogSink;
+}
