@@ -4,8 +4,11 @@
 import * as esbuild from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 
 const root = path.resolve(import.meta.dirname, '..');
+// The SIMD kernels are assembled first: the bundles (and tsc) import the generated module.
+execFileSync(process.execPath, [path.join(root, 'scripts/build-wasm.mjs')], { stdio: 'inherit' });
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 

@@ -18,6 +18,7 @@ import { ChatVecError } from '../errors';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type Dtype, type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import { type SimdKernels, simdKernels } from './wasm/simdKernels';
 
 /** A run of elements in a file: where element 0 of this chunk is and how it is stored. */
 export interface ChunkRef {
@@ -77,6 +78,17 @@ function load(ref: ChunkRef, count: number, into: Float32Array): void {
 
 /** Runs a CombineTask; returns the number of bytes read and written. */
 export function runCombine(t: CombineTask): number {
+  const simd = simdKernels();
+  return simd && supportedBySimd(t) ? runCombineSimd(t, simd) : runCombineJs(t);
+}
+
+function supportedBySimd(t: CombineTask): boolean {
+  const ok = (d: Dtype) => d === 'BF16' || d === 'F32' || d === 'F16';
+  return ok(t.out.dtype) && (!t.target || ok(t.target.dtype)) && t.terms.every((x) => ok(x.a.dtype) && (!x.b || ok(x.b.dtype)));
+}
+
+/** The plain JavaScript loops (any float dtype). */
+function runCombineJs(t: CombineTask): number {
   const n = t.count;
   ensure(n);
   let bytes = 0;
@@ -93,9 +105,7 @@ export function runCombine(t: CombineTask): number {
     if (term.b) {
       load(term.b, n, vb);
       bytes += n * dtypeBytes(term.b.dtype);
-      if (!started && r === 1) {
-        for (let i = 0; i < n; i++) acc[i] = va[i]! - vb[i]!;
-      } else if (!started) {
+      if (!started) {
         for (let i = 0; i < n; i++) acc[i] = r * Math.fround(va[i]! - vb[i]!);
       } else {
         for (let i = 0; i < n; i++) acc[i] = acc[i]! + Math.fround(r * Math.fround(va[i]! - vb[i]!));
@@ -112,6 +122,65 @@ export function runCombine(t: CombineTask): number {
   encodeFromF32(t.out.dtype, acc, outBytes, n);
   writerFor(t.out.file).writeAtSync(outBytes, t.out.position);
   return bytes + outBytes.length;
+}
+
+/**
+ * The same arithmetic with WebAssembly SIMD: file bytes are read straight into the module's
+ * memory, bf16 is widened and rounded there; f16 goes through the JavaScript converters.
+ * Regions (bytes): acc [0, 4n), a [4n, 8n), b [8n, 12n), raw [12n, 16n).
+ */
+function runCombineSimd(t: CombineTask, k: SimdKernels): number {
+  const n = t.count;
+  const ACC = 0;
+  const A = 4 * n;
+  const B = 8 * n;
+  const RAW = 12 * n;
+  k.reserve(16 * n);
+  let bytes = 0;
+  const loadAt = (ref: ChunkRef, region: number) => {
+    const buf = k.memory.buffer;
+    if (ref.dtype === 'F32') {
+      readerFor(ref.file).readIntoSync(new Uint8Array(buf, region, 4 * n), ref.position);
+    } else if (ref.dtype === 'BF16') {
+      readerFor(ref.file).readIntoSync(new Uint8Array(buf, RAW, 2 * n), ref.position);
+      k.bf16_to_f32(RAW, region, n);
+    } else {
+      const rawView = new Uint8Array(buf, RAW, 2 * n);
+      readerFor(ref.file).readIntoSync(rawView, ref.position);
+      decodeToF32(ref.dtype as FloatDtype, rawView, new Float32Array(buf, region, n), n);
+    }
+    bytes += n * dtypeBytes(ref.dtype);
+  };
+  let started = false;
+  if (t.target) {
+    loadAt(t.target, ACC);
+    started = true;
+  }
+  for (const term of t.terms) {
+    const r = Math.fround(term.ratio);
+    loadAt(term.a, A);
+    if (term.b) {
+      loadAt(term.b, B);
+      if (started) k.acc_diff(ACC, A, B, r, n);
+      else k.set_diff(ACC, A, B, r, n);
+    } else if (started) k.acc_scaled(ACC, A, r, n);
+    else k.set_scaled(ACC, A, r, n);
+    started = true;
+  }
+  const buf = k.memory.buffer;
+  if (!started) new Float32Array(buf, ACC, n).fill(0);
+  let out: Uint8Array;
+  if (t.out.dtype === 'BF16') {
+    k.f32_to_bf16(ACC, RAW, n);
+    out = new Uint8Array(buf, RAW, 2 * n);
+  } else if (t.out.dtype === 'F32') {
+    out = new Uint8Array(buf, ACC, 4 * n);
+  } else {
+    out = new Uint8Array(buf, RAW, dtypeBytes(t.out.dtype) * n);
+    encodeFromF32(t.out.dtype, new Float32Array(buf, ACC, n), out, n);
+  }
+  writerFor(t.out.file).writeAtSync(out, t.out.position);
+  return bytes + out.length;
 }
 
 /** Runs a CopyBytesTask; returns the number of bytes read and written. */

@@ -1,0 +1,167 @@
+;; SIMD kernels of the engine's combine loop (see ../combineKernel.ts for the semantics).
+;; Every arithmetic instruction is a plain IEEE float32 operation (f32x4.sub/mul/add round to
+;; nearest even, no fused multiply-add), so results equal the JavaScript path bit for bit.
+;; Pointers are byte offsets into the exported memory; n is an element count. Each function does
+;; 4 or 8 elements per SIMD step and finishes the tail with scalar code.
+(module
+  (memory (export "memory") 1)
+
+  ;; dst[i] (f32) = bf16 src[i]: a bfloat16 is the upper half of a float32.
+  (func (export "bf16_to_f32") (param $src i32) (param $dst i32) (param $n i32)
+    (local $i i32) (local $v v128) (local $end8 i32)
+    (local.set $end8 (i32.and (local.get $n) (i32.const -8)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end8)))
+        (local.set $v (v128.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $v)) (i32.const 16)))
+        (v128.store offset=16 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $v)) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.shl (i32.load16_u (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; Round one float32 lane group to bfloat16 (nearest even; NaN stays a quiet NaN).
+  (func $rne_bf16 (param $x v128) (result v128)
+    (v128.bitselect
+      (v128.or (i32x4.shr_u (local.get $x) (i32.const 16)) (i32x4.splat (i32.const 0x40)))
+      (i32x4.shr_u
+        (i32x4.add
+          (i32x4.add (local.get $x) (i32x4.splat (i32.const 0x7fff)))
+          (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) (i32x4.splat (i32.const 1))))
+        (i32.const 16))
+      (f32x4.ne (local.get $x) (local.get $x))))
+
+  (func $rne_bf16_scalar (param $x i32) (result i32)
+    (if (result i32) (f32.ne (f32.reinterpret_i32 (local.get $x)) (f32.reinterpret_i32 (local.get $x)))
+      (then (i32.or (i32.shr_u (local.get $x) (i32.const 16)) (i32.const 0x40)))
+      (else (i32.shr_u
+        (i32.add (i32.add (local.get $x) (i32.const 0x7fff))
+                 (i32.and (i32.shr_u (local.get $x) (i32.const 16)) (i32.const 1)))
+        (i32.const 16)))))
+
+  ;; dst[i] (bf16) = round(src[i] f32).
+  (func (export "f32_to_bf16") (param $src i32) (param $dst i32) (param $n i32)
+    (local $i i32) (local $end8 i32) (local $p i32)
+    (local.set $end8 (i32.and (local.get $n) (i32.const -8)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end8)))
+        (local.set $p (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1)))
+          (i16x8.narrow_i32x4_u
+            (call $rne_bf16 (v128.load (local.get $p)))
+            (call $rne_bf16 (v128.load offset=16 (local.get $p)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store16 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1)))
+          (call $rne_bf16_scalar (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; acc[i] = acc[i] + r·(a[i] − b[i])
+  (func (export "acc_diff") (param $acc i32) (param $a i32) (param $b i32) (param $r f32) (param $n i32)
+    (local $i i32) (local $end4 i32) (local $o i32) (local $rv v128)
+    (local.set $rv (f32x4.splat (local.get $r)))
+    (local.set $end4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (v128.store (i32.add (local.get $acc) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $acc) (local.get $o)))
+            (f32x4.mul (local.get $rv)
+              (f32x4.sub (v128.load (i32.add (local.get $a) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (f32.store (i32.add (local.get $acc) (local.get $o))
+          (f32.add (f32.load (i32.add (local.get $acc) (local.get $o)))
+            (f32.mul (local.get $r)
+              (f32.sub (f32.load (i32.add (local.get $a) (local.get $o))) (f32.load (i32.add (local.get $b) (local.get $o)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; acc[i] = r·(a[i] − b[i])   (the first term when there is no target)
+  (func (export "set_diff") (param $acc i32) (param $a i32) (param $b i32) (param $r f32) (param $n i32)
+    (local $i i32) (local $end4 i32) (local $o i32) (local $rv v128)
+    (local.set $rv (f32x4.splat (local.get $r)))
+    (local.set $end4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (v128.store (i32.add (local.get $acc) (local.get $o))
+          (f32x4.mul (local.get $rv)
+            (f32x4.sub (v128.load (i32.add (local.get $a) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (f32.store (i32.add (local.get $acc) (local.get $o))
+          (f32.mul (local.get $r)
+            (f32.sub (f32.load (i32.add (local.get $a) (local.get $o))) (f32.load (i32.add (local.get $b) (local.get $o))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; acc[i] = acc[i] + r·a[i]   (a stored chat vector)
+  (func (export "acc_scaled") (param $acc i32) (param $a i32) (param $r f32) (param $n i32)
+    (local $i i32) (local $end4 i32) (local $o i32) (local $rv v128)
+    (local.set $rv (f32x4.splat (local.get $r)))
+    (local.set $end4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (v128.store (i32.add (local.get $acc) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $acc) (local.get $o)))
+            (f32x4.mul (local.get $rv) (v128.load (i32.add (local.get $a) (local.get $o))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (f32.store (i32.add (local.get $acc) (local.get $o))
+          (f32.add (f32.load (i32.add (local.get $acc) (local.get $o)))
+            (f32.mul (local.get $r) (f32.load (i32.add (local.get $a) (local.get $o))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; acc[i] = r·a[i]
+  (func (export "set_scaled") (param $acc i32) (param $a i32) (param $r f32) (param $n i32)
+    (local $i i32) (local $end4 i32) (local $o i32) (local $rv v128)
+    (local.set $rv (f32x4.splat (local.get $r)))
+    (local.set $end4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (v128.store (i32.add (local.get $acc) (local.get $o))
+          (f32x4.mul (local.get $rv) (v128.load (i32.add (local.get $a) (local.get $o)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (f32.store (i32.add (local.get $acc) (local.get $o))
+          (f32.mul (local.get $r) (f32.load (i32.add (local.get $a) (local.get $o)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+)

@@ -1,0 +1,45 @@
+/**
+ * The WebAssembly SIMD kernels of combine.wat, instantiated once per worker thread. The memory
+ * holds four regions of a chunk (acc, a, b as float32, and raw input/output bytes); callers read
+ * file bytes straight into it. Returns null where WebAssembly SIMD is unavailable, or when
+ * CHATVEC_KERNEL=js asks for the plain JavaScript loops (tests compare the two).
+ */
+import { getEnv } from '../../io/env';
+import { combineWasmBase64 } from './generated/combineWasm';
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  bf16_to_f32(src: number, dst: number, n: number): void;
+  f32_to_bf16(src: number, dst: number, n: number): void;
+  acc_diff(acc: number, a: number, b: number, r: number, n: number): void;
+  set_diff(acc: number, a: number, b: number, r: number, n: number): void;
+  acc_scaled(acc: number, a: number, r: number, n: number): void;
+  set_scaled(acc: number, a: number, r: number, n: number): void;
+}
+
+export interface SimdKernels extends Exports {
+  /** Makes the memory at least `bytes` long (views of memory.buffer must be re-made after). */
+  reserve(bytes: number): void;
+}
+
+let cached: SimdKernels | null | undefined;
+
+export function simdKernels(): SimdKernels | null {
+  if (cached !== undefined) return cached;
+  if (getEnv('CHATVEC_KERNEL') === 'js') return (cached = null);
+  try {
+    const bytes = Uint8Array.from(atob(combineWasmBase64), (c) => c.charCodeAt(0));
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    const ex = inst.exports as unknown as Exports;
+    cached = {
+      ...ex,
+      reserve(n: number) {
+        const have = ex.memory.buffer.byteLength;
+        if (n > have) ex.memory.grow(Math.ceil((n - have) / 65536));
+      },
+    };
+  } catch {
+    cached = null; // no SIMD support in this runtime: the JavaScript loops do the same arithmetic
+  }
+  return cached;
+}
