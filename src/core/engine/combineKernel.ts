@@ -136,6 +136,7 @@ function runCombineSimd(t: CombineTask, k: SimdKernels): number {
   const B = 8 * n;
   const RAW = 12 * n;
   k.reserve(16 * n);
+  if (isFusedBf16(t)) return runFusedBf16(t, k);
   let bytes = 0;
   const loadAt = (ref: ChunkRef, region: number) => {
     const buf = k.memory.buffer;
@@ -181,6 +182,25 @@ function runCombineSimd(t: CombineTask, k: SimdKernels): number {
   }
   writerFor(t.out.file).writeAtSync(out, t.out.position);
   return bytes + out.length;
+}
+
+/** bf16 target, one (bf16 chat, bf16 base) term, bf16 output: the usual fused apply. */
+function isFusedBf16(t: CombineTask): boolean {
+  const term = t.terms[0];
+  return t.terms.length === 1 && t.target?.dtype === 'BF16' && t.out.dtype === 'BF16' && term!.a.dtype === 'BF16' && term!.b?.dtype === 'BF16';
+}
+
+function runFusedBf16(t: CombineTask, k: SimdKernels): number {
+  const n = t.count;
+  const term = t.terms[0]!;
+  const [CP, CHAT, BASE, OUT] = [0, 2 * n, 4 * n, 6 * n];
+  const buf = k.memory.buffer;
+  readerFor(t.target!.file).readIntoSync(new Uint8Array(buf, CP, 2 * n), t.target!.position);
+  readerFor(term.a.file).readIntoSync(new Uint8Array(buf, CHAT, 2 * n), term.a.position);
+  readerFor(term.b!.file).readIntoSync(new Uint8Array(buf, BASE, 2 * n), term.b!.position);
+  k.fused_bf16(CP, CHAT, BASE, OUT, Math.fround(term.ratio), n);
+  writerFor(t.out.file).writeAtSync(new Uint8Array(buf, OUT, 2 * n), t.out.position);
+  return 8 * n;
 }
 
 /** Runs a CopyBytesTask; returns the number of bytes read and written. */

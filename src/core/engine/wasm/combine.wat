@@ -69,6 +69,43 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
 
+  ;; out[i] (bf16) = round(cp[i] + r·(chat[i] − base[i])), all bf16: the common case in one pass,
+  ;; without float32 intermediates in memory.
+  (func $widen_lo (param $v v128) (result v128) (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $v)) (i32.const 16)))
+  (func $widen_hi (param $v v128) (result v128) (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $v)) (i32.const 16)))
+  (func (export "fused_bf16") (param $cp i32) (param $chat i32) (param $base i32) (param $out i32) (param $r f32) (param $n i32)
+    (local $i i32) (local $end8 i32) (local $o i32) (local $rv v128) (local $c v128) (local $a v128) (local $b v128)
+    (local $x i32)
+    (local.set $rv (f32x4.splat (local.get $r)))
+    (local.set $end8 (i32.and (local.get $n) (i32.const -8)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end8)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 1)))
+        (local.set $c (v128.load (i32.add (local.get $cp) (local.get $o))))
+        (local.set $a (v128.load (i32.add (local.get $chat) (local.get $o))))
+        (local.set $b (v128.load (i32.add (local.get $base) (local.get $o))))
+        (v128.store (i32.add (local.get $out) (local.get $o))
+          (i16x8.narrow_i32x4_u
+            (call $rne_bf16 (f32x4.add (call $widen_lo (local.get $c))
+              (f32x4.mul (local.get $rv) (f32x4.sub (call $widen_lo (local.get $a)) (call $widen_lo (local.get $b))))))
+            (call $rne_bf16 (f32x4.add (call $widen_hi (local.get $c))
+              (f32x4.mul (local.get $rv) (f32x4.sub (call $widen_hi (local.get $a)) (call $widen_hi (local.get $b))))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $simd)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 1)))
+        (local.set $x (i32.reinterpret_f32
+          (f32.add (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $cp) (local.get $o))) (i32.const 16)))
+            (f32.mul (local.get $r)
+              (f32.sub (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $chat) (local.get $o))) (i32.const 16)))
+                       (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $base) (local.get $o))) (i32.const 16))))))))
+        (i32.store16 (i32.add (local.get $out) (local.get $o)) (call $rne_bf16_scalar (local.get $x)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
   ;; acc[i] = acc[i] + r·(a[i] − b[i])
   (func (export "acc_diff") (param $acc i32) (param $a i32) (param $b i32) (param $r f32) (param $n i32)
     (local $i i32) (local $end4 i32) (local $o i32) (local $rv v128)

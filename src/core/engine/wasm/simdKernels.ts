@@ -11,6 +11,7 @@ interface Exports {
   memory: WebAssembly.Memory;
   bf16_to_f32(src: number, dst: number, n: number): void;
   f32_to_bf16(src: number, dst: number, n: number): void;
+  fused_bf16(cp: number, chat: number, base: number, out: number, r: number, n: number): void;
   acc_diff(acc: number, a: number, b: number, r: number, n: number): void;
   set_diff(acc: number, a: number, b: number, r: number, n: number): void;
   acc_scaled(acc: number, a: number, r: number, n: number): void;
