@@ -42,6 +42,18 @@ function bad(file: string, rule: string): ChatVecError {
   return new ChatVecError('BadCheckpoint', `${file}: invalid safetensors file: ${rule}`);
 }
 
+/** Untrusted values in messages, shortened: a header may hold 100 MB of names or dimensions. */
+function clip(s: string, max = 120): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+function shown(x: unknown): string {
+  if (Array.isArray(x) && x.length > 16) return clip(`${JSON.stringify(x.slice(0, 16)).slice(0, -1)}, … (${x.length} items)]`);
+  return clip(JSON.stringify(x) ?? String(x));
+}
+function shapeText(shape: readonly number[]): string {
+  return shape.length > 16 ? `[${shape.slice(0, 16).join(', ')}, … (${shape.length} dims)]` : `[${shape.join(', ')}]`;
+}
+
 /**
  * Reads N from the first 8 bytes and checks it against the limit and the file size, so that a
  * lying length never makes the caller allocate the claimed size.
@@ -131,7 +143,7 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: str
   const keys = topLevelKeys(text);
   const seen = new Set<string>();
   for (const k of keys) {
-    if (seen.has(k)) throw bad(file, `tensor name "${k}" appears twice in the header`);
+    if (seen.has(k)) throw bad(file, `tensor name "${clip(k)}" appears twice in the header`);
     seen.add(k);
   }
 
@@ -145,8 +157,9 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: str
       if (typeof value !== 'object' || Array.isArray(value)) throw bad(file, '__metadata__ must be an object of strings');
       metadata = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw bad(file, `__metadata__ value for "${k}" is not a string`);
-        metadata[k] = v;
+        if (typeof v !== 'string') throw bad(file, `__metadata__ value for "${clip(k)}" is not a string`);
+        // defineProperty: a key named `__proto__` is data, not the object's prototype
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -160,20 +173,20 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: str
       throw bad(
         file,
         t.begin > expected
-          ? `tensor "${t.name}" data_offsets [${t.begin}, ${t.end}] leave a hole at byte ${expected}`
-          : `tensor "${t.name}" data_offsets [${t.begin}, ${t.end}] overlap the previous tensor, which ends at ${expected}`,
+          ? `tensor "${clip(t.name)}" data_offsets [${t.begin}, ${t.end}] leave a hole at byte ${expected}`
+          : `tensor "${clip(t.name)}" data_offsets [${t.begin}, ${t.end}] overlap the previous tensor, which ends at ${expected}`,
       );
     }
-    if (t.end < t.begin) throw bad(file, `tensor "${t.name}" data_offsets [${t.begin}, ${t.end}] end before they begin`);
+    if (t.end < t.begin) throw bad(file, `tensor "${clip(t.name)}" data_offsets [${t.begin}, ${t.end}] end before they begin`);
     const bits = BigInt(DTYPE_BITS[t.dtype]) * BigInt(t.elementCount);
     if (bits % 8n !== 0n) {
-      throw bad(file, `tensor "${t.name}" of ${t.elementCount} ${t.dtype} elements does not fill whole bytes`);
+      throw bad(file, `tensor "${clip(t.name)}" of ${t.elementCount} ${t.dtype} elements does not fill whole bytes`);
     }
     const nbytes = bits / 8n;
     if (nbytes !== BigInt(t.end - t.begin)) {
       throw bad(
         file,
-        `tensor "${t.name}" (${t.dtype}, shape [${t.shape.join(', ')}]) needs ${nbytes} bytes but data_offsets span ${t.end - t.begin}`,
+        `tensor "${clip(t.name)}" (${t.dtype}, shape ${shapeText(t.shape)}) needs ${nbytes} bytes but data_offsets span ${t.end - t.begin}`,
       );
     }
     expected = t.end;
@@ -192,25 +205,28 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: str
 
 function parseEntry(name: string, value: unknown, file: string): TensorHeaderEntry {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw bad(file, `entry "${name}" is not an object with dtype, shape and data_offsets`);
+    throw bad(file, `entry "${clip(name)}" is not an object with dtype, shape and data_offsets`);
   }
   const v = value as Record<string, unknown>;
   if (!isDtype(v.dtype)) {
-    throw bad(file, `tensor "${name}" has unknown dtype ${JSON.stringify(v.dtype)}`);
+    throw bad(file, `tensor "${clip(name)}" has unknown dtype ${shown(v.dtype)}`);
   }
   if (!Array.isArray(v.shape) || !v.shape.every(isNonNegInt)) {
-    throw bad(file, `tensor "${name}" shape ${JSON.stringify(v.shape)} is not a list of non-negative integers`);
+    throw bad(file, `tensor "${clip(name)}" shape ${shown(v.shape)} is not a list of non-negative integers`);
   }
   const offs = v.data_offsets;
   if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isNonNegInt)) {
-    throw bad(file, `tensor "${name}" data_offsets ${JSON.stringify(offs)} is not a pair of non-negative integers`);
+    throw bad(file, `tensor "${clip(name)}" data_offsets ${shown(offs)} is not a pair of non-negative integers`);
   }
   const shape = v.shape as number[];
+  // Stop multiplying once past 2^53: the full BigInt product of a header-sized shape (tens of
+  // millions of dims) takes quadratic time. A zero dimension makes the product 0 whatever the rest.
   let count = 1n;
-  for (const d of shape) count *= BigInt(d);
+  if (shape.includes(0)) count = 0n;
+  else for (const d of shape) if ((count *= BigInt(d)) > BigInt(Number.MAX_SAFE_INTEGER)) break;
   const [begin, end] = offs as [number, number];
   if (count > BigInt(Number.MAX_SAFE_INTEGER) || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end)) {
-    throw bad(file, `tensor "${name}" shape or offsets overflow (shape [${shape.join(', ')}], offsets [${begin}, ${end}])`);
+    throw bad(file, `tensor "${clip(name)}" shape or offsets overflow (shape ${shapeText(shape)}, offsets [${begin}, ${end}])`);
   }
   return { name, dtype: v.dtype, shape, begin, end, elementCount: Number(count) };
 }

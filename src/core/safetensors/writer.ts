@@ -43,7 +43,8 @@ export function tensorByteLength(dtype: Dtype, shape: readonly number[]): number
  * @param metadata string → string; `format: pt` is added (readers such as transformers expect it)
  */
 export function planSafetensorsFile(fileName: string, specs: readonly TensorSpec[], metadata: Record<string, string> = {}): FilePlan {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
+  // No prototype: a tensor named `__proto__` must become a key, not replace the prototype.
+  const header: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, { __metadata__: { format: 'pt', ...metadata } });
   const names = new Set<string>();
   let offset = 0;
   const rel: { spec: TensorSpec; begin: number; end: number; elementCount: number }[] = [];
