@@ -231,6 +231,22 @@ describe('opening checkpoints', () => {
     assert.equal(openCheckpoint(ok).shards[0]!.fileName, 'store/real.safetensors');
   });
 
+  it('accepts Hugging Face hub-cache links into the repository\'s blobs, and nothing else outside', () => {
+    const repo = folder();
+    const snap = path.join(repo, 'snapshots', 'abc123');
+    fs.mkdirSync(snap, { recursive: true });
+    writeST(path.join(repo, 'blobs', 'h1'), [['a', 'U8', [1]]]);
+    fs.symlinkSync('../../blobs/h1', path.join(snap, 'model-00001-of-00001.safetensors'));
+    writeIndex(snap, { a: 'model-00001-of-00001.safetensors' });
+    assert.equal(openCheckpoint(snap).tensors[0]!.name, 'a');
+    // the same layout without the `snapshots` parent is an ordinary link leaving the folder
+    const plain = path.join(repo, 'other', 'abc123');
+    fs.mkdirSync(plain, { recursive: true });
+    fs.symlinkSync('../../blobs/h1', path.join(plain, 'model-00001-of-00001.safetensors'));
+    const index = writeIndex(plain, { a: 'model-00001-of-00001.safetensors' });
+    rejects(plain, 'BadCheckpoint', index, /is a link that leads outside/);
+  });
+
   it('rejects malformed indexes, naming them', () => {
     const d = folder();
     writeST(path.join(d, 'model.safetensors'), [['a', 'U8', [1]]]);
