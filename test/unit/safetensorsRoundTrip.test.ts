@@ -1,6 +1,7 @@
 // Writing safetensors files and checkpoints by plan, reading them back bit for bit, and what the
 // reader does with random damage to a valid file.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -524,5 +525,26 @@ describe('properties', () => {
     t.diagnostic(`${rejected} rejected, ${accepted} accepted`);
     assert.ok(rejected > 50, `only ${rejected} mutations rejected`);
     assert.ok(accepted >= 5, `only ${accepted} mutations accepted`);
+  });
+});
+
+describe('atomic output: stale temporary folders', () => {
+  it('removes partial folders of dead processes for the same output, keeps live ones and others', () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-stale-'));
+    try {
+      // a pid that is surely dead: a child that has exited
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+      const stale = path.join(parent, `.out.partial-${dead}-abc`);
+      const live = path.join(parent, `.out.partial-${process.ppid}-abc`);
+      const other = path.join(parent, `.other.partial-${dead}-abc`);
+      for (const d of [stale, live, other]) fs.mkdirSync(d);
+      const dir = AtomicOutputDir.begin(path.join(parent, 'out'), false);
+      dir.abort();
+      assert.equal(fs.existsSync(stale), false);
+      assert.equal(fs.existsSync(live), true);
+      assert.equal(fs.existsSync(other), true);
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
   });
 });

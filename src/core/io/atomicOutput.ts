@@ -40,6 +40,7 @@ export class AtomicOutputDir {
         throw ioError(parent, 'cannot create the output\'s parent folder', e);
       }
     }
+    removeStalePartials(parent, path.basename(abs));
     const temp = path.join(parent, `.${path.basename(abs)}${PARTIAL_MARK}${process.pid}-${Date.now().toString(36)}`);
     try {
       fs.mkdirSync(temp);
@@ -93,6 +94,35 @@ function syncDir(dir: string): void {
     }
   } catch {
     // Some filesystems (and Windows) refuse fsync on a directory; the files themselves are flushed.
+  }
+}
+
+/**
+ * Removes temporary folders of earlier runs for the same output whose process is gone (a killed
+ * task host or CLI cannot clean up after itself). Folders of live processes are left alone.
+ */
+function removeStalePartials(parent: string, name: string): void {
+  const prefix = `.${name}${PARTIAL_MARK}`;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(e.slice(prefix.length))?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(parent, e), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
