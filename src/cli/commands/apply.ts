@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runApply } from '../../core/engine/apply';
+import { runApply } from '../jobs';
 import { formatBytes, formatDuration } from '../../core/format';
 import { collect, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
 import { type ProgressMode, progressPrinter } from '../progress';

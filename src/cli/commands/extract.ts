@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runExtract } from '../../core/engine/extract';
+import { runExtract } from '../jobs';
 import { formatBytes, formatDuration } from '../../core/format';
 import { parseDtypeOption, parseShardSize, parseThreads } from '../options';
 import { type ProgressMode, progressPrinter } from '../progress';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { openCheckpoint } from '../../core/checkpoint/checkpoint';
-import { type InspectReport, inspectReport } from '../../core/checkpoint/inspect';
+import type { InspectReport } from '../../core/checkpoint/inspect';
 import { formatBytes, formatCount, table } from '../../core/format';
+import { inspectCheckpoint } from '../jobs';
 import { action } from '../run';
 
 export function registerInspect(program: Command): void {
@@ -11,8 +11,8 @@ export function registerInspect(program: Command): void {
     .argument('<checkpoint>', 'a checkpoint folder or a .safetensors file')
     .option('--json', 'print the full catalogue as JSON (name, dtype, shape, file, byte offsets)')
     .action(
-      action((path: string, opts: { json?: boolean }) => {
-        const report = inspectReport(openCheckpoint(path));
+      action(async (path: string, opts: { json?: boolean }) => {
+        const report = await inspectCheckpoint(path);
         process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderInspect(report));
       }),
     );

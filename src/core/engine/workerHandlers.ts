@@ -1,8 +1,13 @@
 /** Worker task handlers by kind. Each returns plain, cloneable data. */
 import type { WorkerTask } from '../io/workerPool';
 import { type CombineTask, type CopyBytesTask, runCombine, runCopyBytes } from './combineKernel';
+import { type DiffChunkTask, runDiffChunk } from '../stats/diffKernel';
+import { type RecipeGtaTask, type RecipeStatsTask, runRecipeGta, runRecipeStats } from '../recipes/kernels';
 
 export const workerHandlers: Record<string, (task: WorkerTask) => unknown> = {
   combine: (t) => runCombine(t as CombineTask),
   copyBytes: (t) => runCopyBytes(t as CopyBytesTask),
+  diffChunk: (t) => runDiffChunk(t as DiffChunkTask),
+  recipeStats: (t) => runRecipeStats(t as RecipeStatsTask),
+  recipeGta: (t) => runRecipeGta(t as RecipeGtaTask),
 };

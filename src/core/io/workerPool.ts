@@ -46,7 +46,11 @@ export class WorkerPool {
     script = defaultWorkerScript(),
   ) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      const worker = new Worker(script, { execArgv: process.execArgv });
+      // From source (tests under tsx) a .ts entry is loaded through tsx's CommonJS hook: Node 20
+      // workers resolve a .ts entry with the ESM loader, which `--import tsx` does not reach.
+      const worker = script.endsWith('.ts')
+        ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, execArgv: process.execArgv })
+        : new Worker(script, { execArgv: process.execArgv });
       const slot: Slot = { worker, inFlight: 0, pending: new Map() };
       worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: { code: string; message: string; details?: string } }) => {
         const p = slot.pending.get(m.id);

@@ -1,0 +1,70 @@
+/** `chatvec merge RECIPE --out DIR [--dry-run]`: run a mergekit-compatible YAML recipe. */
+import type { Command } from 'commander';
+import { formatBytes, formatDuration } from '../../core/format';
+import { threadCount } from '../../core/engine/outputJob';
+import { formatIssue, formatPlanSummary, loadRecipeFile, runMergePlan, summarizePlan } from '../../core/recipes';
+import { ChatVecError } from '../../core/errors';
+import { parseShardSize, parseThreads } from '../options';
+import { type ProgressMode, progressPrinter } from '../progress';
+import { action, interruptSignal } from '../run';
+
+interface MergeCli {
+  out?: string;
+  dryRun?: boolean;
+  overwrite?: boolean;
+  threads?: string;
+  maxShardSize?: string;
+  verbose?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerMerge(program: Command): void {
+  program
+    .command('merge')
+    .description('run a merge recipe (mergekit YAML: linear, task_arithmetic, ties, dare_linear, dare_ties, slerp; or chat_vector)')
+    .argument('<recipe>', 'the recipe file (.yaml); model paths in it are relative to its folder')
+    .option('--out <dir>', 'output folder (required unless --dry-run)')
+    .option('--dry-run', 'check the recipe and print the plan (tensors, output size, estimates, filter matches); write nothing')
+    .option('--overwrite', 'replace an existing output folder')
+    .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--max-shard-size <size>', 'shard budget, e.g. 5GB (default), 500MB')
+    .option('--verbose', 'with --dry-run: list every output tensor')
+    .option('--json', 'print the plan / progress and the result as JSON lines')
+    .option('--quiet', 'print nothing but errors')
+    .action(
+      action(async (recipePath: string, o: MergeCli) => {
+        if (!o.dryRun && !o.out) throw new ChatVecError('InvalidArgument', 'give --out DIR (or --dry-run to only check the recipe)');
+        const mode: ProgressMode = o.json ? 'json' : o.quiet ? 'quiet' : 'auto';
+        const threads = parseThreads(o.threads);
+        const loaded = loadRecipeFile(recipePath, { cwd: process.cwd() });
+        const warnings = loaded.issues.filter((i) => i.severity !== 'error');
+        if (mode === 'auto') for (const w of warnings) process.stderr.write(`${formatIssue(recipePath, loaded.parsed, w)}\n`);
+        if (o.dryRun) {
+          const summary = summarizePlan(loaded.plan, threadCount(threads));
+          if (mode === 'json') {
+            const issues = warnings.map((w) => ({ severity: w.severity, message: w.message, where: formatIssue(recipePath, loaded.parsed, w).split(': ')[0] }));
+            process.stdout.write(JSON.stringify({ type: 'plan', ...summary, issues }) + '\n');
+          } else if (mode === 'auto') {
+            process.stdout.write(formatPlanSummary(summary, o.verbose === true) + '\n');
+          }
+          return;
+        }
+        const progress = progressPrinter(mode);
+        const signal = interruptSignal();
+        try {
+          const r = await runMergePlan(
+            loaded.plan,
+            { out: o.out!, overwrite: o.overwrite, threads, maxShardBytes: parseShardSize(o.maxShardSize), recipeText: loaded.text },
+            { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && process.stderr.write(`${l}: ${m}\n`) },
+          );
+          progress.end();
+          if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
+          else if (mode === 'auto') process.stdout.write(`wrote ${r.out}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
+        } finally {
+          progress.end();
+          signal.dispose();
+        }
+      }),
+    );
+}

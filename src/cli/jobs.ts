@@ -1,0 +1,46 @@
+/**
+ * The jobs as the CLI commands call them: in this process by default, or in a task host with the
+ * global `--via-host` option. The functions have the engine's signatures, so a command does not
+ * know (or care) where its job runs.
+ */
+import { openCheckpoint } from '../core/checkpoint/checkpoint';
+import { type InspectReport, inspectReport } from '../core/checkpoint/inspect';
+import { runApply as applyInProcess } from '../core/engine/apply';
+import { runExtract as extractInProcess } from '../core/engine/extract';
+import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext, JobOutcome } from '../core/jobs/types';
+import { runDiff as diffInProcess } from '../core/stats/diff';
+import { ViaHost } from './viaHost';
+
+let host: ViaHost | null = null;
+
+/** Routes the following jobs through a task host (started on first use). */
+export function useTaskHost(): void {
+  host ??= new ViaHost();
+}
+
+/** Stops the task host, if one was used; the process can then exit. */
+export async function closeTaskHost(): Promise<void> {
+  const h = host;
+  host = null;
+  await h?.dispose();
+}
+
+/** A checkpoint's summary (headers only). @throws ChatVecError BadCheckpoint, Unsupported, Io */
+export async function inspectCheckpoint(path: string): Promise<InspectReport> {
+  return host ? host.inspect(path) : inspectReport(openCheckpoint(path));
+}
+
+/** See core/engine/extract.ts runExtract. */
+export function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  return host ? host.run('extract', opts, ctx) : extractInProcess(opts, ctx);
+}
+
+/** See core/engine/apply.ts runApply. */
+export function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  return host ? host.run('apply', opts, ctx) : applyInProcess(opts, ctx);
+}
+
+/** See core/stats/diff.ts runDiff. */
+export function runDiff(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffReport> {
+  return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx);
+}

@@ -1,0 +1,579 @@
+/**
+ * The GPU implementation of ComputeBackend (WebGPU through Dawn).
+ *
+ * Streaming: inputs of any length go through a ring of *slots*. A slot owns an upload staging
+ * buffer (MAP_WRITE, kept mapped while the slot is free), a storage buffer the kernel reads, a
+ * storage buffer it writes, a readback staging buffer (MAP_READ) and a uniform buffer. While one
+ * slot's results are being mapped back, the next slot is filled and submitted, so upload, compute
+ * and readback of different chunks overlap. Calls running at once share the ring.
+ *
+ * Limits: a slot holds one or more *blocks*; each block's inputs (all sections) fit one binding
+ * window of at most maxStorageBufferBindingSize bytes, and each block is one 2-D dispatch whose
+ * dimensions stay within maxComputeWorkgroupsPerDimension.
+ */
+import { ChatVecError, throwIfCancelled } from '../../errors';
+import type { BackendInfo, ComputeBackend, KernelOptions } from '../backend';
+import {
+  allocElements,
+  checkDiffInputs,
+  checkFusedRequest,
+  emptyDiffStats,
+  kernelDtypeBytes,
+  type DiffStats,
+  type ElementArray,
+  type FusedApplyRequest,
+  type KernelDtype,
+} from '../elements';
+import { fusedApplyChunk, reduceDiffChunk } from '../cpuKernels';
+import { openGpuDevice, type GpuDevice, type GpuDeviceOptions } from './device';
+import {
+  FUSED_ELEMS_PER_GROUP,
+  PARAMS_BYTES,
+  REDUCE_ELEMS_PER_GROUP,
+  REDUCE_WORDS_PER_GROUP,
+  fusedKey,
+  fusedSections,
+  fusedShader,
+  reduceKey,
+  reduceShader,
+  type FusedSig,
+} from './wgsl';
+
+/** Options of the GPU backend; the defaults suit real GPUs and the software adapter alike. */
+export interface GpuBackendOptions extends GpuDeviceOptions {
+  /** Bytes of each buffer of a slot (upload, input, output, readback); default 16 MiB, at most 256 MiB. */
+  readonly slotBytes?: number;
+  /** Slots in the ring, i.e. chunks in flight; default 3, 1..8. */
+  readonly slots?: number;
+  /** Caps the binding window below the device's maxStorageBufferBindingSize (tests force several windows). */
+  readonly maxBindingBytes?: number;
+  /** Caps workgroups per dispatch dimension below the device's limit (tests force 2-D dispatch). */
+  readonly maxWorkgroupsPerDim?: number;
+}
+
+/** Result of the exactness self-test: the GPU against cpuKernels on special values. */
+export interface SelfTestResult {
+  readonly ok: boolean;
+  /** What differed, when not ok. */
+  readonly reason?: string;
+  /** Elements compared and elements whose bits differ (NaN against NaN counts as equal). */
+  readonly compared: number;
+  readonly differing: number;
+}
+
+/** Every block holds a multiple of this many elements: with 2-byte elements or more, every offset stays 256-byte aligned. */
+const UNIT = 128;
+/** The smallest slot: one UNIT block of the widest job (cp and 8 F32 pairs: 17 × 4 bytes). */
+const MIN_SLOT_BYTES = UNIT * 17 * 4;
+/** The largest slot: a ring holds 4 buffers of this per slot, in GPU and mapped host memory. */
+const MAX_SLOT_BYTES = 256 * 1024 * 1024;
+/** Uniform bytes reserved per block (minUniformBufferOffsetAlignment is at most 256). */
+const PARAMS_STRIDE = 256;
+const MAX_BLOCKS_PER_SLOT = 64;
+
+const align = (x: number, a: number): number => Math.ceil(x / a) * a;
+
+interface Slot {
+  readonly upload: GPUBuffer;
+  readonly input: GPUBuffer;
+  readonly output: GPUBuffer;
+  readonly readback: GPUBuffer;
+  readonly params: GPUBuffer;
+}
+
+/** A streamed kernel: the sections it reads and how it writes and reads back a block. */
+interface StreamJob {
+  readonly count: number;
+  readonly inputs: readonly ElementArray[];
+  readonly pipeline: GPUComputePipeline;
+  readonly elemsPerGroup: number;
+  /** Bytes of output the kernel writes for a block of n elements. */
+  outBytes(n: number): number;
+  /** Writes the block's parameters (PARAMS_BYTES) for n elements. */
+  params(view: DataView, n: number, gridX: number, groups: number, sectionWords: readonly number[]): void;
+  /** Takes a block's results: elements [start, start+n) of the job, at `byteOffset` of `mapped`. */
+  consume(start: number, n: number, mapped: ArrayBuffer, byteOffset: number): void;
+}
+
+/** The elements of a, from start, as a typed array over the same buffer. */
+function sub(a: ElementArray, start: number, n: number): Uint16Array | Float32Array {
+  return a.data.subarray(start, start + n);
+}
+
+class Ring {
+  private readonly free: Slot[];
+  private readonly waiters: { resolve: (s: Slot) => void; reject: (e: unknown) => void }[] = [];
+  private error: unknown;
+
+  constructor(readonly slots: readonly Slot[]) {
+    this.free = [...slots];
+  }
+
+  acquire(): Promise<Slot> {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    const s = this.free.shift();
+    if (s) return Promise.resolve(s);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  release(s: Slot): void {
+    const w = this.waiters.shift();
+    if (w) w.resolve(s);
+    else this.free.push(s);
+  }
+
+  /** A slot could not be recovered: nobody gets one again. */
+  fail(e: unknown): void {
+    if (this.error === undefined) this.error = e;
+    for (const w of this.waiters.splice(0)) w.reject(e);
+  }
+}
+
+/** See the file comment. Create with createGpuBackend(). */
+export class GpuBackend implements ComputeBackend {
+  readonly kind = 'gpu' as const;
+  readonly name: string;
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly ring: Ring;
+  private readonly slotBytes: number;
+  private readonly windowBytes: number;
+  private readonly maxDim: number;
+  private failure: ChatVecError | undefined;
+  private disposed = false;
+  private active = 0;
+  private idle: (() => void)[] = [];
+  private inFlight = 0;
+  /** Running totals, for logs and tests: slot submissions, 2-D dispatches (one per block), most slots in flight at once. */
+  readonly counters = { submits: 0, dispatches: 0, maxInFlight: 0 };
+
+  private constructor(
+    private readonly gpu: GpuDevice,
+    opts: GpuBackendOptions,
+  ) {
+    const a = gpu.adapter;
+    this.name = `gpu: ${a.name} (${a.backend}${a.software ? ', software' : ''})`;
+    const lim = gpu.device.limits;
+    const want = Math.min(opts.slotBytes ?? 16 * 1024 * 1024, MAX_SLOT_BYTES, lim.maxBufferSize);
+    this.slotBytes = Math.max(MIN_SLOT_BYTES, Math.floor(want / 256) * 256);
+    const window = Math.min(lim.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity);
+    this.windowBytes = Math.floor(window / 256) * 256;
+    this.maxDim = Math.min(lim.maxComputeWorkgroupsPerDimension, opts.maxWorkgroupsPerDim ?? Infinity);
+    const { usage } = gpu.flags;
+    const dev = gpu.device;
+    const slots: Slot[] = [];
+    for (let i = 0; i < Math.min(8, Math.max(1, opts.slots ?? 3)); i++) {
+      slots.push({
+        upload: dev.createBuffer({ label: `upload ${i}`, size: this.slotBytes, usage: usage.MAP_WRITE | usage.COPY_SRC, mappedAtCreation: true }),
+        input: dev.createBuffer({ label: `input ${i}`, size: this.slotBytes, usage: usage.STORAGE | usage.COPY_DST }),
+        output: dev.createBuffer({ label: `output ${i}`, size: this.slotBytes, usage: usage.STORAGE | usage.COPY_SRC }),
+        readback: dev.createBuffer({ label: `readback ${i}`, size: this.slotBytes, usage: usage.MAP_READ | usage.COPY_DST }),
+        params: dev.createBuffer({ label: `params ${i}`, size: PARAMS_STRIDE * MAX_BLOCKS_PER_SLOT, usage: usage.UNIFORM | usage.COPY_DST }),
+      });
+    }
+    this.ring = new Ring(slots);
+  }
+
+  /** Opens a device and allocates the ring. @throws ChatVecError('Unsupported') when no adapter exists. */
+  static async create(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
+    const gpu = await openGpuDevice(opts);
+    try {
+      gpu.device.pushErrorScope('out-of-memory');
+      gpu.device.pushErrorScope('validation');
+      const backend = new GpuBackend(gpu, opts);
+      const errors = await Promise.all([gpu.device.popErrorScope(), gpu.device.popErrorScope()]);
+      const err = errors.find((e) => e !== null);
+      if (err) throw new ChatVecError('Unsupported', `GPU buffers for the ring cannot be allocated: ${err.message}`);
+      return backend;
+    } catch (e) {
+      gpu.dispose();
+      throw e;
+    }
+  }
+
+  describe(): BackendInfo {
+    const a = this.gpu.adapter;
+    return { kind: 'gpu', name: this.name, adapter: { name: a.name, backend: a.backend, software: a.software, description: a.description } };
+  }
+
+  /** The binding window and dispatch limits in force (for logs and tests). */
+  get limits(): { readonly windowBytes: number; readonly maxWorkgroupsPerDim: number; readonly slotBytes: number; readonly slots: number } {
+    return { windowBytes: this.windowBytes, maxWorkgroupsPerDim: this.maxDim, slotBytes: this.slotBytes, slots: this.ring.slots.length };
+  }
+
+  async fusedApply(req: FusedApplyRequest, opts?: KernelOptions): Promise<ElementArray> {
+    const n = checkFusedRequest(req);
+    const out = req.out ?? allocElements(req.outDtype, n);
+    if (n === 0) return out;
+    const sig: FusedSig = {
+      cp: req.cp.dtype,
+      out: req.outDtype,
+      terms: req.terms.map((t) => ('tau' in t ? { kind: 'tau', tau: t.tau.dtype } : { kind: 'pair', chat: t.chat.dtype, base: t.base.dtype })),
+    };
+    const inputs: ElementArray[] = [req.cp];
+    for (const t of req.terms) {
+      if ('tau' in t) inputs.push(t.tau);
+      else inputs.push(t.chat, t.base);
+    }
+    const ratios = new Float32Array(8);
+    req.terms.forEach((t, i) => (ratios[i] = t.ratio));
+    const outSize = kernelDtypeBytes(req.outDtype);
+    const pipeline = await this.pipeline(fusedKey(sig), () => fusedShader(sig));
+    if (fusedSections(sig).length !== inputs.length) throw new ChatVecError('Internal', 'fused apply: section count mismatch');
+    await this.run(
+      {
+        count: n,
+        inputs,
+        pipeline,
+        elemsPerGroup: FUSED_ELEMS_PER_GROUP,
+        outBytes: (k) => align(k * outSize, 4),
+        params: (v, k, gridX, _groups, words) => {
+          v.setUint32(0, k, true);
+          v.setUint32(4, gridX, true);
+          v.setUint32(8, 0, true); // P.zero: see fusedShader
+          for (let i = 0; i < 8; i++) v.setFloat32(16 + 4 * i, ratios[i]!, true);
+          words.forEach((w, i) => v.setUint32(48 + 4 * i, w, true));
+        },
+        consume: (start, k, mapped, byteOffset) => {
+          if (out.dtype === 'F32') out.data.set(new Float32Array(mapped, byteOffset, k), start);
+          else out.data.set(new Uint16Array(mapped, byteOffset, k), start);
+        },
+      },
+      opts,
+    );
+    return out;
+  }
+
+  async reduceDiff(a: ElementArray, b: ElementArray, opts?: KernelOptions): Promise<DiffStats> {
+    const n = checkDiffInputs(a, b);
+    const st = emptyDiffStats();
+    st.count = n;
+    if (n === 0) return st;
+    const pipeline = await this.pipeline(reduceKey(a.dtype, b.dtype), () => reduceShader(a.dtype, b.dtype));
+    const groupsOf = (k: number): number => Math.ceil(k / REDUCE_ELEMS_PER_GROUP);
+    await this.run(
+      {
+        count: n,
+        inputs: [a, b],
+        pipeline,
+        elemsPerGroup: REDUCE_ELEMS_PER_GROUP,
+        outBytes: (k) => groupsOf(k) * REDUCE_WORDS_PER_GROUP * 4,
+        params: (v, k, gridX, groups, words) => {
+          v.setUint32(0, k, true);
+          v.setUint32(4, gridX, true);
+          v.setUint32(8, groups, true);
+          v.setUint32(16, words[0]!, true);
+          v.setUint32(20, words[1]!, true);
+        },
+        consume: (_start, k, mapped, byteOffset) => {
+          const groups = groupsOf(k);
+          const f = new Float32Array(mapped, byteOffset, groups * REDUCE_WORDS_PER_GROUP);
+          const u = new Uint32Array(mapped, byteOffset, groups * REDUCE_WORDS_PER_GROUP);
+          // float32 partials, summed in float64 here
+          for (let g = 0; g < groups; g++) {
+            const o = g * REDUCE_WORDS_PER_GROUP;
+            st.sumSqDiff += f[o]!;
+            st.sumSqA += f[o + 1]!;
+            st.sumSqB += f[o + 2]!;
+            st.sumAB += f[o + 3]!;
+            st.maxAbsDiff = Math.max(st.maxAbsDiff, f[o + 4]!);
+            st.sumAbsDiff += f[o + 5]!;
+            st.diffCount += u[o + 6]!;
+            st.nonFinite += u[o + 7]!;
+          }
+        },
+      },
+      opts,
+    );
+    return st;
+  }
+
+  /**
+   * Runs both kernels on special values (±0, subnormals, rounding ties, NaN, ±Inf, the largest
+   * finite values) for every dtype and compares with cpuKernels bit for bit. A GPU that flushes
+   * subnormals or contracts differently fails here, and selection then keeps the CPU.
+   */
+  async selfTest(): Promise<SelfTestResult> {
+    const f32 = new Float32Array(specialF32());
+    const u16 = new Uint16Array(special16());
+    const n = Math.max(f32.length, u16.length);
+    const pick = (d: KernelDtype, shift: number): ElementArray => {
+      if (d === 'F32') {
+        const x = new Float32Array(n);
+        for (let i = 0; i < n; i++) x[i] = f32[(i + shift) % f32.length]!;
+        return { dtype: d, data: x };
+      }
+      const x = new Uint16Array(n);
+      for (let i = 0; i < n; i++) x[i] = u16[(i * 7 + shift) % u16.length]!;
+      return { dtype: d, data: x };
+    };
+    let compared = 0;
+    let differing = 0;
+    const reasons: string[] = [];
+    for (const outDtype of ['BF16', 'F16', 'F32'] as const) {
+      for (const inDtype of ['BF16', 'F16', 'F32'] as const) {
+        const req: FusedApplyRequest = {
+          cp: pick(inDtype, 0),
+          outDtype,
+          terms: [
+            { ratio: 1, chat: pick(inDtype, 3), base: pick('F32', 5) },
+            { ratio: 0.5, chat: pick('F32', 11), base: pick(inDtype, 13) },
+            { ratio: -0.3, tau: pick(inDtype, 17) },
+          ],
+        };
+        const want = fusedApplyChunk(req);
+        const got = await this.fusedApply(req);
+        const bad = countBitDiffs(want, got);
+        compared += n;
+        differing += bad;
+        if (bad) reasons.push(`fused ${inDtype}→${outDtype}: ${bad} of ${n} differ`);
+      }
+      const a = pick(outDtype, 1);
+      const b = pick(outDtype, 2);
+      const want = reduceDiffChunk(a, b);
+      const got = await this.reduceDiff(a, b);
+      if (want.diffCount !== got.diffCount || want.nonFinite !== got.nonFinite || want.maxAbsDiff !== got.maxAbsDiff) {
+        reasons.push(`diff ${outDtype}: counts or max differ`);
+      }
+    }
+    return { ok: reasons.length === 0, reason: reasons.join('; ') || undefined, compared, differing };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ring.fail(new ChatVecError('Internal', 'the GPU backend was disposed'));
+    // Let chunks in flight finish their readback before the device goes.
+    if (this.active > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.gpu.dispose();
+  }
+
+  private check(): void {
+    if (this.disposed) throw new ChatVecError('Internal', 'the GPU backend was disposed');
+    if (this.failure) throw this.failure;
+    const f = this.gpu.failure;
+    if (f) throw (this.failure = new ChatVecError('Internal', f));
+  }
+
+  private pipeline(key: string, source: () => string): Promise<GPUComputePipeline> {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.compile(key, source());
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  private async compile(key: string, code: string): Promise<GPUComputePipeline> {
+    this.check();
+    const dev = this.gpu.device;
+    dev.pushErrorScope('validation');
+    const module = dev.createShaderModule({ label: key, code });
+    const pipeline = dev.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const err = await dev.popErrorScope();
+    if (err) {
+      const info = await module.getCompilationInfo();
+      const msgs = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
+      throw new ChatVecError('Internal', `GPU kernel ${key} failed to build: ${err.message}`, msgs);
+    }
+    return pipeline;
+  }
+
+  /** Streams a job through the ring; resolves when every chunk has been read back. */
+  private async run(job: StreamJob, opts?: KernelOptions): Promise<void> {
+    this.check();
+    const sizes = job.inputs.map((a) => kernelDtypeBytes(a.dtype));
+    const inPerElem = sizes.reduce((s, x) => s + x, 0);
+    const room = Math.min(this.windowBytes, this.slotBytes);
+    // Largest block that fits one binding window (inputs and output) and one 2-D dispatch.
+    let blockElems = Math.floor(Math.min(room / inPerElem, this.maxDim * this.maxDim * job.elemsPerGroup) / UNIT) * UNIT;
+    while (blockElems > 0 && align(job.outBytes(blockElems), 256) > room) blockElems -= UNIT;
+    if (blockElems <= 0) {
+      throw new ChatVecError('Internal', `GPU binding window of ${this.windowBytes} bytes is too small for ${job.inputs.length} inputs`);
+    }
+    const blockIn = blockElems * inPerElem;
+    const outStride = align(job.outBytes(blockElems), 256);
+    const blocksPerSlot = Math.max(1, Math.min(Math.floor(this.slotBytes / blockIn), Math.floor(this.slotBytes / outStride), MAX_BLOCKS_PER_SLOT));
+    const perSlot = blocksPerSlot * blockElems;
+    const sectionBytes: number[] = [];
+    let acc = 0;
+    for (const s of sizes) {
+      sectionBytes.push(acc);
+      acc += blockElems * s;
+    }
+    const sectionWords = sectionBytes.map((b) => b / 4);
+
+    const pending: Promise<void>[] = [];
+    let firstError: unknown;
+    this.active++;
+    try {
+      for (let start = 0; start < job.count; start += perSlot) {
+        throwIfCancelled(opts?.signal);
+        this.check();
+        const slot = await this.ring.acquire();
+        const n = Math.min(perSlot, job.count - start);
+        const blocks = Math.ceil(n / blockElems);
+        let submitted = false;
+        try {
+          this.fill(slot, job, start, n, blockElems, blockIn, sectionBytes);
+          const params = new ArrayBuffer(blocks * PARAMS_STRIDE);
+          const dev = this.gpu.device;
+          // Everything from encoding to submit is synchronous, so this scope holds exactly this
+          // chunk's errors (bind groups, dispatch sizes, the submit) even with calls interleaved.
+          dev.pushErrorScope('validation');
+          let errors: Promise<GPUError | null>;
+          try {
+            const enc = dev.createCommandEncoder();
+            enc.copyBufferToBuffer(slot.upload, 0, slot.input, 0, blocks * blockIn);
+            const pass = enc.beginComputePass();
+            pass.setPipeline(job.pipeline);
+            for (let b = 0; b < blocks; b++) {
+              const k = Math.min(blockElems, n - b * blockElems);
+              const groups = Math.ceil(k / job.elemsPerGroup);
+              const gridX = Math.min(groups, this.maxDim);
+              const gridY = Math.ceil(groups / gridX);
+              job.params(new DataView(params, b * PARAMS_STRIDE, PARAMS_BYTES), k, gridX, groups, sectionWords);
+              const bind = dev.createBindGroup({
+                layout: job.pipeline.getBindGroupLayout(0),
+                entries: [
+                  { binding: 0, resource: { buffer: slot.params, offset: b * PARAMS_STRIDE, size: PARAMS_BYTES } },
+                  { binding: 1, resource: { buffer: slot.input, offset: b * blockIn, size: blockIn } },
+                  { binding: 2, resource: { buffer: slot.output, offset: b * outStride, size: outStride } },
+                ],
+              });
+              pass.setBindGroup(0, bind);
+              pass.dispatchWorkgroups(gridX, gridY);
+              this.counters.dispatches++;
+            }
+            pass.end();
+            enc.copyBufferToBuffer(slot.output, 0, slot.readback, 0, blocks * outStride);
+            dev.queue.writeBuffer(slot.params, 0, params);
+            dev.queue.submit([enc.finish()]);
+          } finally {
+            errors = dev.popErrorScope();
+          }
+          submitted = true;
+          this.counters.submits++;
+          this.counters.maxInFlight = Math.max(this.counters.maxInFlight, ++this.inFlight);
+          pending.push(
+            this.finish(slot, errors, blocks * outStride, (mapped) => {
+              for (let b = 0; b < blocks; b++) {
+                const k = Math.min(blockElems, n - b * blockElems);
+                job.consume(start + b * blockElems, k, mapped, b * outStride);
+              }
+            }).catch((e) => {
+              firstError ??= e;
+            }),
+          );
+        } finally {
+          if (!submitted) await this.recycle(slot);
+        }
+        if (firstError !== undefined) break;
+      }
+    } catch (e) {
+      firstError ??= e;
+    } finally {
+      await Promise.all(pending);
+      if (--this.active === 0) for (const r of this.idle.splice(0)) r();
+    }
+    if (firstError !== undefined) throw firstError instanceof ChatVecError ? firstError : this.fatal(firstError);
+  }
+
+  /** Copies the slot's share of every input into the mapped upload buffer, block by block. */
+  private fill(slot: Slot, job: StreamJob, start: number, n: number, blockElems: number, blockIn: number, sectionBytes: readonly number[]): void {
+    const mapped = slot.upload.getMappedRange();
+    try {
+      for (let b = 0, s = start; s < start + n; b++, s += blockElems) {
+        const k = Math.min(blockElems, start + n - s);
+        job.inputs.forEach((a, j) => {
+          const at = b * blockIn + sectionBytes[j]!;
+          if (a.dtype === 'F32') new Float32Array(mapped, at, k).set(sub(a, s, k));
+          else new Uint16Array(mapped, at, k).set(sub(a, s, k));
+        });
+      }
+    } finally {
+      slot.upload.unmap();
+    }
+  }
+
+  /** Waits for the slot's results, hands them over, and returns the slot to the ring mapped for writing. */
+  private async finish(slot: Slot, errors: Promise<GPUError | null>, bytes: number, take: (mapped: ArrayBuffer) => void): Promise<void> {
+    const { map } = this.gpu.flags;
+    try {
+      const [err] = await Promise.all([errors, slot.readback.mapAsync(map.READ, 0, bytes), slot.upload.mapAsync(map.WRITE)]).finally(
+        () => this.inFlight--,
+      );
+      try {
+        if (err) throw new ChatVecError('Internal', `GPU rejected a kernel: ${err.message}`);
+        take(slot.readback.getMappedRange(0, bytes));
+      } finally {
+        slot.readback.unmap();
+      }
+    } catch (e) {
+      // A slot in an unknown state is not reused: the whole backend stops and callers fall back.
+      throw this.fatal(e);
+    }
+    this.ring.release(slot);
+  }
+
+  /** Returns a slot that was acquired but not submitted, remapping its upload buffer if needed. */
+  private async recycle(slot: Slot): Promise<void> {
+    try {
+      if (slot.upload.mapState !== 'mapped') await slot.upload.mapAsync(this.gpu.flags.map.WRITE);
+      this.ring.release(slot);
+    } catch (e) {
+      this.fatal(e);
+    }
+  }
+
+  private fatal(e: unknown): ChatVecError {
+    const err = e instanceof ChatVecError ? e : new ChatVecError('Internal', `GPU failure: ${e instanceof Error ? e.message : String(e)}`);
+    if (err.code !== 'Cancelled') {
+      this.failure ??= err;
+      this.ring.fail(this.failure);
+    }
+    return err;
+  }
+}
+
+/** Opens the GPU backend. @throws ChatVecError('Unsupported') when no adapter exists. */
+export function createGpuBackend(opts?: GpuBackendOptions): Promise<GpuBackend> {
+  return GpuBackend.create(opts);
+}
+
+/** Bits differ, counting any NaN equal to any NaN. */
+function countBitDiffs(a: ElementArray, b: ElementArray): number {
+  const x = a.dtype === 'F32' ? new Uint32Array(a.data.buffer, a.data.byteOffset, a.data.length) : a.data;
+  const y = b.dtype === 'F32' ? new Uint32Array(b.data.buffer, b.data.byteOffset, b.data.length) : b.data;
+  const isNaN = a.dtype === 'F32' ? (v: number) => (v & 0x7fffffff) >>> 0 > 0x7f800000 : a.dtype === 'BF16' ? (v: number) => (v & 0x7fff) > 0x7f80 : (v: number) => (v & 0x7fff) > 0x7c00;
+  let bad = 0;
+  for (let i = 0; i < x.length; i++) {
+    const p = x[i]!;
+    const q = y[i]!;
+    if (p !== q && !(isNaN(p) && isNaN(q))) bad++;
+  }
+  return bad;
+}
+
+/** float32 values that exercise every rounding path. */
+function specialF32(): number[] {
+  const bits = [
+    0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x00400000, 0x00800000, 0x80800000, // ±0, subnormals, smallest normals
+    0x3f808000, 0x3f818000, 0x3f80c000, 0x3f807fff, // bf16 ties (even and odd) and near-ties
+    0x3f801000, 0x3f803000, 0x3f800fff, 0x38800000, 0x33800000, 0x33000000, 0x387fc000, // f16 ties, f16 subnormal range
+    0x477fe000, 0x477ff000, 0x47800000, 0x7f7fffff, 0xff7fffff, // f16 overflow edge, f32 max
+    0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, // ±Inf, NaNs (quiet and signalling)
+    0x3f800000, 0xbf800000, 0x3c23d70a, 0xbc23d70a, 0x40490fdb, 0x3eaaaaab, 0x2f800000, 0x1e3ce508,
+  ];
+  const f = new Float32Array(new Uint32Array(bits).buffer);
+  return [...f];
+}
+
+/** 16-bit patterns (read as BF16 or F16) with zeros, subnormals, ties, extremes and NaNs. */
+function special16(): number[] {
+  return [
+    0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0200, 0x0400, 0x007f, 0x0080, 0x3c00, 0xbc00, 0x3c01, 0x7bff, 0xfbff,
+    0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0x7f81, 0x3f80, 0xbf80, 0x3e4c, 0x2a3b,
+    0x1234, 0x9abc, 0x5555, 0xaaaa, 0x4049, 0xc049, 0x0f0f, 0xf0f0, 0x3555, 0x00ff,
+  ];
+}

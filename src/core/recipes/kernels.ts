@@ -1,0 +1,313 @@
+/**
+ * Worker-side chunk kernels of the merge methods that need more than the engine's `combine`:
+ *
+ * - `recipeStats`: one read of a chunk that returns what a method must know about a whole tensor
+ *   before it can write any of it — magnitude histograms of task vectors (TIES: the exact top-k
+ *   threshold), L1 sums of kept and all elements (DARE's rescale), and dot/norm sums (SLERP).
+ * - `recipeGta`: mergekit's generalized task arithmetic for one chunk: τᵢ = mᵢ − base, sparsify
+ *   (magnitude with a known threshold, or a seeded random drop), weight, elect signs, mix,
+ *   normalize, λ, add to base — every step rounded to float32 in mergekit's order.
+ *
+ * Both are pure functions of their inputs: the random drop mask of element j of a tensor depends
+ * only on (seed, model, tensor name, j), and sums are returned per chunk for the main thread to add
+ * in chunk order, so the bytes never depend on the thread count.
+ */
+import { ChatVecError } from '../errors';
+import { readerFor, writerFor } from '../io/handleCache';
+import { decodeToF32, encodeFromF32 } from '../numeric/convert';
+import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import { BLOCK, uniformRange } from '../demo/random';
+import type { ChunkRef } from '../engine/combineKernel';
+
+/** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
+export interface RandomDrop {
+  readonly seed: number;
+  readonly keepBelow: number;
+}
+
+/** What `recipeStats` computes for one task vector τ = model − base. */
+export type ModelStat =
+  /** Counts of |τ|'s float32 bit patterns by their upper 16 bits, and Σ|τ| over the chunk. */
+  | { readonly kind: 'magnitudeHigh' }
+  /** For elements whose upper 16 bits equal `high`: counts by the lower 16 bits; and Σ|τ| of elements above `high`. */
+  | { readonly kind: 'magnitudeLow'; readonly high: number }
+  /** Σ|τ| and Σ|τ| over the elements the drop keeps. */
+  | { readonly kind: 'dropL1'; readonly drop: RandomDrop }
+  | { readonly kind: 'none' };
+
+export type ModelStatResult =
+  | { readonly kind: 'hist'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number }
+  | { readonly kind: 'dropL1'; readonly all: number; readonly kept: number }
+  | { readonly kind: 'none' };
+
+export interface RecipeStatsTask {
+  readonly kind: 'recipeStats';
+  readonly count: number;
+  /** Index of the chunk's first element in its tensor (for the random stream). */
+  readonly first: number;
+  readonly mode: 'taskVectors' | 'slerp';
+  /** taskVectors: the base; slerp: v0 (the base model). */
+  readonly base: ChunkRef;
+  /** taskVectors: the models; slerp: [v1]. */
+  readonly models: readonly ChunkRef[];
+  /** taskVectors: one per model. */
+  readonly stats: readonly ModelStat[];
+}
+
+export type RecipeStatsResult =
+  | { readonly mode: 'taskVectors'; readonly models: readonly ModelStatResult[]; readonly bytes: number }
+  | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number };
+
+/** How one model's task vector is sparsified in a chunk. */
+export type Sparsify =
+  | { readonly kind: 'none' }
+  /**
+   * Keep |τ| bit patterns above `threshold`; of those equal to it, keep the first `keepTies` in
+   * this chunk (ties go to the lowest element index). Kept values are multiplied by `scale`.
+   */
+  | { readonly kind: 'magnitude'; readonly threshold: number; readonly keepTies: number; readonly scale: number }
+  | { readonly kind: 'random'; readonly drop: RandomDrop; readonly scale: number };
+
+export interface RecipeGtaTask {
+  readonly kind: 'recipeGta';
+  readonly count: number;
+  readonly first: number;
+  readonly base: ChunkRef;
+  readonly models: readonly ChunkRef[];
+  /** Per model. */
+  readonly weights: readonly number[];
+  readonly sparsify: readonly Sparsify[];
+  /** TIES sign election ("sum" consensus). */
+  readonly consensus: boolean;
+  readonly normalize: boolean;
+  readonly lambda: number;
+  readonly out: ChunkRef & { readonly dtype: FloatDtype };
+}
+
+// Buffers reused across tasks of one worker (memory stays flat whatever the model size).
+let raw = new Uint8Array(0);
+let baseBuf = new Float32Array(0);
+let accBuf = new Float32Array(0);
+let divBuf = new Float32Array(0);
+let tvBufs: Float32Array[] = [];
+const hist = new Uint32Array(65536);
+const rnd = new Float64Array(BLOCK);
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+let tvBits: Uint32Array[] = [];
+
+function ensure(count: number, models: number): void {
+  if (baseBuf.length < count) {
+    baseBuf = new Float32Array(count);
+    accBuf = new Float32Array(count);
+    divBuf = new Float32Array(count);
+    raw = new Uint8Array(count * 8);
+    tvBufs = [];
+    tvBits = [];
+  }
+  while (tvBufs.length < models) {
+    const b = new Float32Array(baseBuf.length);
+    tvBufs.push(b);
+    tvBits.push(new Uint32Array(b.buffer));
+  }
+}
+
+function load(ref: ChunkRef, count: number, into: Float32Array): number {
+  if (!isFloatDtype(ref.dtype)) throw new ChatVecError('Internal', `${ref.file}: ${ref.dtype} is not a float dtype`);
+  const n = count * dtypeBytes(ref.dtype);
+  const bytes = raw.subarray(0, n);
+  readerFor(ref.file).readIntoSync(bytes, ref.position);
+  decodeToF32(ref.dtype, bytes, into, count);
+  return n;
+}
+
+/** τ = fround(m − base) into `into` (a Float32Array store rounds once). */
+function taskVector(ref: ChunkRef, count: number, into: Float32Array): number {
+  const n = load(ref, count, into);
+  for (let i = 0; i < count; i++) into[i] = into[i]! - baseBuf[i]!;
+  return n;
+}
+
+/** The float32 value of a magnitude bit pattern. */
+export function bitsToFloat(bits: number): number {
+  u32[0] = bits >>> 0;
+  return f32[0]!;
+}
+
+/**
+ * Pieces [off, off + n) of a chunk starting at element `first`, each within one BLOCK of the drop
+ * stream, with the stream's values for the piece in `rnd[0..n)` (memory stays small).
+ */
+function* dropPieces(drop: RandomDrop, first: number, count: number): Generator<readonly [number, number]> {
+  for (let off = 0; off < count; ) {
+    const n = Math.min(BLOCK - ((first + off) % BLOCK), count - off);
+    uniformRange(drop.seed, first + off, n, rnd);
+    yield [off, n];
+    off += n;
+  }
+}
+
+function sparseHistogram(): { buckets: Uint32Array; counts: Uint32Array } {
+  let nz = 0;
+  for (let b = 0; b < 65536; b++) if (hist[b] !== 0) nz++;
+  const buckets = new Uint32Array(nz);
+  const counts = new Uint32Array(nz);
+  let j = 0;
+  for (let b = 0; b < 65536; b++) {
+    const c = hist[b]!;
+    if (c === 0) continue;
+    buckets[j] = b;
+    counts[j++] = c;
+    hist[b] = 0;
+  }
+  return { buckets, counts };
+}
+
+/** Runs a RecipeStatsTask. */
+export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
+  const n = t.count;
+  ensure(n, Math.max(1, t.models.length));
+  let bytes = load(t.base, n, baseBuf);
+  if (t.mode === 'slerp') {
+    const b = tvBufs[0]!;
+    bytes += load(t.models[0]!, n, b);
+    let aa = 0;
+    let bb = 0;
+    let ab = 0;
+    for (let i = 0; i < n; i++) {
+      const x = baseBuf[i]!;
+      const y = b[i]!;
+      aa += x * x;
+      bb += y * y;
+      ab += x * y;
+    }
+    return { mode: 'slerp', aa, bb, ab, bytes };
+  }
+  const results: ModelStatResult[] = [];
+  t.models.forEach((ref, m) => {
+    const stat = t.stats[m]!;
+    if (stat.kind === 'none') {
+      results.push({ kind: 'none' });
+      return;
+    }
+    const tv = tvBufs[0]!;
+    const bits = tvBits[0]!;
+    bytes += taskVector(ref, n, tv);
+    if (stat.kind === 'dropL1') {
+      let all = 0;
+      let kept = 0;
+      const below = stat.drop.keepBelow;
+      for (const [off, len] of dropPieces(stat.drop, t.first, n)) {
+        for (let k = 0; k < len; k++) {
+          const a = Math.abs(tv[off + k]!);
+          all += a;
+          if (rnd[k]! < below) kept += a;
+        }
+      }
+      results.push({ kind: 'dropL1', all, kept });
+      return;
+    }
+    // |τ|'s float32 bit pattern orders like |τ| (NaN above +Inf) as an unsigned integer.
+    let l1 = 0;
+    if (stat.kind === 'magnitudeHigh') {
+      for (let i = 0; i < n; i++) {
+        hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
+        l1 += Math.abs(tv[i]!);
+      }
+    } else {
+      const high = stat.high;
+      for (let i = 0; i < n; i++) {
+        const u = bits[i]! & 0x7fffffff;
+        const hi = u >>> 16;
+        if (hi === high) hist[u & 0xffff]!++;
+        else if (hi > high) l1 += Math.abs(tv[i]!);
+      }
+    }
+    results.push({ kind: 'hist', ...sparseHistogram(), l1 });
+  });
+  return { mode: 'taskVectors', models: results, bytes };
+}
+
+/** Runs a RecipeGtaTask; returns the number of bytes read and written. */
+export function runRecipeGta(t: RecipeGtaTask): number {
+  const n = t.count;
+  const m = t.models.length;
+  ensure(n, m);
+  let bytes = load(t.base, n, baseBuf);
+  const weights = t.weights.map((w) => Math.fround(w));
+  for (let k = 0; k < m; k++) {
+    const tv = tvBufs[k]!;
+    const bits = tvBits[k]!;
+    bytes += taskVector(t.models[k]!, n, tv);
+    const sp = t.sparsify[k]!;
+    const w = weights[k]!;
+    // Then the weighted delta fround(τ̂ · w), with τ̂ = fround(τ · scale) where kept, else 0.
+    if (sp.kind === 'magnitude') {
+      const scale = Math.fround(sp.scale);
+      const threshold = sp.threshold;
+      let ties = 0;
+      for (let i = 0; i < n; i++) {
+        const u = (bits[i]! & 0x7fffffff) >>> 0;
+        const keep = u > threshold || (u === threshold && ties++ < sp.keepTies);
+        tv[i] = keep ? Math.fround(tv[i]! * scale) * w : 0;
+      }
+    } else if (sp.kind === 'random') {
+      const scale = Math.fround(sp.scale);
+      const below = sp.drop.keepBelow;
+      for (const [off, len] of dropPieces(sp.drop, t.first, n)) {
+        for (let j = 0; j < len; j++) {
+          const i = off + j;
+          tv[i] = rnd[j]! < below ? Math.fround(tv[i]! * scale) * w : 0;
+        }
+      }
+    } else {
+      for (let i = 0; i < n; i++) tv[i] = tv[i]! * w;
+    }
+  }
+  const acc = accBuf;
+  const div = divBuf;
+  const bufs = tvBufs.slice(0, m);
+  if (t.consensus) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = 0; k < m; k++) s = Math.fround(s + bufs[k]![i]!);
+      const majority = s >= 0 ? 1 : -1; // mergekit: (Σ ≥ 0) · 2 − 1, so NaN elects −1
+      let mixed = 0;
+      let d = 0;
+      for (let k = 0; k < m; k++) {
+        const v = bufs[k]![i]!;
+        if (v > 0 ? majority === 1 : v < 0 && majority === -1) {
+          mixed = Math.fround(mixed + v);
+          d = Math.fround(d + weights[k]!);
+        } else if (v !== 0) {
+          // mergekit multiplies by the mask: a NaN or ±Inf outvoted still poisons the sum.
+          mixed = Math.fround(mixed + v * 0);
+        }
+      }
+      acc[i] = mixed;
+      div[i] = d === 0 ? 1 : d;
+    }
+  } else {
+    let d = 0;
+    for (let k = 0; k < m; k++) d = Math.fround(d + weights[k]!);
+    if (Math.abs(d) < 1e-8) d = 1;
+    for (let i = 0; i < n; i++) {
+      let mixed = 0;
+      for (let k = 0; k < m; k++) mixed = Math.fround(mixed + bufs[k]![i]!);
+      acc[i] = mixed;
+    }
+    div.fill(d, 0, n);
+  }
+  const lambda = Math.fround(t.lambda);
+  for (let i = 0; i < n; i++) {
+    let v = acc[i]!;
+    if (t.normalize) v = Math.fround(v / div[i]!);
+    if (lambda !== 1) v = Math.fround(v * lambda);
+    acc[i] = baseBuf[i]! + v;
+  }
+  const outBytes = raw.subarray(0, n * dtypeBytes(t.out.dtype));
+  encodeFromF32(t.out.dtype, acc, outBytes, n);
+  writerFor(t.out.file).writeAtSync(outBytes, t.out.position);
+  return bytes + outBytes.length;
+}

@@ -1,0 +1,256 @@
+/**
+ * From schema-valid recipe data to a ResolvedRecipe: model paths resolved to local folders (never
+ * downloaded), the `models:` form turned into one output slice (with the base model added, as
+ * mergekit does), and the checks the schema cannot express — each reported at its path.
+ */
+import { entryKind } from '../io/files';
+import { isAbsolute, resolve } from '../io/paths';
+import { type FloatDtype } from '../safetensors/dtype';
+import { type ParameterScope, SPARSIFYING, evaluateSetting, methodParameters } from './parameters';
+import type {
+  ChatVectorSpec,
+  MergeMethodName,
+  ModelRef,
+  ParameterMap,
+  ParameterSetting,
+  RawRecipe,
+  RecipeIssue,
+  RecipePath,
+  ResolvedRecipe,
+  ResolvedSlice,
+  ResolvedSource,
+} from './types';
+
+export interface ResolveOptions {
+  /** Folder that relative model paths are resolved against (the recipe file's folder). */
+  readonly baseDir: string;
+  /** The working directory, only to hint when a path exists relative to it instead. */
+  readonly cwd?: string;
+  /** Check that model folders exist (false: syntax and schema-level checks only). */
+  readonly checkFiles?: boolean;
+}
+
+const DTYPES: Readonly<Record<string, FloatDtype>> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+function code(s: string): string {
+  return `\`${s}\``;
+}
+
+/**
+ * Resolves a model reference to a local checkpoint.
+ * @returns the reference, or an issue explaining why it cannot be used
+ */
+export function resolveModel(given: string, at: RecipePath, opts: ResolveOptions): { ref: ModelRef; issue: RecipeIssue | null } {
+  const path = isAbsolute(given) ? resolve(given) : resolve(opts.baseDir, given);
+  const ref = { path, given, at };
+  if (opts.checkFiles === false) return { ref, issue: null };
+  const kind = entryKind(path);
+  if (kind === 'dir' || (kind === 'file' && path.endsWith('.safetensors'))) return { ref, issue: null };
+  let why: string;
+  if (kind === 'file') why = `${path} is a file, not a checkpoint folder or .safetensors file`;
+  else if (given.includes('+')) why = `${code(given)} is not a local folder; mergekit's \`model+lora\` form is not supported (merge the LoRA into the model first)`;
+  else if (/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(given) && !given.startsWith('.')) {
+    why = `${code(given)} is not a local folder (${path}); chatvec never downloads models. If it is a Hugging Face id, download it first (e.g. \`hf download ${given} --local-dir DIR\`) and give DIR`;
+  } else why = `model folder not found: ${path}`;
+  if (kind === 'missing' && opts.cwd && !isAbsolute(given) && ['dir', 'file'].includes(entryKind(resolve(opts.cwd, given)))) {
+    why += ` (it exists relative to the working directory; chatvec resolves paths relative to the recipe's folder, ${opts.baseDir})`;
+  }
+  return { ref, issue: { severity: 'error', message: why, path: at } };
+}
+
+function settingIssues(params: ParameterMap | null | undefined, at: RecipePath, method: MergeMethodName, issues: RecipeIssue[]): void {
+  if (!params) return;
+  const defs = methodParameters(method);
+  for (const [name, setting] of Object.entries(params)) {
+    const def = defs.find((d) => d.name === name);
+    const keyPath = [...at, name];
+    if (!def) {
+      issues.push({ severity: 'warning', message: `${code(name)} is not used by ${method}${method === 'task_arithmetic' && name === 'density' ? ' (density trims task vectors in ties and dare_*)' : ''}`, path: keyPath, at: 'key' });
+      continue;
+    }
+    if (def.name === 'density' && method === 'task_arithmetic') {
+      issues.push({ severity: 'warning', message: '`density` is not used by task_arithmetic (it trims task vectors in ties and dare_*)', path: keyPath, at: 'key' });
+    }
+    for (const [v, where] of settingValues(setting, keyPath)) {
+      if (def.type === 'number' && typeof v !== 'number') {
+        issues.push({ severity: 'error', message: `${code(name)} must be a number (got ${JSON.stringify(v)})`, path: where });
+      } else if (def.name === 'density' && typeof v === 'number' && !(v > 0 && v <= 1) && SPARSIFYING.has(method)) {
+        issues.push({ severity: 'error', message: `density must be in (0, 1] (the fraction of each task vector kept), got ${v}`, path: where });
+      } else if (typeof v === 'number' && !Number.isFinite(v)) {
+        issues.push({ severity: 'error', message: `${code(name)} must be a finite number`, path: where });
+      }
+    }
+  }
+}
+
+/** Every plain value inside a setting, with where it is written. */
+function settingValues(setting: ParameterSetting, at: RecipePath): [unknown, RecipePath][] {
+  if (setting === null || typeof setting !== 'object') return [[setting, at]];
+  if (!Array.isArray(setting)) return settingValues((setting as { value: ParameterSetting }).value, [...at, 'value']);
+  const list = setting as readonly unknown[];
+  if (list.every((e) => typeof e !== 'object' || e === null)) return list.map((e, i) => [e, [...at, i]] as [unknown, RecipePath]);
+  return list.flatMap((e, i) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? settingValues((e as { value: ParameterSetting }).value, [...at, i, 'value']) : []));
+}
+
+/** Whether any scope can supply `name` for some tensor (filters may still miss some tensors). */
+function everSet(name: string, scopes: readonly ParameterScope[]): boolean {
+  return scopes.some((s) => s.params[name] !== undefined && s.params[name] !== null);
+}
+
+/**
+ * Resolves schema-valid recipe data.
+ * @returns the resolved recipe (null when an error makes it unusable) and the issues found
+ */
+export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: ResolvedRecipe | null; issues: RecipeIssue[] } {
+  const issues: RecipeIssue[] = [];
+  const method = raw.merge_method as MergeMethodName;
+  const model = (given: string, at: RecipePath): ModelRef => {
+    const r = resolveModel(given, at, opts);
+    if (r.issue) issues.push(r.issue);
+    return r.ref;
+  };
+  for (const [key, msg] of [
+    ['tokenizer', '`tokenizer:` (vocabulary surgery) is not supported by chatvec; use tokenizer_source: base or a model path'],
+    ['modules', '`modules:` (multi-module merges) is not supported by chatvec'],
+  ] as const) {
+    if (raw[key] !== undefined) issues.push({ severity: 'error', message: msg, path: [key], at: 'key' });
+  }
+  if (raw.chat_template !== undefined) issues.push({ severity: 'warning', message: '`chat_template` is not applied by chatvec; the output keeps the tokenizer source\'s template', path: ['chat_template'], at: 'key' });
+  const outDtypeName = raw.out_dtype ?? raw.dtype;
+  const outDtype = outDtypeName ? (DTYPES[outDtypeName] ?? null) : null;
+
+  if (method === 'chat_vector') {
+    const base = model(raw.base_model!, ['base_model']);
+    const target = model(raw.target_model!, ['target_model']);
+    const chats = raw.chat_models!.map((c, i) => ({ model: model(c.model, ['chat_models', i, 'model']), ratio: c.ratio ?? 1 }));
+    const specialTokens = Object.entries(raw.special_tokens ?? {}).map(([k, v]) => [Number(k), v] as const);
+    const spec: ChatVectorSpec = { base, target, chats, skipEmbed: raw.skip_embed === true, specialTokens };
+    const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: 'chat_vector', slices: [], parameters: {}, outDtype, tokenizerFrom: target, seed: 0, chatVector: spec };
+    return { recipe: issues.some((i) => i.severity === 'error') ? null : recipe, issues };
+  }
+
+  const hasModels = raw.models !== undefined;
+  const hasSlices = raw.slices !== undefined;
+  if (hasModels === hasSlices) {
+    issues.push({ severity: 'error', message: hasModels ? 'give either `models:` or `slices:`, not both' : `merge_method ${method} needs \`models:\` (or \`slices:\`)`, path: hasModels ? ['slices'] : [], at: 'key' });
+    return { recipe: null, issues };
+  }
+  const top = raw.parameters ?? {};
+  settingIssues(top, ['parameters'], method, issues);
+  const baseGiven = raw.base_model;
+  const topBase = baseGiven !== undefined ? model(baseGiven, ['base_model']) : null;
+  const needsBase = method !== 'linear';
+  const slices: ResolvedSlice[] = [];
+
+  if (hasModels) {
+    const sources: ResolvedSource[] = raw.models!.map((m, i) => {
+      settingIssues(m.parameters, ['models', i, 'parameters'], method, issues);
+      return { model: model(m.model, ['models', i, 'model']), layerRange: null, parameters: m.parameters ?? {}, at: ['models', i, 'parameters'] };
+    });
+    const seen = new Map<string, number>();
+    sources.forEach((s, i) => {
+      const prev = seen.get(s.model.path);
+      if (prev !== undefined) issues.push({ severity: 'error', message: `this model is already listed as models[${prev}]`, path: s.model.at });
+      else seen.set(s.model.path, i);
+    });
+    let baseIndex: number | null = null;
+    if (topBase) {
+      baseIndex = sources.findIndex((s) => s.model.path === topBase.path);
+      if (baseIndex < 0) {
+        if (method === 'linear') {
+          issues.push({ severity: 'error', message: 'linear averages the listed models only: list base_model under `models:` with a weight, or remove it', path: ['base_model'], at: 'key' });
+        }
+        // mergekit adds the base model as one more input (with no parameters of its own).
+        sources.push({ model: topBase, layerRange: null, parameters: {}, at: ['base_model'] });
+        baseIndex = sources.length - 1;
+      }
+    }
+    slices.push({ sources, baseIndex: method === 'linear' ? null : baseIndex, parameters: {}, at: [] });
+  } else {
+    raw.slices!.forEach((sl, si) => {
+      settingIssues(sl.parameters, ['slices', si, 'parameters'], method, issues);
+      if (sl.residual_weight !== undefined) issues.push({ severity: 'warning', message: '`residual_weight` is ignored (mergekit does not use it either)', path: ['slices', si, 'residual_weight'], at: 'key' });
+      const sources: ResolvedSource[] = sl.sources.map((s, i) => {
+        const at: RecipePath = ['slices', si, 'sources', i];
+        settingIssues(s.parameters, [...at, 'parameters'], method, issues);
+        const [a, b] = s.layer_range;
+        if (!(a < b)) issues.push({ severity: 'error', message: `layer_range [${a}, ${b}] is empty: it is [first, end) with end excluded`, path: [...at, 'layer_range'] });
+        return { model: model(s.model, [...at, 'model']), layerRange: [a, b] as const, parameters: s.parameters ?? {}, at: [...at, 'parameters'] };
+      });
+      const lengths = sources.map((s) => s.layerRange![1] - s.layerRange![0]);
+      if (lengths.some((n) => n !== lengths[0])) {
+        issues.push({ severity: 'error', message: `all sources of a slice must span the same number of layers (got ${lengths.join(', ')})`, path: ['slices', si, 'sources'], at: 'key' });
+      }
+      const sliceBase = sl.base_model !== undefined ? model(sl.base_model, ['slices', si, 'base_model']) : topBase;
+      let baseIndex: number | null = null;
+      if (sliceBase && method !== 'linear') {
+        baseIndex = sources.findIndex((s) => s.model.path === sliceBase.path);
+        if (baseIndex < 0) {
+          issues.push({ severity: 'error', message: 'the base model must be one of this slice\'s sources (with the same layer_range as the others)', path: ['slices', si, 'sources'], at: 'key' });
+          baseIndex = null;
+        }
+      }
+      slices.push({ sources, baseIndex, parameters: sl.parameters ?? {}, at: ['slices', si] });
+    });
+  }
+
+  // Method-level checks on every slice.
+  slices.forEach((sl, si) => {
+    const where: RecipePath = hasModels ? ['models'] : ['slices', si, 'sources'];
+    if (needsBase && sl.baseIndex === null) {
+      if (!issues.some((i) => i.message.startsWith('the base model must be'))) {
+        issues.push({ severity: 'error', message: `${method} needs \`base_model:\`${method === 'slerp' ? ' (the t = 0 end)' : ' (task vectors are taken against it)'}`, path: [], at: 'key' });
+      }
+      return;
+    }
+    if (method === 'slerp' && sl.sources.length !== 2) {
+      issues.push({ severity: 'error', message: `slerp merges exactly two models, the base model and one other (got ${sl.sources.length})`, path: where, at: 'key' });
+    }
+    if (method !== 'linear' && method !== 'slerp' && sl.sources.length < 2) {
+      issues.push({ severity: 'error', message: `${method} needs at least one model besides the base model`, path: where, at: 'key' });
+    }
+    const defs = methodParameters(method);
+    for (const def of defs) {
+      if (def.default !== undefined) continue;
+      sl.sources.forEach((s, i) => {
+        if (def.scope === 'tensor' && i === sl.baseIndex) return;
+        if (def.scope === 'global' && i > 0) return;
+        const scopes: ParameterScope[] = [
+          ...(def.scope === 'tensor' ? [{ params: s.parameters, at: s.at }] : []),
+          { params: sl.parameters, at: [...sl.at, 'parameters'] },
+          { params: top, at: ['parameters'] },
+        ];
+        if (!everSet(def.name, scopes)) {
+          const at: RecipePath = def.scope === 'tensor' ? s.model.at.slice(0, -1) : ['parameters'];
+          const hint = def.scope === 'tensor' ? `add \`parameters: {${def.name}: …}\` to this model, or set it in the top-level \`parameters:\`` : `add it to the top-level \`parameters:\``;
+          issues.push({ severity: 'error', message: `${method} needs \`${def.name}\`${def.scope === 'tensor' ? ` for ${s.model.given}` : ''}: ${hint}`, path: at.length ? at : [], at: 'key' });
+        }
+      });
+    }
+    if (method === 'linear') {
+      // A zero sum of weights with normalize divides by zero (mergekit produces inf/NaN).
+      const w = sl.sources.map((s) => evaluateSetting(s.parameters.weight ?? sl.parameters.weight ?? top.weight ?? 0, '', 0));
+      const normalize = evaluateSetting(sl.parameters.normalize ?? top.normalize ?? true, '', 0);
+      if (normalize !== false && w.every((x) => typeof x === 'number') && (w as number[]).reduce((a, b) => a + b, 0) === 0) {
+        issues.push({ severity: 'error', message: 'the weights sum to 0, so normalize divides by zero: change a weight or set `normalize: false`', path: where, at: 'key' });
+      }
+    }
+  });
+
+  let tokenizerFrom: ModelRef | null = topBase ?? slices[0]?.sources[0]?.model ?? null;
+  if (raw.tokenizer_source !== undefined) {
+    if (raw.tokenizer_source === 'union') {
+      issues.push({ severity: 'error', message: 'tokenizer_source: union (merged vocabularies) is not supported by chatvec; use `base` or a model path', path: ['tokenizer_source'] });
+    } else if (raw.tokenizer_source !== 'base') {
+      tokenizerFrom = model(raw.tokenizer_source, ['tokenizer_source']);
+    } else if (!topBase) {
+      issues.push({ severity: 'error', message: 'tokenizer_source: base needs `base_model:`', path: ['tokenizer_source'] });
+    }
+  }
+  const seed = raw.random_seed ?? 0;
+  if (raw.random_seed !== undefined && method !== 'dare_linear' && method !== 'dare_ties') {
+    issues.push({ severity: 'warning', message: `random_seed is only used by dare_linear and dare_ties`, path: ['random_seed'], at: 'key' });
+  }
+  const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: hasModels ? 'models' : 'slices', slices, parameters: top, outDtype, tokenizerFrom, seed, chatVector: null };
+  return { recipe: issues.some((i) => i.severity === 'error') ? null : recipe, issues };
+}

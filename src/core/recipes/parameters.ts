@@ -1,0 +1,125 @@
+/**
+ * Parameter values per tensor, as mergekit evaluates them (mergekit/config.py `evaluate_setting`
+ * and `ConfigReader.parameter`):
+ * - a filter list is tried in order and the first `{filter, value}` whose filter is absent, `*`,
+ *   or a substring of the tensor name wins; no match means "not set here";
+ * - a list of numbers is a gradient: at depth t ∈ [0, 1] the value is interpolated linearly
+ *   between the two nearest of its evenly spaced points;
+ * - lookup order: the model's own `parameters`, then the slice's, then the top-level ones, then
+ *   the method's default.
+ */
+import type { ConditionalParameter, MergeMethodName, ParameterMap, ParameterSetting, RecipePath, ScalarOrGradient } from './types';
+
+export type ParamValue = number | boolean | string;
+
+function isConditional(x: unknown): x is ConditionalParameter {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && 'value' in x;
+}
+
+/** Whether a filter applies to a tensor name (substring match, as mergekit's code does). */
+export function filterMatches(filter: string | null | undefined, tensorName: string): boolean {
+  return filter === undefined || filter === null || filter === '*' || tensorName.includes(filter);
+}
+
+/**
+ * The value of a setting for one tensor at depth `t` (0 = first layer, 1 = last); undefined when
+ * a filter list has no match.
+ */
+export function evaluateSetting(setting: ParameterSetting, tensorName: string, t: number): ParamValue | undefined {
+  if (typeof setting === 'number' || typeof setting === 'boolean' || typeof setting === 'string') return setting;
+  if (isConditional(setting)) return filterMatches(setting.filter, tensorName) ? evaluateSetting(setting.value, tensorName, t) : undefined;
+  const list = setting as readonly unknown[];
+  if (list.length === 0) return undefined;
+  if (list.every((e) => typeof e === 'number')) return gradientAt(list as readonly number[], t);
+  if (list.every((e) => typeof e === 'number' || typeof e === 'string' || typeof e === 'boolean')) {
+    // mergekit: a list of words or flags steps (no interpolation) over depth.
+    return list[Math.trunc(t * (list.length - 1))] as ParamValue;
+  }
+  for (const cond of list) {
+    if (isConditional(cond) && filterMatches(cond.filter, tensorName)) return evaluateSetting(cond.value as ScalarOrGradient, tensorName, t);
+  }
+  return undefined;
+}
+
+/** Linear interpolation over evenly spaced points at depth t ∈ [0, 1] (float64). */
+export function gradientAt(points: readonly number[], t: number): number {
+  const scaled = t * (points.length - 1);
+  const i0 = Math.trunc(scaled);
+  const i1 = Math.min(points.length - 1, i0 + 1);
+  const frac = scaled - i0;
+  return (1 - frac) * points[i0]! + frac * points[i1]!;
+}
+
+/** One level of the lookup chain: a parameter map and where it is written. */
+export interface ParameterScope {
+  readonly params: ParameterMap;
+  readonly at: RecipePath;
+}
+
+/** Looks `name` up through the scopes (most specific first). */
+export function lookupParameter(name: string, scopes: readonly ParameterScope[], tensorName: string, t: number): ParamValue | undefined {
+  for (const s of scopes) {
+    const setting = s.params[name];
+    if (setting === undefined || setting === null) continue;
+    const v = evaluateSetting(setting, tensorName, t);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** A parameter a method reads: per model ('tensor') or once per tensor ('global'). */
+export interface ParameterDef {
+  readonly name: string;
+  readonly scope: 'tensor' | 'global';
+  readonly type: 'number' | 'boolean';
+  /** undefined: required. */
+  readonly default?: number | boolean;
+}
+
+/**
+ * What each method reads and its defaults, as mergekit's code defines them
+ * (merge_methods/registry.py, linear.py, slerp.py, generalized_task_arithmetic.py).
+ */
+export function methodParameters(method: MergeMethodName): readonly ParameterDef[] {
+  const gta = (normalize: boolean, rescale: boolean): ParameterDef[] => [
+    { name: 'weight', scope: 'tensor', type: 'number' },
+    { name: 'density', scope: 'tensor', type: 'number', default: 1 },
+    { name: 'normalize', scope: 'global', type: 'boolean', default: normalize },
+    { name: 'rescale', scope: 'global', type: 'boolean', default: rescale },
+    { name: 'lambda', scope: 'global', type: 'number', default: 1 },
+    { name: 'int8_mask', scope: 'global', type: 'boolean', default: false },
+  ];
+  switch (method) {
+    case 'linear':
+      return [
+        { name: 'weight', scope: 'tensor', type: 'number' },
+        { name: 'normalize', scope: 'global', type: 'boolean', default: true },
+      ];
+    case 'task_arithmetic':
+      return gta(false, false);
+    case 'ties':
+      return gta(true, false);
+    case 'dare_linear':
+    case 'dare_ties':
+      return gta(false, true);
+    case 'slerp':
+      return [{ name: 't', scope: 'global', type: 'number' }];
+    case 'chat_vector':
+      return [];
+  }
+}
+
+/** Parameters the method reads only to sparsify; task_arithmetic accepts but ignores them. */
+export const SPARSIFYING: ReadonlySet<MergeMethodName> = new Set(['ties', 'dare_linear', 'dare_ties']);
+
+/** A value as a number (true/false count as 1/0, as in Python). */
+export function asNumber(v: ParamValue): number {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/** A value as a flag (Python truthiness of numbers and words). */
+export function asBoolean(v: ParamValue): boolean {
+  if (typeof v === 'string') return !['', 'false', 'False', '0', 'no'].includes(v);
+  return typeof v === 'boolean' ? v : v !== 0;
+}

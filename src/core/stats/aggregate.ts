@@ -1,0 +1,151 @@
+/**
+ * From float64 sums to the figures users read: per tensor, per group (embedding, layer i, final
+ * norm, LM head, other), per module kind inside a group, and the whole model. Aggregates add the
+ * sums of their tensors (Σ(b−a)², Σa², …) and derive norms from those, so a layer's ‖Δ‖ is exactly
+ * √(Σ over its tensors of ‖Δ‖²), never an average of norms.
+ */
+import { type ModuleKind, type TensorGroup, MODULE_KIND_ORDER, groupLabel, groupOrder } from '../checkpoint/layers';
+import type { DeltaStats, GroupDiff, TensorDiff } from '../jobs/types';
+import { type DiffSums, addSums, emptySums } from './diffKernel';
+
+/**
+ * Turns sums into statistics. Sums of A (Σa², Σb², Σab) are NaN where A is unknown (a chat vector
+ * scanned without its base): norms, relative and cosine then come out NaN.
+ */
+export function statsFromSums(s: DiffSums): DeltaStats {
+  const finite = s.elements - s.nonFinite;
+  const normA = Math.sqrt(s.sumA2);
+  const normB = Math.sqrt(s.sumB2);
+  const deltaNorm = Math.sqrt(s.sumD2);
+  const cos = normA > 0 && normB > 0 ? s.sumAB / (normA * normB) : NaN;
+  return {
+    elements: s.elements,
+    deltaNorm,
+    normA,
+    normB,
+    relative: normA > 0 ? deltaNorm / normA : NaN,
+    // Rounding can push |cos| a hair past 1 for identical tensors.
+    cosine: Number.isNaN(cos) ? NaN : Math.max(-1, Math.min(1, cos)),
+    maxAbsDelta: s.maxAbs,
+    meanAbsDelta: finite > 0 ? s.sumAbs / finite : NaN,
+    changedFraction: finite > 0 ? s.changed / finite : NaN,
+    nonFinite: s.nonFinite,
+  };
+}
+
+/** One compared tensor: where it sits in the network and its sums. */
+export interface TensorSums {
+  readonly name: string;
+  readonly group: TensorGroup;
+  readonly shapeA: readonly number[];
+  readonly shapeB: readonly number[];
+  readonly note?: string;
+  readonly sums: DiffSums;
+}
+
+export function tensorDiff(t: TensorSums): TensorDiff {
+  return {
+    name: t.name,
+    role: t.group.role,
+    layer: t.group.role === 'layer' ? (t.group.layer ?? null) : null,
+    module: t.group.module,
+    shapeA: t.shapeA,
+    shapeB: t.shapeB,
+    ...(t.note ? { note: t.note } : {}),
+    ...statsFromSums(t.sums),
+  };
+}
+
+/**
+ * Groups tensors by network position (in network order) and, inside each group, by module kind
+ * (in MODULE_KIND_ORDER). Returns the groups and the whole-model sums.
+ */
+export function aggregate(tensors: readonly TensorSums[]): { groups: GroupDiff[]; total: DiffSums } {
+  interface Acc {
+    group: TensorGroup;
+    sums: DiffSums;
+    modules: Map<ModuleKind, DiffSums>;
+  }
+  const byLabel = new Map<string, Acc>();
+  const total = emptySums();
+  for (const t of tensors) {
+    const label = groupLabel(t.group);
+    let acc = byLabel.get(label);
+    if (!acc) {
+      acc = { group: t.group, sums: emptySums(), modules: new Map() };
+      byLabel.set(label, acc);
+    }
+    addSums(acc.sums, t.sums);
+    let m = acc.modules.get(t.group.module);
+    if (!m) {
+      m = emptySums();
+      acc.modules.set(t.group.module, m);
+    }
+    addSums(m, t.sums);
+    addSums(total, t.sums);
+  }
+  const groups = [...byLabel.entries()]
+    .sort(([, x], [, y]) => groupOrder(x.group) - groupOrder(y.group))
+    .map(([label, acc]): GroupDiff => ({
+      label,
+      role: acc.group.role,
+      layer: acc.group.role === 'layer' ? (acc.group.layer ?? null) : null,
+      ...statsFromSums(acc.sums),
+      modules: [...acc.modules.entries()]
+        .sort(([x], [y]) => MODULE_KIND_ORDER.indexOf(x) - MODULE_KIND_ORDER.indexOf(y))
+        .map(([module, s]) => ({ module, ...statsFromSums(s) })),
+    }));
+  return { groups, total };
+}
+
+/** 0.0080 → "0.80 %"; 0.45 → "45.0 %". */
+export function formatPercent(fraction: number): string {
+  if (!Number.isFinite(fraction)) return 'n/a';
+  const p = fraction * 100;
+  return `${p === 0 ? '0' : p < 0.01 ? p.toExponential(1) : p < 10 ? p.toFixed(2) : p.toFixed(1)} %`;
+}
+
+/** Relative change below which B reads as a fine-tune of A (fine-tunes move weights by ~0.1–5 %). */
+export const FINE_TUNE_MAX_RELATIVE = 0.15;
+/** Cosine below which A and B read as unrelated (independent random-like weights give ≈ 0). */
+export const UNRELATED_MAX_COSINE = 0.3;
+
+/**
+ * The one-line lineage verdict with the figure it rests on.
+ *
+ * Lineage is judged on the weight matrices (tensors of rank ≥ 2) when there are any: norm weights
+ * sit near 1 in every model, so over the whole model even unrelated checkpoints show a cosine of
+ * ~0.3; over the matrices unrelated weights give ≈ 0 and a fine-tune ≈ 1.
+ * @param total statistics over every compared tensor (decides "identical" and the vector figures)
+ * @param matrices statistics over the compared tensors of rank ≥ 2 (null when there are none)
+ * @param mode 'ab' for two checkpoints; 'vector' for a chat vector scanned alone
+ * @param comparedTensors how many tensors were compared
+ */
+export function lineageVerdict(total: DeltaStats, matrices: DeltaStats | null, mode: 'ab' | 'vector', comparedTensors: number): string {
+  if (comparedTensors === 0) return mode === 'ab' ? 'nothing to compare: no float tensors in common' : 'empty chat vector: no float tensors';
+  const nf = total.nonFinite > 0 ? `; ${total.nonFinite} NaN/Inf value${total.nonFinite === 1 ? '' : 's'} left out` : '';
+  if (mode === 'vector') {
+    const norm = `‖Δ‖ ${formatNumber(total.deltaNorm)}`;
+    if (Number.isNaN(total.relative)) return `chat vector: ${norm} (base not found: relative size unknown)${nf}`;
+    return `chat vector: ${norm}, relative to its base ${formatPercent(total.relative)}${nf}`;
+  }
+  if (total.changedFraction === 0) return `identical weights: no element differs${nf}`;
+  const useMatrices = matrices !== null && matrices.elements > 0;
+  const s = useMatrices ? matrices : total;
+  // Say which figure it is when it is not the total shown beside the verdict.
+  const of = useMatrices && matrices.elements !== total.elements ? ' (weight matrices)' : '';
+  if (Number.isNaN(s.cosine)) return `B differs from A (‖Δ‖ ${formatNumber(total.deltaNorm)}) but A or B is all zeros${nf}`;
+  if (s.cosine < UNRELATED_MAX_COSINE) return `unrelated weights: cosine ${s.cosine.toFixed(2)}${of}${nf}`;
+  if (s.relative <= FINE_TUNE_MAX_RELATIVE) return `B looks fine-tuned from A: relative change ${formatPercent(s.relative)}${of}${nf}`;
+  return `B is related to A but changed a lot: relative change ${formatPercent(s.relative)}, cosine ${s.cosine.toFixed(3)}${of}${nf}`;
+}
+
+/** A compact number for tables: 3 significant digits, exponent form outside [1e-3, 1e5). */
+export function formatNumber(x: number): string {
+  if (Number.isNaN(x)) return 'n/a';
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1e5 || a < 1e-3) return x.toExponential(2);
+  return x.toPrecision(3);
+}

@@ -1,0 +1,341 @@
+/**
+ * `diff`: where two checkpoints differ, tensor by tensor, layer by layer (or how large a stored chat
+ * vector is). Reads headers only to plan, then streams both sides in chunks over worker threads;
+ * memory stays flat in model size (a few MiB per worker plus a few numbers per chunk).
+ */
+import { type Checkpoint, type CatalogueEntry, checkpointIdentity, openCheckpoint } from '../checkpoint/checkpoint';
+import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
+import { availableParallelism, entryKind, readJsonObject } from '../io/files';
+import { isAbsolute, join, resolve } from '../io/paths';
+import { WorkerPool } from '../io/workerPool';
+import { ProgressMeter } from '../jobs/progressMeter';
+import type { DiffOptions, DiffReport, JobContext } from '../jobs/types';
+import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import { type TensorSums, aggregate, lineageVerdict, statsFromSums, tensorDiff } from './aggregate';
+import { type DiffCacheInputs, diffCacheKey, readCachedDiff, writeCachedDiff } from './diffCache';
+import { type DiffChunkTask, type DiffSums, addSums, emptySums } from './diffKernel';
+
+/** Elements per worker task: ~2–4 MiB per side in bf16/f32, large enough to amortise messaging. */
+export const DIFF_CHUNK_ELEMENTS = 1 << 20;
+
+/** The file a chat-vector folder carries (written by `chatvec extract`). */
+export const CHAT_VECTOR_MANIFEST = 'chatvector.json';
+
+/** Knobs for tests and benchmarks; not part of the job's options. */
+export interface DiffTuning {
+  /** Elements per worker task (default DIFF_CHUNK_ELEMENTS). */
+  readonly chunkElements?: number;
+}
+
+/** One tensor to compare: which elements of which files. */
+interface Comparison {
+  readonly name: string;
+  readonly entry: CatalogueEntry;
+  readonly shapeA: readonly number[];
+  readonly shapeB: readonly number[];
+  readonly note?: string;
+  /** Leading elements compared (all of them unless only shared rows are). */
+  readonly count: number;
+  readonly a: CatalogueEntry | null;
+  readonly b: CatalogueEntry;
+  readonly mode: 'ab' | 'delta';
+}
+
+interface Plan {
+  readonly mode: 'ab' | 'vector';
+  readonly a: Checkpoint;
+  readonly b: Checkpoint | null;
+  readonly base: Checkpoint | null;
+  readonly comparisons: Comparison[];
+  readonly onlyInA: string[];
+  readonly onlyInB: string[];
+  readonly shapeMismatches: { name: string; shapeA: readonly number[]; shapeB: readonly number[] }[];
+  readonly skipped: { name: string; reason: string }[];
+  readonly warnings: string[];
+}
+
+type Task = DiffChunkTask & { readonly index: number; readonly chunk: number };
+
+/**
+ * Computes delta statistics between A and B (Δ = B − A), or of a chat-vector folder A alone (Δ =
+ * its tensors, with the base named in its chatvector.json as reference when that still exists).
+ * Tensors are matched by name; for shapes that differ only in the leading dimension (an extended
+ * vocabulary) the shared leading rows are compared. Non-float tensors are skipped. Values are
+ * compared as float32 (BF16/F16 exactly, F64 rounded), with all sums in float64. Elements where A
+ * or B is NaN/±Inf are counted in `nonFinite` and left out of all sums. Work runs on
+ * `opts.threads` worker threads (default: all cores) in chunks of ~1M elements; progress is
+ * reported in bytes read.
+ *
+ * With `opts.cacheDir`, a result for the same input files (path, size, mtime of every shard) is
+ * returned at once with `fromCache: true`, and a fresh result is stored there.
+ *
+ * @throws ChatVecError BadCheckpoint/Unsupported from opening the inputs; InvalidArgument when B
+ *   is omitted and A is not a chat-vector folder; Io on read errors; CancelledError when
+ *   `ctx.signal` turns cancelled (nothing is written to the cache then)
+ */
+export async function runDiff(opts: DiffOptions, ctx: JobContext = {}, tuning: DiffTuning = {}): Promise<DiffReport> {
+  const started = performance.now();
+  throwIfCancelled(ctx.signal);
+  const plan = opts.b === undefined ? planVector(opts.a) : planPair(opts.a, opts.b);
+  for (const w of plan.warnings) ctx.onLog?.('warn', w);
+
+  const inputs: DiffCacheInputs = {
+    mode: plan.mode,
+    a: checkpointIdentity(plan.a),
+    b: plan.b ? checkpointIdentity(plan.b) : null,
+    base: plan.base ? checkpointIdentity(plan.base) : null,
+  };
+  const key = opts.cacheDir ? diffCacheKey(inputs) : null;
+  if (opts.cacheDir && key) {
+    const hit = readCachedDiff(opts.cacheDir, key);
+    if (hit) {
+      ctx.onLog?.('info', `diff: result from the cache (${opts.cacheDir})`);
+      return { ...hit, fromCache: true, seconds: (performance.now() - started) / 1000 };
+    }
+  }
+
+  const sums = await scan(plan, opts, ctx, tuning);
+  const tensors: TensorSums[] = plan.comparisons.map((c, i) => ({
+    name: c.name,
+    group: c.entry.group,
+    shapeA: c.shapeA,
+    shapeB: c.shapeB,
+    ...(c.note ? { note: c.note } : {}),
+    sums: sums[i]!,
+  }));
+  const { groups, total } = aggregate(tensors);
+  const totalStats = statsFromSums(total);
+  const matrixSums = emptySums();
+  for (const t of tensors) if (t.shapeA.length >= 2) addSums(matrixSums, t.sums);
+  const report: DiffReport = {
+    a: plan.a.path,
+    b: plan.b ? plan.b.path : null,
+    ...(plan.mode === 'vector' ? { base: plan.base ? plan.base.path : null } : {}),
+    total: totalStats,
+    verdict: lineageVerdict(totalStats, matrixSums.elements > 0 ? statsFromSums(matrixSums) : null, plan.mode, tensors.length),
+    groups,
+    tensors: tensors.map(tensorDiff),
+    onlyInA: plan.onlyInA,
+    onlyInB: plan.onlyInB,
+    shapeMismatches: plan.shapeMismatches,
+    skipped: plan.skipped,
+    fromCache: false,
+    seconds: (performance.now() - started) / 1000,
+  };
+  if (opts.cacheDir && key) {
+    try {
+      writeCachedDiff(opts.cacheDir, key, inputs, report);
+    } catch (e) {
+      // A read-only or full cache folder must not fail a finished job.
+      ctx.onLog?.('warn', `diff: could not store the result in the cache: ${(e as Error).message}`);
+    }
+  }
+  return report;
+}
+
+function planPair(pathA: string, pathB: string): Plan {
+  const a = openCheckpoint(pathA);
+  const b = openCheckpoint(pathB);
+  const plan: Plan = { mode: 'ab', a, b, base: null, comparisons: [], onlyInA: [], onlyInB: [], shapeMismatches: [], skipped: [], warnings: [] };
+  for (const ta of a.tensors) {
+    const tb = b.byName.get(ta.name);
+    if (!tb) {
+      plan.onlyInA.push(ta.name);
+      continue;
+    }
+    if (!isFloatDtype(ta.dtype) || !isFloatDtype(tb.dtype)) {
+      plan.skipped.push({ name: ta.name, reason: `not a float tensor (${ta.dtype} / ${tb.dtype})` });
+      continue;
+    }
+    const shared = sharedElements(ta.shape, tb.shape);
+    if (!sameShape(ta.shape, tb.shape)) plan.shapeMismatches.push({ name: ta.name, shapeA: ta.shape, shapeB: tb.shape });
+    if (shared === null) {
+      plan.skipped.push({ name: ta.name, reason: `shapes ${fmtShape(ta.shape)} and ${fmtShape(tb.shape)} cannot be lined up` });
+      continue;
+    }
+    plan.comparisons.push({
+      name: ta.name,
+      entry: ta,
+      shapeA: ta.shape,
+      shapeB: tb.shape,
+      ...(shared.note ? { note: shared.note } : {}),
+      count: shared.count,
+      a: ta,
+      b: tb,
+      mode: 'ab',
+    });
+  }
+  for (const tb of b.tensors) if (!a.byName.has(tb.name)) plan.onlyInB.push(tb.name);
+  return plan;
+}
+
+/**
+ * A chat-vector folder alone: Δ is each stored tensor. The base named in chatvector.json serves as
+ * A (for ‖A‖, relative and cosine, with B = A + Δ) when it still exists. In this mode onlyInA
+ * lists vector tensors the base lacks and onlyInB base tensors the vector lacks (e.g. embeddings
+ * left out by --skip-embed).
+ */
+function planVector(pathV: string): Plan {
+  const v = openCheckpoint(pathV);
+  const manifestPath = join(v.folder, CHAT_VECTOR_MANIFEST);
+  if (entryKind(manifestPath) !== 'file') {
+    throw new ChatVecError(
+      'InvalidArgument',
+      `${v.path}: not a chat-vector folder (no ${CHAT_VECTOR_MANIFEST}); give two checkpoints to compare, e.g. chatvec diff BASE CHAT`,
+    );
+  }
+  const manifest = readJsonObject(manifestPath);
+  const warnings: string[] = [];
+  let base: Checkpoint | null = null;
+  const basePath = findBase(manifest.base, v.folder);
+  if (basePath === null) {
+    warnings.push(`${manifestPath}: the base model ${typeof manifest.base === 'string' ? `"${manifest.base}" ` : ''}was not found; ‖A‖, relative change and cosine are unknown`);
+  } else {
+    try {
+      base = openCheckpoint(basePath);
+    } catch (e) {
+      warnings.push(`base model ${basePath} cannot be opened (${(e as Error).message}); ‖A‖, relative change and cosine are unknown`);
+    }
+  }
+  const plan: Plan = { mode: 'vector', a: v, b: null, base, comparisons: [], onlyInA: [], onlyInB: [], shapeMismatches: [], skipped: [], warnings };
+  for (const t of v.tensors) {
+    if (!isFloatDtype(t.dtype)) {
+      plan.skipped.push({ name: t.name, reason: `not a float tensor (${t.dtype})` });
+      continue;
+    }
+    let ref: CatalogueEntry | null = null;
+    let note: string | undefined;
+    if (base) {
+      const bt = base.byName.get(t.name);
+      if (!bt) plan.onlyInA.push(t.name);
+      else if (!isFloatDtype(bt.dtype)) note = `the base's tensor is ${bt.dtype}: norms unknown`;
+      else if (!sameShape(bt.shape, t.shape)) {
+        plan.shapeMismatches.push({ name: t.name, shapeA: t.shape, shapeB: bt.shape });
+        note = `the base's shape is ${fmtShape(bt.shape)}: norms unknown`;
+      } else ref = bt;
+    }
+    plan.comparisons.push({
+      name: t.name,
+      entry: t,
+      shapeA: t.shape,
+      shapeB: t.shape,
+      ...(note ? { note } : {}),
+      count: t.elementCount,
+      a: ref,
+      b: t,
+      mode: 'delta',
+    });
+  }
+  if (base) for (const bt of base.tensors) if (!v.byName.has(bt.name)) plan.onlyInB.push(bt.name);
+  return plan;
+}
+
+/** Resolves chatvector.json's "base": absolute, else relative to the vector folder, else to cwd. */
+function findBase(base: unknown, folder: string): string | null {
+  if (typeof base !== 'string' || base.length === 0) return null;
+  const candidates = isAbsolute(base) ? [base] : [join(folder, base), resolve(base)];
+  for (const c of candidates) if (entryKind(c) !== 'missing') return c;
+  return null;
+}
+
+function sameShape(x: readonly number[], y: readonly number[]): boolean {
+  return x.length === y.length && x.every((d, i) => d === y[i]);
+}
+
+function fmtShape(s: readonly number[]): string {
+  return `[${s.join(', ')}]`;
+}
+
+/**
+ * How many leading elements two shapes share: all when equal; the shared leading rows when only
+ * the first dimension differs (row-major storage puts those rows first in both); null otherwise.
+ */
+function sharedElements(x: readonly number[], y: readonly number[]): { count: number; note?: string } | null {
+  const n = x.reduce((p, d) => p * d, 1);
+  if (sameShape(x, y)) return { count: n };
+  if (x.length === 0 || x.length !== y.length || !x.slice(1).every((d, i) => d === y[i + 1])) return null;
+  const rows = Math.min(x[0]!, y[0]!);
+  const rowSize = x.slice(1).reduce((p, d) => p * d, 1);
+  return {
+    count: rows * rowSize,
+    note: `shapes differ (${fmtShape(x)} vs ${fmtShape(y)}): compared the ${rows} leading rows both have`,
+  };
+}
+
+/** Runs every chunk of every comparison on the pool; returns each comparison's sums. */
+async function scan(plan: Plan, opts: DiffOptions, ctx: JobContext, tuning: DiffTuning): Promise<DiffSums[]> {
+  const chunk = Math.max(1024, Math.floor(tuning.chunkElements ?? DIFF_CHUNK_ELEMENTS));
+  const results: DiffSums[][] = plan.comparisons.map((c) => new Array<DiffSums>(Math.ceil(c.count / chunk)));
+  let totalBytes = 0;
+  let taskCount = 0;
+  for (const c of plan.comparisons) {
+    totalBytes += c.count * (dtypeBytes(c.b.dtype) + (c.a ? dtypeBytes(c.a.dtype) : 0));
+    taskCount += Math.ceil(c.count / chunk);
+  }
+  const meter = new ProgressMeter('diff', totalBytes, ctx.onProgress, 'bytes');
+  if (taskCount > 0) {
+    const wanted = opts.threads !== undefined && Number.isFinite(opts.threads) && opts.threads >= 1 ? Math.floor(opts.threads) : availableParallelism();
+    // No more threads than tasks: starting a worker costs more than a small model's whole scan.
+    const threads = Math.max(1, Math.min(taskCount, wanted));
+    const pool = new WorkerPool(threads);
+    try {
+      await pool.runAll<Task, DiffSums & { bytes: number }>(
+        tasks(plan.comparisons, chunk),
+        (task, r) => {
+          results[task.index]![task.chunk] = r;
+          meter.add(r.bytes);
+        },
+        () => ctx.signal?.cancelled === true,
+      );
+    } finally {
+      await closePool(pool);
+    }
+    if (ctx.signal?.cancelled) throw new CancelledError();
+  }
+  meter.finish();
+  return plan.comparisons.map((c, i) => {
+    // Chunks are added in file order, not completion order, so results repeat to the last bit.
+    const s = emptySums();
+    for (const r of results[i]!) addSums(s, r);
+    if (c.mode === 'delta' && c.a === null) {
+      // No reference: the kernel took A as 0, which says nothing about the real ‖A‖.
+      s.sumA2 = NaN;
+      s.sumB2 = NaN;
+      s.sumAB = NaN;
+    }
+    return s;
+  });
+}
+
+function* tasks(comparisons: readonly Comparison[], chunk: number): Generator<Task> {
+  for (let index = 0; index < comparisons.length; index++) {
+    const c = comparisons[index]!;
+    const bytesA = c.a ? dtypeBytes(c.a.dtype) : 0;
+    const bytesB = dtypeBytes(c.b.dtype);
+    for (let first = 0, k = 0; first < c.count; first += chunk, k++) {
+      yield {
+        kind: 'diffChunk',
+        index,
+        chunk: k,
+        count: Math.min(chunk, c.count - first),
+        mode: c.mode,
+        a: c.a ? { file: c.a.file, position: c.a.position + first * bytesA, dtype: c.a.dtype as FloatDtype } : null,
+        b: { file: c.b.file, position: c.b.position + first * bytesB, dtype: c.b.dtype as FloatDtype },
+      };
+    }
+  }
+}
+
+/** Closes cached read handles in every worker (they outlive tasks), then stops the workers. */
+async function closePool(pool: WorkerPool): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // A worker that died never answers; do not let that hang the job's cleanup.
+    await Promise.race([pool.broadcast({ kind: 'closeHandles' }), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+  } catch {
+    // The pool already failed; the job's own error is the one to report.
+  } finally {
+    if (timer) clearTimeout(timer);
+    await pool.close();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The diff cache: one JSON file per compared pair, named by a hash of the identities (path, size,
+ * mtime) of every input shard. Any change to any shard changes the key, so a stale entry is never
+ * read; old entries are simply left behind (a few kB each). A file that cannot be parsed or does
+ * not look like an entry is treated as absent and overwritten. Writes are atomic (temp + rename),
+ * so concurrent runs and crashes never leave half an entry.
+ */
+import { writeFileAtomicSync, readTextOrNull } from '../io/atomicFile';
+import type { FileIdentity } from '../io/files';
+import { stableHash } from '../io/hash';
+import { join } from '../io/paths';
+import type { DiffReport } from '../jobs/types';
+
+/** Bumped whenever the statistics or the report's shape change, so old entries are not reused. */
+export const DIFF_CACHE_VERSION = 1;
+
+/** What a result depends on. */
+export interface DiffCacheInputs {
+  readonly mode: 'ab' | 'vector';
+  readonly a: readonly FileIdentity[];
+  /** B's shards; null in vector mode. */
+  readonly b: readonly FileIdentity[] | null;
+  /** The base used for norms in vector mode (null when none was found). */
+  readonly base: readonly FileIdentity[] | null;
+}
+
+/** The cache key: a SHA-256 hex string of the inputs and DIFF_CACHE_VERSION. */
+export function diffCacheKey(inputs: DiffCacheInputs): string {
+  return stableHash({ format: 'chatvec-diff', version: DIFF_CACHE_VERSION, inputs });
+}
+
+/** Where the entry for `key` lives inside `cacheDir`. */
+export function diffCacheFile(cacheDir: string, key: string): string {
+  return join(cacheDir, `diff-${key}.json`);
+}
+
+// JSON has no NaN or ±Inf, and relative/cosine are NaN for zero norms: encode them as tagged
+// strings that no tensor name will collide with.
+const NUM_TAG = '\u0000num:';
+
+function replacer(_k: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? NUM_TAG + String(v) : v;
+}
+
+function reviver(_k: string, v: unknown): unknown {
+  return typeof v === 'string' && v.startsWith(NUM_TAG) ? Number(v.slice(NUM_TAG.length)) : v;
+}
+
+/**
+ * The cached report for `key`, with fromCache true; null when there is none or it is unreadable.
+ * `seconds` is left as stored (the caller sets the time of this request).
+ */
+export function readCachedDiff(cacheDir: string, key: string): DiffReport | null {
+  const text = readTextOrNull(diffCacheFile(cacheDir, key));
+  if (text === null) return null;
+  try {
+    const entry = JSON.parse(text, reviver) as { format?: unknown; version?: unknown; key?: unknown; report?: unknown };
+    if (entry.format !== 'chatvec-diff' || entry.version !== DIFF_CACHE_VERSION || entry.key !== key) return null;
+    const r = entry.report as DiffReport | undefined;
+    if (!r || typeof r !== 'object' || typeof r.verdict !== 'string' || !r.total || typeof r.total.deltaNorm !== 'number') return null;
+    if (![r.groups, r.tensors, r.onlyInA, r.onlyInB, r.shapeMismatches].every(Array.isArray)) return null;
+    return { ...r, fromCache: true };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stores `report` under `key` atomically.
+ * @throws ChatVecError Io when the cache folder cannot be written (callers may ignore it)
+ */
+export function writeCachedDiff(cacheDir: string, key: string, inputs: DiffCacheInputs, report: DiffReport): void {
+  const entry = { format: 'chatvec-diff', version: DIFF_CACHE_VERSION, key, inputs, report: { ...report, fromCache: false } };
+  writeFileAtomicSync(diffCacheFile(cacheDir, key), JSON.stringify(entry, replacer));
+}

@@ -1,0 +1,223 @@
+/**
+ * The task host's JSON-RPC protocol: every request and notification between a client (the VS Code
+ * extension, `chatvec --via-host`) and the task host process (src/taskhost/main.ts), with the
+ * types of their parameters and results. Both sides import this one file, so a method name or a
+ * field can only change in one place.
+ *
+ * Transport: `vscode-jsonrpc` over Node's IPC channel (`child_process.fork`). All parameters are
+ * passed by name (one object).
+ *
+ * Jobs (`diff`, `extract`, `apply`) carry a client-chosen `jobId`; progress and logs name it. A job
+ * ends in one of three ways:
+ * - success: `{ status: 'ok', result }`;
+ * - cancelled (by `cancel`, by the library's `$/cancelRequest`, or by `shutdown`):
+ *   `{ status: 'cancelled' }`, a normal result and not an error, since the user asked for it;
+ * - failure: a JSON-RPC error whose `data` is {@link TaskHostErrorData} (a stable ChatVecError code
+ *   such as `BadCheckpoint`, `ShapeMismatch`, `OutputExists`, `Io`, plus details for the log).
+ */
+import { NotificationType, ParameterStructures, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import type { InspectReport } from '../core/checkpoint/inspect';
+import type { ErrorCode } from '../core/errors';
+import type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, ProgressEvent } from '../core/jobs/types';
+
+export type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, ProgressEvent };
+
+/** Bumped when a method or a shape changes incompatibly; `status` reports it. */
+export const TASK_HOST_PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Jobs as data: a discriminated union on `kind`, so a UI can list, label and re-run them.
+
+/** The options of each kind of heavy job, exactly as the in-process engine takes them. */
+export interface JobOptionsMap {
+  readonly diff: DiffOptions;
+  readonly extract: ExtractOptions;
+  readonly apply: ApplyOptions;
+}
+
+/** `diff` | `extract` | `apply`. */
+export type JobKind = keyof JobOptionsMap;
+
+/** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
+export type JobSpec = { readonly [K in JobKind]: { readonly kind: K; readonly options: JobOptionsMap[K] } }[JobKind];
+
+/** The value each kind of job produces on success. */
+export interface JobResultMap {
+  readonly diff: DiffReport;
+  readonly extract: JobOutcome;
+  readonly apply: JobOutcome;
+}
+
+/** The options type of one kind of job. */
+export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
+
+/** Every job kind, e.g. for validation and menus. */
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply'];
+
+/** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
+export interface JobParams<O> {
+  readonly jobId: string;
+  readonly options: O;
+}
+
+/** How a job ended when it did not fail. Failures are JSON-RPC errors instead. */
+export type JobResult<R> = { readonly status: 'ok'; readonly result: R } | { readonly status: 'cancelled' };
+
+/** A job's place in the host's queue. */
+export type JobState = 'queued' | 'running';
+
+/** One live job, as `status` lists it. */
+export interface JobInfo {
+  readonly jobId: string;
+  readonly kind: JobKind;
+  readonly state: JobState;
+  /** True once cancellation was requested and the job is winding down. */
+  readonly cancelling: boolean;
+  /** Milliseconds since the Unix epoch when the host received the request. */
+  readonly submittedAt: number;
+  /** When it started running (null while queued). */
+  readonly startedAt: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/**
+ * The JSON-RPC error code of every failure the engine reports (the ChatVecError `code` is in
+ * `data.code`). Chosen outside the range JSON-RPC reserves (-32768…-32000).
+ */
+export const JOB_FAILED_ERROR = -31000;
+
+/** `data` of every error response from the task host, including malformed requests. */
+export interface TaskHostErrorData {
+  /** InvalidArgument for malformed or unknown parameters; Internal for host bugs. */
+  readonly code: ErrorCode;
+  /** Details for the log (stack, offending field); not for the user. */
+  readonly details?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** Reads the headers of a checkpoint folder or .safetensors file. Light: never queued. */
+export interface InspectParams {
+  readonly path: string;
+  /** Optional id so that logs can name the request. */
+  readonly jobId?: string;
+}
+/** `inspect` → InspectReport. */
+export const InspectRequest = new RequestType<InspectParams, InspectReport, TaskHostErrorData>('inspect', ParameterStructures.byName);
+
+/** Delta statistics between two checkpoints (or of one chat-vector folder). */
+export type DiffParams = JobParams<DiffOptions>;
+/** `diff` → JobResult<DiffReport>. */
+export const DiffRequest = new RequestType<DiffParams, JobResult<DiffReport>, TaskHostErrorData>('diff', ParameterStructures.byName);
+
+/** τ = chat − base, written as a checkpoint. */
+export type ExtractParams = JobParams<ExtractOptions>;
+/** `extract` → JobResult<JobOutcome>. */
+export const ExtractRequest = new RequestType<ExtractParams, JobResult<JobOutcome>, TaskHostErrorData>('extract', ParameterStructures.byName);
+
+/** θ_out = θ_cp + Σ rᵢ·τᵢ, from stored vectors or fused from (base, chats). */
+export type ApplyParams = JobParams<ApplyOptions>;
+/** `apply` → JobResult<JobOutcome>. */
+export const ApplyRequest = new RequestType<ApplyParams, JobResult<JobOutcome>, TaskHostErrorData>('apply', ParameterStructures.byName);
+
+/** The request type of each job kind. */
+export const JOB_REQUESTS = {
+  diff: DiffRequest,
+  extract: ExtractRequest,
+  apply: ApplyRequest,
+} as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
+
+/**
+ * Cancels a job by id (the alternative to `$/cancelRequest`, for a client that no longer holds the
+ * request's token). The job's own request then answers `{ status: 'cancelled' }` once its
+ * temporary output is removed; this request answers at once.
+ */
+export interface CancelParams {
+  readonly jobId: string;
+}
+/** The answer to `cancel`. */
+export interface CancelResult {
+  /** The job's state when the request arrived; `unknown` when no live job has that id. */
+  readonly state: JobState | 'unknown';
+}
+/** `cancel` → CancelResult. */
+export const CancelRequest = new RequestType<CancelParams, CancelResult, TaskHostErrorData>('cancel', ParameterStructures.byName);
+
+/** Changes settings of a running host; omitted fields stay as they are. */
+export interface ConfigureParams {
+  /** How many heavy jobs run at once (≥ 1). Default 1: jobs already use every core. */
+  readonly concurrency?: number;
+  /** Backend for jobs whose options name none. */
+  readonly defaultBackend?: BackendChoice;
+  /** Worker threads for jobs whose options name none; null for the engine's default (all cores). */
+  readonly defaultThreads?: number | null;
+}
+/** `configure` → TaskHostStatus (after the change). */
+export const ConfigureRequest = new RequestType<ConfigureParams, TaskHostStatus, TaskHostErrorData>('configure', ParameterStructures.byName);
+
+/** What the host is and does now. */
+export interface TaskHostStatus {
+  readonly protocolVersion: number;
+  readonly toolVersion: string;
+  readonly pid: number;
+  readonly nodeVersion: string;
+  readonly concurrency: number;
+  readonly defaultBackend: BackendChoice;
+  readonly defaultThreads: number | null;
+  readonly uptimeSeconds: number;
+  /** Running jobs first, then queued ones in queue order. */
+  readonly jobs: readonly JobInfo[];
+}
+/** `status` → TaskHostStatus. The client's start-up handshake. */
+export const StatusRequest = new RequestType0<TaskHostStatus, TaskHostErrorData>('status');
+
+/**
+ * Cancels every job, waits (briefly) for them to remove their temporary output, answers, and
+ * exits. Jobs answer `{ status: 'cancelled' }` before this request does.
+ */
+export const ShutdownRequest = new RequestType0<void, TaskHostErrorData>('shutdown');
+
+// ---------------------------------------------------------------------------------------------
+// Notifications (host → client)
+
+/**
+ * A job's progress. While running: the engine's ProgressEvent (`done`/`total` in `unit`s, rates in
+ * bytes per second). While queued: `state: 'queued'`, `phase: 'queued'`, `done` = `total` = 0,
+ * and `queuePosition` (1 = next to start); sent on arrival and whenever the position changes.
+ */
+export interface ProgressParams extends ProgressEvent {
+  readonly jobId: string;
+  readonly kind: JobKind;
+  readonly state: JobState;
+  /**
+   * `job`: an event of the engine, as the in-process engine reports it. `host`: one the host adds
+   * (phase `queued` while waiting, phase `starting` when the job leaves the queue).
+   */
+  readonly source: MessageSource;
+  /** Only while queued. */
+  readonly queuePosition?: number;
+}
+/** `progress` (host → client). */
+export const ProgressNotification = new NotificationType<ProgressParams>('progress', ParameterStructures.byName);
+
+/** A log line from the host or one of its jobs. */
+export interface LogParams {
+  readonly level: LogLevel;
+  readonly message: string;
+  /** Set when the line belongs to a job. */
+  readonly jobId?: string;
+  /**
+   * `job`: the engine's own line (what the in-process engine passes to JobContext.onLog); `host`:
+   * the host's (job started/finished/cancelled, life cycle); `client`: the client's (host stderr,
+   * crashes). Absent means `host`.
+   */
+  readonly source?: MessageSource;
+}
+
+/** Who produced a progress event or log line. */
+export type MessageSource = 'job' | 'host' | 'client';
+/** `log` (host → client). */
+export const LogNotification = new NotificationType<LogParams>('log', ParameterStructures.byName);

@@ -1,0 +1,504 @@
+/**
+ * The typed client of the task host, for the VS Code extension and `chatvec --via-host` (no
+ * `vscode` import). It forks the host on first use, sends typed requests, turns the host's
+ * notifications into events, cancels through AbortSignals or cancellation tokens, and restarts the
+ * host on the next request after a crash — unless it crashed 3 times within a minute, in which
+ * case it stops trying and says so until `restart()` is called.
+ *
+ * ```ts
+ * const client = new TaskHostClient();
+ * const sub = client.onProgress('job-1', (p) => bar.report(p));
+ * const r = await client.apply({ target, base, chats: [chat], out }, { jobId: 'job-1', cancellation: token });
+ * if (r.status === 'cancelled') …; else show(r.result);
+ * await client.dispose();
+ * ```
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { CancellationTokenSource, ErrorCodes, ResponseError, type CancellationToken, type RequestType, type RequestType0 } from 'vscode-jsonrpc/node';
+import { ChatVecError } from '../core/errors';
+import {
+  CancelRequest,
+  type CancelResult,
+  ConfigureRequest,
+  type ConfigureParams,
+  type DiffOptions,
+  type ApplyOptions,
+  type BackendChoice,
+  type DiffReport,
+  type ExtractOptions,
+  InspectRequest,
+  type InspectReport,
+  JOB_REQUESTS,
+  type JobKind,
+  type JobOptionsOf,
+  type JobOutcome,
+  type JobResult,
+  type JobResultMap,
+  LogNotification,
+  type LogParams,
+  ProgressNotification,
+  type ProgressParams,
+  ShutdownRequest,
+  StatusRequest,
+  TASK_HOST_PROTOCOL_VERSION,
+  type TaskHostErrorData,
+  type TaskHostStatus,
+} from '../protocol/taskHost';
+import { type Disposable, Emitter } from './events';
+import { describeExit, type HostExit, HostProcess } from './hostProcess';
+import { fromResponseError } from './responseErrors';
+
+export type { Disposable } from './events';
+export type { HostExit } from './hostProcess';
+
+/** The shape of a VS Code / vscode-jsonrpc cancellation token. */
+export interface CancellationTokenLike {
+  readonly isCancellationRequested: boolean;
+  onCancellationRequested(listener: () => void): Disposable;
+}
+
+/** Either an AbortSignal or a cancellation token. */
+export type Cancellation = AbortSignal | CancellationTokenLike;
+
+/** How the client starts hosts; all optional. */
+export interface TaskHostClientOptions {
+  /** The host bundle. Default: taskhost.js beside this bundle, else <repo>/dist/taskhost.js. */
+  readonly hostScript?: string;
+  /** The executable; default process.execPath (Electron under VS Code, with ELECTRON_RUN_AS_NODE). */
+  readonly execPath?: string;
+  /** Node flags for the host; default none (not this process's, e.g. a test runner's loaders). */
+  readonly execArgv?: readonly string[];
+  /** Extra environment for the host, on top of this process's. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Heavy jobs run at once; default 1. */
+  readonly concurrency?: number;
+  /** Backend for jobs whose options name none. */
+  readonly backend?: BackendChoice;
+  /** Worker threads for jobs whose options name none; default all cores. */
+  readonly threads?: number;
+  /** How long `dispose` waits for a graceful shutdown before killing, in ms. Default 5000. */
+  readonly shutdownTimeoutMs?: number;
+  /** Crash-loop protection: stop restarting after `maxCrashes` crashes within `windowMs`. Default 3 / 60 000. */
+  readonly crashLoop?: { readonly maxCrashes: number; readonly windowMs: number };
+}
+
+/** Per-call options of a job. */
+export interface JobCallOptions {
+  /** Unique among this client's live jobs; generated when omitted (see {@link TaskHostClient.newJobId}). */
+  readonly jobId?: string;
+  /** Cancels the job; the call then resolves `{ status: 'cancelled' }`. */
+  readonly cancellation?: Cancellation;
+  /** This job's progress (also delivered to {@link TaskHostClient.onProgress} listeners). */
+  readonly onProgress?: (p: ProgressParams) => void;
+}
+
+/** A host process that ended without being asked to. */
+export interface TaskHostCrash extends HostExit {
+  /** Jobs that were in flight and were rejected with a {@link TaskHostCrashedError}. */
+  readonly jobIds: readonly string[];
+  /** False when crash-loop protection stopped restarting. */
+  readonly willRestart: boolean;
+  /** A sentence for the user. */
+  readonly message: string;
+}
+
+/**
+ * The task host died under a request (code Internal). `crashLoop` is true when the client gave up
+ * restarting it; `restart()` clears that.
+ */
+export class TaskHostCrashedError extends ChatVecError {
+  constructor(
+    message: string,
+    readonly exit: HostExit | null,
+    readonly crashLoop: boolean,
+  ) {
+    super('Internal', message, exit?.stderrTail || undefined);
+  }
+}
+
+/** Where the bundled host is: beside this file's bundle (dist/), or dist/ when run from source. */
+export function defaultHostScript(): string {
+  if (process.env.CHATVEC_TASKHOST_SCRIPT) return process.env.CHATVEC_TASKHOST_SCRIPT;
+  const beside = path.join(__dirname, 'taskhost.js');
+  if (fs.existsSync(beside)) return beside;
+  return path.resolve(__dirname, '../../dist/taskhost.js');
+}
+
+interface PendingCall {
+  readonly method: string;
+  readonly jobId: string | undefined;
+  reject(e: unknown): void;
+}
+
+interface Session {
+  readonly host: HostProcess;
+  readonly pending: Set<PendingCall>;
+  /** Set before a shutdown or kill we asked for, so the exit is not a crash. */
+  stopping: boolean;
+}
+
+const TRANSPORT_ERRORS = new Set<number>([ErrorCodes.MessageWriteError, ErrorCodes.MessageReadError, ErrorCodes.PendingResponseRejected, ErrorCodes.ConnectionInactive]);
+
+/** The typed client of one task host process at a time (see the file comment). */
+export class TaskHostClient {
+  private session: Session | null = null;
+  private starting: Promise<Session> | null = null;
+  private readonly crashTimes: number[] = [];
+  private lastCrash: TaskHostCrash | null = null;
+  private gaveUp = false;
+  private disposed = false;
+  private jobCounter = 0;
+  private readonly idPrefix = randomUUID().slice(0, 8);
+  private readonly progressEmitter = new Emitter<ProgressParams>();
+  private readonly logEmitter = new Emitter<LogParams>();
+  private readonly crashEmitter = new Emitter<TaskHostCrash>();
+  private readonly startEmitter = new Emitter<TaskHostStatus>();
+  private readonly maxCrashes: number;
+  private readonly crashWindowMs: number;
+  /** `configure` calls, replayed on hosts started later. */
+  private readonly settings: ConfigureParams = {};
+
+  constructor(private readonly options: TaskHostClientOptions = {}) {
+    this.maxCrashes = options.crashLoop?.maxCrashes ?? 3;
+    this.crashWindowMs = options.crashLoop?.windowMs ?? 60_000;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Events
+
+  /** Progress of every job, or (with a job id) of one job. */
+  onProgress(listener: (p: ProgressParams) => void): Disposable;
+  onProgress(jobId: string, listener: (p: ProgressParams) => void): Disposable;
+  onProgress(a: string | ((p: ProgressParams) => void), b?: (p: ProgressParams) => void): Disposable {
+    if (typeof a === 'function') return this.progressEmitter.on(a);
+    const listener = b!;
+    return this.progressEmitter.on((p) => {
+      if (p.jobId === a) listener(p);
+    });
+  }
+
+  /** Log lines: the host's and its jobs' (with jobId), its stderr (level warn), the client's own notes. */
+  onLog(listener: (l: LogParams) => void): Disposable {
+    return this.logEmitter.on(listener);
+  }
+
+  /** A host process died unexpectedly (after its in-flight calls were rejected). */
+  onCrash(listener: (c: TaskHostCrash) => void): Disposable {
+    return this.crashEmitter.on(listener);
+  }
+
+  /** A host process started and answered (its status: pid, versions, settings). */
+  onStart(listener: (s: TaskHostStatus) => void): Disposable {
+    return this.startEmitter.on(listener);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Life cycle
+
+  /** The running host's pid, if one runs. */
+  get pid(): number | undefined {
+    return this.session?.host.pid;
+  }
+
+  /** The last crash, if any (for a status line). */
+  get lastCrashInfo(): TaskHostCrash | null {
+    return this.lastCrash;
+  }
+
+  /**
+   * Starts the host if none runs and waits until it answers. Requests call this themselves.
+   * @throws TaskHostCrashedError when crash-loop protection stopped restarts, or the host died
+   *   during start; ChatVecError Internal when the bundle is missing or of another protocol version
+   */
+  async start(): Promise<void> {
+    await this.ensureSession();
+  }
+
+  /** Stops the host (gracefully, see {@link dispose}), forgets past crashes and starts a new one. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.crashTimes.length = 0;
+    this.gaveUp = false;
+    await this.start();
+  }
+
+  /**
+   * Asks the host to shut down (it cancels its jobs, which then resolve `cancelled`), and kills it
+   * if it has not exited within `shutdownTimeoutMs`. The next request starts a new host.
+   */
+  async stop(): Promise<void> {
+    const s = this.session ?? (await this.starting?.catch(() => null)) ?? null;
+    if (!s) return;
+    s.stopping = true;
+    const timeoutMs = this.options.shutdownTimeoutMs ?? 5000;
+    if (!s.host.exit) {
+      try {
+        await withTimeout(s.host.connection.sendRequest(ShutdownRequest), timeoutMs);
+      } catch {
+        // No answer: the kill below settles it.
+      }
+      if (!(await s.host.waitForExit(Math.min(2000, timeoutMs)))) {
+        s.host.disconnect();
+        if (!(await s.host.waitForExit(500))) {
+          s.host.kill('SIGKILL');
+          await s.host.waitForExit(2000);
+        }
+      }
+    }
+    this.rejectPending(s, () => new ChatVecError('Cancelled', 'the task host was stopped'));
+    if (this.session === s) this.session = null;
+  }
+
+  /** Stops the host and releases listeners; later requests fail. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.stop();
+    this.progressEmitter.clear();
+    this.logEmitter.clear();
+    this.crashEmitter.clear();
+    this.startEmitter.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Requests
+
+  /** A fresh job id, unique for this client. */
+  newJobId(kind = 'job'): string {
+    return `${kind}-${this.idPrefix}-${++this.jobCounter}`;
+  }
+
+  /** Reads a checkpoint's headers in the host. @throws ChatVecError (BadCheckpoint, Unsupported, Io …) */
+  async inspect(checkpointPath: string): Promise<InspectReport> {
+    return this.call(InspectRequest, { path: checkpointPath }, undefined, undefined);
+  }
+
+  /** Delta statistics between two checkpoints (or of one chat-vector folder). */
+  diff(options: DiffOptions, call?: JobCallOptions): Promise<JobResult<DiffReport>> {
+    return this.runJob('diff', options, call);
+  }
+
+  /** Extracts a chat vector τ = chat − base into `options.out`. */
+  extract(options: ExtractOptions, call?: JobCallOptions): Promise<JobResult<JobOutcome>> {
+    return this.runJob('extract', options, call);
+  }
+
+  /** θ_out = θ_cp + Σ rᵢ·τᵢ (two-step with `vectors`, or fused with `base` + `chats`). */
+  apply(options: ApplyOptions, call?: JobCallOptions): Promise<JobResult<JobOutcome>> {
+    return this.runJob('apply', options, call);
+  }
+
+  /**
+   * Runs any job kind. Resolves `{status:'ok', result}` or `{status:'cancelled'}`.
+   * @throws ChatVecError with the engine's code; TaskHostCrashedError when the host died meanwhile
+   */
+  async runJob<K extends JobKind>(kind: K, options: JobOptionsOf<K>, call: JobCallOptions = {}): Promise<JobResult<JobResultMap[K]>> {
+    const jobId = call.jobId ?? this.newJobId(kind);
+    if (isCancelled(call.cancellation)) return { status: 'cancelled' };
+    const sub = call.onProgress ? this.onProgress(jobId, call.onProgress) : undefined;
+    const link = linkCancellation(call.cancellation);
+    try {
+      const type = JOB_REQUESTS[kind] as unknown as RequestType<{ jobId: string; options: JobOptionsOf<K> }, JobResult<JobResultMap[K]>, TaskHostErrorData>;
+      return await this.call(type, { jobId, options }, link?.token, jobId);
+    } finally {
+      link?.dispose();
+      sub?.dispose();
+    }
+  }
+
+  /** Cancels a job by id (its own call then resolves `cancelled`). */
+  async cancel(jobId: string): Promise<CancelResult> {
+    if (!this.session) return { state: 'unknown' };
+    return this.call(CancelRequest, { jobId }, undefined, undefined);
+  }
+
+  /** The host's pid, versions, settings and live jobs. */
+  async status(): Promise<TaskHostStatus> {
+    return this.call0(StatusRequest);
+  }
+
+  /** Changes settings of the running host (and of hosts started later). */
+  async configure(params: ConfigureParams): Promise<TaskHostStatus> {
+    const status = await this.call(ConfigureRequest, params, undefined, undefined);
+    Object.assign(this.settings, params);
+    return status;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plumbing
+
+  private async call<P, R>(type: RequestType<P, R, TaskHostErrorData>, params: P, token: CancellationToken | undefined, jobId: string | undefined): Promise<R> {
+    const s = await this.ensureSession();
+    return this.track(s, type.method, jobId, () => s.host.connection.sendRequest(type, params, token));
+  }
+
+  private async call0<R>(type: RequestType0<R, TaskHostErrorData>): Promise<R> {
+    const s = await this.ensureSession();
+    return this.track(s, type.method, undefined, () => s.host.connection.sendRequest(type));
+  }
+
+  /**
+   * Sends a request so that a host death rejects it with the crash, not with the library's
+   * generic "connection disposed".
+   */
+  private track<R>(s: Session, method: string, jobId: string | undefined, send: () => Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const entry: PendingCall = { method, jobId, reject };
+      s.pending.add(entry);
+      let sent: Promise<R>;
+      try {
+        sent = send();
+      } catch (e) {
+        sent = Promise.reject(e);
+      }
+      sent.then(
+        (r) => {
+          if (s.pending.delete(entry)) resolve(r);
+        },
+        (e) => {
+          if (isTransportError(e)) {
+            // The host is going away; its exit handler rejects this call with the reason. Should
+            // the exit never be observed, fail with the transport error after a while.
+            setTimeout(() => {
+              if (s.pending.delete(entry)) reject(fromResponseError(e));
+            }, 5000).unref();
+            return;
+          }
+          if (s.pending.delete(entry)) reject(fromResponseError(e));
+        },
+      );
+    });
+  }
+
+  private ensureSession(): Promise<Session> {
+    if (this.disposed) return Promise.reject(new ChatVecError('Internal', 'the task host client has been disposed'));
+    if (this.session && !this.session.stopping && !this.session.host.exit) return Promise.resolve(this.session);
+    if (this.gaveUp) return Promise.reject(this.crashLoopError());
+    this.starting ??= this.spawn().finally(() => (this.starting = null));
+    return this.starting;
+  }
+
+  private async spawn(): Promise<Session> {
+    const script = this.options.hostScript ?? defaultHostScript();
+    if (!fs.existsSync(script)) throw new ChatVecError('Internal', `the task host bundle ${script} is missing (run \`npm run build\`)`);
+    const args: string[] = [];
+    const concurrency = this.settings.concurrency ?? this.options.concurrency;
+    const backend = this.settings.defaultBackend ?? this.options.backend;
+    const threads = this.settings.defaultThreads === undefined ? this.options.threads : (this.settings.defaultThreads ?? undefined);
+    if (concurrency !== undefined) args.push(`--concurrency=${concurrency}`);
+    if (backend !== undefined) args.push(`--backend=${backend}`);
+    if (threads !== undefined) args.push(`--threads=${threads}`);
+    const host = new HostProcess({
+      script,
+      args,
+      execPath: this.options.execPath ?? process.execPath,
+      execArgv: this.options.execArgv ?? [],
+      // Under VS Code process.execPath is Electron; this makes it behave as plain Node.
+      env: { ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1' },
+      onOutput: (stream, line) => this.logEmitter.fire({ level: stream === 'stderr' ? 'warn' : 'info', message: `[task host ${stream}] ${line}`, source: 'client' }),
+      onTransportLog: (message) => this.logEmitter.fire({ level: 'debug', message: `[task host transport] ${message}`, source: 'client' }),
+    });
+    const s: Session = { host, pending: new Set(), stopping: false };
+    host.connection.onNotification(ProgressNotification, (p) => this.progressEmitter.fire(p, (e) => this.listenerFailed(e)));
+    host.connection.onNotification(LogNotification, (l) => this.logEmitter.fire(l));
+    host.connection.listen();
+    void host.exited.then((exit) => this.onExit(s, exit));
+    this.session = s;
+    // The handshake: a live, compatible host answers `status`.
+    const status = await this.track(s, 'start', undefined, () => host.connection.sendRequest(StatusRequest));
+    if (status.protocolVersion !== TASK_HOST_PROTOCOL_VERSION) {
+      s.stopping = true;
+      host.kill();
+      throw new ChatVecError('Internal', `the task host at ${script} speaks protocol ${status.protocolVersion}, this client ${TASK_HOST_PROTOCOL_VERSION}; rebuild both`);
+    }
+    this.startEmitter.fire(status, (e) => this.listenerFailed(e));
+    return s;
+  }
+
+  private onExit(s: Session, exit: HostExit): void {
+    if (this.session === s) this.session = null;
+    if (s.stopping) {
+      this.rejectPending(s, () => new ChatVecError('Cancelled', 'the task host was stopped'));
+      return;
+    }
+    const now = Date.now();
+    this.crashTimes.push(now);
+    while (this.crashTimes.length > 0 && now - this.crashTimes[0]! > this.crashWindowMs) this.crashTimes.shift();
+    this.gaveUp = this.crashTimes.length >= this.maxCrashes;
+    const jobIds = [...new Set([...s.pending].map((p) => p.jobId).filter((id): id is string => id !== undefined))];
+    const how = describeExit(exit);
+    const loopNote = this.gaveUp ? `; it crashed ${this.crashTimes.length} times within ${Math.round(this.crashWindowMs / 1000)} s, so it will not be restarted until you restart it` : '; it will be restarted on the next request';
+    const message = `the task host (pid ${exit.pid}) crashed (${how})${loopNote}`;
+    this.rejectPending(
+      s,
+      (p) => new TaskHostCrashedError(`task host crashed (${how}) ${p.method === 'start' ? 'while starting' : `while running ${p.jobId ? `${p.method} ${p.jobId}` : p.method}`}${this.gaveUp ? '; crash-loop protection stopped restarting it' : ''}`, exit, this.gaveUp),
+    );
+    const crash: TaskHostCrash = { ...exit, jobIds, willRestart: !this.gaveUp, message };
+    this.lastCrash = crash;
+    this.logEmitter.fire({ level: 'error', message: exit.stderrTail ? `${message}\n${exit.stderrTail}` : message, source: 'client' });
+    this.crashEmitter.fire(crash, (e) => this.listenerFailed(e));
+  }
+
+  private crashLoopError(): TaskHostCrashedError {
+    const last = this.lastCrash;
+    return new TaskHostCrashedError(
+      `the task host crashed ${this.crashTimes.length} times within ${Math.round(this.crashWindowMs / 1000)} s${last ? ` (last: ${describeExit(last)})` : ''}; not restarting it (crash-loop protection) — restart it explicitly to try again`,
+      last,
+      true,
+    );
+  }
+
+  private rejectPending(s: Session, error: (p: PendingCall) => unknown): void {
+    const calls = [...s.pending];
+    s.pending.clear();
+    for (const p of calls) p.reject(error(p));
+  }
+
+  private listenerFailed(e: unknown): void {
+    this.logEmitter.fire({ level: 'error', message: `a task host event listener threw: ${e instanceof Error ? e.message : String(e)}`, source: 'client' });
+  }
+}
+
+function isTransportError(e: unknown): boolean {
+  if (e instanceof ResponseError) return TRANSPORT_ERRORS.has(e.code);
+  // ConnectionError (closed or disposed connection) and write failures are plain Errors.
+  return !(e instanceof ChatVecError);
+}
+
+function isCancelled(c: Cancellation | undefined): boolean {
+  if (!c) return false;
+  return 'aborted' in c ? c.aborted : c.isCancellationRequested;
+}
+
+/** A vscode-jsonrpc token that follows an AbortSignal or a foreign token ($/cancelRequest). */
+function linkCancellation(c: Cancellation | undefined): { token: CancellationToken; dispose(): void } | undefined {
+  if (!c) return undefined;
+  const source = new CancellationTokenSource();
+  let unlink: () => void;
+  if ('aborted' in c) {
+    const onAbort = () => source.cancel();
+    c.addEventListener('abort', onAbort, { once: true });
+    unlink = () => c.removeEventListener('abort', onAbort);
+  } else {
+    const d = c.onCancellationRequested(() => source.cancel());
+    unlink = () => d.dispose();
+  }
+  return {
+    token: source.token,
+    dispose: () => {
+      unlink();
+      source.dispose();
+    },
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

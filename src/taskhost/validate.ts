@@ -1,0 +1,138 @@
+/**
+ * Structural checks of request parameters. JSON-RPC delivers whatever a client sent; the engine
+ * trusts its TypeScript types, so a number where a path belongs would surface as a confusing
+ * TypeError deep in a job. Each field is checked here and a bad one is named in an
+ * InvalidArgument error. Unknown fields are refused too, which catches a client and host of
+ * different versions. The field tables are typed against the option interfaces, so adding an
+ * option in core/jobs/types.ts fails type-checking here until it gets a check.
+ */
+import type { ApplyOptions, CommonJobOptions, DiffOptions, ExtractOptions } from '../core/jobs/types';
+import { ChatVecError } from '../core/errors';
+import { FLOAT_DTYPES } from '../core/safetensors/dtype';
+import type { ConfigureParams, JobKind, JobOptionsOf } from '../protocol/taskHost';
+
+type Check = (v: unknown) => string | null;
+
+const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
+const bool: Check = (v) => (typeof v === 'boolean' ? null : 'true or false');
+const posInt: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? null : 'a whole number ≥ 1');
+const posNum: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a positive number');
+const strList: Check = (v) => (Array.isArray(v) && v.every((x) => str(x) === null) ? null : 'a list of non-empty strings');
+const numList: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? null : 'a list of finite numbers');
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && values.includes(v) ? null : `one of ${values.join(', ')}`;
+const rowPairs: Check = (v) =>
+  Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && (x as number) >= 0))
+    ? null
+    : 'a list of [cpRow, chatRow] pairs of whole numbers ≥ 0';
+
+type Table<T> = { readonly [K in keyof Required<T>]: { readonly check: Check; readonly required?: true } };
+
+const common: Table<CommonJobOptions> = {
+  threads: { check: posInt },
+  backend: { check: oneOf(['auto', 'cpu', 'gpu']) },
+};
+
+const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
+  diff: {
+    ...common,
+    a: { check: str, required: true },
+    b: { check: str },
+    cacheDir: { check: str },
+  } satisfies Table<DiffOptions>,
+  extract: {
+    ...common,
+    base: { check: str, required: true },
+    chat: { check: str, required: true },
+    out: { check: str, required: true },
+    dtype: { check: oneOf(FLOAT_DTYPES) },
+    overwrite: { check: bool },
+    skipEmbed: { check: bool },
+    maxShardBytes: { check: posNum },
+  } satisfies Table<ExtractOptions>,
+  apply: {
+    ...common,
+    target: { check: str, required: true },
+    out: { check: str, required: true },
+    vectors: { check: strList },
+    base: { check: str },
+    chats: { check: strList },
+    ratios: { check: numList },
+    skipEmbed: { check: bool },
+    specialTokens: { check: rowPairs },
+    maxShardBytes: { check: posNum },
+    dtype: { check: oneOf(FLOAT_DTYPES) },
+    overwrite: { check: bool },
+  } satisfies Table<ApplyOptions>,
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkObject(what: string, value: unknown, table: Readonly<Record<string, { check: Check; required?: true }>>): void {
+  if (!isObject(value)) throw new ChatVecError('InvalidArgument', `${what} must be an object`);
+  for (const key of Object.keys(value)) {
+    if (!(key in table)) throw new ChatVecError('InvalidArgument', `${what} has an unknown field "${key}" (known: ${Object.keys(table).join(', ')})`);
+  }
+  for (const [key, rule] of Object.entries(table)) {
+    const v = value[key];
+    if (v === undefined || v === null) {
+      if (rule.required) throw new ChatVecError('InvalidArgument', `${what}.${key} is missing`);
+      continue;
+    }
+    const expected = rule.check(v);
+    if (expected) throw new ChatVecError('InvalidArgument', `${what}.${key} must be ${expected}, got ${JSON.stringify(v)?.slice(0, 80)}`);
+  }
+}
+
+/** A job id: printable, short, so it can appear in logs and file names. */
+function checkJobId(v: unknown, what: string): string {
+  if (typeof v !== 'string' || !/^[\w.:@/+-]{1,128}$/.test(v)) {
+    throw new ChatVecError('InvalidArgument', `${what} must be 1–128 characters of letters, digits and _.:@/+-, got ${JSON.stringify(v)?.slice(0, 80)}`);
+  }
+  return v;
+}
+
+/**
+ * Checks the parameters of a job request and returns them typed. Null fields are dropped (JSON has
+ * no `undefined`, and the engine treats a missing option as "use the default").
+ * @throws ChatVecError InvalidArgument naming the field
+ */
+export function validateJobParams<K extends JobKind>(kind: K, params: unknown): { jobId: string; options: JobOptionsOf<K> } {
+  if (!isObject(params)) throw new ChatVecError('InvalidArgument', `${kind}: parameters must be an object { jobId, options }`);
+  for (const key of Object.keys(params)) {
+    if (key !== 'jobId' && key !== 'options') throw new ChatVecError('InvalidArgument', `${kind}: unknown parameter "${key}" (expected jobId, options)`);
+  }
+  const jobId = checkJobId(params.jobId, `${kind}: jobId`);
+  checkObject(`${kind}: options`, params.options, TABLES[kind] as Readonly<Record<string, { check: Check; required?: true }>>);
+  const options = Object.fromEntries(Object.entries(params.options as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined));
+  return { jobId, options: options as unknown as JobOptionsOf<K> };
+}
+
+/** Checks `inspect` parameters. @throws ChatVecError InvalidArgument */
+export function validateInspectParams(params: unknown): { path: string; jobId: string | undefined } {
+  checkObject('inspect: parameters', params, { path: { check: str, required: true }, jobId: { check: (v) => (checkJobId(v, 'inspect: jobId'), null) } });
+  const p = params as { path: string; jobId?: string | null };
+  return { path: p.path, jobId: p.jobId ?? undefined };
+}
+
+/** Checks `cancel` parameters. @throws ChatVecError InvalidArgument */
+export function validateCancelParams(params: unknown): { jobId: string } {
+  if (!isObject(params)) throw new ChatVecError('InvalidArgument', 'cancel: parameters must be an object { jobId }');
+  checkObject('cancel: parameters', params, { jobId: { check: () => null, required: true } });
+  return { jobId: checkJobId(params.jobId, 'cancel: jobId') };
+}
+
+/** Checks `configure` parameters. @throws ChatVecError InvalidArgument */
+export function validateConfigureParams(params: unknown): ConfigureParams {
+  const table: Table<ConfigureParams> = {
+    concurrency: { check: posInt },
+    defaultBackend: { check: oneOf(['auto', 'cpu', 'gpu']) },
+    defaultThreads: { check: posInt },
+  };
+  checkObject('configure: parameters', params, table);
+  return params as ConfigureParams;
+}

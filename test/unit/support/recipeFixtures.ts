@@ -1,0 +1,84 @@
+// Helpers of the recipe tests: tiny checkpoints written with the engine's writer, tensor reads
+// into float64, and recipe files in temporary folders.
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeToF32, encodeFromF32 } from '../../../src/core/numeric/convert';
+import { readSafetensorsHeader } from '../../../src/core/safetensors/reader';
+import type { FloatDtype } from '../../../src/core/safetensors/dtype';
+import { createPlannedFile, planCheckpoint } from '../../../src/core/safetensors/writer';
+import { openCheckpoint } from '../../../src/core/checkpoint/checkpoint';
+
+// Worker threads run the TypeScript sources (see tsxWorker.cjs).
+process.env.CHATVEC_WORKER_SCRIPT = path.resolve(__dirname, 'tsxWorker.cjs');
+
+export interface FixtureTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype?: FloatDtype;
+  readonly values: ArrayLike<number>;
+}
+
+const BYTES: Record<FloatDtype, number> = { F16: 2, BF16: 2, F32: 4, F64: 8 };
+
+/** Writes a checkpoint folder with the given tensors (in order) and a small llama config. */
+export function writeModel(dir: string, tensors: readonly FixtureTensor[], config: Record<string, unknown> = {}): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const plan = planCheckpoint(tensors.map((t) => ({ name: t.name, dtype: t.dtype ?? 'F32', shape: t.shape })), 5e9);
+  for (const file of plan.files) {
+    const f = createPlannedFile(path.join(dir, file.fileName), file);
+    for (const pt of file.tensors) {
+      const src = tensors.find((t) => t.name === pt.name)!;
+      const dtype = (src.dtype ?? 'F32') as FloatDtype;
+      const vals = Float32Array.from(src.values);
+      const bytes = new Uint8Array(vals.length * BYTES[dtype]);
+      encodeFromF32(dtype, vals, bytes, vals.length);
+      f.writeAtSync(bytes, pt.position);
+    }
+    f.syncAndClose();
+  }
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama', ...config }, null, 2));
+  return dir;
+}
+
+/** Reads every tensor of a checkpoint as float64 values (through float32, as stored). */
+export function readAll(dir: string): Map<string, { shape: readonly number[]; dtype: string; values: Float64Array; bytes: Uint8Array }> {
+  const c = openCheckpoint(dir);
+  const out = new Map<string, { shape: readonly number[]; dtype: string; values: Float64Array; bytes: Uint8Array }>();
+  const files = new Map<string, Buffer>();
+  for (const t of c.tensors) {
+    let buf = files.get(t.file);
+    if (!buf) {
+      buf = fs.readFileSync(t.file);
+      files.set(t.file, buf);
+    }
+    const bytes = new Uint8Array(t.byteLength);
+    bytes.set(buf.subarray(t.position, t.position + t.byteLength));
+    const f32 = new Float32Array(t.elementCount);
+    decodeToF32(t.dtype as FloatDtype, bytes, f32, t.elementCount);
+    out.set(t.name, { shape: t.shape, dtype: t.dtype, values: Float64Array.from(f32), bytes });
+  }
+  return out;
+}
+
+/** The raw tensor bytes of every tensor by name (header metadata excluded). */
+export function tensorBytes(dir: string): Map<string, Uint8Array> {
+  return new Map([...readAll(dir)].map(([k, v]) => [k, v.bytes]));
+}
+
+/** A tiny deterministic generator (mulberry32) for test values. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Header check of an output: the file parses and every tensor is where the index says. */
+export function assertValidCheckpoint(dir: string): void {
+  const c = openCheckpoint(dir);
+  for (const s of c.shards) readSafetensorsHeader(s.path);
+}
