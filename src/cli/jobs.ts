@@ -7,8 +7,9 @@ import { openCheckpoint } from '../core/checkpoint/checkpoint';
 import { type InspectReport, inspectReport } from '../core/checkpoint/inspect';
 import { runApply as applyInProcess } from '../core/engine/apply';
 import { runExtract as extractInProcess } from '../core/engine/extract';
-import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext, JobOutcome } from '../core/jobs/types';
+import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
 import { runDiff as diffInProcess } from '../core/stats/diff';
+import { runMerge as mergeInProcess } from '../taskhost/runners';
 import { ViaHost } from './viaHost';
 
 let host: ViaHost | null = null;
@@ -43,4 +44,9 @@ export function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobO
 /** See core/stats/diff.ts runDiff. */
 export function runDiff(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffReport> {
   return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx);
+}
+
+/** See taskhost/runners.ts runMerge (a recipe file merged into opts.out). */
+export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  return host ? host.run('merge', opts, ctx) : mergeInProcess(opts, ctx);
 }

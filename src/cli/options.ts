@@ -1,5 +1,6 @@
 /** Parsers for CLI option values: each failure is a one-line InvalidArgument error. */
 import { ChatVecError } from '../core/errors';
+import type { BackendChoice } from '../core/jobs/types';
 import { type FloatDtype, parseFloatDtype } from '../core/safetensors/dtype';
 import { parseByteSize } from '../core/safetensors/writer';
 
@@ -26,6 +27,17 @@ export function parseThreads(s: string | undefined): number | undefined {
   if (!Number.isInteger(v) || v < 1) throw new ChatVecError('InvalidArgument', `--threads "${s}" must be a whole number ≥ 1`);
   return v;
 }
+
+/** `--backend auto|cpu|gpu` (undefined stays undefined: the job's default, auto). */
+export function parseBackend(s: string | undefined): BackendChoice | undefined {
+  if (s === undefined) return undefined;
+  const v = s.trim().toLowerCase();
+  if (v !== 'auto' && v !== 'cpu' && v !== 'gpu') throw new ChatVecError('InvalidArgument', `--backend "${s}" is not one of auto, cpu, gpu`);
+  return v;
+}
+
+/** Help text of `--backend`, shared by the commands that take it. */
+export const BACKEND_HELP = 'compute backend: auto (the GPU for large jobs on a hardware adapter), cpu, or gpu (falls back to the CPU with a warning when no GPU is usable)';
 
 export function parseShardSize(s: string | undefined): number | undefined {
   return s === undefined ? undefined : parseByteSize(s);

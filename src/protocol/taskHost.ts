@@ -7,7 +7,7 @@
  * Transport: `vscode-jsonrpc` over Node's IPC channel (`child_process.fork`). All parameters are
  * passed by name (one object).
  *
- * Jobs (`diff`, `extract`, `apply`) carry a client-chosen `jobId`; progress and logs name it. A job
+ * Jobs (`diff`, `extract`, `apply`, `merge`) carry a client-chosen `jobId`; progress and logs name it. A job
  * ends in one of three ways:
  * - success: `{ status: 'ok', result }`;
  * - cancelled (by `cancel`, by the library's `$/cancelRequest`, or by `shutdown`):
@@ -18,9 +18,10 @@
 import { NotificationType, ParameterStructures, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { InspectReport } from '../core/checkpoint/inspect';
 import type { ErrorCode } from '../core/errors';
-import type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, ProgressEvent } from '../core/jobs/types';
+import type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
+import type { PlanSummary, RecipeDiagnostic } from '../core/recipes';
 
-export type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, ProgressEvent };
+export type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
 export const TASK_HOST_PROTOCOL_VERSION = 1;
@@ -33,9 +34,10 @@ export interface JobOptionsMap {
   readonly diff: DiffOptions;
   readonly extract: ExtractOptions;
   readonly apply: ApplyOptions;
+  readonly merge: MergeOptions;
 }
 
-/** `diff` | `extract` | `apply`. */
+/** `diff` | `extract` | `apply` | `merge`. */
 export type JobKind = keyof JobOptionsMap;
 
 /** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
@@ -46,13 +48,14 @@ export interface JobResultMap {
   readonly diff: DiffReport;
   readonly extract: JobOutcome;
   readonly apply: JobOutcome;
+  readonly merge: JobOutcome;
 }
 
 /** The options type of one kind of job. */
 export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
 
 /** Every job kind, e.g. for validation and menus. */
-export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply'];
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge'];
 
 /** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
 export interface JobParams<O> {
@@ -123,12 +126,60 @@ export type ApplyParams = JobParams<ApplyOptions>;
 /** `apply` → JobResult<JobOutcome>. */
 export const ApplyRequest = new RequestType<ApplyParams, JobResult<JobOutcome>, TaskHostErrorData>('apply', ParameterStructures.byName);
 
+/** A merge recipe file run into a checkpoint (core/recipes runRecipeFile). */
+export type MergeParams = JobParams<MergeOptions>;
+/** `merge` → JobResult<JobOutcome>. */
+export const MergeRequest = new RequestType<MergeParams, JobResult<JobOutcome>, TaskHostErrorData>('merge', ParameterStructures.byName);
+
 /** The request type of each job kind. */
 export const JOB_REQUESTS = {
   diff: DiffRequest,
   extract: ExtractRequest,
   apply: ApplyRequest,
+  merge: MergeRequest,
 } as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
+
+// Recipe checks: light (headers only, never queued), answered while heavy jobs run.
+
+/** How far a recipe check goes: syntax and schema; + model folders exist; + headers read and planned. */
+export type RecipeCheckDepth = 'none' | 'folders' | 'headers';
+
+/** The editor's as-you-type check of recipe text (core/recipes recipeDiagnostics). */
+export interface RecipeCheckParams {
+  /** The document's text (may be unsaved; up to 16 MiB). */
+  readonly text: string;
+  /** The document's file: relative model paths resolve against its folder. */
+  readonly recipePath: string;
+  /** Default 'headers' (kilobytes per model, no tensor data). */
+  readonly depth?: RecipeCheckDepth;
+}
+/** `recipeCheck` → RecipeDiagnostic[] (0-based lines and columns, end exclusive; empty when clean). */
+export const RecipeCheckRequest = new RequestType<RecipeCheckParams, RecipeDiagnostic[], TaskHostErrorData>('recipeCheck', ParameterStructures.byName);
+
+/** The dry run of a recipe: `text` when given (unsaved edits), else the file at `recipePath`. */
+export interface RecipePlanParams {
+  /** The recipe file; with `text`, only the folder that relative model paths resolve against. */
+  readonly recipePath?: string;
+  /** Recipe text; relative paths resolve against `recipePath`'s folder, else the host's working directory. */
+  readonly text?: string;
+  /** Threads the estimate assumes; default: the host's default for jobs (all cores). */
+  readonly threads?: number;
+  /** List every output tensor in `text`. */
+  readonly verbose?: boolean;
+}
+/** The answer to `recipePlan`. */
+export interface RecipePlanResult {
+  readonly summary: PlanSummary;
+  /** The summary as `chatvec merge --dry-run` prints it. */
+  readonly text: string;
+  /** The recipe's warnings and notes (errors make the request fail instead). */
+  readonly issues: readonly RecipeDiagnostic[];
+}
+/**
+ * `recipePlan` → RecipePlanResult. A recipe that cannot run fails with InvalidArgument whose
+ * message lists every error as file:line:col.
+ */
+export const RecipePlanRequest = new RequestType<RecipePlanParams, RecipePlanResult, TaskHostErrorData>('recipePlan', ParameterStructures.byName);
 
 /**
  * Cancels a job by id (the alternative to `$/cancelRequest`, for a client that no longer holds the

@@ -38,8 +38,15 @@ import {
   type JobResultMap,
   LogNotification,
   type LogParams,
+  type MergeOptions,
   ProgressNotification,
   type ProgressParams,
+  type RecipeCheckParams,
+  RecipeCheckRequest,
+  type RecipeDiagnostic,
+  type RecipePlanParams,
+  RecipePlanRequest,
+  type RecipePlanResult,
   ShutdownRequest,
   StatusRequest,
   TASK_HOST_PROTOCOL_VERSION,
@@ -288,6 +295,29 @@ export class TaskHostClient {
   /** θ_out = θ_cp + Σ rᵢ·τᵢ (two-step with `vectors`, or fused with `base` + `chats`). */
   apply(options: ApplyOptions, call?: JobCallOptions): Promise<JobResult<JobOutcome>> {
     return this.runJob('apply', options, call);
+  }
+
+  /** Runs a merge recipe file into `options.out` (a heavy job: queued, with progress and cancellation). */
+  merge(options: MergeOptions, call?: JobCallOptions): Promise<JobResult<JobOutcome>> {
+    return this.runJob('merge', options, call);
+  }
+
+  /**
+   * Diagnostics of recipe text (possibly unsaved), checked in the host down to `depth` (default
+   * 'headers': model folders and their safetensors headers). Never queued behind heavy jobs.
+   * @throws ChatVecError InvalidArgument for malformed parameters; TaskHostCrashedError
+   */
+  async recipeCheck(params: RecipeCheckParams): Promise<RecipeDiagnostic[]> {
+    return this.call(RecipeCheckRequest, params, undefined, undefined);
+  }
+
+  /**
+   * The dry run of a recipe (`text`, else the file at `recipePath`): the plan summary, its text as
+   * `chatvec merge --dry-run` prints it, and the recipe's warnings. Never queued.
+   * @throws ChatVecError InvalidArgument listing the errors of a recipe that cannot run; Io
+   */
+  async recipePlan(params: RecipePlanParams): Promise<RecipePlanResult> {
+    return this.call(RecipePlanRequest, params, undefined, undefined);
   }
 
   /**

@@ -28,6 +28,8 @@ import {
   LogNotification,
   type LogParams,
   ProgressNotification,
+  RecipeCheckRequest,
+  RecipePlanRequest,
   ShutdownRequest,
   StatusRequest,
   TASK_HOST_PROTOCOL_VERSION,
@@ -37,8 +39,8 @@ import { FlushingIpcWriter } from './ipcWriter';
 import { JobManager } from './jobManager';
 import { watchParent } from './parentWatch';
 import { malformed, toResponseError } from './responseErrors';
-import { ENGINE_RUNNERS } from './runners';
-import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams } from './validate';
+import { ENGINE_RUNNERS, recipeCheck, recipePlan } from './runners';
+import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateRecipeCheckParams, validateRecipePlanParams } from './validate';
 
 /** How long jobs get to remove their temporary output when the host is told to stop, in ms. */
 const WIND_DOWN_MS = 3000;
@@ -170,6 +172,24 @@ function main(): void {
   connection.onRequest(JOB_REQUESTS.diff, jobHandler('diff'));
   connection.onRequest(JOB_REQUESTS.extract, jobHandler('extract'));
   connection.onRequest(JOB_REQUESTS.apply, jobHandler('apply'));
+  connection.onRequest(JOB_REQUESTS.merge, jobHandler('merge'));
+
+  // Light like inspect: headers only, answered at once even while heavy jobs run or wait.
+  connection.onRequest(RecipeCheckRequest, (params) => {
+    try {
+      return recipeCheck(validateParams(() => validateRecipeCheckParams(params)));
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
+
+  connection.onRequest(RecipePlanRequest, (params) => {
+    try {
+      return recipePlan(validateParams(() => validateRecipePlanParams(params)), jobs.defaults.threads);
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
 
   connection.onRequest(CancelRequest, (params) => {
     try {

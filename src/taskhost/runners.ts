@@ -1,15 +1,56 @@
 /**
- * The engine functions behind each job kind: the very code the CLI runs in-process, so a job gives
- * the same bytes whichever way it is started.
+ * The engine functions behind each request: the very code the CLI runs in-process, so a job gives
+ * the same bytes (and a check the same diagnostics) whichever way it is started.
  */
 import { runApply } from '../core/engine/apply';
 import { runExtract } from '../core/engine/extract';
+import { threadCount } from '../core/engine/outputJob';
+import { ChatVecError } from '../core/errors';
+import type { JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
+import { type RecipeDiagnostic, type RecipeIssue, checkRecipeText, formatIssue, formatPlanSummary, loadRecipeFile, recipeDiagnostics, runRecipeFile, summarizePlan } from '../core/recipes';
+import { issueRange } from '../core/recipes/yamlSource';
 import { runDiff } from '../core/stats/diff';
+import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult } from '../protocol/taskHost';
 import type { JobRunners } from './jobManager';
 
-/** diff → runDiff, extract → runExtract, apply → runApply. */
+/**
+ * A merge job: the recipe file checked, planned from headers and merged into `opts.out`. The
+ * recipe's warnings go to the job's log as file:line:col lines.
+ * @throws as core/recipes runRecipeFile (InvalidArgument listing the recipe's errors, OutputExists …)
+ */
+export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  const { recipe, out, overwrite, threads, maxShardBytes, backend } = opts;
+  return runRecipeFile(recipe, { out, overwrite, threads, maxShardBytes, backend }, ctx);
+}
+
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
   apply: runApply,
+  merge: runMerge,
 };
+
+/** `recipeCheck`: recipeDiagnostics of the text, relative paths resolved against the recipe's folder. */
+export function recipeCheck(p: RecipeCheckParams): RecipeDiagnostic[] {
+  return recipeDiagnostics(p.text, { recipePath: p.recipePath, depth: p.depth ?? 'headers' });
+}
+
+/**
+ * `recipePlan`: the dry run of `chatvec merge --dry-run`. `defaultThreads` is the host's default
+ * for jobs (null: all cores), so the estimate fits the merge the host would run.
+ * @throws ChatVecError InvalidArgument listing the errors of a recipe that cannot run; Io
+ */
+export function recipePlan(p: RecipePlanParams, defaultThreads: number | null): RecipePlanResult {
+  const label = p.recipePath ?? 'recipe';
+  const checked = p.text === undefined ? loadRecipeFile(label) : checkRecipeText(p.text, { recipePath: p.recipePath, depth: 'headers' });
+  const errors = checked.issues.filter((i) => i.severity === 'error');
+  // loadRecipeFile throws for these itself; text gets the same message.
+  if (errors.length || !checked.plan) {
+    const lines = (errors.length ? errors : checked.issues).map((i) => formatIssue(label, checked.parsed, i));
+    throw new ChatVecError('InvalidArgument', `${label}: the recipe has ${errors.length || 'unresolved'} error${errors.length === 1 ? '' : 's'}:\n${lines.join('\n')}`);
+  }
+  const summary = summarizePlan(checked.plan, threadCount(p.threads ?? defaultThreads ?? undefined));
+  const toDiagnostic = (i: RecipeIssue): RecipeDiagnostic => ({ ...issueRange(checked.parsed, i), severity: i.severity, message: i.message, source: 'chatvec' });
+  return { summary, text: formatPlanSummary(summary, p.verbose === true), issues: checked.issues.map(toDiagnostic) };
+}

@@ -6,10 +6,10 @@
  * different versions. The field tables are typed against the option interfaces, so adding an
  * option in core/jobs/types.ts fails type-checking here until it gets a check.
  */
-import type { ApplyOptions, CommonJobOptions, DiffOptions, ExtractOptions } from '../core/jobs/types';
+import type { ApplyOptions, CommonJobOptions, DiffOptions, ExtractOptions, MergeOptions } from '../core/jobs/types';
 import { ChatVecError } from '../core/errors';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
-import type { ConfigureParams, JobKind, JobOptionsOf } from '../protocol/taskHost';
+import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams } from '../protocol/taskHost';
 
 type Check = (v: unknown) => string | null;
 
@@ -23,6 +23,9 @@ const oneOf =
   (values: readonly string[]): Check =>
   (v) =>
     typeof v === 'string' && values.includes(v) ? null : `one of ${values.join(', ')}`;
+/** Recipe text: may be empty (a new document), bounded like a recipe file the engine reads. */
+const MAX_RECIPE_CHARS = 16 * 1024 * 1024;
+const recipeText: Check = (v) => (typeof v === 'string' && v.length <= MAX_RECIPE_CHARS ? null : `a string of at most ${MAX_RECIPE_CHARS} characters`);
 const rowPairs: Check = (v) =>
   Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && (x as number) >= 0))
     ? null
@@ -66,6 +69,13 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     dtype: { check: oneOf(FLOAT_DTYPES) },
     overwrite: { check: bool },
   } satisfies Table<ApplyOptions>,
+  merge: {
+    ...common,
+    recipe: { check: str, required: true },
+    out: { check: str, required: true },
+    overwrite: { check: bool },
+    maxShardBytes: { check: posNum },
+  } satisfies Table<MergeOptions>,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -135,4 +145,33 @@ export function validateConfigureParams(params: unknown): ConfigureParams {
   };
   checkObject('configure: parameters', params, table);
   return params as ConfigureParams;
+}
+
+/** Checks `recipeCheck` parameters; null fields are dropped. @throws ChatVecError InvalidArgument */
+export function validateRecipeCheckParams(params: unknown): RecipeCheckParams {
+  const table: Table<RecipeCheckParams> = {
+    text: { check: recipeText, required: true },
+    recipePath: { check: str, required: true },
+    depth: { check: oneOf(['none', 'folders', 'headers']) },
+  };
+  checkObject('recipeCheck: parameters', params, table);
+  return withoutNulls(params) as unknown as RecipeCheckParams;
+}
+
+/** Checks `recipePlan` parameters (`recipePath`, `text` or both); null fields are dropped. @throws ChatVecError InvalidArgument */
+export function validateRecipePlanParams(params: unknown): RecipePlanParams {
+  const table: Table<RecipePlanParams> = {
+    recipePath: { check: str },
+    text: { check: recipeText },
+    threads: { check: posInt },
+    verbose: { check: bool },
+  };
+  checkObject('recipePlan: parameters', params, table);
+  const p = withoutNulls(params) as unknown as RecipePlanParams;
+  if (p.recipePath === undefined && p.text === undefined) throw new ChatVecError('InvalidArgument', 'recipePlan: give recipePath, text or both');
+  return p;
+}
+
+function withoutNulls(value: unknown): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined));
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { runApply } from '../jobs';
 import { formatBytes, formatDuration } from '../../core/format';
-import { collect, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
+import { BACKEND_HELP, collect, parseBackend, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
 import { type ProgressMode, progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
@@ -17,6 +17,7 @@ interface ApplyCli {
   maxShardSize?: string;
   dtype?: string;
   threads?: string;
+  backend?: string;
   overwrite?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -37,6 +38,7 @@ export function registerApply(program: Command): void {
     .option('--max-shard-size <size>', 'shard budget, e.g. 5GB (default), 500MB')
     .option('--dtype <dtype>', 'output dtype: bf16 | f16 | f32 (default: the target\'s, per tensor)')
     .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--backend <kind>', BACKEND_HELP, 'auto')
     .option('--overwrite', 'replace an existing output folder')
     .option('--json', 'print progress and the result as JSON lines')
     .option('--quiet', 'print nothing but errors')
@@ -59,6 +61,7 @@ export function registerApply(program: Command): void {
               maxShardBytes: parseShardSize(o.maxShardSize),
               dtype: parseDtypeOption(o.dtype),
               threads: parseThreads(o.threads),
+              backend: parseBackend(o.backend),
               overwrite: o.overwrite,
             },
             { signal, onProgress: progress, onLog: (l, m) => mode !== 'json' && process.stderr.write(`${l}: ${m}\n`) },

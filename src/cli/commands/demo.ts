@@ -8,7 +8,7 @@ import { specialTokenIds } from '../../core/demo/tokenizer';
 import { ChatVecError } from '../../core/errors';
 import { bar, formatBytes, formatDuration } from '../../core/format';
 import { join } from '../../core/io/paths';
-import { parseThreads } from '../options';
+import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
 import { progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
@@ -20,14 +20,16 @@ export function registerDemo(program: Command): void {
     .option('--preset <name>', `model size: ${PRESET_NAMES.join(' | ')}`, 'tiny')
     .option('--seed <n>', 'generator seed', '42')
     .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--backend <kind>', BACKEND_HELP, 'auto')
     .option('--quiet', 'print only the result lines')
     .action(
-      action(async (o: { dir: string; preset: string; seed: string; threads?: string; quiet?: boolean }) => {
+      action(async (o: { dir: string; preset: string; seed: string; threads?: string; backend?: string; quiet?: boolean }) => {
         if (!PRESET_NAMES.includes(o.preset as PresetName)) throw new ChatVecError('InvalidArgument', `unknown preset "${o.preset}" (${PRESET_NAMES.join(', ')})`);
         const preset = o.preset as PresetName;
         const seed = Number(o.seed);
         if (!Number.isInteger(seed)) throw new ChatVecError('InvalidArgument', `--seed "${o.seed}" is not an integer`);
         const threads = parseThreads(o.threads);
+        const backend = parseBackend(o.backend);
         const say = (s: string) => process.stdout.write(s + '\n');
         const signal = interruptSignal();
         const progress = progressPrinter(o.quiet ? 'quiet' : 'auto');
@@ -35,14 +37,14 @@ export function registerDemo(program: Command): void {
           const trio = generateDemoTrio(o.dir, preset, seed, (role) => !o.quiet && process.stderr.write(`generating ${preset} ${role} model…\n`));
           say(`1. demo checkpoints in ${trio.root}${trio.reused ? ' (reused)' : ''}: ${preset}-base, ${preset}-chat, ${preset}-cp (cp has ${PRESETS[preset].cpExtraVocab} extra vocabulary rows)`);
           const vector = join(o.dir, `${preset}-chat-vector`);
-          const ex = await runExtract({ base: trio.base, chat: trio.chat, out: vector, overwrite: true, threads }, { signal, onProgress: progress });
+          const ex = await runExtract({ base: trio.base, chat: trio.chat, out: vector, overwrite: true, threads, backend }, { signal, onProgress: progress, onLog: (l, m) => process.stderr.write(`${l}: ${m}\n`) });
           progress.end();
           say(`2. extract  τ = chat − base → ${vector} (${ex.tensorCount} tensors, f32, ${formatBytes(ex.bytesWritten)}, ${formatDuration(ex.seconds)})`);
           const merged = join(o.dir, `${preset}-merged`);
           const ids = specialTokenIds(PRESETS[preset].vocab);
           const specialTokens = ids.map((id) => [id, id] as const);
           const ap = await runApply(
-            { target: trio.cp, vectors: [vector], ratios: [1], out: merged, skipEmbed: true, specialTokens, overwrite: true, threads },
+            { target: trio.cp, vectors: [vector], ratios: [1], out: merged, skipEmbed: true, specialTokens, overwrite: true, threads, backend },
             { signal, onProgress: progress, onLog: (l, m) => process.stderr.write(`${l}: ${m}\n`) },
           );
           progress.end();

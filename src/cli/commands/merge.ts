@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { formatBytes, formatDuration } from '../../core/format';
 import { threadCount } from '../../core/engine/outputJob';
-import { formatIssue, formatPlanSummary, loadRecipeFile, runMergePlan, summarizePlan } from '../../core/recipes';
+import { formatIssue, formatPlanSummary, loadRecipeFile, summarizePlan } from '../../core/recipes';
 import { ChatVecError } from '../../core/errors';
+import { runMerge } from '../jobs';
 import { parseShardSize, parseThreads } from '../options';
 import { type ProgressMode, progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
@@ -50,13 +51,15 @@ export function registerMerge(program: Command): void {
           }
           return;
         }
+        // The job checks the recipe again where it runs (here or in the task host) and repeats its
+        // warnings on the job log; they were printed above.
+        const printed = new Set(loaded.issues.filter((i) => i.severity === 'warning').map((w) => formatIssue(recipePath, loaded.parsed, w)));
         const progress = progressPrinter(mode);
         const signal = interruptSignal();
         try {
-          const r = await runMergePlan(
-            loaded.plan,
-            { out: o.out!, overwrite: o.overwrite, threads, maxShardBytes: parseShardSize(o.maxShardSize), recipeText: loaded.text },
-            { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && process.stderr.write(`${l}: ${m}\n`) },
+          const r = await runMerge(
+            { recipe: recipePath, out: o.out!, overwrite: o.overwrite, threads, maxShardBytes: parseShardSize(o.maxShardSize) },
+            { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && !(l === 'warn' && printed.has(m)) && process.stderr.write(`${l}: ${m}\n`) },
           );
           progress.end();
           if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');

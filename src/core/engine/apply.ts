@@ -20,8 +20,11 @@ import type { CombineTask, CombineTerm, CopyBytesTask } from './combineKernel';
 import { pairRatios, requireSameNames, requireSameShapes, sameShape } from './inputChecks';
 import { modelCard, writeModelFiles } from './modelFiles';
 import { runOutputJob } from './outputJob';
+import { type ComputeJobContext, type ComputeScope, withCompute } from './computeSelection';
 
 export const DEFAULT_MAX_SHARD_BYTES = 5e9;
+/** Bytes per task when non-float tensors are copied. */
+const COPY_PIECE_BYTES = 4 << 20;
 
 /** One (a, b) pair of a combination: chat and base (fused) or a vector and nothing. */
 interface Source {
@@ -40,7 +43,11 @@ type Recipe =
  * @throws ChatVecError InvalidArgument, BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists,
  *   Io; CancelledError when ctx.signal is raised
  */
-export async function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+export function runApply(opts: ApplyOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
+  return withCompute(opts.backend, ctx, (compute) => applyWith(opts, ctx, compute));
+}
+
+async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: ComputeScope): Promise<JobOutcome> {
   const fused = opts.base !== undefined || (opts.chats?.length ?? 0) > 0;
   if (fused && opts.vectors?.length) throw new ChatVecError('InvalidArgument', 'give either --vector or --base with --chat, not both');
   if (fused && (!opts.base || !opts.chats?.length)) throw new ChatVecError('InvalidArgument', 'the fused path needs --base and at least one --chat');
@@ -82,6 +89,11 @@ export async function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promis
   const specialTokens = opts.specialTokens ?? [];
   const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
 
+  // Chosen before planning: the output's metadata names it. Sized by the bytes the kernels read.
+  let readBytes = 0;
+  for (const r of recipes) if (r.kind === 'combine') readBytes += r.target.byteLength + r.terms.reduce((s, t) => s + t.a.byteLength + (t.b?.byteLength ?? 0), 0);
+  const compute = await computeScope.select(readBytes, opts.threads);
+
   const metadata = {
     chatvec: JSON.stringify({
       operation: fused ? 'apply (fused)' : 'apply',
@@ -92,6 +104,7 @@ export async function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promis
       skip_embed: skipEmbed,
       special_tokens: specialTokens.map(([k, v]) => `${k}:${v}`),
       dtype: opts.dtype ?? 'target',
+      backend: compute.label,
     }),
   };
   const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
@@ -109,6 +122,7 @@ export async function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promis
       plan,
       phase: 'apply',
       threads: opts.threads,
+      compute,
       totalBytes,
       tasks: (fileOf) => tasksFor(recipes, planned, fileOf),
       lateTasks: rowTasks,
@@ -121,7 +135,7 @@ export async function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promis
     ctx,
   );
   for (const w of warnings) ctx.onLog?.('warn', w);
-  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: `cpu (${res.threads} threads)`, warnings };
+  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: res.backend, warnings };
 }
 
 function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boolean): Recipe {
@@ -130,7 +144,12 @@ function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boo
     for (const s of sources) {
       const a = s.a.byName.get(t.name);
       const b = s.b?.byName.get(t.name);
-      if (a && b) agree.push([b, a]);
+      if (!a || !b) continue;
+      // The bytes of base and chat are compared as the target's: they must be stored the same way.
+      if (a.dtype !== t.dtype || b.dtype !== t.dtype) {
+        throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in the target but ${b.dtype} in ${s.b!.path} and ${a.dtype} in ${s.a.path}; cannot combine it`);
+      }
+      agree.push([b, a]);
     }
     return { kind: 'copyBytes', name: t.name, target: t, agree };
   }
@@ -144,6 +163,7 @@ function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boo
       }
       if (!isFloatDtype(a.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in the target but ${a.dtype} in ${s.a.path}`);
       const b = s.b ? s.b.byName.get(t.name)! : null;
+      if (b && !isFloatDtype(b.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in the target but ${b.dtype} in ${s.b!.path}`);
       if (!sameShape(a.shape, t.shape)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}": ${JSON.stringify(t.shape)} in the target vs ${JSON.stringify(a.shape)} in ${s.a.path}`);
       terms.push({ ratio: s.ratio, a, b });
     }
@@ -162,15 +182,21 @@ function* tasksFor(recipes: readonly Recipe[], planned: ReadonlyMap<string, Plac
   for (const r of recipes) {
     const out = planned.get(r.name)!;
     if (r.kind === 'copyBytes') {
-      const task: CopyBytesTask = {
-        kind: 'copyBytes',
-        byteLength: out.byteLength,
-        source: refAt(r.target, 0),
-        mustAgree: r.agree.map(([x, y]) => [refAt(x, 0), refAt(y, 0)] as const),
-        tensor: r.name,
-        out: refAt({ file: fileOf(out.fileName), position: out.position, dtype: out.dtype }, 0),
-      };
-      yield task;
+      // In pieces, like the float tensors: a large non-float tensor (quantized weights) is never
+      // held whole in a worker's memory.
+      const at = (x: { file: string; position: number; dtype: CatalogueEntry['dtype'] }, off: number) => ({ file: x.file, position: x.position + off, dtype: x.dtype });
+      const dest = { file: fileOf(out.fileName), position: out.position, dtype: out.dtype };
+      for (let off = 0; off < out.byteLength; off += COPY_PIECE_BYTES) {
+        const task: CopyBytesTask = {
+          kind: 'copyBytes',
+          byteLength: Math.min(COPY_PIECE_BYTES, out.byteLength - off),
+          source: at(r.target, off),
+          mustAgree: r.agree.map(([x, y]) => [at(x, off), at(y, off)] as const),
+          tensor: r.name,
+          out: at(dest, off),
+        };
+        yield task;
+      }
       continue;
     }
     for (const [first, count] of chunkRanges(out.elementCount)) {

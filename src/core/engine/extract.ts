@@ -16,9 +16,10 @@ import { TOOL_VERSION } from '../version';
 import { DEFAULT_MAX_SHARD_BYTES } from './apply';
 import { chunkRanges, refAt } from './chunking';
 import type { CombineTask } from './combineKernel';
-import { requireSameNames, requireSameShapes } from './inputChecks';
+import { requireSameNames, requireSameNonFloat, requireSameShapes } from './inputChecks';
 import { modelCard } from './modelFiles';
 import { runOutputJob } from './outputJob';
+import { type ComputeJobContext, type ComputeScope, withCompute } from './computeSelection';
 import { placeTensors } from './placement';
 
 /** What chatvector.json records about a vector. */
@@ -41,7 +42,11 @@ export interface ChatVectorInfo {
  * @throws ChatVecError BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists, Io;
  *   CancelledError when ctx.signal is raised
  */
-export async function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+export function runExtract(opts: ExtractOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
+  return withCompute(opts.backend, ctx, (compute) => extractWith(opts, ctx, compute));
+}
+
+async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: ComputeScope): Promise<JobOutcome> {
   const dtype = opts.dtype ?? 'F32';
   const skipEmbed = opts.skipEmbed === true;
   const base = openCheckpoint(opts.base);
@@ -56,6 +61,9 @@ export async function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Pr
     if (!isFloatDtype(c.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in ${base.path} but ${c.dtype} in ${chat.path}`);
   }
   if (kept.length === 0) throw new ChatVecError('InvalidArgument', `no float tensors to subtract in ${base.path}`);
+  // Non-float tensors are left out of the vector and copied from the target on apply: only right
+  // when base and chat agree on them (the fused path checks the same).
+  for (const name of skipped) requireSameNonFloat(name, base.byName.get(name)!, chat.byName.get(name)!);
 
   const specs: TensorSpec[] = kept.map((t) => ({ name: t.name, dtype, shape: t.shape }));
   const info: ChatVectorInfo = {
@@ -70,7 +78,9 @@ export async function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Pr
     skipped,
     tool: `chatvec ${TOOL_VERSION}`,
   };
-  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { chatvec: JSON.stringify({ operation: 'extract', ...info }) });
+  // Chosen before planning: the output's metadata names it.
+  const compute = await computeScope.select(kept.reduce((a, t) => a + 2 * t.byteLength, 0), opts.threads);
+  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { chatvec: JSON.stringify({ operation: 'extract', ...info, backend: compute.label }) });
   const placed = placeTensors(plan);
   const totalBytes = kept.reduce((a, t) => a + 2 * t.byteLength + placed.get(t.name)!.byteLength, 0);
 
@@ -98,6 +108,7 @@ export async function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Pr
       plan,
       phase: 'extract',
       threads: opts.threads,
+      compute,
       totalBytes,
       tasks,
       writeExtras: (file) => {
@@ -107,7 +118,7 @@ export async function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Pr
     },
     ctx,
   );
-  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: `cpu (${res.threads} threads)`, warnings: [] };
+  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: res.backend, warnings: [] };
 }
 
 function vectorCard(base: Checkpoint, chat: Checkpoint, info: ChatVectorInfo): string {

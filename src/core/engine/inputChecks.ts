@@ -6,6 +6,7 @@
 import type { Checkpoint, CatalogueEntry } from '../checkpoint/checkpoint';
 import { isEmbeddingOrHead } from '../checkpoint/layers';
 import { ChatVecError } from '../errors';
+import { PositionalFile } from '../io/positionalFile';
 
 const MAX_LISTED = 12;
 
@@ -28,9 +29,9 @@ export function requireSameNames(a: Checkpoint, b: Checkpoint, ignore: (name: st
   const onlyB = b.tensors.filter((t) => !ignore(t.name) && !a.byName.has(t.name)).map((t) => t.name);
   if (onlyA.length === 0 && onlyB.length === 0) return;
   const parts: string[] = [];
-  if (onlyA.length) parts.push(`${onlyA.length} tensor(s) only in ${a.path}:\n${listNames(onlyA)}`);
-  if (onlyB.length) parts.push(`${onlyB.length} tensor(s) only in ${b.path}:\n${listNames(onlyB)}`);
-  throw new ChatVecError('NameMismatch', `the checkpoints do not hold the same tensors: ${parts.join('\n')}`);
+  if (onlyA.length) parts.push(`${onlyA.length} tensor(s) only in ${a.path} (missing from ${b.path}):\n${listNames(onlyA)}`);
+  if (onlyB.length) parts.push(`${onlyB.length} tensor(s) only in ${b.path} (missing from ${a.path}):\n${listNames(onlyB)}`);
+  throw new ChatVecError('NameMismatch', `${a.path} and ${b.path} do not hold the same tensors: ${parts.join('\n')}`);
 }
 
 /**
@@ -83,4 +84,32 @@ export function pairRatios(ratios: readonly number[] | undefined, n: number, wha
   if (r.length === 1) return Array.from({ length: n }, () => r[0]!);
   if (r.length === n) return [...r];
   throw new ChatVecError('InvalidArgument', `${r.length} ratios for ${n} ${what}: give one ratio for all or one per ${what.replace(/s$/, '')}`);
+}
+
+/**
+ * Requires a non-float tensor to hold the same dtype, shape and bytes in two checkpoints (they are
+ * copied from the target, which is only right when base and chat agree). Streams the bytes in
+ * fixed-size pieces; memory does not grow with the tensor.
+ * @throws ChatVecError ShapeMismatch naming the tensor and both files; Io on read errors
+ */
+export function requireSameNonFloat(name: string, a: CatalogueEntry, b: CatalogueEntry): void {
+  const differ = () => new ChatVecError('ShapeMismatch', `tensor "${name}" is not a float tensor and differs between ${a.file} and ${b.file}; cannot combine it`);
+  if (a.dtype !== b.dtype || !sameShape(a.shape, b.shape) || a.byteLength !== b.byteLength) throw differ();
+  const piece = 1 << 20;
+  const x = new Uint8Array(Math.min(piece, a.byteLength));
+  const y = new Uint8Array(x.length);
+  const fa = PositionalFile.openReadOnly(a.file);
+  let fb: PositionalFile | null = null;
+  try {
+    fb = PositionalFile.openReadOnly(b.file);
+    for (let done = 0; done < a.byteLength; done += piece) {
+      const n = Math.min(piece, a.byteLength - done);
+      fa.readIntoSync(x.subarray(0, n), a.position + done);
+      fb.readIntoSync(y.subarray(0, n), b.position + done);
+      for (let i = 0; i < n; i++) if (x[i] !== y[i]) throw differ();
+    }
+  } finally {
+    fa.close();
+    fb?.close();
+  }
 }

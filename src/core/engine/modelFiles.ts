@@ -48,7 +48,14 @@ export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => st
     if (inp.torchDtype) config.torch_dtype = inp.torchDtype;
     writeSmallFileSync(file('config.json'), json(config));
   }
+  const chatTok = inp.chat ? readIfFile(join(inp.chat, 'tokenizer_config.json')) : null;
+  const chatJinjaPath = inp.chat ? join(inp.chat, 'chat_template.jinja') : null;
+  const chatJinja = chatJinjaPath && entryKind(chatJinjaPath) === 'file' ? readSmallText(chatJinjaPath) : null;
+  const chatHasTemplate = chatJinja !== null || (chatTok?.chat_template !== undefined && chatTok.chat_template !== null);
   for (const name of TOKENIZER_FILES) {
+    // transformers prefers chat_template.jinja (and chat_template.json) to tokenizer_config.json's
+    // chat_template: the target's must not shadow the chat model's template.
+    if (chatHasTemplate && (name === 'chat_template.jinja' || name === 'chat_template.json')) continue;
     const src = join(inp.target, name);
     if (entryKind(src) === 'file' && name !== 'tokenizer_config.json' && name !== 'special_tokens_map.json') copySmallFileSync(src, file(name));
   }
@@ -57,14 +64,20 @@ export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => st
   const genConfig = readIfFile(join(inp.target, 'generation_config.json'));
 
   if (inp.chat) {
-    const chatTok = readIfFile(join(inp.chat, 'tokenizer_config.json'));
-    const chatJinja = join(inp.chat, 'chat_template.jinja');
-    if (entryKind(chatJinja) === 'file') {
-      writeSmallFileSync(file('chat_template.jinja'), readSmallText(chatJinja));
-    } else if (chatTok && chatTok.chat_template !== undefined && tokConfig) {
-      tokConfig.chat_template = chatTok.chat_template;
-    } else if (!chatTok?.chat_template) {
-      inp.warnings.push(`${inp.chat} has no chat template; the output keeps the target's`);
+    if (chatJinja !== null) {
+      writeSmallFileSync(file('chat_template.jinja'), chatJinja);
+      // A template of the target's own in tokenizer_config.json would disagree with the file.
+      if (tokConfig && tokConfig.chat_template !== undefined) tokConfig.chat_template = chatJinja;
+    } else if (chatHasTemplate && tokConfig) {
+      tokConfig.chat_template = chatTok!.chat_template;
+    } else if (chatHasTemplate && typeof chatTok!.chat_template === 'string') {
+      writeSmallFileSync(file('chat_template.jinja'), chatTok!.chat_template);
+    } else {
+      inp.warnings.push(
+        chatHasTemplate
+          ? `${inp.chat}'s chat template could not be carried over (the target has no tokenizer_config.json to hold it)`
+          : `${inp.chat} has no chat template; the output keeps the target's`,
+      );
     }
     if (chatTok && chatTok.eos_token !== undefined) {
       if (tokConfig) tokConfig.eos_token = chatTok.eos_token;

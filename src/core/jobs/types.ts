@@ -135,6 +135,19 @@ export interface DiffReport {
   readonly seconds: number;
 }
 
+/**
+ * A merge recipe (mergekit YAML or `merge_method: chat_vector`) run into a checkpoint. Only
+ * chat_vector recipes use `backend`; the other methods run on the CPU worker pool.
+ */
+export interface MergeOptions extends CommonJobOptions {
+  /** The recipe file; model paths in it are relative to its folder. */
+  readonly recipe: string;
+  readonly out: string;
+  readonly overwrite?: boolean;
+  /** Bytes per shard; default 5 GB. */
+  readonly maxShardBytes?: number;
+}
+
 export interface DiffOptions extends CommonJobOptions {
   readonly a: string;
   /** Omit to scan a chat-vector folder alone. */

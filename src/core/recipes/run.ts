@@ -27,7 +27,7 @@ import { writeSmallFileSync } from '../io/outputFile';
 import { dirname, join } from '../io/paths';
 import { type WorkerTask, WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
-import type { JobContext, JobOutcome } from '../jobs/types';
+import type { BackendChoice, JobContext, JobOutcome } from '../jobs/types';
 import { type FloatDtype, dtypeBytes, torchDtypeName } from '../safetensors/dtype';
 import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
 import { TOOL_VERSION } from '../version';
@@ -46,6 +46,11 @@ export interface MergeRunOptions {
   readonly chunkElements?: number;
   /** The recipe text, saved as mergekit_config.yml in the output. */
   readonly recipeText?: string;
+  /**
+   * Compute backend of chat_vector recipes (the engine's fused apply; default 'auto'). The other
+   * methods always run on the CPU worker pool; asking them for 'gpu' logs a warning.
+   */
+  readonly backend?: BackendChoice;
 }
 
 /** Seed of the drop mask of input `inputIndex` (its position in the slice's sources) for a tensor. */
@@ -104,6 +109,7 @@ function isGta(plan: MergePlan): boolean {
  */
 export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext = {}): Promise<JobOutcome> {
   if (plan.method === 'chat_vector') return runChatVector(plan, opts, ctx);
+  if (opts.backend === 'gpu') ctx.onLog?.('warn', `compute backend: ${plan.method} runs on the CPU worker pool (the GPU backend serves chat_vector recipes only)`);
   const started = performance.now();
   const chunk = opts.chunkElements ?? CHUNK_ELEMENTS;
   if (!Number.isInteger(chunk) || chunk < 1) throw new ChatVecError('InvalidArgument', `chunk size must be a whole number ≥ 1, got ${chunk}`);
@@ -157,6 +163,7 @@ async function runChatVector(plan: MergePlan, opts: MergeRunOptions, ctx: JobCon
       overwrite: opts.overwrite,
       threads: opts.threads,
       maxShardBytes: opts.maxShardBytes,
+      backend: opts.backend,
     },
     ctx,
   );

@@ -1,0 +1,267 @@
+// Benchmark of the fused apply (not a test; `npm run bench`). On the `1b` demo preset (TinyLlama
+// shapes, bf16, ~2.2 GB per model; generated once into bench-results/demo and reused) and on
+// `small`, with a warm page cache, it times
+//
+//   node dist/cli.js apply --target P-cp --base P-base --chat P-chat --skip-embed --out … --overwrite --quiet
+//
+// as a child process (median of --runs, default 3; peak RSS from /usr/bin/time, else by polling
+// VmHWM in /proc/<pid>/status), and in the same run an I/O floor: a plain Node child that reads the
+// three inputs front to back and writes one file of the output's size with 8 MiB sequential
+// reads/writes, then fsyncs it (apply fsyncs its output too). Floor and apply runs alternate, so
+// load from other processes weighs on both alike. Prints wall time, GB/s, peak RSS and the ratio
+// to the floor against the targets (≤ 1.5× the floor; RSS ≤ 300 MiB and within ±10 % between
+// small and 1b) and writes the figures as JSON into bench-results/. Ends by running
+// scripts/bench-diff.mjs when it exists (skip with --no-diff).
+//
+//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff]
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+};
+const flag = (name) => process.argv.includes(`--${name}`);
+const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
+const resultsDir = path.join(root, 'bench-results');
+const runs = Math.max(1, Number(arg('runs', '3')));
+const presets = arg('presets', 'small,1b').split(',');
+const threads = arg('threads', undefined);
+const cli = path.join(root, 'dist/cli.js');
+const TARGETS = { ratioToFloor: 1.5, peakRssMiB: 300, rssSpread: 0.1 };
+const GB = 1e9;
+const MiB = 1024 * 1024;
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * MiB, ...opts });
+  if (r.status !== 0) {
+    process.stderr.write(r.stderr ?? '');
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status}`);
+  }
+  return r.stdout;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const shards = (folder) =>
+  fs
+    .readdirSync(folder)
+    .filter((n) => n.endsWith('.safetensors'))
+    .sort()
+    .map((n) => path.join(folder, n));
+const sizeOf = (files) => files.reduce((s, f) => s + fs.statSync(f).size, 0);
+const fmtGB = (b) => `${(b / GB).toFixed(2)} GB`;
+
+// --- setup --------------------------------------------------------------------------------------
+
+if (!fs.existsSync(cli) || flag('build')) {
+  console.log('building dist/ …');
+  run(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+}
+fs.mkdirSync(demoDir, { recursive: true });
+
+/** Generates (or reuses) a demo trio with the generator the tests use. */
+function trioFor(preset) {
+  const marker = path.join(demoDir, `.chatvec-demo-${preset}.json`);
+  if (!fs.existsSync(marker)) {
+    // Three models, one output and one floor file of about a model each must fit.
+    const perModel = preset === '1b' ? 2.3 * GB : 0.05 * GB;
+    const free = fs.statfsSync(demoDir).bavail * fs.statfsSync(demoDir).bsize;
+    if (free < 5.5 * perModel) throw new Error(`${demoDir}: ${fmtGB(free)} free, the ${preset} benchmark needs about ${fmtGB(5.5 * perModel)}`);
+    console.log(`generating the ${preset} demo models in ${demoDir} (once; reused afterwards) …`);
+  }
+  const gen = `const g = require(${JSON.stringify(path.join(root, 'src/core/demo/generator.ts'))});
+const t = g.generateDemoTrio(${JSON.stringify(demoDir)}, ${JSON.stringify(preset)}, 42, (r) => process.stderr.write('  generating ' + r + ' …\\n'));
+process.stdout.write(JSON.stringify(t));`;
+  return JSON.parse(run(process.execPath, ['--import', 'tsx', '-e', gen], { stdio: ['ignore', 'pipe', 'inherit'] }));
+}
+
+// --- the I/O floor --------------------------------------------------------------------------------
+
+// Plain sequential I/O in a child process: read every input file with 8 MiB reads, then write one
+// file of the output's size with 8 MiB writes and fsync it. Prints seconds as JSON.
+const FLOOR_SCRIPT = `
+import fs from 'node:fs';
+const [outPath, outBytes, ...inputs] = process.argv.slice(1);
+const buf = Buffer.alloc(8 * 1024 * 1024, 0x3c);
+const t0 = performance.now();
+let read = 0;
+for (const f of inputs) {
+  const fd = fs.openSync(f, 'r');
+  for (let pos = 0; ; ) {
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    pos += n;
+    read += n;
+  }
+  fs.closeSync(fd);
+}
+const t1 = performance.now();
+const fd = fs.openSync(outPath, 'w');
+for (let left = Number(outBytes); left > 0; ) {
+  const n = fs.writeSync(fd, buf, 0, Math.min(buf.length, left));
+  left -= n;
+}
+fs.fsyncSync(fd);
+fs.closeSync(fd);
+const t2 = performance.now();
+process.stdout.write(JSON.stringify({ read, readSeconds: (t1 - t0) / 1000, writeSeconds: (t2 - t1) / 1000 }));
+`;
+
+const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
+
+/**
+ * Runs a command as a child process; returns wall seconds, peak RSS (bytes) and stdout. Peak RSS
+ * from /usr/bin/time (the kernel's ru_maxrss), else the last VmHWM read from /proc while it ran.
+ */
+function measure(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const rssFile = path.join(os.tmpdir(), `chatvec-bench-rss-${process.pid}-${Date.now()}`);
+    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
+    const t0 = performance.now();
+    const child = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let hwm = 0;
+    const poll = hasTime
+      ? null
+      : setInterval(() => {
+          try {
+            const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
+          } catch {
+            // the process has just exited
+          }
+        }, 20);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - t0) / 1000;
+      if (poll) clearInterval(poll);
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${stderr}`));
+      let peakRss = hwm;
+      if (hasTime) {
+        peakRss = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024;
+        fs.rmSync(rssFile, { force: true });
+      }
+      resolve({ seconds, peakRss, stdout });
+    });
+  });
+}
+
+/** Reads files front to back once (brings them into the page cache). */
+function warm(files) {
+  const buf = Buffer.allocUnsafe(8 * MiB);
+  for (const f of files) {
+    const fd = fs.openSync(f, 'r');
+    for (let pos = 0; ; ) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      pos += n;
+    }
+    fs.closeSync(fd);
+  }
+}
+
+// --- the benchmark --------------------------------------------------------------------------------
+
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model ?? 'unknown',
+  totalMemGiB: +(os.totalmem() / 1024 ** 3).toFixed(1),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+  loadavgStart: os.loadavg().map((x) => +x.toFixed(2)),
+};
+console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.totalMemGiB} GiB, node ${machine.node}; load average ${machine.loadavgStart.join(' ')}`);
+
+const results = {};
+for (const preset of presets) {
+  const trio = trioFor(preset);
+  const inputs = [...shards(trio.base), ...shards(trio.chat), ...shards(trio.cp)];
+  const inputBytes = sizeOf(inputs);
+  const out = path.join(resultsDir, `apply-out-${preset}`);
+  const floorFile = path.join(resultsDir, `floor-out-${preset}.bin`);
+  const applyArgs = [cli, 'apply', '--target', trio.cp, '--base', trio.base, '--chat', trio.chat, '--skip-embed', '--out', out, '--overwrite', '--quiet', ...(threads ? ['--threads', threads] : [])];
+  console.log(`\n${preset}: inputs ${fmtGB(inputBytes)} in ${inputs.length} files; warming the page cache …`);
+  warm(inputs);
+  fs.rmSync(out, { recursive: true, force: true });
+
+  const applyRuns = [];
+  const floorRuns = [];
+  // One untimed apply first: it warms the page cache for the output's size and the code caches.
+  await measure(process.execPath, applyArgs);
+  const outputBytes = sizeOf(shards(out));
+  for (let i = 0; i < runs; i++) {
+    fs.rmSync(floorFile, { force: true });
+    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs]);
+    fs.rmSync(floorFile, { force: true });
+    const fj = JSON.parse(f.stdout);
+    floorRuns.push({ seconds: f.seconds, readSeconds: fj.readSeconds, writeSeconds: fj.writeSeconds });
+    fs.rmSync(out, { recursive: true, force: true }); // not timed: --overwrite would delete the old output inside the run
+    const a = await measure(process.execPath, applyArgs);
+    applyRuns.push({ seconds: a.seconds, peakRss: a.peakRss });
+    console.log(
+      `  run ${i + 1}/${runs}: apply ${a.seconds.toFixed(2)} s, peak RSS ${(a.peakRss / MiB).toFixed(0)} MiB;` +
+        ` floor ${f.seconds.toFixed(2)} s (read ${fj.readSeconds.toFixed(2)} s + write/fsync ${fj.writeSeconds.toFixed(2)} s)`,
+    );
+  }
+  fs.rmSync(out, { recursive: true, force: true });
+  const moved = inputBytes + outputBytes;
+  const applyS = median(applyRuns.map((r) => r.seconds));
+  const floorS = median(floorRuns.map((r) => r.seconds));
+  results[preset] = {
+    inputBytes,
+    outputBytes,
+    bytesMoved: moved,
+    apply: { medianSeconds: applyS, gbPerSecond: moved / GB / applyS, peakRssMiB: Math.max(...applyRuns.map((r) => r.peakRss)) / MiB, runs: applyRuns },
+    floor: { medianSeconds: floorS, gbPerSecond: moved / GB / floorS, runs: floorRuns },
+    ratioToFloor: applyS / floorS,
+  };
+}
+machine.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
+
+// --- report ---------------------------------------------------------------------------------------
+
+console.log('\npreset  moved      apply (median)        I/O floor (median)    ratio   peak RSS');
+for (const [p, r] of Object.entries(results)) {
+  console.log(
+    `${p.padEnd(7)} ${fmtGB(r.bytesMoved).padEnd(10)} ${`${r.apply.medianSeconds.toFixed(2)} s  ${r.apply.gbPerSecond.toFixed(2)} GB/s`.padEnd(21)} ` +
+      `${`${r.floor.medianSeconds.toFixed(2)} s  ${r.floor.gbPerSecond.toFixed(2)} GB/s`.padEnd(21)} ${`${r.ratioToFloor.toFixed(2)}×`.padEnd(7)} ${r.apply.peakRssMiB.toFixed(0)} MiB`,
+  );
+}
+const verdicts = [];
+const big = results['1b'];
+const small = results.small;
+if (big) {
+  verdicts.push({ target: `1b apply ≤ ${TARGETS.ratioToFloor}× the I/O floor`, value: +big.ratioToFloor.toFixed(3), met: big.ratioToFloor <= TARGETS.ratioToFloor });
+  verdicts.push({ target: `1b peak RSS ≤ ${TARGETS.peakRssMiB} MiB`, value: +big.apply.peakRssMiB.toFixed(1), met: big.apply.peakRssMiB <= TARGETS.peakRssMiB });
+}
+if (big && small) {
+  const spread = big.apply.peakRssMiB / small.apply.peakRssMiB - 1;
+  verdicts.push({ target: `peak RSS of 1b within ±${TARGETS.rssSpread * 100} % of small`, value: +(spread * 100).toFixed(1), met: Math.abs(spread) <= TARGETS.rssSpread });
+}
+for (const v of verdicts) console.log(`${v.met ? 'MET   ' : 'MISSED'} ${v.target}: ${v.value}${v.target.includes('RSS ≤') ? ' MiB' : v.target.includes('±') ? ' %' : '×'}`);
+console.log(`load average at the end: ${machine.loadavgEnd.join(' ')} (${machine.cpus} CPUs)`);
+
+const record = { benchmark: 'apply (fused, ratio 1.0, --skip-embed)', date: new Date().toISOString(), machine, runs, threads: threads ?? 'all', targets: TARGETS, results, verdicts };
+fs.mkdirSync(resultsDir, { recursive: true });
+const file = path.join(resultsDir, `bench-apply-${record.date.replace(/[:.]/g, '-')}.json`);
+fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+fs.writeFileSync(path.join(resultsDir, 'bench-apply-latest.json'), JSON.stringify(record, null, 2) + '\n');
+console.log(`figures written to ${path.relative(root, file)}`);
+
+// --- hooks ------------------------------------------------------------------------------------------
+
+const diffBench = path.join(root, 'scripts/bench-diff.mjs');
+if (fs.existsSync(diffBench) && !flag('no-diff') && presets.includes('1b')) {
+  console.log('\nrunning scripts/bench-diff.mjs …');
+  const r = spawnSync(process.execPath, [diffBench, '--dir', demoDir, ...(threads ? ['--threads', threads] : [])], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}

@@ -1,0 +1,276 @@
+/**
+ * Checkpoints in the workspace and the Checkpoints view. Discovery looks at file names only
+ * (workspace.findFiles); each checkpoint's details come from the task host's `inspect`, which
+ * reads headers only. Renames, new shards and finished jobs refresh the list through a watcher.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { InspectReport } from '../protocol/taskHost';
+import { Disposable } from './dispose';
+import { formatBytes, formatCount } from './format';
+import { ROLE_ICON, ROLE_LABEL, type Role, type RoleStore } from './roles';
+
+export interface CheckpointEntry {
+  readonly uri: vscode.Uri;
+  /** Absolute file-system path of the folder or the single .safetensors file. */
+  readonly path: string;
+  /** Path relative to its workspace folder (or the base name outside any). */
+  readonly label: string;
+  readonly kind: 'folder' | 'file';
+  /** A chat-vector folder written by extract (chatvector.json), not a model. */
+  readonly vector: boolean;
+  report?: InspectReport;
+  error?: string;
+}
+
+export interface Inspector {
+  inspect(path: string): Promise<InspectReport>;
+}
+
+/** Files that make a checkpoint; anything under a dot-folder is skipped (atomic outputs are
+ * written into `.name.partial-…` siblings and must not show up half-written). */
+const INCLUDE = '**/{config.json,chatvector.json,*.safetensors,*.safetensors.index.json}';
+const EXCLUDE = '{**/node_modules/**,**/.*/**}';
+
+/** The dominant dtype of a checkpoint (by parameter count), e.g. "BF16" or "BF16+F32". */
+export function dtypeSummary(r: InspectReport): string {
+  const entries = Object.entries(r.dtypes).filter(([, n]) => (n ?? 0) > 0) as [string, number][];
+  entries.sort((a, b) => b[1] - a[1]);
+  return entries.map(([d]) => d).join('+') || '—';
+}
+
+export class CheckpointStore extends Disposable {
+  private entries: CheckpointEntry[] = [];
+  private readonly changed = this.register(new vscode.EventEmitter<void>());
+  readonly onDidChange = this.changed.event;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  /** Inspect results by path, with the identity of the files they came from. */
+  private readonly cache = new Map<string, { stamp: string; report?: InspectReport; error?: string }>();
+  private discoveredOnce = false;
+
+  constructor(
+    private readonly inspector: Inspector,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    super();
+    const watcher = this.register(vscode.workspace.createFileSystemWatcher(INCLUDE));
+    const onFs = (uri: vscode.Uri) => {
+      if (!isHidden(uri)) this.scheduleRefresh();
+    };
+    this.register(watcher.onDidCreate(onFs));
+    this.register(watcher.onDidDelete(onFs));
+    this.register(watcher.onDidChange(onFs));
+    // Deleting or renaming a whole folder reports only the folder, which the pattern above does
+    // not match: any create or delete re-runs discovery (debounced; file names only).
+    const folders = this.register(vscode.workspace.createFileSystemWatcher('**/*', false, true, false));
+    this.register(folders.onDidCreate(onFs));
+    this.register(folders.onDidDelete(onFs));
+    this.register(vscode.workspace.onDidChangeWorkspaceFolders(() => this.scheduleRefresh()));
+    this.register({ dispose: () => clearTimeout(this.refreshTimer) });
+  }
+
+  get all(): readonly CheckpointEntry[] {
+    return this.entries;
+  }
+
+  find(p: string): CheckpointEntry | undefined {
+    return this.entries.find((e) => e.path === p);
+  }
+
+  /** Discovers at most once unless asked again; callers that need the list await this. */
+  async ready(): Promise<readonly CheckpointEntry[]> {
+    if (!this.discoveredOnce) await this.refresh();
+    else if (this.running) await this.running;
+    return this.entries;
+  }
+
+  /** Coalesces bursts of file events (a job writes many files) into one discovery. */
+  scheduleRefresh(delayMs = 400): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(), delayMs);
+  }
+
+  async refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.discover();
+      } while (this.again && !this.isDisposed);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async discover(): Promise<void> {
+    const files = await vscode.workspace.findFiles(INCLUDE, EXCLUDE, 20000);
+    const byDir = new Map<string, vscode.Uri[]>();
+    for (const f of files) {
+      if (isHidden(f)) continue;
+      const dir = path.dirname(f.fsPath);
+      const list = byDir.get(dir) ?? [];
+      list.push(f);
+      byDir.set(dir, list);
+    }
+    const found: CheckpointEntry[] = [];
+    for (const [dir, list] of byDir) {
+      const names = list.map((u) => path.basename(u.fsPath));
+      const shards = names.filter((n) => n.endsWith('.safetensors'));
+      const hasIndex = names.some((n) => n.endsWith('.safetensors.index.json'));
+      const vector = names.includes('chatvector.json');
+      if (hasIndex || ((names.includes('config.json') || vector) && shards.length > 0)) {
+        found.push(entry(vscode.Uri.file(dir), 'folder', vector));
+      } else {
+        // Loose .safetensors files without a model folder around them (e.g. a LoRA-free delta).
+        for (const u of list) if (u.fsPath.endsWith('.safetensors')) found.push(entry(u, 'file', false));
+      }
+    }
+    found.sort((a, b) => a.label.localeCompare(b.label));
+    await Promise.all(found.map((e) => this.inspectInto(e, list(byDir, e))));
+    this.entries = found;
+    this.discoveredOnce = true;
+    this.log.info(`checkpoints: found ${found.length} in the workspace`);
+    await vscode.commands.executeCommand('setContext', 'chatVector.hasCheckpoints', found.length > 0);
+    this.changed.fire();
+  }
+
+  private async inspectInto(e: CheckpointEntry, files: vscode.Uri[]): Promise<void> {
+    // Re-inspect only when a file of the checkpoint changed (size or mtime).
+    const stats = await Promise.all(files.map(async (u) => vscode.workspace.fs.stat(u).then((s) => `${u.fsPath}:${s.size}:${s.mtime}`, () => `${u.fsPath}:?`)));
+    const stamp = stats.sort().join('|');
+    const hit = this.cache.get(e.path);
+    if (hit && hit.stamp === stamp) {
+      e.report = hit.report;
+      e.error = hit.error;
+      return;
+    }
+    try {
+      e.report = await this.inspector.inspect(e.path);
+      this.cache.set(e.path, { stamp, report: e.report });
+    } catch (err) {
+      e.error = err instanceof Error ? err.message : String(err);
+      this.log.warn(`inspect ${e.path}: ${e.error}`);
+      this.cache.set(e.path, { stamp, error: e.error });
+    }
+  }
+}
+
+function list(byDir: Map<string, vscode.Uri[]>, e: CheckpointEntry): vscode.Uri[] {
+  return e.kind === 'file' ? [e.uri] : (byDir.get(e.path) ?? []);
+}
+
+function entry(uri: vscode.Uri, kind: 'folder' | 'file', vector: boolean): CheckpointEntry {
+  return { uri, path: uri.fsPath, label: labelOf(uri), kind, vector };
+}
+
+/** The name shown for a checkpoint: its folder, or "folder/file.safetensors" for a loose file. */
+export function displayName(e: CheckpointEntry): string {
+  const base = path.basename(e.path);
+  return e.kind === 'file' ? `${path.basename(path.dirname(e.path))}/${base}` : base;
+}
+
+export function labelOf(uri: vscode.Uri): string {
+  const rel = vscode.workspace.asRelativePath(uri, (vscode.workspace.workspaceFolders?.length ?? 0) > 1);
+  return rel === uri.fsPath ? path.basename(uri.fsPath) : rel;
+}
+
+/** True for paths inside a dot-folder of the workspace (temporary outputs, .git, caches). */
+function isHidden(uri: vscode.Uri): boolean {
+  const rel = vscode.workspace.asRelativePath(uri, false);
+  return rel.split(/[\\/]/).some((seg) => seg.startsWith('.') && seg !== '.' && seg !== '..');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class CheckpointItem extends vscode.TreeItem {
+  constructor(
+    readonly entry: CheckpointEntry,
+    role: Role | undefined,
+  ) {
+    super(displayName(entry), vscode.TreeItemCollapsibleState.None);
+    this.id = entry.path;
+    const r = entry.report;
+    const parts: string[] = [];
+    if (role) parts.push(ROLE_LABEL[role]);
+    if (r) parts.push(entry.vector ? 'chat vector' : (r.architecture ?? r.family), `${formatCount(r.parameterCount)} params`, dtypeSummary(r), formatBytes(r.fileBytes));
+    else if (entry.error) parts.push(`⚠ ${entry.error}`);
+    else parts.push('…');
+    this.description = parts.join(' · ');
+    const dir = path.dirname(entry.kind === 'file' ? path.dirname(entry.label) : entry.label);
+    if (dir !== '.') this.description = `${this.description} — ${dir}`;
+    this.iconPath = role
+      ? new vscode.ThemeIcon(ROLE_ICON[role][0], new vscode.ThemeColor(ROLE_ICON[role][1]))
+      : entry.error
+        ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+        : new vscode.ThemeIcon(entry.vector ? 'symbol-operator' : entry.kind === 'folder' ? 'package' : 'file-binary');
+    this.contextValue = `checkpoint${role ? `.${role}` : ''}`;
+    this.resourceUri = entry.uri;
+    this.tooltip = tooltipOf(entry, role);
+    this.accessibilityInformation = { label: `${displayName(entry)}, ${this.description}` };
+  }
+}
+
+function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${escapeMd(e.label)}**${role ? ` — ${ROLE_LABEL[role]}` : ''}\n\n`);
+  const r = e.report;
+  if (!r) {
+    md.appendMarkdown(e.error ? `$(warning) ${escapeMd(e.error)}` : 'Reading headers…');
+    return md;
+  }
+  const rows: [string, string][] = [
+    ['Kind', e.vector ? 'chat vector (τ = chat − base)' : e.kind === 'folder' ? 'model folder' : 'single file'],
+    ['Architecture', r.architecture ?? '—'],
+    ['Name templates', r.family],
+    ['Parameters', `${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')})`],
+    ['Layers', String(r.layerCount)],
+    ['Vocabulary', r.vocabSize === null ? '—' : String(r.vocabSize)],
+    ['Dtype', dtypeSummary(r)],
+    ['Tensors', String(r.tensorCount)],
+    ['Files', `${r.shards.length} (${formatBytes(r.fileBytes)})`],
+  ];
+  md.appendMarkdown('| | |\n|:--|--:|\n');
+  for (const [k, v] of rows) md.appendMarkdown(`| ${k} | ${escapeMd(v)} |\n`);
+  return md;
+}
+
+export function escapeMd(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+}
+
+export class CheckpointsProvider extends Disposable implements vscode.TreeDataProvider<CheckpointEntry> {
+  private readonly changed = this.register(new vscode.EventEmitter<void>());
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(
+    private readonly store: CheckpointStore,
+    private readonly roles: RoleStore,
+  ) {
+    super();
+    this.register(store.onDidChange(() => this.changed.fire()));
+    this.register(roles.onDidChange(() => this.changed.fire()));
+  }
+
+  getTreeItem(e: CheckpointEntry): vscode.TreeItem {
+    return new CheckpointItem(e, this.roles.roleOf(e.path));
+  }
+
+  async getChildren(e?: CheckpointEntry): Promise<CheckpointEntry[]> {
+    if (e) return [];
+    const all = await this.store.ready();
+    // Checkpoints with a role first (Base, Chat, Target), then the rest by path.
+    const rank = (x: CheckpointEntry) => {
+      const r = this.roles.roleOf(x.path);
+      return r === 'base' ? 0 : r === 'chat' ? 1 : r === 'target' ? 2 : 3;
+    };
+    return [...all].sort((a, b) => rank(a) - rank(b) || a.label.localeCompare(b.label));
+  }
+
+  getParent(): undefined {
+    return undefined;
+  }
+}

@@ -1,0 +1,27 @@
+/** What commands and flows need from the running extension (one object, built in activate). */
+import type * as vscode from 'vscode';
+import type { ChartPanel } from './chart';
+import type { CheckpointStore } from './checkpoints';
+import type { Comparison, DeltaNode, DeltasProvider } from './deltas';
+import type { TaskHostService } from './host';
+import type { JobRunner } from './jobs';
+import type { RoleStore } from './roles';
+
+export interface Ctx {
+  readonly context: vscode.ExtensionContext;
+  readonly log: vscode.LogOutputChannel;
+  readonly host: TaskHostService;
+  readonly jobs: JobRunner;
+  readonly store: CheckpointStore;
+  readonly roles: RoleStore;
+  readonly deltas: DeltasProvider;
+  readonly deltaView: vscode.TreeView<DeltaNode>;
+  readonly chart: ChartPanel;
+  /**
+   * Compares A with B (B null: A is a chat vector) through the task host's cached `diff`, shows
+   * the result in the Layer Deltas view and the chart. Undefined when cancelled.
+   */
+  compare(a: string, b: string | null, opts?: { quiet?: boolean; reveal?: boolean }): Promise<Comparison | undefined>;
+  /** Folder of the task host's diff cache. */
+  cacheDir(): string;
+}

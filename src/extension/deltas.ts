@@ -1,0 +1,266 @@
+/**
+ * The Layer Deltas view: one comparison (A → B, or a chat-vector folder alone) as a tree
+ * Model → groups → tensors. The numbers come from the task host's `diff`; this file only arranges
+ * and colours them. One heat scale spans every row of the tree, so colours compare across levels.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DiffReport } from '../protocol/taskHost';
+import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, HEAT_STEPS, type ValueMode, heatStep } from '../protocol/webview';
+import { escapeMd } from './checkpoints';
+import { Disposable } from './dispose';
+import { deltaDescription, formatCount, formatNorm, formatPercent } from './format';
+
+type GroupDiff = DiffReport['groups'][number];
+type TensorDiff = DiffReport['tensors'][number];
+type Stats = DiffReport['total'];
+export type SortMode = 'order' | 'magnitude';
+
+export interface ModelNode {
+  readonly kind: 'model';
+  readonly comparison: Comparison;
+}
+export interface GroupNode {
+  readonly kind: 'group';
+  readonly key: string;
+  readonly group: GroupDiff;
+  readonly order: number;
+  readonly tensors: TensorNode[];
+  readonly parent: ModelNode;
+}
+export interface TensorNode {
+  readonly kind: 'tensor';
+  readonly tensor: TensorDiff;
+  readonly order: number;
+  readonly parent: GroupNode;
+}
+export type DeltaNode = ModelNode | GroupNode | TensorNode;
+
+/** A finished comparison and the tree nodes built from it once (reveal() needs stable objects). */
+export class Comparison {
+  readonly model: ModelNode;
+  readonly groups: GroupNode[];
+  private readonly byKey = new Map<string, GroupNode>();
+
+  constructor(readonly report: DiffReport) {
+    this.model = { kind: 'model', comparison: this };
+    this.groups = report.groups.map((g, i) => ({ kind: 'group', key: groupKey(g.role, g.layer), group: g, order: i, tensors: [], parent: this.model }));
+    for (const g of this.groups) this.byKey.set(g.key, g);
+    report.tensors.forEach((t, i) => {
+      const key = groupKey(t.role, t.layer);
+      let g = this.byKey.get(key);
+      if (!g) {
+        // A tensor whose group the host did not summarise still belongs in the tree.
+        g = this.byKey.get('other');
+        if (!g) return;
+      }
+      g.tensors.push({ kind: 'tensor', tensor: t, order: i, parent: g });
+    });
+  }
+
+  get title(): string {
+    const a = path.basename(this.report.a);
+    return this.report.b === null ? `${a} (chat vector)` : `${a} → ${path.basename(this.report.b)}`;
+  }
+
+  group(key: string): GroupNode | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** The highest value of the measure over every row (groups and tensors): one scale for all. */
+  scaleMax(mode: ValueMode): number {
+    let max = 0;
+    for (const g of this.groups) {
+      max = Math.max(max, measure(g.group, mode) || 0);
+      for (const t of g.tensors) max = Math.max(max, measure(t.tensor, mode) || 0);
+    }
+    return max;
+  }
+
+  /** What the chart shows: O(layers × module kinds) numbers. */
+  chartData(): ChartData {
+    const present = new Set<ChartModuleColumn>();
+    const groups: ChartGroup[] = this.groups.map((g) => {
+      const modules: Partial<Record<ChartModuleColumn, ChartValue>> = {};
+      if (g.group.role === 'layer') {
+        for (const m of g.group.modules) {
+          if ((CHART_MODULE_COLUMNS as readonly string[]).includes(m.module)) {
+            const col = m.module as ChartModuleColumn;
+            modules[col] = { deltaNorm: m.deltaNorm, relative: m.relative };
+            present.add(col);
+          }
+        }
+      }
+      return { key: g.key, label: g.group.label, layer: g.group.layer, deltaNorm: g.group.deltaNorm, relative: g.group.relative, modules };
+    });
+    return {
+      title: this.title,
+      a: this.report.a,
+      b: this.report.b,
+      verdict: this.report.verdict,
+      total: { deltaNorm: this.report.total.deltaNorm, relative: this.report.total.relative },
+      groups,
+      columns: CHART_MODULE_COLUMNS.filter((c) => present.has(c)),
+    };
+  }
+}
+
+export function groupKey(role: string, layer: number | null): string {
+  return role === 'layer' ? `layer:${layer}` : role;
+}
+
+export function measure(s: Stats, mode: ValueMode): number {
+  return mode === 'relative' ? s.relative : s.deltaNorm;
+}
+
+export class DeltasProvider extends Disposable implements vscode.TreeDataProvider<DeltaNode> {
+  private readonly changed = this.register(new vscode.EventEmitter<DeltaNode | undefined>());
+  readonly onDidChangeTreeData = this.changed.event;
+  private current: Comparison | undefined;
+  private sortMode: SortMode = 'order';
+  private valueMode: ValueMode = 'relative';
+  private max = 0;
+
+  constructor() {
+    super();
+    void this.setContext();
+  }
+
+  get comparison(): Comparison | undefined {
+    return this.current;
+  }
+  get mode(): ValueMode {
+    return this.valueMode;
+  }
+  get sort(): SortMode {
+    return this.sortMode;
+  }
+
+  show(report: DiffReport | undefined): Comparison | undefined {
+    this.current = report ? new Comparison(report) : undefined;
+    this.max = this.current?.scaleMax(this.valueMode) ?? 0;
+    void this.setContext();
+    this.changed.fire(undefined);
+    return this.current;
+  }
+
+  setSort(mode: SortMode): void {
+    this.sortMode = mode;
+    void this.setContext();
+    this.changed.fire(undefined);
+  }
+
+  setValueMode(mode: ValueMode): void {
+    this.valueMode = mode;
+    this.max = this.current?.scaleMax(mode) ?? 0;
+    void this.setContext();
+    this.changed.fire(undefined);
+  }
+
+  private async setContext(): Promise<void> {
+    await vscode.commands.executeCommand('setContext', 'chatVector.hasDiff', !!this.current);
+    await vscode.commands.executeCommand('setContext', 'chatVector.deltaSort', this.sortMode);
+    await vscode.commands.executeCommand('setContext', 'chatVector.deltaValue', this.valueMode);
+  }
+
+  getChildren(node?: DeltaNode): DeltaNode[] {
+    if (!this.current) return [];
+    if (!node) return [this.current.model];
+    if (node.kind === 'model') return this.sorted(node.comparison.groups, (g) => measure(g.group, this.valueMode));
+    if (node.kind === 'group') return this.sorted(node.tensors, (t) => measure(t.tensor, this.valueMode));
+    return [];
+  }
+
+  private sorted<T extends { order: number }>(list: T[], value: (x: T) => number): T[] {
+    if (this.sortMode === 'order') return list;
+    const v = (x: T) => (Number.isFinite(value(x)) ? value(x) : -1);
+    return [...list].sort((a, b) => v(b) - v(a) || a.order - b.order);
+  }
+
+  getParent(node: DeltaNode): DeltaNode | undefined {
+    return node.kind === 'model' ? undefined : node.parent;
+  }
+
+  getTreeItem(node: DeltaNode): vscode.TreeItem {
+    if (node.kind === 'model') return this.modelItem(node);
+    if (node.kind === 'group') {
+      const g = node.group;
+      const item = new vscode.TreeItem(g.label, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `group:${node.key}`;
+      item.description = deltaDescription(g.deltaNorm, g.relative, this.valueMode);
+      item.iconPath = this.heatIcon(measure(g, this.valueMode));
+      item.contextValue = g.role === 'layer' ? 'deltaLayer' : 'deltaGroup';
+      item.tooltip = statsTooltip(g.label, g, [
+        ['Tensors', String(node.tensors.length)],
+        ...g.modules.map((m): [string, string] => [`${m.module} ‖Δ‖ / rel.`, `${formatNorm(m.deltaNorm)} / ${formatPercent(m.relative)}`]),
+      ]);
+      return item;
+    }
+    const t = node.tensor;
+    const item = new vscode.TreeItem(shortName(t.name), vscode.TreeItemCollapsibleState.None);
+    item.id = `tensor:${t.name}`;
+    item.description = deltaDescription(t.deltaNorm, t.relative, this.valueMode);
+    item.iconPath = this.heatIcon(measure(t, this.valueMode));
+    item.contextValue = 'deltaTensor';
+    const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
+    item.tooltip = statsTooltip(t.name, t, [
+      ['Module', t.module],
+      ['Shape', t.shapeB.length && shape(t.shapeA) !== shape(t.shapeB) ? `${shape(t.shapeA)} → ${shape(t.shapeB)}` : shape(t.shapeA)],
+      ...(t.note ? ([['Note', t.note]] as [string, string][]) : []),
+    ]);
+    return item;
+  }
+
+  private modelItem(node: ModelNode): vscode.TreeItem {
+    const c = node.comparison;
+    const r = c.report;
+    const item = new vscode.TreeItem(c.title, vscode.TreeItemCollapsibleState.Expanded);
+    item.id = 'model';
+    item.description = deltaDescription(r.total.deltaNorm, r.total.relative, this.valueMode);
+    item.iconPath = new vscode.ThemeIcon('symbol-structure');
+    item.contextValue = 'deltaModel';
+    const extra: [string, string][] = [
+      ['A', r.a],
+      ['B', r.b ?? '(chat vector alone)'],
+      ['Verdict', r.verdict],
+      ['Only in A', String(r.onlyInA.length)],
+      ['Only in B', String(r.onlyInB.length)],
+      ['Shape mismatches', String(r.shapeMismatches.length)],
+      ['Computed', r.fromCache ? 'from cache' : `${r.seconds.toFixed(2)} s`],
+    ];
+    item.tooltip = statsTooltip(c.title, r.total, extra);
+    return item;
+  }
+
+  private heatIcon(value: number): vscode.ThemeIcon {
+    const step = heatStep(value, this.max);
+    // A filled circle whose colour is a contributed, theme-specific heat colour (chatVector.heatN).
+    return new vscode.ThemeIcon('circle-filled', new vscode.ThemeColor(`chatVector.heat${Math.min(step, HEAT_STEPS - 1)}`));
+  }
+}
+
+/** "model.layers.3.self_attn.q_proj.weight" → "self_attn.q_proj.weight" (the group says the layer). */
+export function shortName(name: string): string {
+  const m = /^(?:.*?\.)?(?:layers|h|blocks|layer|block)\.\d+\.(.+)$/.exec(name);
+  return m ? m[1]! : name;
+}
+
+function statsTooltip(title: string, s: Stats, extra: readonly [string, string][]): vscode.MarkdownString {
+  const md = new vscode.MarkdownString();
+  md.appendMarkdown(`**${escapeMd(title)}**\n\n| statistic | value |\n|:--|--:|\n`);
+  const rows: [string, string][] = [
+    ['‖Δ‖', formatNorm(s.deltaNorm)],
+    ['‖Δ‖ / ‖A‖', formatPercent(s.relative)],
+    ['‖A‖', formatNorm(s.normA)],
+    ['‖B‖', formatNorm(s.normB)],
+    ['cos(A, B)', Number.isFinite(s.cosine) ? s.cosine.toFixed(6) : 'n/a'],
+    ['max |Δ|', formatNorm(s.maxAbsDelta)],
+    ['mean |Δ|', formatNorm(s.meanAbsDelta)],
+    ['changed elements', formatPercent(s.changedFraction)],
+    ['elements', formatCount(s.elements)],
+    ['non-finite', String(s.nonFinite)],
+    ...extra,
+  ];
+  for (const [k, v] of rows) md.appendMarkdown(`| ${escapeMd(k)} | ${escapeMd(v)} |\n`);
+  return md;
+}

@@ -1,0 +1,60 @@
+/**
+ * Number formatting for tree rows, tooltips and messages. Kept free of `vscode` so the e2e tests
+ * can format the CLI's numbers the same way and compare what users see.
+ */
+
+/** ‖Δ‖ and other norms: 4 significant digits, exponent form only when far from 1. */
+export function formatNorm(x: number): string {
+  // NaN crosses JSON (the task host's JSON-RPC, `diff --json`) as null.
+  if (x === null || x === undefined) return 'n/a';
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'n/a' : x > 0 ? '∞' : '−∞';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1e5 || a < 1e-4) return x.toExponential(3);
+  return String(Number(x.toPrecision(4)));
+}
+
+/** A fraction as a percentage: "2.31 %", "0.052 %", "n/a" when undefined (‖A‖ = 0). */
+export function formatPercent(fraction: number): string {
+  if (!Number.isFinite(fraction)) return 'n/a';
+  const p = fraction * 100;
+  if (p === 0) return '0 %';
+  const a = Math.abs(p);
+  if (a >= 100) return `${p.toFixed(0)} %`;
+  if (a >= 10) return `${p.toFixed(1)} %`;
+  if (a >= 0.01) return `${p.toFixed(2)} %`;
+  return `${p.toExponential(1)} %`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(n >= 1e10 ? 1 : 2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 1 : 2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 1e4 ? 1 : 2)} K`;
+  return String(n);
+}
+
+/** Bytes in SI units, as disk tools show them. */
+export function formatBytes(n: number): string {
+  if (n >= 1e12) return `${(n / 1e12).toFixed(2)} TB`;
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+export function formatRate(bytesPerSecond: number): string {
+  return bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : '';
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '';
+  if (s < 1) return '<1 s';
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** The description of a delta row: the chosen measure first, the other in parentheses. */
+export function deltaDescription(deltaNorm: number, relative: number, mode: 'relative' | 'absolute'): string {
+  return mode === 'relative' ? `${formatPercent(relative)} · ‖Δ‖ ${formatNorm(deltaNorm)}` : `‖Δ‖ ${formatNorm(deltaNorm)} · ${formatPercent(relative)}`;
+}

@@ -1,0 +1,60 @@
+/** "Inspect": a read-only Markdown document with a checkpoint's header summary and layer table. */
+import type * as vscode from 'vscode';
+import type { InspectReport } from '../protocol/taskHost';
+import { dtypeSummary } from './checkpoints';
+import { formatBytes, formatCount } from './format';
+
+export const INSPECT_SCHEME = 'chatvector-inspect';
+
+export function inspectMarkdown(r: InspectReport): string {
+  const lines = [
+    `# ${r.path}`,
+    '',
+    '| | |',
+    '|:--|--:|',
+    `| Architecture | ${r.architecture ?? '—'} |`,
+    `| Name templates | ${r.family} |`,
+    `| Parameters | ${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')}) |`,
+    `| Layers | ${r.layerCount} |`,
+    `| Vocabulary | ${r.vocabSize ?? '—'} |`,
+    `| Dtype | ${dtypeSummary(r)} |`,
+    `| Tensors | ${r.tensorCount} |`,
+    `| Tensor bytes | ${formatBytes(r.tensorBytes)} |`,
+    `| Files | ${r.shards.length} (${formatBytes(r.fileBytes)}) |`,
+    '',
+    '## Groups',
+    '',
+    '| group | tensors | parameters | bytes |',
+    '|:--|--:|--:|--:|',
+    ...r.groups.map((g) => `| ${g.label} | ${g.tensorCount} | ${formatCount(g.parameterCount)} | ${formatBytes(g.bytes)} |`),
+    '',
+    '## Files',
+    '',
+    '| file | tensors | size |',
+    '|:--|--:|--:|',
+    ...r.shards.map((s) => `| ${s.fileName} | ${s.tensorCount} | ${formatBytes(s.size)} |`),
+    '',
+    '## Tensors',
+    '',
+    '| name | dtype | shape | file |',
+    '|:--|:--|:--|:--|',
+    ...r.tensors.map((t) => `| ${t.name} | ${t.dtype} | [${t.shape.join(', ')}] | ${t.file} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Serves `chatvector-inspect:/name.md?path=…` from the task host's `inspect` (headers only). */
+export class InspectDocuments implements vscode.TextDocumentContentProvider {
+  constructor(private readonly inspect: (p: string) => Promise<InspectReport>) {}
+
+  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+    const p = new URLSearchParams(uri.query).get('path');
+    if (!p) return '# No checkpoint named';
+    try {
+      return inspectMarkdown(await this.inspect(p));
+    } catch (e) {
+      return `# ${p}\n\nCould not read the checkpoint: ${e instanceof Error ? e.message : String(e)}\n`;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+/** Which checkpoint plays which part (Base, Chat, Target), remembered per workspace. */
+import * as vscode from 'vscode';
+import { Disposable } from './dispose';
+
+export type Role = 'base' | 'chat' | 'target';
+export const ROLES: readonly Role[] = ['base', 'chat', 'target'];
+
+export const ROLE_LABEL: Record<Role, string> = { base: 'Base', chat: 'Chat', target: 'Target' };
+/** Icons and colours read in light and dark themes (the charts.* palette is theme-aware). */
+export const ROLE_ICON: Record<Role, [string, string]> = {
+  base: ['layers', 'charts.blue'],
+  chat: ['comment-discussion', 'charts.green'],
+  target: ['target', 'charts.orange'],
+};
+
+const KEY = 'chatVector.roles';
+
+export class RoleStore extends Disposable {
+  private readonly changed = this.register(new vscode.EventEmitter<void>());
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly state: vscode.Memento) {
+    super();
+    void this.updateContext();
+  }
+
+  private get map(): Partial<Record<Role, string>> {
+    return this.state.get<Partial<Record<Role, string>>>(KEY, {});
+  }
+
+  get(role: Role): string | undefined {
+    return this.map[role];
+  }
+
+  roleOf(path: string): Role | undefined {
+    const m = this.map;
+    return ROLES.find((r) => m[r] === path);
+  }
+
+  /** One role per checkpoint: giving a checkpoint a role takes any other role from it. */
+  async set(role: Role, path: string | undefined): Promise<void> {
+    const m = { ...this.map };
+    for (const r of ROLES) if (m[r] === path) delete m[r];
+    if (path === undefined) delete m[role];
+    else m[role] = path;
+    await this.state.update(KEY, m);
+    await this.updateContext();
+    this.changed.fire();
+  }
+
+  async clear(path: string): Promise<void> {
+    const role = this.roleOf(path);
+    if (role) await this.set(role, undefined);
+  }
+
+  private async updateContext(): Promise<void> {
+    const m = this.map;
+    // Welcome views and menus read these (e.g. "Compare Base and Chat" only when both are set).
+    await vscode.commands.executeCommand('setContext', 'chatVector.hasBaseAndChat', !!(m.base && m.chat));
+  }
+}

@@ -1,0 +1,389 @@
+#!/usr/bin/env node
+// Headless driver of a real VS Code: code-server (VS Code's server, Node extension host and web
+// workbench, from npm) in Debian's chromium through playwright-core.
+//
+//   node test/e2e/driver.mjs tests --code-server DIR --ext DIR --tests PATH --workspace DIR --out DIR
+//   node test/e2e/driver.mjs ui    --code-server DIR --ext DIR --workspace DIR --out DIR --vsix FILE
+//
+// tests: loads the extension from --ext as a development extension and runs the mocha runner at
+//        --tests inside the extension host (the @vscode/test-electron contract: run(): Promise).
+// ui:    installs the packaged .vsix (not the sources) and walks the UI a user sees: command
+//        palette, Checkpoints view, Layer Deltas tree, chart, progress and cancel, a window
+//        reload that restores the chart. PNG screenshots go to --out and are kept.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import util from 'node:util';
+import { chromium } from 'playwright-core';
+
+const [mode, ...rest] = process.argv.slice(2);
+const opt = {};
+for (let i = 0; i < rest.length; i += 2) opt[rest[i].replace(/^--/, '')] = rest[i + 1];
+if (!['tests', 'ui'].includes(mode) || !opt['code-server'] || !opt.ext || !opt.workspace || !opt.out || (mode === 'tests' && !opt.tests) || (mode === 'ui' && !opt.vsix)) {
+  console.error('usage: driver.mjs tests|ui --code-server DIR --ext DIR [--tests PATH | --vsix FILE] --workspace DIR --out DIR');
+  process.exit(2);
+}
+const abs = (p) => path.resolve(p);
+const codeServerDir = abs(opt['code-server']);
+const extDir = abs(opt.ext);
+const workspace = abs(opt.workspace);
+const outDir = abs(opt.out);
+const chromiumPath = opt.chromium || process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const timeoutMs = Number(opt.timeout || process.env.E2E_TIMEOUT_MS || 300_000);
+// --restricted 1: workspace trust on and the folder untrusted (Restricted Mode).
+const restricted = opt.restricted === '1';
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[e2e ${mode} +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const freePort = () =>
+  new Promise((res, rej) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+
+// ---------- 1. code-server on a free port, with isolated state ----------
+const runDir = path.join(outDir, `run-${mode}`);
+fs.rmSync(runDir, { recursive: true, force: true });
+for (const d of ['user-data/User', 'extensions', 'xdg-config', 'xdg-data', 'xdg-cache', 'browser-xdg']) fs.mkdirSync(path.join(runDir, d), { recursive: true });
+fs.mkdirSync(workspace, { recursive: true });
+fs.writeFileSync(
+  path.join(runDir, 'user-data/User/settings.json'),
+  JSON.stringify(
+    {
+      'workbench.startupEditor': 'none',
+      'security.workspace.trust.enabled': restricted,
+      'security.workspace.trust.startupPrompt': 'never',
+      'security.workspace.trust.emptyWindow': false,
+      'telemetry.telemetryLevel': 'off',
+      'update.mode': 'none',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'extensions.ignoreRecommendations': true,
+      'workbench.enableExperiments': false,
+      'workbench.tips.enabled': false,
+      'git.enabled': false,
+      'window.commandCenter': false,
+      'workbench.layoutControl.enabled': false,
+      // Screenshots read better without the secondary side bar's chat welcome.
+      'chat.commandCenter.enabled': false,
+    },
+    null,
+    2,
+  ),
+);
+
+// VS Code leaves sockets in $XDG_RUNTIME_DIR / $TMPDIR; a short private dir (socket paths must stay
+// under 108 characters), removed at the end.
+const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-e2e-'));
+const csEnv = {
+  ...process.env,
+  XDG_CONFIG_HOME: path.join(runDir, 'xdg-config'),
+  XDG_DATA_HOME: path.join(runDir, 'xdg-data'),
+  XDG_CACHE_HOME: path.join(runDir, 'xdg-cache'),
+  XDG_RUNTIME_DIR: runtimeDir,
+  TMPDIR: runtimeDir,
+};
+const csEntry = path.join(codeServerDir, 'out/node/entry.js');
+// The installed .vsix lives outside the repository, so Node cannot resolve anything from the
+// repository's node_modules: the walk runs the package exactly as a user gets it.
+const extensionsDir = mode === 'ui' ? path.join(runtimeDir, 'extensions') : path.join(runDir, 'extensions');
+if (mode === 'ui') {
+  log(`installing ${opt.vsix}`);
+  execFileSync(process.execPath, [csEntry, '--user-data-dir', path.join(runDir, 'user-data'), '--extensions-dir', extensionsDir, '--install-extension', abs(opt.vsix)], {
+    env: csEnv,
+    stdio: 'inherit',
+  });
+}
+const port = await freePort();
+const authority = `127.0.0.1:${port}`;
+const csLogPath = path.join(runDir, 'code-server.log');
+const csLog = fs.openSync(csLogPath, 'w');
+const cs = spawn(
+  process.execPath,
+  [
+    csEntry,
+    '--auth', 'none',
+    '--bind-addr', authority,
+    '--disable-telemetry', '--disable-update-check',
+    ...(restricted ? [] : ['--disable-workspace-trust']),
+    '--disable-getting-started-override', '--disable-proxy',
+    '--user-data-dir', path.join(runDir, 'user-data'),
+    '--extensions-dir', extensionsDir,
+    '--ignore-last-opened',
+    workspace,
+  ],
+  // E2E_SUITE reaches the extension host, where the runner picks the suite for this mode.
+  { detached: true, stdio: ['ignore', csLog, csLog], env: { ...csEnv, E2E_SUITE: restricted ? 'restricted' : 'main' } },
+);
+let browser;
+let finished = false;
+async function finish(code, why) {
+  if (finished) return;
+  finished = true;
+  if (why) log(why);
+  await browser?.close().catch(() => undefined);
+  // The whole process group: code-server, its file watcher, pty host and extension host (and
+  // through it our task host, which also exits when its parent does).
+  try {
+    process.kill(-cs.pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  try {
+    process.kill(-cs.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  fs.rmSync(runtimeDir, { recursive: true, force: true });
+  if (code !== 0) log(`code-server log: ${csLogPath}`);
+  log(`done, exit code ${code}`);
+  process.exit(code);
+}
+const watchdog = setTimeout(() => finish(1, `TIMEOUT after ${timeoutMs} ms`), timeoutMs);
+cs.on('exit', (c, s) => {
+  if (!finished) finish(1, `code-server exited early (code ${c}, signal ${s})`);
+});
+process.on('SIGINT', () => finish(130, 'SIGINT'));
+process.on('SIGTERM', () => finish(143, 'SIGTERM'));
+
+for (;;) {
+  try {
+    const r = await fetch(`http://${authority}/healthz`);
+    if (r.ok) break;
+  } catch {
+    // not listening yet
+  }
+  await new Promise((r) => setTimeout(r, 250));
+}
+log(`code-server up on http://${authority} (pid ${cs.pid})`);
+
+// ---------- 2. a real browser ----------
+browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  env: { ...process.env, XDG_CONFIG_HOME: path.join(runDir, 'browser-xdg'), XDG_CACHE_HOME: path.join(runDir, 'browser-xdg') },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+const page = await context.newPage();
+
+// VS Code web logs console.log('%c INFO', css, fmt, ...args): rebuild the real message.
+const fmtConsole = async (m) => {
+  let args;
+  try {
+    args = await Promise.all(m.args().map((a) => a.jsonValue()));
+  } catch {
+    return m.text();
+  }
+  if (!args.length) return m.text();
+  if (typeof args[0] === 'string' && args[0].startsWith('%c') && args.length >= 3) return `${args[0].slice(2).trim()} ${util.format(...args.slice(2))}`;
+  return util.format(...args);
+};
+const verbose = !!process.env.E2E_VERBOSE;
+page.on('console', async (m) => {
+  const text = await fmtConsole(m);
+  // Mocha's output arrives as INFO lines forwarded from the extension host.
+  if (verbose || (mode === 'tests' && m.type() === 'log' && text.startsWith('INFO')) || (m.type() === 'error' && !/Failed to load resource|favicon|ERR_|ENOTFOUND|Long running operations during shutdown/.test(text))) {
+    console.log(`  [browser ${m.type()}] ${text.replace(/^INFO /, '')}`);
+  }
+});
+page.on('pageerror', (e) => console.log('  [pageerror]', e.message));
+
+// extensionDevelopmentPath / extensionTestsPath travel in the ?payload= query parameter as
+// vscode-remote:// URIs (the Node extension host lives on the server side).
+const remote = (p) => `vscode-remote://${authority}${p}`;
+const payload = mode === 'ui' ? [] : [['extensionDevelopmentPath', remote(extDir)]];
+if (mode === 'tests') payload.push(['extensionTestsPath', remote(abs(opt.tests))]);
+const url = `http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+
+if (mode === 'tests') {
+  // The workbench calls window.codeAutomationExit(code) when run()'s promise settles.
+  const exitCode = new Promise((res) => page.exposeFunction('codeAutomationExit', (code) => res(code)));
+  log(`opening ${url}`);
+  await page.goto(url);
+  const code = await exitCode;
+  clearTimeout(watchdog);
+  await finish(code === 0 ? 0 : 1, `extension tests finished with exit code ${code}`);
+}
+
+// ---------- ui mode ----------
+const shots = [];
+async function shot(name) {
+  await page.waitForTimeout(400); // let animations settle
+  const p = path.join(outDir, name);
+  await page.screenshot({ path: p });
+  shots.push(name);
+  log(`screenshot ${path.relative(process.cwd(), p)}`);
+}
+const quickInputBox = page.locator('.quick-input-widget .quick-input-box input');
+async function palette(title, shotName) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await quickInputBox.waitFor({ state: 'visible' });
+  await quickInputBox.fill(`>${title}`);
+  // The row whose label starts with the title (not a longer command that merely contains it).
+  const match = page.locator(`.quick-input-list .monaco-list-row[aria-label^="${title}"]`).first();
+  await match.waitFor();
+  if (shotName) await shot(shotName);
+  await match.click();
+}
+/** Waits for a quick pick step by its title, filters it, and accepts the first match. */
+async function pickStep(titlePart, filter, rowText) {
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: titlePart }).waitFor({ state: 'visible' });
+  if (filter !== undefined) await quickInputBox.fill(filter);
+  if (rowText) await page.locator('.quick-input-list .monaco-list-row', { hasText: rowText }).first().waitFor();
+  await page.waitForTimeout(150); // the list re-filters after typing
+  await page.keyboard.press('Enter');
+}
+const toast = (text) => page.locator('.notification-toast', { hasText: text }).first();
+const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
+const webview = () => page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+async function check(what, fn) {
+  await fn();
+  log(`OK ${what}`);
+}
+
+try {
+  log(`opening ${url}`);
+  await page.goto(url);
+  await page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 120_000 });
+  const activity = page.locator('.activitybar .action-item a[aria-label^="Chat Vector"]');
+  await activity.waitFor({ timeout: 120_000 });
+  log('workbench ready; the installed extension contributes its activity-bar container');
+
+  // (1) The empty views with their welcome content. A wider side bar lets the rows show their values.
+  await activity.click();
+  const sidebar = await page.locator('.part.sidebar').boundingBox();
+  if (sidebar) {
+    const x = sidebar.x + sidebar.width - 1;
+    await page.mouse.move(x, sidebar.y + 300);
+    await page.mouse.down();
+    await page.mouse.move(600, sidebar.y + 300, { steps: 8 });
+    await page.mouse.up();
+  }
+  await check('welcome views offer "Create Demo Checkpoints"', () => page.locator('.welcome-view-content .monaco-button', { hasText: 'Create Demo Checkpoints' }).first().waitFor());
+  await shot('ui-01-welcome.png');
+
+  // (2) Command palette → Create Demo Checkpoints → preset pick.
+  await palette('Chat Vector: Create Demo Checkpoints', 'ui-02-palette.png');
+  await pickStep('Create Demo Checkpoints', 'tiny', 'tiny');
+  await check('demo created: the Layer Deltas tree shows Base vs Chat', () => row('tiny-base → tiny-chat').waitFor({ timeout: 60_000 }));
+  await check('Checkpoints view lists the demo with roles', async () => {
+    await row('tiny-cp').waitFor();
+    await page.locator('.monaco-list-row', { hasText: 'Target' }).first().waitFor();
+  });
+  await page.keyboard.press('Escape');
+
+  // (3) Layer Deltas tree with values: expand the deepest layer.
+  const layer3 = row('Layer 3');
+  await layer3.waitFor();
+  await layer3.click();
+  await check('tensor rows with ‖Δ‖ and relative change', () => page.locator('.monaco-list-row', { hasText: 'self_attn.q_proj.weight' }).first().waitFor());
+  await check('rows show relative change and ‖Δ‖', () => page.locator('.monaco-list-row .label-description', { hasText: '‖Δ‖' }).first().waitFor());
+  await shot('ui-03-views.png');
+
+  // (4) The chart panel, from the view's title bar.
+  await page.locator('.pane-header', { hasText: 'Layer Deltas' }).hover();
+  await page.locator('.pane-header .action-item a[aria-label="Open Layer Deltas Chart"]').first().click();
+  const wv = webview();
+  await check('the chart webview rendered bars and a heatmap', async () => {
+    await wv.locator('#title', { hasText: 'tiny-base → tiny-chat' }).waitFor({ timeout: 60_000 });
+    await wv.locator('#bars rect.bar').first().waitFor();
+    await wv.locator('#heatmap rect.cell').first().waitFor();
+  });
+  const bars = await wv.locator('#bars rect.bar').count();
+  if (bars !== 7) throw new Error(`expected 7 bars (embeddings, 4 layers, final norm, LM head), found ${bars}`);
+  await wv.locator('#bars rect.bar[data-key="layer:1"]').hover();
+  await check('hovering a bar shows its values', () => wv.locator('#readout', { hasText: 'Layer 1: relative' }).waitFor());
+  await wv.locator('#bars rect.bar[data-key="layer:2"]').click();
+  await check('clicking a bar reveals the layer in the tree', () => page.locator('.monaco-list-row.selected', { hasText: 'Layer 2' }).waitFor());
+  await row('Layer 1').click();
+  await check('selecting a layer in the tree highlights it in the chart', () => wv.locator('#bars rect.bar.selected[data-key="layer:1"]').waitFor());
+  await shot('ui-04-chart.png');
+
+  // (5) Apply Chat Vector… with the guided flow on a model big enough to watch: progress, Cancel.
+  await palette('Chat Vector: Apply Chat Vector…');
+  await pickStep('Apply Chat Vector (1/5)', 'stress-cp', 'stress-cp');
+  await pickStep('Apply Chat Vector (2/5)', undefined, 'From a base model');
+  await pickStep('base model', 'stress-base', 'stress-base');
+  await pickStep('chat model', 'stress-chat', 'stress-chat');
+  await pickStep('Apply Chat Vector (3/5)'); // ratio: the default
+  await pickStep('Apply Chat Vector (4/5)'); // options as pre-selected
+  await pickStep('Apply Chat Vector (5/5)'); // output folder: the suggestion
+  const running = toast('Applying chat vector to stress-cp');
+  await check('a progress notification with percentage and throughput', async () => {
+    await running.waitFor({ timeout: 30_000 });
+    await running.locator('.notification-list-item-message', { hasText: '%' }).waitFor({ timeout: 30_000 });
+  });
+  await check('a status-bar item while the job runs', () => page.locator('.statusbar-item', { hasText: 'Applying chat vector' }).first().waitFor());
+  await shot('ui-05-progress.png');
+  await running.locator('.monaco-button', { hasText: 'Cancel' }).click();
+  await check('Cancel stops the job and says nothing was written', () => toast('Cancelled. Nothing was written').waitFor({ timeout: 30_000 }));
+  await shot('ui-06-cancelled.png');
+  if (fs.existsSync(path.join(workspace, 'stress', 'stress-cp-chat'))) throw new Error('a cancelled apply left its output folder');
+
+  // (6) The same flow on the demo to the end: the options explain themselves, success has actions.
+  await palette('Chat Vector: Apply Chat Vector…');
+  await pickStep('Apply Chat Vector (1/5)', 'tiny-cp', 'tiny-cp');
+  await pickStep('Apply Chat Vector (2/5)', undefined, 'From a base model');
+  await pickStep('base model', 'tiny-base', 'tiny-base');
+  await pickStep('chat model', 'tiny-chat', 'tiny-chat');
+  await pickStep('Apply Chat Vector (3/5)');
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (4/5)' }).waitFor();
+  await check('"Skip embeddings" explains the vocabulary difference; special tokens are offered', async () => {
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'vocabularies differ' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'special token' }).waitFor();
+  });
+  await shot('ui-07-apply-options.png');
+  await page.keyboard.press('Enter');
+  await pickStep('Apply Chat Vector (5/5)');
+  const done = toast('Chat vector applied');
+  await check('success offers "Open Folder" and "Compare with Target"', async () => {
+    await done.waitFor({ timeout: 60_000 });
+    await done.locator('.monaco-button', { hasText: 'Open Folder' }).waitFor();
+  });
+  await shot('ui-08-applied.png');
+  await done.locator('.monaco-button', { hasText: 'Compare with Target' }).click();
+  await check('Compare with Target shows the applied delta', () => row('tiny-cp → tiny-cp-chat').waitFor({ timeout: 60_000 }));
+  await check('the open chart follows the new comparison', () => webview().locator('#title', { hasText: 'tiny-cp → tiny-cp-chat' }).waitFor({ timeout: 30_000 }));
+  await webview().locator('#bars rect.bar[data-key="layer:3"]').click();
+  await check('the new comparison reveals layers from the chart too', () => page.locator('.monaco-list-row.selected', { hasText: 'Layer 3' }).waitFor());
+  await shot('ui-09-compare-target.png');
+
+  // (7) "Developer: Reload Window" restores the chart through its serializer. (That command
+  // flushes the workbench's state before reloading; a bare browser reload may lose the last
+  // seconds of state in VS Code web.)
+  const navigated = page.waitForNavigation({ timeout: 60_000 });
+  await palette('Developer: Reload Window');
+  await navigated;
+  await page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 120_000 });
+  await check('the chart panel is restored after a reload', () => webview().locator('#title', { hasText: 'tiny-cp → tiny-cp-chat' }).waitFor({ timeout: 90_000 }));
+  await shot('ui-10-restored.png');
+
+  // (8) The heat scale in a dark theme.
+  await palette('Preferences: Color Theme');
+  await quickInputBox.fill('Dark Modern');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Dark Modern' }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await check('the workbench switched to a dark theme', () => page.locator('.monaco-workbench.vs-dark').waitFor({ timeout: 30_000 }));
+  await row('Layer 3').click();
+  await check('the chart follows the theme', () => webview().locator('#bars rect.bar.selected[data-key="layer:3"]').waitFor());
+  await shot('ui-11-dark.png');
+
+  clearTimeout(watchdog);
+  log(`screenshots: ${shots.join(', ')}`);
+  await finish(0, 'UI walk passed');
+} catch (e) {
+  console.error(e);
+  await shot('ui-failure.png').catch(() => {});
+  clearTimeout(watchdog);
+  await finish(1, 'UI walk FAILED');
+}

@@ -1,0 +1,57 @@
+/**
+ * Restricted Mode (an untrusted folder): inspection and layer deltas work, every command that
+ * writes files refuses and writes nothing. Run by the harness in a second VS Code session with
+ * workspace trust on (E2E_SUITE=restricted); skipped by desktop runs of a trusted folder.
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, describe, it } from 'mocha';
+import * as vscode from 'vscode';
+import type { Comparison } from '../../../src/extension/deltas';
+import type { ChatVectorApi } from '../../../src/extension/extension';
+
+describe('Chat Vector in Restricted Mode', function () {
+  this.timeout(60_000);
+  let api: ChatVectorApi;
+  let ws: string;
+  const demo = (role: string) => path.join(ws, `tiny-${role}`);
+
+  before(async function () {
+    if (vscode.workspace.isTrusted) this.skip();
+    ws = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    const ext = vscode.extensions.getExtension<ChatVectorApi>('chatvector.chat-vector')!;
+    if (!fs.existsSync(path.join(demo('base'), 'config.json'))) {
+      const r = spawnSync(process.execPath, [path.join(ext.extensionPath, 'dist', 'cli.js'), 'demo', '--dir', ws, '--preset', 'tiny'], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+      assert.equal(r.status, 0, String(r.stderr));
+    }
+    api = await ext.activate();
+  });
+
+  it('still discovers and inspects checkpoints', async () => {
+    assert.equal(vscode.workspace.isTrusted, false);
+    await api.ctx.store.refresh();
+    assert.equal(api.ctx.store.find(demo('cp'))?.report?.architecture, 'LlamaForCausalLM');
+  });
+
+  it('still compares checkpoints', async () => {
+    const c = await vscode.commands.executeCommand<Comparison>('chatVector.compareCheckpoints', { a: demo('base'), b: demo('chat') });
+    assert.ok(c, JSON.stringify(api.errors.at(-1)));
+    assert.equal(c.groups.length, 7);
+  });
+
+  it('refuses every command that writes files, and writes nothing', async () => {
+    const out = path.join(ws, 'should-not-exist');
+    const calls: [string, unknown][] = [
+      ['chatVector.applyChatVector', { target: demo('cp'), base: demo('base'), chats: [demo('chat')], out }],
+      ['chatVector.extractChatVector', { base: demo('base'), chat: demo('chat'), out }],
+      ['chatVector.createDemoCheckpoints', { dir: out, preset: 'tiny' }],
+    ];
+    for (const [id, args] of calls) {
+      assert.equal(await vscode.commands.executeCommand(id, args), undefined, id);
+      assert.ok(!fs.existsSync(out), `${id} wrote ${out}`);
+    }
+    assert.equal(api.ctx.jobs.jobs.length, 0);
+  });
+});
