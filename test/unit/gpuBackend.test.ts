@@ -6,6 +6,7 @@
 process.env.EGL_PLATFORM ??= 'surfaceless'; // before webgpu loads: Mesa's EGL needs no display then
 
 import assert from 'node:assert/strict';
+import { gpuDeviceNodesPresent } from '../../src/core/io/gpuDevices';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -377,7 +378,7 @@ describe('backend selection', () => {
     assert.equal(broken.backend.kind, 'cpu');
     assert.equal(broken.fellBack, true);
     assert.match(broken.reason, /no usable GPU.*webgpu package cannot be loaded: module not found/);
-    const none = await withGpuEnv(undefined, () => selectBackend('auto', 1e12, { gpu: { paths: [] } }));
+    const none = await withGpuEnv(undefined, () => selectBackend('auto', 1e12, { gpu: { paths: [] }, allowSoftwareForAuto: true }));
     assert.equal(none.backend.kind, 'cpu');
     assert.match(none.reason, /no WebGPU adapter/);
     // a setting that must fail instead of falling back
@@ -387,6 +388,16 @@ describe('backend selection', () => {
     );
     await assert.rejects(selectBackend('gpu', 1, { gpuOff: true, failIfUnavailable: true }), /switched off/);
     await assert.rejects(selectBackend('fast' as 'gpu', 1), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
+  });
+
+  it('auto does not load the WebGPU runtime where no GPU device node exists', async (t) => {
+    if (gpuDeviceNodesPresent()) return t.skip('this machine has GPU device nodes');
+    let loaded = false;
+    const s = await withGpuEnv(undefined, () => selectBackend('auto', 1e12, { gpu: { load: () => ((loaded = true), Promise.reject(new Error('x'))) } }));
+    assert.equal(s.backend.kind, 'cpu');
+    assert.equal(s.fellBack, false);
+    assert.match(s.reason, /no GPU device found|only a software GPU adapter/);
+    assert.equal(loaded, false);
   });
 
   it('auto keeps small jobs on the CPU without touching the GPU', async () => {
@@ -418,7 +429,7 @@ describe('backend selection', () => {
     await a.backend.dispose();
     const b = await selectBackend('auto', 1e12);
     assert.equal(b.backend.kind, sw ? 'cpu' : 'gpu', b.reason);
-    if (sw) assert.match(b.reason, /only a software GPU adapter/);
+    if (sw) assert.match(b.reason, /only a software GPU adapter|no GPU device found/);
     await b.backend.dispose();
   });
 });

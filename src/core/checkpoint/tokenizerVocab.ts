@@ -28,8 +28,14 @@ export function readVocabulary(folder: string): Vocabulary {
   }
   const at = join(folder, 'added_tokens.json');
   if (entryKind(at) === 'file') for (const [tok, id] of Object.entries(readJsonObject(at))) add(id, tok);
-  const tj = join(folder, 'tokenizer.json');
-  if (entryKind(tj) === 'file') {
+  // tokenizer.json holds the whole vocabulary (megabytes for large vocabularies): special tokens
+  // are usually found above, so it is parsed only on a miss.
+  let full = false;
+  const loadFull = () => {
+    if (full) return;
+    full = true;
+    const tj = join(folder, 'tokenizer.json');
+    if (entryKind(tj) !== 'file') return;
     const t = readJsonObject(tj);
     if (Array.isArray(t.added_tokens)) for (const a of t.added_tokens as { id?: unknown; content?: unknown }[]) add(a?.id, a?.content);
     const model = t.model as { vocab?: unknown } | undefined;
@@ -39,6 +45,9 @@ export function readVocabulary(folder: string): Vocabulary {
       // Unigram: [[piece, score], …], the id is the position.
       (model.vocab as unknown[]).forEach((p, i) => Array.isArray(p) && add(i, p[0]));
     }
-  }
-  return { tokenOf: (id) => toToken.get(id), idOf: (tok) => toId.get(tok) };
+  };
+  return {
+    tokenOf: (id) => toToken.get(id) ?? (loadFull(), toToken.get(id)),
+    idOf: (tok) => toId.get(tok) ?? (loadFull(), toId.get(tok)),
+  };
 }

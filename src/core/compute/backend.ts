@@ -5,6 +5,7 @@
  */
 import { ChatVecError, type CancelSignal } from '../errors';
 import { getEnv } from '../io/env';
+import { gpuDeviceNodesPresent } from '../io/gpuDevices';
 import { CpuBackend } from './cpuBackend';
 import type { DiffStats, ElementArray, FusedApplyRequest } from './elements';
 import { createGpuBackend, type GpuBackend, type GpuBackendOptions } from './gpu/gpuBackend';
@@ -83,6 +84,9 @@ function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 3 : 0)} MiB`;
 }
 
+/** Why `auto` stays on the CPU without probing again in this process; null: probe. */
+let autoSkipReason: string | null | undefined;
+
 /**
  * Picks the backend for a job reading `jobBytes` bytes. 'cpu' → CPU. 'gpu' → the GPU when an
  * adapter exists and passes its self-test, else the CPU with the reason. 'auto' → the CPU for
@@ -109,6 +113,11 @@ export async function selectBackend(kind: BackendKind, jobBytes: number, opts: S
   if (kind === 'auto' && jobBytes < threshold) {
     return cpu(`job of ${mib(jobBytes)} is below the GPU threshold of ${mib(threshold)}: using the CPU`, false);
   }
+  if (kind === 'auto' && !opts.allowSoftwareForAuto) {
+    // Probing loads the WebGPU runtime (hundreds of MiB, seconds): skip it where it cannot pay.
+    autoSkipReason ??= gpuDeviceNodesPresent() ? null : 'no GPU device found';
+    if (autoSkipReason) return cpu(`${autoSkipReason}: using the CPU`, false);
+  }
   let g: GpuBackend | undefined;
   let why: string;
   try {
@@ -116,6 +125,7 @@ export async function selectBackend(kind: BackendKind, jobBytes: number, opts: S
     const info = g.describe();
     if (kind === 'auto' && info.adapter?.software && !opts.allowSoftwareForAuto) {
       why = `only a software GPU adapter (${info.adapter.name}) is available`;
+      autoSkipReason = why; // the adapter will not change while this process lives
     } else {
       const selfTest = await g.selfTest();
       if (selfTest.ok) {

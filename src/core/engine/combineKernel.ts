@@ -19,6 +19,7 @@ import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type Dtype, type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
 import { type SimdKernels, simdKernels } from './wasm/simdKernels';
+import { CHUNK_ELEMENTS } from './chunking';
 
 /** A run of elements in a file: where element 0 of this chunk is and how it is stored. */
 export interface ChunkRef {
@@ -135,7 +136,8 @@ function runCombineSimd(t: CombineTask, k: SimdKernels): number {
   const A = 4 * n;
   const B = 8 * n;
   const RAW = 12 * n;
-  k.reserve(16 * n);
+  // Reserve for the largest chunk at once: the footprint is then the same for every model size.
+  k.reserve(16 * Math.max(n, CHUNK_ELEMENTS));
   if (isFusedBf16(t)) return runFusedBf16(t, k);
   let bytes = 0;
   const loadAt = (ref: ChunkRef, region: number) => {

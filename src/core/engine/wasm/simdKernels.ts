@@ -36,7 +36,11 @@ export function simdKernels(): SimdKernels | null {
       ...ex,
       reserve(n: number) {
         const have = ex.memory.buffer.byteLength;
-        if (n > have) ex.memory.grow(Math.ceil((n - have) / 65536));
+        if (n <= have) return;
+        ex.memory.grow(Math.ceil((n - have) / 65536));
+        // Touch the new pages now: the working set is then fixed from the first chunk on, the
+        // same for a small model as for a large one.
+        new Uint8Array(ex.memory.buffer, have).fill(0);
       },
     };
   } catch {
