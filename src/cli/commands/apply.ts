@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { runApply } from '../jobs';
-import { formatBytes, formatDuration } from '../../core/format';
 import { BACKEND_HELP, collect, parseBackend, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
-import { type ProgressMode, progressPrinter } from '../progress';
-import { action, interruptSignal } from '../run';
+import { progressMode, runOutputCommand } from '../jobCommand';
+import { action } from '../run';
 
 interface ApplyCli {
   target: string;
@@ -44,11 +43,8 @@ export function registerApply(program: Command): void {
     .option('--quiet', 'print nothing but errors')
     .action(
       action(async (o: ApplyCli) => {
-        const mode: ProgressMode = o.json ? 'json' : o.quiet ? 'quiet' : 'auto';
-        const progress = progressPrinter(mode);
-        const signal = interruptSignal();
-        try {
-          const r = await runApply(
+        await runOutputCommand(progressMode(o), (ctx) =>
+          runApply(
             {
               target: o.target,
               vectors: o.vector,
@@ -64,15 +60,9 @@ export function registerApply(program: Command): void {
               backend: parseBackend(o.backend),
               overwrite: o.overwrite,
             },
-            { signal, onProgress: progress, onLog: (l, m) => mode !== 'json' && process.stderr.write(`${l}: ${m}\n`) },
-          );
-          progress.end();
-          if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
-          else if (mode === 'auto') process.stdout.write(`wrote ${r.out}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
-        } finally {
-          progress.end();
-          signal.dispose();
-        }
+            ctx,
+          ),
+        );
       }),
     );
 }

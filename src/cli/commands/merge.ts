@@ -1,13 +1,12 @@
 /** `chatvec merge RECIPE --out DIR [--dry-run]`: run a mergekit-compatible YAML recipe. */
 import type { Command } from 'commander';
-import { formatBytes, formatDuration } from '../../core/format';
 import { threadCount } from '../../core/engine/outputJob';
 import { formatIssue, formatPlanSummary, loadRecipeFile, summarizePlan } from '../../core/recipes';
 import { ChatVecError } from '../../core/errors';
 import { runMerge } from '../jobs';
 import { parseShardSize, parseThreads } from '../options';
-import { type ProgressMode, progressPrinter } from '../progress';
-import { action, interruptSignal } from '../run';
+import { progressMode, runOutputCommand } from '../jobCommand';
+import { action } from '../run';
 
 interface MergeCli {
   out?: string;
@@ -36,7 +35,7 @@ export function registerMerge(program: Command): void {
     .action(
       action(async (recipePath: string, o: MergeCli) => {
         if (!o.dryRun && !o.out) throw new ChatVecError('InvalidArgument', 'give --out DIR (or --dry-run to only check the recipe)');
-        const mode: ProgressMode = o.json ? 'json' : o.quiet ? 'quiet' : 'auto';
+        const mode = progressMode(o);
         const threads = parseThreads(o.threads);
         const loaded = loadRecipeFile(recipePath, { cwd: process.cwd() });
         const warnings = loaded.issues.filter((i) => i.severity !== 'error');
@@ -54,20 +53,11 @@ export function registerMerge(program: Command): void {
         // The job checks the recipe again where it runs (here or in the task host) and repeats its
         // warnings on the job log; they were printed above.
         const printed = new Set(loaded.issues.filter((i) => i.severity === 'warning').map((w) => formatIssue(recipePath, loaded.parsed, w)));
-        const progress = progressPrinter(mode);
-        const signal = interruptSignal();
-        try {
-          const r = await runMerge(
-            { recipe: recipePath, out: o.out!, overwrite: o.overwrite, threads, maxShardBytes: parseShardSize(o.maxShardSize) },
-            { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && !(l === 'warn' && printed.has(m)) && process.stderr.write(`${l}: ${m}\n`) },
-          );
-          progress.end();
-          if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
-          else if (mode === 'auto') process.stdout.write(`wrote ${r.out}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
-        } finally {
-          progress.end();
-          signal.dispose();
-        }
+        await runOutputCommand(
+          mode,
+          (ctx) => runMerge({ recipe: recipePath, out: o.out!, overwrite: o.overwrite, threads, maxShardBytes: parseShardSize(o.maxShardSize) }, ctx),
+          { showLog: (l, m) => mode === 'auto' && !(l === 'warn' && printed.has(m)) },
+        );
       }),
     );
 }

@@ -1,0 +1,39 @@
+/**
+ * The shared body of the commands that write an output (extract, apply, merge): progress on the
+ * terminal, Ctrl-C as cancellation, logs on stderr, and one result line (or a JSON result).
+ */
+import type { JobContext, JobOutcome, LogLevel } from '../core/jobs/types';
+import { formatBytes, formatDuration } from '../core/format';
+import { type ProgressMode, progressPrinter } from './progress';
+import { interruptSignal } from './run';
+
+export function progressMode(o: { json?: boolean; quiet?: boolean }): ProgressMode {
+  return o.json ? 'json' : o.quiet ? 'quiet' : 'auto';
+}
+
+/**
+ * Runs `job` with a progress printer and an interrupt signal, then prints
+ * "wrote <what><out>: N tensors, SIZE in TIME (backend)" (or the JSON result).
+ * @param showLog which log lines reach stderr (default: all but in --json mode)
+ */
+export async function runOutputCommand<R extends JobOutcome>(
+  mode: ProgressMode,
+  job: (ctx: JobContext) => Promise<R>,
+  opts: { what?: string; showLog?: (level: LogLevel, message: string) => boolean } = {},
+): Promise<R> {
+  const progress = progressPrinter(mode);
+  const signal = interruptSignal();
+  const showLog = opts.showLog ?? (() => mode !== 'json');
+  try {
+    const r = await job({ signal, onProgress: progress, onLog: (l, m) => showLog(l, m) && process.stderr.write(`${l}: ${m}\n`) });
+    progress.end();
+    if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
+    else if (mode === 'auto') {
+      process.stdout.write(`wrote ${opts.what ?? ''}${r.out}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
+    }
+    return r;
+  } finally {
+    progress.end();
+    signal.dispose();
+  }
+}
