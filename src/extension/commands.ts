@@ -11,6 +11,7 @@ import type { DeltaNode } from './deltas';
 import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint } from './flows';
 import type { Role } from './roles';
 import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
+import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -79,6 +80,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       return a && b ? ctx.compare(a, b) : compareFlow(ctx);
     },
   },
+
+  // Merge recipes (CodeLens, editor menus)
+  'chatVector.runMerge': { writes: true, run: (ctx, arg) => runMergeFlow(ctx, arg) },
+  'chatVector.dryRunMerge': { run: (ctx, arg) => dryRunFlow(ctx, arg) },
+  'chatVector.compareRecipeInputs': { run: (ctx, arg) => compareInputsFlow(ctx, arg) },
 
   // Layer Deltas view
   'chatVector.refreshDeltas': {

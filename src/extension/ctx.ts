@@ -5,6 +5,7 @@ import type { CheckpointStore } from './checkpoints';
 import type { Comparison, DeltaNode, DeltasProvider } from './deltas';
 import type { TaskHostService } from './host';
 import type { JobRunner } from './jobs';
+import type { RecipeFeatures } from './recipes';
 import type { RoleStore } from './roles';
 
 export interface Ctx {
@@ -17,6 +18,8 @@ export interface Ctx {
   readonly deltas: DeltasProvider;
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;
+  /** Merge recipes: diagnostics, CodeLens, Dry Run documents, the `chatvec` task type. */
+  readonly recipes: RecipeFeatures;
   /**
    * Compares A with B (B null: A is a chat vector) through the task host's cached `diff`, shows
    * the result in the Layer Deltas view and the chart. Undefined when cancelled.

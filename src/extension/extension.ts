@@ -15,6 +15,7 @@ import { Disposable } from './dispose';
 import { TaskHostService } from './host';
 import { InspectDocuments, INSPECT_SCHEME } from './inspectDoc';
 import { JobRunner } from './jobs';
+import { RecipeFeatures } from './recipes';
 import { RoleStore } from './roles';
 
 const LAST_COMPARISON = 'chatVector.lastComparison';
@@ -38,6 +39,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
   readonly deltas: DeltasProvider;
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;
+  readonly recipes: RecipeFeatures;
   readonly errors: { id: string; message: string }[] = [];
 
   constructor(readonly context: vscode.ExtensionContext) {
@@ -78,6 +80,10 @@ class ChatVectorExtension extends Disposable implements Ctx {
       }),
     );
     if (this.deltaView.visible) void this.restoreLast();
+
+    this.recipes = this.register(new RecipeFeatures(context, this.host, this.log));
+    // Model folders a recipe names may have appeared (a demo, a finished merge) or gone.
+    this.register(this.store.onDidChange(() => this.recipes.diagnostics.recheckAll()));
 
     this.register(vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, new InspectDocuments((p) => this.host.inspect(p))));
     for (const d of registerCommands(this, (id, message) => this.errors.push({ id, message }))) this.register(d);

@@ -137,7 +137,7 @@ function siblingPath(of: string, suffix: string): string {
   return candidate;
 }
 
-async function askOutput(title: string, suggestion: string): Promise<string | undefined> {
+export async function askOutput(title: string, suggestion: string): Promise<string | undefined> {
   return vscode.window.showInputBox({
     title,
     prompt: 'Output folder (written atomically: nothing appears there until the job has finished)',
@@ -153,7 +153,7 @@ async function askOutput(title: string, suggestion: string): Promise<string | un
   });
 }
 
-async function confirmOverwrite(out: string): Promise<boolean | undefined> {
+export async function confirmOverwrite(out: string): Promise<boolean | undefined> {
   if (!fs.existsSync(out)) return false;
   const ok = await vscode.window.showWarningMessage(`${out} exists. Replace it?`, { modal: true }, 'Replace');
   return ok === 'Replace' ? true : undefined;
@@ -173,7 +173,7 @@ function skipDefault(s: Settings, reason: string | null): boolean {
   return s.skipEmbeddings === 'always' || (s.skipEmbeddings === 'auto' && reason !== null);
 }
 
-function jobCommon(s: Settings): { threads?: number; backend?: Settings['computeBackend']; maxShardBytes?: number } {
+export function jobCommon(s: Settings): { threads?: number; backend?: Settings['computeBackend']; maxShardBytes?: number } {
   return {
     ...(s.threads ? { threads: s.threads } : {}),
     backend: s.computeBackend,

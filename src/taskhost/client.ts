@@ -305,10 +305,17 @@ export class TaskHostClient {
   /**
    * Diagnostics of recipe text (possibly unsaved), checked in the host down to `depth` (default
    * 'headers': model folders and their safetensors headers). Never queued behind heavy jobs.
+   * `cancellation` drops a check that is still waiting in the host's message queue (an editor
+   * sends one per pause in typing; only the newest matters): the call then rejects (Cancelled).
    * @throws ChatVecError InvalidArgument for malformed parameters; TaskHostCrashedError
    */
-  async recipeCheck(params: RecipeCheckParams): Promise<RecipeDiagnostic[]> {
-    return this.call(RecipeCheckRequest, params, undefined, undefined);
+  async recipeCheck(params: RecipeCheckParams, cancellation?: Cancellation): Promise<RecipeDiagnostic[]> {
+    const link = linkCancellation(cancellation);
+    try {
+      return await this.call(RecipeCheckRequest, params, link?.token, undefined);
+    } finally {
+      link?.dispose();
+    }
   }
 
   /**

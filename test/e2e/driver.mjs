@@ -9,7 +9,8 @@
 //        --tests inside the extension host (the @vscode/test-electron contract: run(): Promise).
 // ui:    installs the packaged .vsix (not the sources) and walks the UI a user sees: command
 //        palette, Checkpoints view, Layer Deltas tree, chart, progress and cancel, a window
-//        reload that restores the chart. PNG screenshots go to --out and are kept.
+//        reload that restores the chart, a merge recipe with diagnostics and CodeLens. PNG
+//        screenshots go to --out and are kept.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -100,6 +101,33 @@ if (mode === 'ui') {
     env: csEnv,
     stdio: 'inherit',
   });
+  // The recipe schema ships in the package (.vscodeignore is an allow-list) for yamlValidation.
+  const installed = fs.readdirSync(extensionsDir).find((d) => d.startsWith('chatvector.chat-vector-'));
+  const pkgJson = JSON.parse(fs.readFileSync(path.join(extensionsDir, installed, 'package.json'), 'utf8'));
+  for (const v of pkgJson.contributes.yamlValidation) {
+    const schema = path.join(extensionsDir, installed, v.url);
+    if (!fs.existsSync(schema)) throw new Error(`yamlValidation schema ${v.url} is missing from the installed .vsix`);
+    JSON.parse(fs.readFileSync(schema, 'utf8'));
+  }
+  // A recipe with the classic indentation mistake over the demo the walk creates, for (9).
+  fs.mkdirSync(path.join(workspace, 'recipes'), { recursive: true });
+  fs.writeFileSync(
+    path.join(workspace, 'recipes', 'demo.merge.yaml'),
+    [
+      '# Task arithmetic over the demo checkpoints. One mistake: `weight` is not under `parameters`.',
+      'merge_method: task_arithmetic',
+      'base_model: ../chatvec-demo/tiny-base',
+      'models:',
+      '  - model: ../chatvec-demo/tiny-chat',
+      '    parameters:',
+      '    weight: 0.7',
+      '  - model: ../chatvec-demo/tiny-cp',
+      '    parameters:',
+      '      weight: 1.0',
+      'dtype: bfloat16',
+      '',
+    ].join('\n'),
+  );
 }
 const port = await freePort();
 const authority = `127.0.0.1:${port}`;
@@ -377,6 +405,22 @@ try {
   await row('Layer 3').click();
   await check('the chart follows the theme', () => webview().locator('#bars rect.bar.selected[data-key="layer:3"]').waitFor());
   await shot('ui-11-dark.png');
+
+  // (9) A merge recipe: the task host's diagnostics under the mistake, and the CodeLens above it.
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  await quickInputBox.waitFor({ state: 'visible' });
+  await quickInputBox.fill('demo.merge.yaml');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo.merge.yaml' }).first().waitFor();
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.editor-instance .monaco-editor').first();
+  await check('CodeLens "Run Merge", "Dry Run", "Compare Inputs" above the recipe', async () => {
+    for (const t of ['Run Merge', 'Dry Run', 'Compare Inputs']) await editor.locator('.codelens-decoration a', { hasText: t }).first().waitFor({ timeout: 30_000 });
+  });
+  await check('a squiggle under the indentation mistake', () => editor.locator('.squiggly-error').first().waitFor({ timeout: 30_000 }));
+  await palette('View: Toggle Problems'); // the panel has not been opened in this walk
+  await check('the Problems panel explains it', () => page.locator('.markers-panel .monaco-list-row', { hasText: 'is not inside' }).first().waitFor({ timeout: 30_000 }));
+  await shot('ui-12-recipe.png');
 
   clearTimeout(watchdog);
   log(`screenshots: ${shots.join(', ')}`);

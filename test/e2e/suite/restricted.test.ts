@@ -12,6 +12,16 @@ import * as vscode from 'vscode';
 import type { Comparison } from '../../../src/extension/deltas';
 import type { ChatVectorApi } from '../../../src/extension/extension';
 
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('Chat Vector in Restricted Mode', function () {
   this.timeout(60_000);
   let api: ChatVectorApi;
@@ -41,12 +51,33 @@ describe('Chat Vector in Restricted Mode', function () {
     assert.equal(c.groups.length, 7);
   });
 
+  function writeRecipe(name: string, text: string): string {
+    const dir = path.join(ws, 'recipes');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  }
+
+  it('still shows recipe diagnostics, and CodeLens without Run Merge', async () => {
+    const uri = vscode.Uri.file(writeRecipe('typo.merge.yaml', 'merge_method: linera\nmodels:\n  - model: ../tiny-base\n'));
+    await vscode.window.showTextDocument(uri);
+    const d = await waitFor(() => vscode.languages.getDiagnostics(uri).find((x) => x.source === 'chatvec' && x.range.start.line === 0));
+    assert.match(d.message, /merge_method/);
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri);
+    assert.deepEqual(
+      lenses.map((l) => l.command?.command),
+      ['chatVector.dryRunMerge', 'chatVector.compareRecipeInputs'],
+    );
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
   it('refuses every command that writes files, and writes nothing', async () => {
     const out = path.join(ws, 'should-not-exist');
     const calls: [string, unknown][] = [
       ['chatVector.applyChatVector', { target: demo('cp'), base: demo('base'), chats: [demo('chat')], out }],
       ['chatVector.extractChatVector', { base: demo('base'), chat: demo('chat'), out }],
       ['chatVector.createDemoCheckpoints', { dir: out, preset: 'tiny' }],
+      ['chatVector.runMerge', { recipe: writeRecipe('refused.merge.yaml', 'merge_method: linear\nmodels:\n  - model: ../tiny-base\n  - model: ../tiny-chat\n'), out, overwrite: true }],
     ];
     for (const [id, args] of calls) {
       assert.equal(await vscode.commands.executeCommand(id, args), undefined, id);
