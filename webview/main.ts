@@ -19,7 +19,7 @@ import {
   HEAT_STEPS,
   heatStep,
 } from '../src/protocol/webview';
-import { formatNorm, formatPercent } from './format';
+import { formatNorm, formatPercent } from '../src/protocol/displayFormat';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;

@@ -1,8 +1,9 @@
 /**
- * Number formats of the chart, the same as the tree's (src/extension/format.ts), which the webview
- * may not import: the layering keeps extension code out of the browser bundle.
+ * How statistics of the protocol's results are shown, shared by the tree (src/extension) and the
+ * chart (webview), which may import nothing else in common: one format, so both read the same.
  */
 
+/** ‖Δ‖ and other norms: 4 significant digits, exponent form only when far from 1. */
 export function formatNorm(x: number): string {
   // NaN crosses JSON (the task host's JSON-RPC, `diff --json`) as null.
   if (x === null || x === undefined) return 'n/a';
@@ -13,6 +14,7 @@ export function formatNorm(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
+/** A fraction as a percentage: "2.31 %", "0.052 %", "n/a" when undefined (‖A‖ = 0). */
 export function formatPercent(fraction: number): string {
   if (!Number.isFinite(fraction)) return 'n/a';
   const p = fraction * 100;
