@@ -3,7 +3,6 @@
  * that end in one task-host job. Each flow also takes its answers as an argument object, so
  * keybindings, tasks and the tests can run it without the UI.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -326,7 +325,7 @@ async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promise<Appl
   const items: OptionPick[] = [{ id: 'skipEmbed', label: 'Skip embeddings', description: 'take embed_tokens and lm_head from the target', detail: reason ?? 'The vocabularies match.', picked: skipDefault(s, reason) }];
   let tokenMap: [number, number][] = [];
   if (chatForTokens) {
-    const rows = await untrainedSpecialTokens(chatForTokens, tReport).catch((e: unknown) => {
+    const rows = await untrainedSpecialTokens(chatForTokens, tReport, ctx.host.api).catch((e: unknown) => {
       ctx.log.warn(`special-token check: ${String(e)}`);
       return [];
     });
@@ -405,10 +404,9 @@ export async function openFolder(p: string): Promise<void> {
 // Demo
 
 /**
- * Generates the demo trio and sets it up: roles Base/Chat/Target, then Base vs Chat in the Layer
- * Deltas view. INTERIM: the task host's protocol has no demo request yet, so this runs the bundled
- * CLI (`dist/cli.js demo`, the same core generator) as a child process with ELECTRON_RUN_AS_NODE;
- * once the protocol has `createDemo`, this becomes `ctx.jobs.run('createDemo', …)`.
+ * Generates the demo trio in the task host (`createDemo`: progress, Cancel, status bar like every
+ * job; a matching trio is reused at once) and sets it up: roles Base/Chat/Target, then Base vs
+ * Chat in the Layer Deltas view.
  */
 export async function demoFlow(ctx: Ctx, arg?: unknown): Promise<{ base: string; chat: string; cp: string } | undefined> {
   const a: DemoArgs = isObj(arg) ? (arg as DemoArgs) : {};
@@ -437,15 +435,13 @@ export async function demoFlow(ctx: Ctx, arg?: unknown): Promise<{ base: string;
     if (!dir) return undefined;
   }
   const root = dir;
-  const cli = ctx.context.asAbsolutePath(path.join('dist', 'cli.js'));
-  const args = [cli, 'demo', '--dir', root, '--preset', preset, '--seed', String(a.seed ?? 42)];
-  ctx.log.info(`demo: ${args.join(' ')}`);
-  const r = await ctx.jobs.withUi(`demo-${Date.now()}`, 'demo', `Creating ${preset} demo checkpoints`, {}, (report, token) => runDemoCli(ctx, args, report, token));
-  if (r === 'cancelled') {
-    void vscode.window.showInformationMessage('Demo generation cancelled.');
+  const r = await ctx.jobs.run('createDemo', `Creating ${preset} demo checkpoints`, { dir: root, preset, ...(a.seed !== undefined ? { seed: a.seed } : {}) });
+  if (r.status === 'cancelled') {
+    void vscode.window.showInformationMessage('Demo generation cancelled. Nothing was left behind.');
     return undefined;
   }
-  const trio = { base: path.join(root, `${preset}-base`), chat: path.join(root, `${preset}-chat`), cp: path.join(root, `${preset}-cp`) };
+  ctx.log.info(`demo: ${preset} checkpoints in ${root}${r.result.reused ? ' (reused: already there)' : ''}`);
+  const trio = { base: r.result.base, chat: r.result.chat, cp: r.result.cp };
   await ctx.store.refresh();
   await ctx.roles.set('base', trio.base);
   await ctx.roles.set('chat', trio.chat);
@@ -455,34 +451,4 @@ export async function demoFlow(ctx: Ctx, arg?: unknown): Promise<{ base: string;
     if (pick) void vscode.commands.executeCommand('chatVector.applyChatVector');
   });
   return trio;
-}
-
-function runDemoCli(ctx: Ctx, args: string[], report: (m: string, pct?: number) => void, token: vscode.CancellationToken): Promise<'ok' | 'cancelled'> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let models = 0;
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => {
-      stderr += d;
-      for (const line of d.split('\n').filter(Boolean)) {
-        ctx.log.info(`demo: ${line}`);
-        const m = /generating (\S+) (\S+)/.exec(line);
-        if (m) report(`generating ${m[2]} model`, (100 * models++) / 3);
-      }
-    });
-    const sub = token.onCancellationRequested(() => child.kill('SIGTERM'));
-    child.on('error', (e) => {
-      sub.dispose();
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      sub.dispose();
-      if (token.isCancellationRequested) resolve('cancelled');
-      else if (code === 0) {
-        report('done', 100);
-        resolve('ok');
-      } else reject(new Error(`demo generation failed (${signal ?? `exit code ${code}`}): ${stderr.trim().split('\n').slice(-3).join(' ')}`));
-    });
-  });
 }

@@ -12,7 +12,7 @@ import type { TaskHostService } from './host';
 
 export interface ActiveJob {
   readonly id: string;
-  readonly kind: JobKind | 'demo';
+  readonly kind: JobKind;
   readonly title: string;
   readonly startedAt: number;
   percent: number;
@@ -71,8 +71,8 @@ export class JobRunner extends Disposable {
   }
 
   /**
-   * The progress UI around any cancellable work (task-host jobs, and the demo generator until the
-   * host has a request for it). `report(message, percent)` updates both notification and status.
+   * The progress UI around cancellable work (the task host's jobs). `report(message, percent)`
+   * updates both notification and status.
    */
   async withUi<T>(
     id: string,

@@ -4,13 +4,17 @@
  * the continually-pretrained model never saw them. Their rows can then be taken from the chat
  * model (`specialTokens` of ApplyOptions).
  *
- * Why this reads bytes in the extension host: it needs a few dozen embedding rows (a few KB to a
- * few MB, bounded by MAX_ROWS, independent of model size), and the task host's protocol has no
- * request for row statistics yet. Everything else about the checkpoints comes from `inspect`.
+ * Only tokenizer JSON is read here; the embedding rows' statistics come from the task host's
+ * `rowStats` (no tensor bytes are read in the extension host).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { InspectReport } from '../protocol/taskHost';
+import type { InspectReport, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
+
+/** Where row statistics come from: the task host client. */
+export interface RowStatsSource {
+  rowStats(params: RowStatsParams): Promise<RowStatsResult>;
+}
 
 export interface SpecialTokenRow {
   readonly token: string;
@@ -87,7 +91,7 @@ const EMBEDDING = /(?:^|\.)(?:embed_tokens|wte|word_embeddings|embed_in|tok_embe
  * Finds the chat template's special tokens whose target embedding rows are near zero.
  * Returns [] when anything needed is missing (no template, no embedding, unknown dtype).
  */
-export async function untrainedSpecialTokens(chatFolder: string, target: InspectReport): Promise<SpecialTokenRow[]> {
+export async function untrainedSpecialTokens(chatFolder: string, target: InspectReport, host: RowStatsSource): Promise<SpecialTokenRow[]> {
   const targetFolder = target.kind === 'folder' ? target.path : path.dirname(target.path);
   const [chat, tgt] = await Promise.all([readTokenizerInfo(chatFolder), readTokenizerInfo(targetFolder)]);
   const specials = templateSpecials(chat);
@@ -106,50 +110,12 @@ export async function untrainedSpecialTokens(chatFolder: string, target: Inspect
     const id = Math.floor((i * rows) / (REFERENCE_ROWS * 4 + 1));
     if (!taken.has(id) && ![...tgt.added.values()].some((a) => a.id === id)) refs.push(id);
   }
-  const file = path.join(targetFolder, emb.file);
-  const rms = await rowRms(file, emb.dtype, emb.begin, cols, [...pairs.map((p) => p.targetId), ...refs]);
-  if (!rms) return [];
+  if (!['F16', 'BF16', 'F32', 'F64'].includes(emb.dtype)) return [];
+  const stats = await host.rowStats({ path: target.path, tensor: emb.name, rows: [...pairs.map((p) => p.targetId), ...refs] });
+  const rms = stats.rows.map((r) => r.norm / Math.sqrt(cols));
   const refRms = median(rms.slice(pairs.length));
   if (!(refRms > 0)) return [];
   return pairs.map((p, i) => ({ ...p, rms: rms[i]!, referenceRms: refRms })).filter((r) => r.rms < NEAR_ZERO * refRms);
-}
-
-async function rowRms(file: string, dtype: string, begin: number, cols: number, ids: number[]): Promise<number[] | null> {
-  const size = dtype === 'F32' ? 4 : dtype === 'BF16' || dtype === 'F16' ? 2 : 0;
-  if (!size) return null;
-  const fh = await fs.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(cols * size);
-    const out: number[] = [];
-    for (const id of ids) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, begin + id * cols * size);
-      if (bytesRead !== buf.length) return null;
-      let sum = 0;
-      for (let j = 0; j < cols; j++) {
-        const v = dtype === 'F32' ? buf.readFloatLE(j * 4) : dtype === 'BF16' ? bf16(buf.readUInt16LE(j * 2)) : f16(buf.readUInt16LE(j * 2));
-        if (Number.isFinite(v)) sum += v * v;
-      }
-      out.push(Math.sqrt(sum / cols));
-    }
-    return out;
-  } finally {
-    await fh.close();
-  }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function bf16(bits: number): number {
-  u32[0] = bits << 16;
-  return f32[0]!;
-}
-function f16(bits: number): number {
-  const s = bits & 0x8000 ? -1 : 1;
-  const e = (bits >> 10) & 0x1f;
-  const m = bits & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 function median(xs: number[]): number {

@@ -7,7 +7,7 @@
  * Transport: `vscode-jsonrpc` over Node's IPC channel (`child_process.fork`). All parameters are
  * passed by name (one object).
  *
- * Jobs (`diff`, `extract`, `apply`, `merge`) carry a client-chosen `jobId`; progress and logs name it. A job
+ * Jobs (`diff`, `extract`, `apply`, `merge`, `createDemo`) carry a client-chosen `jobId`; progress and logs name it. A job
  * ends in one of three ways:
  * - success: `{ status: 'ok', result }`;
  * - cancelled (by `cancel`, by the library's `$/cancelRequest`, or by `shutdown`):
@@ -17,14 +17,16 @@
  */
 import { NotificationType, ParameterStructures, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { InspectReport } from '../core/checkpoint/inspect';
+import type { RowStat, RowStatsReport } from '../core/checkpoint/rowStats';
+import type { DemoTrio } from '../core/demo/generator';
 import type { ErrorCode } from '../core/errors';
-import type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
+import type { ApplyOptions, BackendChoice, CreateDemoOptions, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
 import type { PlanSummary, RecipeDiagnostic } from '../core/recipes';
 
-export type { ApplyOptions, BackendChoice, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic };
+export type { ApplyOptions, BackendChoice, CreateDemoOptions, DemoTrio, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
-export const TASK_HOST_PROTOCOL_VERSION = 1;
+export const TASK_HOST_PROTOCOL_VERSION = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Jobs as data: a discriminated union on `kind`, so a UI can list, label and re-run them.
@@ -35,9 +37,10 @@ export interface JobOptionsMap {
   readonly extract: ExtractOptions;
   readonly apply: ApplyOptions;
   readonly merge: MergeOptions;
+  readonly createDemo: CreateDemoOptions;
 }
 
-/** `diff` | `extract` | `apply` | `merge`. */
+/** `diff` | `extract` | `apply` | `merge` | `createDemo`. */
 export type JobKind = keyof JobOptionsMap;
 
 /** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
@@ -49,13 +52,14 @@ export interface JobResultMap {
   readonly extract: JobOutcome;
   readonly apply: JobOutcome;
   readonly merge: JobOutcome;
+  readonly createDemo: DemoTrio;
 }
 
 /** The options type of one kind of job. */
 export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
 
 /** Every job kind, e.g. for validation and menus. */
-export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge'];
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo'];
 
 /** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
 export interface JobParams<O> {
@@ -131,12 +135,22 @@ export type MergeParams = JobParams<MergeOptions>;
 /** `merge` → JobResult<JobOutcome>. */
 export const MergeRequest = new RequestType<MergeParams, JobResult<JobOutcome>, TaskHostErrorData>('merge', ParameterStructures.byName);
 
+/**
+ * The demo trio (base, chat, cp) written under `dir`, model by model on a worker thread; an
+ * existing trio of the same preset and seed is reused at once (`reused: true`). Cancelling removes
+ * the model being written and those this job wrote.
+ */
+export type CreateDemoParams = JobParams<CreateDemoOptions>;
+/** `createDemo` → JobResult<DemoTrio>. */
+export const CreateDemoRequest = new RequestType<CreateDemoParams, JobResult<DemoTrio>, TaskHostErrorData>('createDemo', ParameterStructures.byName);
+
 /** The request type of each job kind. */
 export const JOB_REQUESTS = {
   diff: DiffRequest,
   extract: ExtractRequest,
   apply: ApplyRequest,
   merge: MergeRequest,
+  createDemo: CreateDemoRequest,
 } as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
 
 // Recipe checks: light (headers only, never queued), answered while heavy jobs run.
@@ -180,6 +194,22 @@ export interface RecipePlanResult {
  * message lists every error as file:line:col.
  */
 export const RecipePlanRequest = new RequestType<RecipePlanParams, RecipePlanResult, TaskHostErrorData>('recipePlan', ParameterStructures.byName);
+
+// Row statistics: light (a few rows' bytes, bounded), never queued.
+
+/** Statistics of some rows of one tensor, e.g. to find untrained (near-zero) special-token embedding rows. */
+export interface RowStatsParams {
+  /** A checkpoint folder or .safetensors file. */
+  readonly path: string;
+  /** A tensor name; default: the input embedding (`embed_tokens`, `wte`, …). */
+  readonly tensor?: string;
+  /** Indices along the tensor's first dimension (1–4096 of them, at most 64 MiB of data). */
+  readonly rows: readonly number[];
+}
+/** The answer to `rowStats`: the tensor read, and {row, norm (L2, float64), maxAbs, nonFinite} per row in the order asked. */
+export type RowStatsResult = RowStatsReport;
+/** `rowStats` → RowStatsResult. A row out of range or an unknown tensor fails with InvalidArgument. */
+export const RowStatsRequest = new RequestType<RowStatsParams, RowStatsResult, TaskHostErrorData>('rowStats', ParameterStructures.byName);
 
 /**
  * Cancels a job by id (the alternative to `$/cancelRequest`, for a client that no longer holds the

@@ -23,6 +23,8 @@ import {
   type CancelResult,
   ConfigureRequest,
   type ConfigureParams,
+  type CreateDemoOptions,
+  type DemoTrio,
   type DiffOptions,
   type ApplyOptions,
   type BackendChoice,
@@ -47,6 +49,9 @@ import {
   type RecipePlanParams,
   RecipePlanRequest,
   type RecipePlanResult,
+  type RowStatsParams,
+  RowStatsRequest,
+  type RowStatsResult,
   ShutdownRequest,
   StatusRequest,
   TASK_HOST_PROTOCOL_VERSION,
@@ -300,6 +305,23 @@ export class TaskHostClient {
   /** Runs a merge recipe file into `options.out` (a heavy job: queued, with progress and cancellation). */
   merge(options: MergeOptions, call?: JobCallOptions): Promise<JobResult<JobOutcome>> {
     return this.runJob('merge', options, call);
+  }
+
+  /**
+   * Writes the demo trio (base, chat, cp) under `options.dir` (a heavy job: queued, with progress
+   * per tensor and cancellation), or reuses a matching trio at once (`reused: true`).
+   */
+  createDemo(options: CreateDemoOptions, call?: JobCallOptions): Promise<JobResult<DemoTrio>> {
+    return this.runJob('createDemo', options, call);
+  }
+
+  /**
+   * Statistics (L2 norm in float64, max |value|, non-finite count) of `rows` of one tensor of a
+   * checkpoint (default: its input embedding), read in the host. Light: never queued.
+   * @throws ChatVecError InvalidArgument (unknown tensor, row out of range, too many rows), BadCheckpoint, Io
+   */
+  async rowStats(params: RowStatsParams): Promise<RowStatsResult> {
+    return this.call(RowStatsRequest, params, undefined, undefined);
   }
 
   /**

@@ -5,7 +5,7 @@
  * to the JSON-RPC connection.
  */
 import { ChatVecError, isCancelled, toChatVecError } from '../core/errors';
-import type { BackendChoice, JobContext, ProgressEvent } from '../core/jobs/types';
+import type { BackendChoice, CommonJobOptions as CommonOptions, JobContext, ProgressEvent } from '../core/jobs/types';
 import type { JobInfo, JobKind, JobOptionsOf, JobResult, JobResultMap, JobState, LogParams, ProgressParams } from '../protocol/taskHost';
 import { JobQueue } from './jobQueue';
 
@@ -117,7 +117,7 @@ export class JobManager {
       };
       const runner = this.runners[kind] as (o: JobOptionsOf<K>, c: JobContext) => Promise<JobResultMap[K]>;
       try {
-        const result = await runner(this.withDefaults(options), ctx);
+        const result = await runner(this.withDefaults(kind, options), ctx);
         // A job that finished before it noticed a late cancel has written a complete output; say so.
         this.log('info', `${kind} ${job.jobId} finished in ${((Date.now() - job.startedAt) / 1000).toFixed(1)} s${describeBackend(result)}`, job.jobId);
         return { status: 'ok', result };
@@ -176,12 +176,14 @@ export class JobManager {
     return jobs.map((j) => ({ jobId: j.jobId, kind: j.kind, state: j.state, cancelling: j.signal.cancelled, submittedAt: j.submittedAt, startedAt: j.startedAt }));
   }
 
-  private withDefaults<O extends { backend?: BackendChoice; threads?: number }>(options: O): O {
+  private withDefaults<O>(kind: JobKind, options: O): O {
+    // The demo generator runs on one worker thread of its own and has no kernels to place.
+    if (kind === 'createDemo') return options;
     return {
       ...options,
       // 'auto' is the engine's own default; leaving it out keeps the engine's choice visible.
-      ...(options.backend === undefined && this.defaults.backend !== 'auto' ? { backend: this.defaults.backend } : {}),
-      ...(options.threads === undefined && this.defaults.threads !== null ? { threads: this.defaults.threads } : {}),
+      ...((options as CommonOptions).backend === undefined && this.defaults.backend !== 'auto' ? { backend: this.defaults.backend } : {}),
+      ...((options as CommonOptions).threads === undefined && this.defaults.threads !== null ? { threads: this.defaults.threads } : {}),
     };
   }
 

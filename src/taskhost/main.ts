@@ -30,6 +30,7 @@ import {
   ProgressNotification,
   RecipeCheckRequest,
   RecipePlanRequest,
+  RowStatsRequest,
   ShutdownRequest,
   StatusRequest,
   TASK_HOST_PROTOCOL_VERSION,
@@ -39,8 +40,8 @@ import { FlushingIpcWriter } from './ipcWriter';
 import { JobManager } from './jobManager';
 import { watchParent } from './parentWatch';
 import { malformed, toResponseError } from './responseErrors';
-import { ENGINE_RUNNERS, recipeCheck, recipePlan } from './runners';
-import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateRecipeCheckParams, validateRecipePlanParams } from './validate';
+import { ENGINE_RUNNERS, recipeCheck, recipePlan, rowStats } from './runners';
+import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateRecipeCheckParams, validateRecipePlanParams, validateRowStatsParams } from './validate';
 
 /** How long jobs get to remove their temporary output when the host is told to stop, in ms. */
 const WIND_DOWN_MS = 3000;
@@ -173,11 +174,21 @@ function main(): void {
   connection.onRequest(JOB_REQUESTS.extract, jobHandler('extract'));
   connection.onRequest(JOB_REQUESTS.apply, jobHandler('apply'));
   connection.onRequest(JOB_REQUESTS.merge, jobHandler('merge'));
+  connection.onRequest(JOB_REQUESTS.createDemo, jobHandler('createDemo'));
 
   // Light like inspect: headers only, answered at once even while heavy jobs run or wait.
   connection.onRequest(RecipeCheckRequest, (params) => {
     try {
       return recipeCheck(validateParams(() => validateRecipeCheckParams(params)));
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
+
+  // Light too: a few rows' bytes (bounded by the validator and core), never queued.
+  connection.onRequest(RowStatsRequest, (params) => {
+    try {
+      return rowStats(validateParams(() => validateRowStatsParams(params)));
     } catch (e) {
       return toResponseError(e);
     }

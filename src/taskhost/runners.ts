@@ -2,6 +2,9 @@
  * The engine functions behind each request: the very code the CLI runs in-process, so a job gives
  * the same bytes (and a check the same diagnostics) whichever way it is started.
  */
+import { openCheckpoint } from '../core/checkpoint/checkpoint';
+import { rowStats as readRowStats } from '../core/checkpoint/rowStats';
+import { runCreateDemo } from '../core/demo/job';
 import { runApply } from '../core/engine/apply';
 import { runExtract } from '../core/engine/extract';
 import { threadCount } from '../core/engine/outputJob';
@@ -10,7 +13,7 @@ import type { JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
 import { type RecipeDiagnostic, type RecipeIssue, checkRecipeText, formatIssue, formatPlanSummary, loadRecipeFile, recipeDiagnostics, runRecipeFile, summarizePlan } from '../core/recipes';
 import { issueRange } from '../core/recipes/yamlSource';
 import { runDiff } from '../core/stats/diff';
-import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult } from '../protocol/taskHost';
+import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
 import type { JobRunners } from './jobManager';
 
 /**
@@ -23,13 +26,22 @@ export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
   return runRecipeFile(recipe, { out, overwrite, threads, maxShardBytes, backend }, ctx);
 }
 
-/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge. */
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
   apply: runApply,
   merge: runMerge,
+  createDemo: runCreateDemo,
 };
+
+/**
+ * `rowStats`: the requested rows of one tensor (default: the input embedding), read by byte range.
+ * @throws ChatVecError BadCheckpoint, InvalidArgument (unknown tensor, row out of range), Io
+ */
+export function rowStats(p: RowStatsParams): RowStatsResult {
+  return readRowStats(openCheckpoint(p.path), p.rows, p.tensor);
+}
 
 /** `recipeCheck`: recipeDiagnostics of the text, relative paths resolved against the recipe's folder. */
 export function recipeCheck(p: RecipeCheckParams): RecipeDiagnostic[] {

@@ -6,10 +6,10 @@
  * different versions. The field tables are typed against the option interfaces, so adding an
  * option in core/jobs/types.ts fails type-checking here until it gets a check.
  */
-import type { ApplyOptions, CommonJobOptions, DiffOptions, ExtractOptions, MergeOptions } from '../core/jobs/types';
+import type { ApplyOptions, CommonJobOptions, CreateDemoOptions, DiffOptions, ExtractOptions, MergeOptions } from '../core/jobs/types';
 import { ChatVecError } from '../core/errors';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
-import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams } from '../protocol/taskHost';
+import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 
 type Check = (v: unknown) => string | null;
 
@@ -26,6 +26,12 @@ const oneOf =
 /** Recipe text: may be empty (a new document), bounded like a recipe file the engine reads. */
 const MAX_RECIPE_CHARS = 16 * 1024 * 1024;
 const recipeText: Check = (v) => (typeof v === 'string' && v.length <= MAX_RECIPE_CHARS ? null : `a string of at most ${MAX_RECIPE_CHARS} characters`);
+const int: Check = (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? null : 'a whole number');
+const MAX_ROWS = 4096;
+const rowList: Check = (v) =>
+  Array.isArray(v) && v.length >= 1 && v.length <= MAX_ROWS && v.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)
+    ? null
+    : `a list of 1 to ${MAX_ROWS} whole numbers ≥ 0`;
 const rowPairs: Check = (v) =>
   Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && (x as number) >= 0))
     ? null
@@ -76,6 +82,11 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     overwrite: { check: bool },
     maxShardBytes: { check: posNum },
   } satisfies Table<MergeOptions>,
+  createDemo: {
+    dir: { check: str, required: true },
+    preset: { check: oneOf(['tiny', 'small', '1b']), required: true },
+    seed: { check: int },
+  } satisfies Table<CreateDemoOptions>,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -156,6 +167,17 @@ export function validateRecipeCheckParams(params: unknown): RecipeCheckParams {
   };
   checkObject('recipeCheck: parameters', params, table);
   return withoutNulls(params) as unknown as RecipeCheckParams;
+}
+
+/** Checks `rowStats` parameters; null fields are dropped. @throws ChatVecError InvalidArgument */
+export function validateRowStatsParams(params: unknown): RowStatsParams {
+  const table: Table<RowStatsParams> = {
+    path: { check: str, required: true },
+    tensor: { check: str },
+    rows: { check: rowList, required: true },
+  };
+  checkObject('rowStats: parameters', params, table);
+  return withoutNulls(params) as unknown as RowStatsParams;
 }
 
 /** Checks `recipePlan` parameters (`recipePath`, `text` or both); null fields are dropped. @throws ChatVecError InvalidArgument */

@@ -104,12 +104,30 @@ function contexts(role: DemoRole, shape: DemoShape, seed: number): TensorContext
   });
 }
 
-/** Writes one demo model folder (atomically) with weights, config and tokenizer files. */
-export function writeDemoModel(dir: string, role: DemoRole, preset: PresetName, seed: number, overwrite = false): void {
+/** Optional hooks of {@link writeDemoModel}. */
+export interface DemoWriteHooks {
+  /** Names the temporary folder (AtomicOutputDir.begin's `tag`), so a caller can remove it after stopping the writer. */
+  readonly tempTag?: string;
+  /** Called after each tensor with the tensor-data bytes written so far and in all (bytes). */
+  readonly onTensor?: (doneBytes: number, totalBytes: number) => void;
+}
+
+/** Bytes of tensor data (BF16) of one demo model. */
+export function demoModelBytes(role: DemoRole, preset: PresetName): number {
+  return contexts(role, PRESETS[preset], 0).reduce((n, c) => n + 2 * c.spec.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * Writes one demo model folder (atomically) with weights, config and tokenizer files.
+ * @throws ChatVecError OutputExists when `dir` exists and overwrite is false; Io
+ */
+export function writeDemoModel(dir: string, role: DemoRole, preset: PresetName, seed: number, overwrite = false, hooks: DemoWriteHooks = {}): void {
   const shape = PRESETS[preset];
   const ctxs = contexts(role, shape, seed);
   const plan = planCheckpoint(ctxs.map((c) => c.spec), shape.maxShardBytes, { chatvec_demo: `${preset}/${role}/seed=${seed}` });
-  const out = AtomicOutputDir.begin(dir, overwrite);
+  const totalBytes = hooks.onTensor ? demoModelBytes(role, preset) : 0;
+  let doneBytes = 0;
+  const out = AtomicOutputDir.begin(dir, overwrite, hooks.tempTag);
   try {
     const chunk = 4 * BLOCK;
     const vals = new Float32Array(chunk);
@@ -127,6 +145,8 @@ export function writeDemoModel(dir: string, role: DemoRole, preset: PresetName, 
             encodeFromF32('BF16', vals, bytes, n);
             f.writeAtSync(bytes.subarray(0, n * 2), t.position + first * 2);
           }
+          doneBytes += t.elementCount * 2;
+          hooks.onTensor?.(doneBytes, totalBytes);
         }
         f.syncAndClose();
       } finally {
@@ -179,16 +199,40 @@ export interface DemoTrio {
  * @throws ChatVecError OutputExists when root holds something else and overwrite is false
  */
 export function generateDemoTrio(root: string, preset: PresetName, seed = 42, onModel?: (role: DemoRole) => void): DemoTrio {
+  const layout = demoTrioLayout(root, preset, seed);
+  if (layout.complete()) return { root, ...layout.paths, reused: true };
+  for (const role of DEMO_ROLES) {
+    onModel?.(role);
+    writeDemoModel(layout.paths[role], role, preset, seed, true);
+  }
+  layout.markComplete();
+  return { root, ...layout.paths, reused: false };
+}
+
+/** The roles in the order the trio is written. */
+export const DEMO_ROLES: readonly DemoRole[] = ['base', 'chat', 'cp'];
+
+/** Where a trio goes, and its reuse marker (shared by generateDemoTrio and the task host's job). */
+export interface DemoTrioLayout {
+  readonly paths: Readonly<Record<DemoRole, string>>;
+  /** The marker file (`.chatvec-demo-PRESET.json` in root). */
+  readonly marker: string;
+  /** True when the marker matches (preset, seed, generator version) and all three models exist. */
+  complete(): boolean;
+  /** Writes the marker once all three models are in place. */
+  markComplete(): void;
+}
+
+/** The layout of a trio under `root`. @throws ChatVecError InvalidArgument for an unknown preset */
+export function demoTrioLayout(root: string, preset: PresetName, seed: number): DemoTrioLayout {
   if (!(preset in PRESETS)) throw new ChatVecError('InvalidArgument', `unknown preset "${preset}" (tiny, small or 1b)`);
   const marker = join(root, `.chatvec-demo-${preset}.json`);
   const stamp = JSON.stringify({ preset, seed, generator: GENERATOR_VERSION });
   const paths = { base: join(root, `${preset}-base`), chat: join(root, `${preset}-chat`), cp: join(root, `${preset}-cp`) };
-  const complete = entryKind(marker) === 'file' && readSmallText(marker).trim() === stamp && Object.values(paths).every((p) => entryKind(join(p, 'config.json')) === 'file');
-  if (complete) return { root, ...paths, reused: true };
-  for (const role of ['base', 'chat', 'cp'] as const) {
-    onModel?.(role);
-    writeDemoModel(paths[role], role, preset, seed, true);
-  }
-  writeSmallFileSync(marker, stamp + '\n');
-  return { root, ...paths, reused: false };
+  return {
+    paths,
+    marker,
+    complete: () => entryKind(marker) === 'file' && readSmallText(marker).trim() === stamp && Object.values(paths).every((p) => entryKind(join(p, 'config.json')) === 'file'),
+    markComplete: () => writeSmallFileSync(marker, stamp + '\n'),
+  };
 }

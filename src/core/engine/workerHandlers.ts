@@ -1,13 +1,18 @@
-/** Worker task handlers by kind. Each returns plain, cloneable data. */
+/**
+ * Worker task handlers by kind. Each returns plain, cloneable data; a long task may report
+ * progress (cloneable too) through `progress`, which the pool hands to the caller of run().
+ */
 import type { WorkerTask } from '../io/workerPool';
 import { type CombineTask, type CopyBytesTask, runCombine, runCopyBytes } from './combineKernel';
 import { type DiffChunkTask, runDiffChunk } from '../stats/diffKernel';
+import { type DemoModelTask, runDemoModel } from '../demo/worker';
 import { type RecipeGtaTask, type RecipeStatsTask, runRecipeGta, runRecipeStats } from '../recipes/kernels';
 
-export const workerHandlers: Record<string, (task: WorkerTask) => unknown> = {
+export const workerHandlers: Record<string, (task: WorkerTask, progress: (p: unknown) => void) => unknown> = {
   combine: (t) => runCombine(t as CombineTask),
   copyBytes: (t) => runCopyBytes(t as CopyBytesTask),
   diffChunk: (t) => runDiffChunk(t as DiffChunkTask),
   recipeStats: (t) => runRecipeStats(t as RecipeStatsTask),
   recipeGta: (t) => runRecipeGta(t as RecipeGtaTask),
+  demoModel: (t, progress) => runDemoModel(t as DemoModelTask, progress),
 };

@@ -21,7 +21,7 @@ port.on('message', (m: { id: number; task: WorkerTask }) => {
     }
     const handler = workerHandlers[m.task.kind];
     if (!handler) throw new Error(`unknown worker task "${m.task.kind}"`);
-    port.postMessage({ id: m.id, ok: true, result: handler(m.task) });
+    port.postMessage({ id: m.id, ok: true, result: handler(m.task, (progress) => port.postMessage({ id: m.id, progress })) });
   } catch (e) {
     const err = toChatVecError(e);
     port.postMessage({ id: m.id, ok: false, error: { code: err.code, message: err.message, details: err.details ?? err.stack } });

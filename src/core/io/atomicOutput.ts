@@ -24,10 +24,14 @@ export class AtomicOutputDir {
    * Checks the destination and creates the temporary sibling folder.
    * @param finalPath the output folder to create
    * @param overwrite replace an existing output (only at commit time, never before)
+   * @param tag names the temporary folder (`.NAME.partial-<pid>-<tag>`, see {@link partialDirFor}),
+   *   so that whoever stops the writer from outside (a terminated worker thread shares this
+   *   process's pid, so the stale-folder sweep never removes its folder) can remove it; default:
+   *   the time in base 36
    * @throws ChatVecError OutputExists when finalPath exists and overwrite is false; Io when the
    *   parent folder is missing or not writable
    */
-  static begin(finalPath: string, overwrite: boolean): AtomicOutputDir {
+  static begin(finalPath: string, overwrite: boolean, tag?: string): AtomicOutputDir {
     const abs = path.resolve(finalPath);
     if (fs.existsSync(abs) && !overwrite) {
       throw new ChatVecError('OutputExists', `${abs} already exists (pass --overwrite to replace it)`);
@@ -41,7 +45,7 @@ export class AtomicOutputDir {
       }
     }
     removeStalePartials(parent, path.basename(abs));
-    const temp = path.join(parent, `.${path.basename(abs)}${PARTIAL_MARK}${process.pid}-${Date.now().toString(36)}`);
+    const temp = partialDirFor(abs, tag ?? Date.now().toString(36));
     try {
       fs.mkdirSync(temp);
     } catch (e) {
@@ -82,6 +86,31 @@ export class AtomicOutputDir {
     this.done = true;
     fs.rmSync(this.tempPath, { recursive: true, force: true });
   }
+}
+
+/**
+ * The temporary folder that {@link AtomicOutputDir.begin} creates for `finalPath` with `tag` in
+ * this process: `<parent>/.NAME.partial-<pid>-<tag>`.
+ */
+export function partialDirFor(finalPath: string, tag: string): string {
+  const abs = path.resolve(finalPath);
+  return path.join(path.dirname(abs), `.${path.basename(abs)}${PARTIAL_MARK}${process.pid}-${tag}`);
+}
+
+/**
+ * Removes what an AtomicOutputDir with `tag` left for `finalPath` when its writer was stopped from
+ * outside (a terminated worker thread): the temporary folder, and the `.old` folder a commit in
+ * progress may have moved an earlier output to. No error when neither exists.
+ */
+export function removePartialDir(finalPath: string, tag: string): void {
+  const temp = partialDirFor(finalPath, tag);
+  fs.rmSync(temp, { recursive: true, force: true });
+  fs.rmSync(`${temp}.old`, { recursive: true, force: true });
+}
+
+/** Removes a folder tree; no error when it is missing. @throws Node's error when removal fails */
+export function removeTree(p: string): void {
+  fs.rmSync(p, { recursive: true, force: true });
 }
 
 function syncDir(dir: string): void {

@@ -15,6 +15,7 @@ export interface WorkerTask {
 interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
+  onProgress?: (p: unknown) => void;
 }
 
 interface Slot {
@@ -52,9 +53,13 @@ export class WorkerPool {
         ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, execArgv: process.execArgv })
         : new Worker(script, { execArgv: process.execArgv });
       const slot: Slot = { worker, inFlight: 0, pending: new Map() };
-      worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: { code: string; message: string; details?: string } }) => {
+      worker.on('message', (m: { id: number; ok: boolean; result?: unknown; progress?: unknown; error?: { code: string; message: string; details?: string } }) => {
         const p = slot.pending.get(m.id);
         if (!p) return;
+        if ('progress' in m) {
+          p.onProgress?.(m.progress);
+          return;
+        }
         slot.pending.delete(m.id);
         slot.inFlight--;
         if (m.ok) p.resolve(m.result);
@@ -75,8 +80,11 @@ export class WorkerPool {
     }
   }
 
-  /** Runs one task on the least busy worker. Rejects with the worker's ChatVecError. */
-  run<R>(task: WorkerTask, transfer: readonly ArrayBuffer[] = []): Promise<R> {
+  /**
+   * Runs one task on the least busy worker. Rejects with the worker's ChatVecError. `onProgress`
+   * receives what the task's handler reports while it runs (see workerHandlers).
+   */
+  run<R>(task: WorkerTask, transfer: readonly ArrayBuffer[] = [], onProgress?: (p: unknown) => void): Promise<R> {
     if (this.closed) return Promise.reject(new ChatVecError('Internal', 'worker pool is closed'));
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
@@ -84,7 +92,7 @@ export class WorkerPool {
     const id = this.nextId++;
     slot.inFlight++;
     return new Promise<R>((resolve, reject) => {
-      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
       slot.worker.postMessage({ id, task }, transfer as ArrayBuffer[]);
     });
   }

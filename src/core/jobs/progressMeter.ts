@@ -27,6 +27,11 @@ export class ProgressMeter {
     if (now - this.lastEmit >= this.intervalMs) this.emit(now);
   }
 
+  /** Emits an event now, whatever the interval (e.g. when a new step begins). */
+  flush(): void {
+    this.emit();
+  }
+
   /** Emits a final event with done = total. */
   finish(message?: string): void {
     this.done = this.total;

@@ -148,6 +148,15 @@ export interface MergeOptions extends CommonJobOptions {
   readonly maxShardBytes?: number;
 }
 
+/** The demo trio (base, chat, cp; core/demo/generator), written under `dir`. */
+export interface CreateDemoOptions {
+  /** The folder that gets PRESET-base, PRESET-chat and PRESET-cp. */
+  readonly dir: string;
+  readonly preset: 'tiny' | 'small' | '1b';
+  /** Generator seed; default 42. */
+  readonly seed?: number;
+}
+
 export interface DiffOptions extends CommonJobOptions {
   readonly a: string;
   /** Omit to scan a chat-vector folder alone. */

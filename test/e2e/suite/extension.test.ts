@@ -226,8 +226,8 @@ describe('Chat Vector in a real VS Code', function () {
     assert.ok(bytes.length > 2000, `PNG of ${bytes.length} bytes`);
   });
 
-  it('finds the untrained special tokens of the chat template in the target', async () => {
-    const rows = await untrainedSpecialTokens(demo('chat'), ctx.store.find(demo('cp'))!.report!);
+  it('finds the untrained special tokens of the chat template in the target (row statistics from the task host)', async () => {
+    const rows = await untrainedSpecialTokens(demo('chat'), ctx.store.find(demo('cp'))!.report!, ctx.host.api);
     assert.deepEqual(
       rows.map((r) => r.token),
       ['<|user|>', '<|assistant|>', '<|eot|>'],
