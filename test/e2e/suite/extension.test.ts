@@ -265,6 +265,41 @@ describe('Chat Vector in a real VS Code', function () {
     await waitFor('the Checkpoints view to list the output', () => ctx.store.find(out)?.report);
   });
 
+  it('the computeBackend setting "gpu" runs apply on a GPU adapter (or falls back, saying so), with the same tensor bytes', async function () {
+    this.timeout(120_000);
+    const outCpu = path.join(path.dirname(ws), `${path.basename(ws)}-backend-cpu`);
+    const outGpu = path.join(path.dirname(ws), `${path.basename(ws)}-backend-gpu`);
+    const args = { target: demo('cp'), base: demo('base'), chats: [demo('chat')], ratios: [0.5], skipEmbed: true, overwrite: true };
+    const config = vscode.workspace.getConfiguration('chatVector');
+    try {
+      await config.update('computeBackend', 'cpu', vscode.ConfigurationTarget.Global);
+      const cpu = await vscode.commands.executeCommand<JobResult<JobOutcome>>('chatVector.applyChatVector', { ...args, out: outCpu });
+      assert.ok(cpu && cpu.status === 'ok', JSON.stringify(cpu ?? api.errors.at(-1)));
+      assert.match(cpu.result.backend, /^cpu/);
+      await config.update('computeBackend', 'gpu', vscode.ConfigurationTarget.Global);
+      const gpu = await vscode.commands.executeCommand<JobResult<JobOutcome>>('chatVector.applyChatVector', { ...args, out: outGpu });
+      assert.ok(gpu && gpu.status === 'ok', JSON.stringify(gpu ?? api.errors.at(-1)));
+      // CI installs Mesa's software adapter and sets CHATVEC_GPU_TEST=require: there the GPU must
+      // run; elsewhere a machine without an adapter falls back to the CPU and the outcome says so.
+      if (process.env.CHATVEC_GPU_TEST === 'require') assert.match(gpu.result.backend, /^gpu: /);
+      else assert.match(gpu.result.backend, /^(gpu: |cpu)/);
+      const meta = JSON.parse(JSON.parse(cli(['inspect', outGpu, '--json'])).shards[0].metadata.chatvec) as { backend?: string };
+      assert.equal(meta.backend?.startsWith(gpu.result.backend.startsWith('gpu') ? 'gpu' : 'cpu'), true, JSON.stringify(meta));
+      // Same tensors, bit for bit: compare the data after each header.
+      const data = (f: string) => {
+        const b = fs.readFileSync(f);
+        return b.subarray(8 + Number(b.readBigUInt64LE(0)));
+      };
+      const shards = fs.readdirSync(outCpu).filter((f) => f.endsWith('.safetensors'));
+      assert.ok(shards.length > 0);
+      for (const f of shards) assert.ok(data(path.join(outGpu, f)).equals(data(path.join(outCpu, f))), `${f}: GPU tensor bytes equal the CPU's`);
+    } finally {
+      await config.update('computeBackend', undefined, vscode.ConfigurationTarget.Global);
+      fs.rmSync(outCpu, { recursive: true, force: true });
+      fs.rmSync(outGpu, { recursive: true, force: true });
+    }
+  });
+
   it('extracts a chat vector through the command, with the same bytes as the CLI, and measures it alone', async () => {
     const out = path.join(ws, 'tiny-chat-vector-ext');
     const oracleOut = path.join(path.dirname(ws), `${path.basename(ws)}-cli-extract`);
