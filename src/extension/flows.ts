@@ -32,24 +32,9 @@ export interface CompareArgs {
   readonly a: string;
   readonly b?: string | null;
 }
-export interface ExtractArgs {
-  readonly base: string;
-  readonly chat: string;
-  readonly out: string;
-  readonly skipEmbed?: boolean;
-  readonly overwrite?: boolean;
-}
-export interface ApplyArgs {
-  readonly target: string;
-  readonly vectors?: readonly string[];
-  readonly base?: string;
-  readonly chats?: readonly string[];
-  readonly ratios?: readonly number[];
-  readonly out: string;
-  readonly skipEmbed?: boolean;
-  readonly specialTokens?: readonly (readonly [number, number])[];
-  readonly overwrite?: boolean;
-}
+/** What the commands accept as an argument (from tests, other extensions or tasks). */
+export type ExtractArgs = Pick<ExtractOptions, 'base' | 'chat' | 'out' | 'skipEmbed' | 'overwrite'>;
+export type ApplyArgs = Pick<ApplyOptions, 'target' | 'vectors' | 'base' | 'chats' | 'ratios' | 'out' | 'skipEmbed' | 'specialTokens' | 'overwrite'>;
 export interface DemoArgs {
   readonly dir?: string;
   readonly preset?: 'tiny' | 'small' | '1b';
