@@ -14,7 +14,7 @@ export interface Settings {
   readonly threads: number | undefined;
   readonly computeBackend: BackendChoice;
   readonly outputDtype: OutputDtype;
-  /** Folder for cached diff results; empty for the extension's global storage. */
+  /** Folder for cached diff results; empty for the extension's workspace storage. */
   readonly cacheLocation: string;
 }
 

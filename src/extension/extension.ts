@@ -93,7 +93,8 @@ class ChatVectorExtension extends Disposable implements Ctx {
 
   cacheDir(): string {
     const s = readSettings();
-    return s.cacheLocation || path.join(this.context.globalStorageUri.fsPath, 'diff-cache');
+    // Per workspace by default (results belong to its checkpoints); global when no folder is open.
+    return s.cacheLocation || path.join((this.context.storageUri ?? this.context.globalStorageUri).fsPath, 'diff-cache');
   }
 
   private restoring = false;
