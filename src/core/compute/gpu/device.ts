@@ -8,6 +8,7 @@
  */
 import { ChatVecError } from '../../errors';
 import { getEnv, getPlatform, setEnvDefault } from '../../io/env';
+import { importWebGpuPackage } from '../../io/webgpuPackage';
 
 /** The parts of the `webgpu` package this module uses (its `index.js` exports). */
 export interface WebGpuModule {
@@ -46,7 +47,7 @@ const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|swrast|microsoft basic 
 async function loadWebGpu(): Promise<WebGpuModule> {
   // A real dynamic import: esbuild keeps 'webgpu' external, so the package (and its native
   // binary) is only read from disk when a GPU is requested.
-  const mod = (await import('webgpu')) as unknown as WebGpuModule & { default?: WebGpuModule };
+  const mod = (await importWebGpuPackage()) as WebGpuModule & { default?: WebGpuModule };
   return typeof mod.create === 'function' ? mod : (mod.default as WebGpuModule);
 }
 
