@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { gpuDeviceNodesPresent } from '../../src/core/io/gpuDevices';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { ComputeBackend, FusedApplyRequest, KernelOptions } from '../../src/core/compute/backend';
@@ -420,6 +421,27 @@ describe('chatvec apply --backend (CLI)', () => {
       assert.match(String(meta(o).backend), /^gpu: /);
     }
     compareOutputs(t, o, cpuOut, 'CLI --backend gpu');
+  });
+
+  it('outside any node_modules, the bundles load Dawn from dist/webgpu/ as a platform .vsix lays it out', (t) => {
+    if (noGpu) return t.skip('no WebGPU adapter: nothing to load the copy for');
+    // The layout scripts/package-vsix.mjs --target puts into the package: bundles + dist/webgpu/.
+    const folder = process.platform === 'darwin' ? 'darwin-universal' : `${process.platform}-${process.arch}`;
+    const pkg = path.join(REPO_ROOT, 'node_modules', 'webgpu');
+    const ext = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-vsix-layout-'));
+    try {
+      fs.mkdirSync(path.join(ext, 'dist', 'webgpu', 'dist'), { recursive: true });
+      for (const f of ['cli.js', 'worker.js']) fs.copyFileSync(path.join(REPO_ROOT, 'dist', f), path.join(ext, 'dist', f));
+      for (const f of ['package.json', 'index.js']) fs.copyFileSync(path.join(pkg, f), path.join(ext, 'dist', 'webgpu', f));
+      fs.cpSync(path.join(pkg, 'dist', folder), path.join(ext, 'dist', 'webgpu', 'dist', folder), { recursive: true });
+      const o = out('cli-vsix-layout');
+      const r = spawnSync(process.execPath, [path.join(ext, 'dist', 'cli.js'), ...args(o, 'gpu')], { encoding: 'utf8', env: { ...process.env, CHATVEC_WORKER_SCRIPT: '' }, timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /\(gpu: [^\n]+\)\n$/, 'the GPU ran from the copy beside the bundles');
+      assert.equal(compareOutputs(t, o, cpuOut, 'bundled webgpu copy').differing, 0);
+    } finally {
+      fs.rmSync(ext, { recursive: true, force: true });
+    }
   });
 
   it('--backend gpu with CHATVEC_GPU=off warns and runs on the CPU', (t) => {
