@@ -34,8 +34,8 @@ if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     as_root=(sudo -n)
   else
-    echo "setup-gpu-test: need root to install: ${missing[*]}" >&2
-    exit 1
+    echo "setup-gpu-test: need root to install ${missing[*]}; the GPU tests will skip without an adapter" >&2
+    exit 0
   fi
 fi
 
