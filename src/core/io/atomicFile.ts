@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ioError } from './outputFile';
+import { ioError, writeAndFlushSync } from './outputFile';
 
 const TEMP_MARK = '.tmp-';
 
@@ -22,13 +22,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array): vo
   }
   const temp = path.join(dir, `.${path.basename(file)}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   try {
-    const fd = fs.openSync(temp, 'w');
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeAndFlushSync(temp, data);
     fs.renameSync(temp, file);
   } catch (e) {
     fs.rmSync(temp, { force: true });
@@ -43,9 +37,4 @@ export function readTextOrNull(file: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** True for names of writeFileAtomicSync's temporary files (left only by a crash mid-write). */
-export function isAtomicTempName(name: string): boolean {
-  return name.startsWith('.') && name.includes(TEMP_MARK);
 }

@@ -72,16 +72,21 @@ export function ioError(path: string, what: string, e: unknown): ChatVecError {
   return new ChatVecError('Io', `${path}: ${what}${hint}: ${code ?? (e as Error)?.message ?? String(e)}`);
 }
 
+/** Writes a whole file and flushes it; OS errors are thrown as they are (callers name the file). */
+export function writeAndFlushSync(path: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(path, 'w');
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Writes a whole small file (configs, indexes, model cards) and flushes it. */
 export function writeSmallFileSync(path: string, data: string | Uint8Array): void {
   try {
-    const fd = fs.openSync(path, 'w');
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeAndFlushSync(path, data);
   } catch (e) {
     throw ioError(path, 'cannot write', e);
   }
