@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The charts panel's page: a per-group bar chart of ‖Δ‖ and a layers × module-kinds heatmap, in
  * plain SVG coloured by the theme (CSS variables, including the contributed heat colours). It

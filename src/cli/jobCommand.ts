@@ -3,7 +3,7 @@
  * terminal, Ctrl-C as cancellation, logs on stderr, and one result line (or a JSON result).
  */
 import type { JobContext, JobOutcome, LogLevel } from '../core/jobs/types';
-import { formatBytes, formatDuration } from '../core/format';
+import { formatBytes, formatDuration, printable, printableLines } from '../protocol/displayFormat';
 import { type ProgressMode, progressPrinter } from './progress';
 import { interruptSignal } from './run';
 
@@ -25,11 +25,11 @@ export async function runOutputCommand<R extends JobOutcome>(
   const signal = interruptSignal();
   const showLog = opts.showLog ?? (() => mode !== 'json');
   try {
-    const r = await job({ signal, onProgress: progress, onLog: (l, m) => showLog(l, m) && process.stderr.write(`${l}: ${m}\n`) });
+    const r = await job({ signal, onProgress: progress, onLog: (l, m) => showLog(l, m) && process.stderr.write(`${l}: ${printableLines(m)}\n`) });
     progress.end();
     if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
     else if (mode === 'auto') {
-      process.stdout.write(`wrote ${opts.what ?? ''}${r.out}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
+      process.stdout.write(`wrote ${opts.what ?? ''}${printable(r.out)}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
     }
     return r;
   } finally {

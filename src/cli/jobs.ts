@@ -1,7 +1,7 @@
 /**
  * The jobs as the CLI commands call them: in this process by default, or in a task host with the
- * global `--via-host` option. The functions have the engine's signatures, so a command does not
- * know (or care) where its job runs.
+ * global `--via-host` option. Each `…Job` has the signature of the engine function it stands for,
+ * so a command does not know (or care) where its job runs.
  */
 import { openCheckpoint } from '../core/checkpoint/checkpoint';
 import { type InspectReport, inspectReport } from '../core/checkpoint/inspect';
@@ -32,21 +32,21 @@ export async function inspectCheckpoint(path: string): Promise<InspectReport> {
 }
 
 /** See core/engine/extract.ts runExtract. */
-export function runExtract(opts: ExtractOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+export function extractJob(opts: ExtractOptions, ctx: JobContext = {}): Promise<JobOutcome> {
   return host ? host.run('extract', opts, ctx) : extractInProcess(opts, ctx);
 }
 
 /** See core/engine/apply.ts runApply. */
-export function runApply(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+export function applyJob(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobOutcome> {
   return host ? host.run('apply', opts, ctx) : applyInProcess(opts, ctx);
 }
 
 /** See core/stats/diff.ts runDiff. */
-export function runDiff(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffReport> {
+export function diffJob(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffReport> {
   return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx);
 }
 
 /** See taskhost/runners.ts runMerge (a recipe file merged into opts.out). */
-export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+export function mergeJob(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
   return host ? host.run('merge', opts, ctx) : mergeInProcess(opts, ctx);
 }

@@ -6,8 +6,9 @@ import { registerDiff } from './commands/diff';
 import { registerExtract } from './commands/extract';
 import { registerApply } from './commands/apply';
 import { registerMerge } from './commands/merge';
+import { ioError } from '../core/io/outputFile';
 import { TOOL_VERSION } from '../core/version';
-import { EXIT_USAGE } from './run';
+import { EXIT_ERROR, EXIT_USAGE } from './run';
 import { closeTaskHost, useTaskHost } from './jobs';
 
 export function buildProgram(): Command {
@@ -33,4 +34,26 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A reader that stops early (`chatvec inspect --json X | head -c 10`, `chatvec demo | head -1`)
+ * closes our stdout: not an error, and no stack trace. Output to a closed stream is dropped from then
+ * on and the command finishes normally (a job still completes its output folder rather than leaving
+ * a partial one). Any other failure to write stdout (a full disk behind `>`) is one line on stderr
+ * and exit status 1.
+ */
+function dropOutputToClosedStreams(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    let broken = false;
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (broken) return;
+      broken = true;
+      stream.write = (() => true) as typeof stream.write;
+      if (e.code === 'EPIPE' || stream === process.stderr) return;
+      process.stderr.write(`chatvec: error: ${ioError('standard output', 'cannot write', e).message}\n`);
+      process.exitCode = EXIT_ERROR;
+    });
+  }
+}
+
+dropOutputToClosedStreams();
 void buildProgram().parseAsync(process.argv);

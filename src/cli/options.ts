@@ -1,16 +1,29 @@
 /** Parsers for CLI option values: each failure is a one-line InvalidArgument error. */
 import { ChatVecError } from '../core/errors';
+import { checkThreads } from '../core/jobs/threadLimit';
 import type { BackendChoice } from '../core/jobs/types';
 import { type FloatDtype, parseFloatDtype } from '../core/safetensors/dtype';
-import { parseByteSize } from '../core/safetensors/writer';
+import { parseByteSize } from '../protocol/displayFormat';
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+// Decimal notation only: `Number()` also takes "0x10", "0b1", "0o7", "Infinity", "" and " ".
+// Linear: no two adjacent parts can match the same characters.
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** "1", "-0.5", ".5", "1e3" (surrounding spaces ignored) → the finite number; anything else → null. */
+export function parseDecimal(s: string): number | null {
+  const t = s.trim();
+  const v = DECIMAL.test(t) ? Number(t) : NaN;
+  return Number.isFinite(v) ? v : null;
+}
+
+/** `--ratio R`: a finite decimal number (negative allowed). */
 export function parseRatio(s: string): number {
-  const v = Number(s);
-  if (s.trim() === '' || !Number.isFinite(v)) throw new ChatVecError('InvalidArgument', `--ratio "${s}" is not a number`);
+  const v = parseDecimal(s);
+  if (v === null) throw new ChatVecError('InvalidArgument', `--ratio "${s}" is not a decimal number (e.g. 1, -0.5, 1e-3)`);
   return v;
 }
 
@@ -21,11 +34,12 @@ export function parseDtypeOption(s: string | undefined, allowed: readonly FloatD
   return d;
 }
 
+/** `--threads N`: decimal digits only, 1 … the machine's limit (core/jobs/threadLimit.ts), refused before any work. */
 export function parseThreads(s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new ChatVecError('InvalidArgument', `--threads "${s}" must be a whole number ≥ 1`);
-  return v;
+  const v = /^\s*\d+\s*$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(v) || v < 1) throw new ChatVecError('InvalidArgument', `--threads "${s}" must be a whole number ≥ 1`);
+  return checkThreads(v, '--threads');
 }
 
 /** `--backend auto|cpu|gpu` (undefined stays undefined: the job's default, auto). */
@@ -39,8 +53,12 @@ export function parseBackend(s: string | undefined): BackendChoice | undefined {
 /** Help text of `--backend`, shared by the commands that take it. */
 export const BACKEND_HELP = 'compute backend: auto (the GPU for large jobs on a hardware adapter), cpu, or gpu (falls back to the CPU with a warning when no GPU is usable)';
 
+/** `--max-shard-size`: see parseByteSize. @throws ChatVecError InvalidArgument naming the value */
 export function parseShardSize(s: string | undefined): number | undefined {
-  return s === undefined ? undefined : parseByteSize(s);
+  if (s === undefined) return undefined;
+  const bytes = parseByteSize(s);
+  if (bytes === undefined) throw new ChatVecError('InvalidArgument', `--max-shard-size "${s}" is not a positive size (e.g. 5GB, 500MB, 2GiB)`);
+  return bytes;
 }
 
 /** "K:V,K:V" → [[K, V], …] (target row K gets chat row V). */

@@ -3,7 +3,7 @@
  * seconds otherwise (logs, CI), JSON lines with --json, nothing with --quiet.
  */
 import type { ProgressEvent, ProgressSink } from '../core/jobs/types';
-import { bar, formatBytes, formatDuration } from '../core/format';
+import { bar, formatBytes, formatDuration } from '../protocol/displayFormat';
 
 export type ProgressMode = 'auto' | 'json' | 'quiet';
 

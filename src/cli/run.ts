@@ -1,12 +1,16 @@
 /** Shared plumbing of CLI commands: one-line errors, exit codes, Ctrl-C as cancellation. */
 import { type CancelSignal, toChatVecError } from '../core/errors';
+import { printableLines } from '../protocol/displayFormat';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_CANCELLED = 130;
 
-/** Prints a one-line error (no stack trace unless CHATVEC_DEBUG is set) and sets the exit code. */
+/**
+ * Prints a one-line error (no stack trace unless CHATVEC_DEBUG is set) and sets the exit code.
+ * Control characters in the message (it may quote a tensor name or a file's text) are escaped.
+ */
 export function reportError(e: unknown): void {
   const err = toChatVecError(e);
   if (err.code === 'Cancelled') {
@@ -14,8 +18,8 @@ export function reportError(e: unknown): void {
     process.exitCode = EXIT_CANCELLED;
     return;
   }
-  process.stderr.write(`chatvec: error: ${err.message}\n`);
-  if (process.env.CHATVEC_DEBUG && (err.details || err.stack)) process.stderr.write(`${err.details ?? err.stack}\n`);
+  process.stderr.write(`chatvec: error: ${printableLines(err.message)}\n`);
+  if (process.env.CHATVEC_DEBUG && (err.details || err.stack)) process.stderr.write(`${printableLines(err.details ?? err.stack ?? '')}\n`);
   process.exitCode = err.code === 'InvalidArgument' ? EXIT_USAGE : EXIT_ERROR;
 }
 

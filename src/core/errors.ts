@@ -7,7 +7,7 @@ export type ErrorCode =
   | 'BadCheckpoint' // a file or folder violates the safetensors or Hugging Face layout rules
   | 'ShapeMismatch' // tensors that must line up do not (shapes, vocabularies)
   | 'NameMismatch' // tensors present on one side only
-  | 'OutputExists' // the output path exists and --overwrite was not given
+  | 'OutputExists' // the output path exists and --overwrite was not given, or it may not be replaced
   | 'InvalidArgument' // a bad option or combination of options
   | 'Unsupported' // a valid input this tool cannot handle (e.g. a pickled .bin checkpoint)
   | 'Io' // the operating system refused a read or write

@@ -5,9 +5,9 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { formatBytes, formatCount, printable } from '../protocol/displayFormat';
 import type { InspectReport } from '../protocol/taskHost';
 import { Disposable } from './dispose';
-import { formatBytes, formatCount } from './format';
 import { ROLE_ICON, ROLE_LABEL, type Role, type RoleStore } from './roles';
 
 export interface CheckpointEntry {
@@ -191,17 +191,17 @@ export class CheckpointItem extends vscode.TreeItem {
     readonly entry: CheckpointEntry,
     role: Role | undefined,
   ) {
-    super(displayName(entry), vscode.TreeItemCollapsibleState.None);
+    super(printable(displayName(entry)), vscode.TreeItemCollapsibleState.None);
     this.id = entry.path;
     const r = entry.report;
     const parts: string[] = [];
     if (role) parts.push(ROLE_LABEL[role]);
-    if (r) parts.push(entry.vector ? 'chat vector' : (r.architecture ?? r.family), `${formatCount(r.parameterCount)} params`, dtypeSummary(r), formatBytes(r.fileBytes));
-    else if (entry.error) parts.push(`⚠ ${entry.error}`);
+    if (r) parts.push(entry.vector ? 'chat vector' : printable(r.architecture ?? r.family), `${formatCount(r.parameterCount)} params`, dtypeSummary(r), formatBytes(r.fileBytes));
+    else if (entry.error) parts.push(`⚠ ${printable(entry.error)}`);
     else parts.push('…');
     this.description = parts.join(' · ');
     const dir = path.dirname(entry.kind === 'file' ? path.dirname(entry.label) : entry.label);
-    if (dir !== '.') this.description = `${this.description} — ${dir}`;
+    if (dir !== '.') this.description = `${this.description} — ${printable(dir)}`;
     this.iconPath = role
       ? new vscode.ThemeIcon(ROLE_ICON[role][0], new vscode.ThemeColor(ROLE_ICON[role][1]))
       : entry.error
@@ -210,16 +210,16 @@ export class CheckpointItem extends vscode.TreeItem {
     this.contextValue = `checkpoint${role ? `.${role}` : ''}`;
     this.resourceUri = entry.uri;
     this.tooltip = tooltipOf(entry, role);
-    this.accessibilityInformation = { label: `${displayName(entry)}, ${this.description}` };
+    this.accessibilityInformation = { label: `${printable(displayName(entry))}, ${this.description}` };
   }
 }
 
 function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${escapeMd(e.label)}**${role ? ` — ${ROLE_LABEL[role]}` : ''}\n\n`);
+  md.appendMarkdown(`**${escapeMd(printable(e.label))}**${role ? ` — ${ROLE_LABEL[role]}` : ''}\n\n`);
   const r = e.report;
   if (!r) {
-    md.appendMarkdown(e.error ? `$(warning) ${escapeMd(e.error)}` : 'Reading headers…');
+    md.appendMarkdown(e.error ? `$(warning) ${escapeMd(printable(e.error))}` : 'Reading headers…');
     return md;
   }
   const rows: [string, string][] = [
@@ -234,7 +234,7 @@ function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownS
     ['Files', `${r.shards.length} (${formatBytes(r.fileBytes)})`],
   ];
   md.appendMarkdown('| | |\n|:--|--:|\n');
-  for (const [k, v] of rows) md.appendMarkdown(`| ${k} | ${escapeMd(v)} |\n`);
+  for (const [k, v] of rows) md.appendMarkdown(`| ${k} | ${escapeMd(printable(v))} |\n`);
   return md;
 }
 

@@ -5,11 +5,11 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { deltaDescription, formatCount, formatNorm, formatPercent, printable } from '../protocol/displayFormat';
 import type { DiffReport } from '../protocol/taskHost';
 import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, HEAT_STEPS, type ValueMode, heatStep } from '../protocol/webview';
 import { escapeMd } from './checkpoints';
 import { Disposable } from './dispose';
-import { deltaDescription, formatCount, formatNorm, formatPercent } from './format';
 
 type GroupDiff = DiffReport['groups'][number];
 type TensorDiff = DiffReport['tensors'][number];
@@ -214,7 +214,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
   private modelItem(node: ModelNode): vscode.TreeItem {
     const c = node.comparison;
     const r = c.report;
-    const item = new vscode.TreeItem(c.title, vscode.TreeItemCollapsibleState.Expanded);
+    const item = new vscode.TreeItem(printable(c.title), vscode.TreeItemCollapsibleState.Expanded);
     item.id = 'model';
     item.description = deltaDescription(r.total.deltaNorm, r.total.relative, this.valueMode);
     item.iconPath = new vscode.ThemeIcon('symbol-structure');
@@ -239,15 +239,22 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
   }
 }
 
-/** "model.layers.3.self_attn.q_proj.weight" → "self_attn.q_proj.weight" (the group says the layer). */
+// Linear: `(?:^|\.)` then literals; the former `^(?:.*?\.)?…(.+)$` was quadratic on hostile names.
+const LAYER_PREFIX = /(?:^|\.)(?:layers|h|blocks|layer|block)\.\d+\./;
+
+/**
+ * "model.layers.3.self_attn.q_proj.weight" → "self_attn.q_proj.weight" (the group says the layer),
+ * with control characters escaped (`printable`).
+ */
 export function shortName(name: string): string {
-  const m = /^(?:.*?\.)?(?:layers|h|blocks|layer|block)\.\d+\.(.+)$/.exec(name);
-  return m ? m[1]! : name;
+  const m = LAYER_PREFIX.exec(name);
+  const rest = m ? name.slice(m.index + m[0].length) : '';
+  return printable(rest || name);
 }
 
 function statsTooltip(title: string, s: Stats, extra: readonly [string, string][]): vscode.MarkdownString {
   const md = new vscode.MarkdownString();
-  md.appendMarkdown(`**${escapeMd(title)}**\n\n| statistic | value |\n|:--|--:|\n`);
+  md.appendMarkdown(`**${escapeMd(printable(title))}**\n\n| statistic | value |\n|:--|--:|\n`);
   const rows: [string, string][] = [
     ['‖Δ‖', formatNorm(s.deltaNorm)],
     ['‖Δ‖ / ‖A‖', formatPercent(s.relative)],
@@ -261,6 +268,6 @@ function statsTooltip(title: string, s: Stats, extra: readonly [string, string][
     ['non-finite', String(s.nonFinite)],
     ...extra,
   ];
-  for (const [k, v] of rows) md.appendMarkdown(`| ${escapeMd(k)} | ${escapeMd(v)} |\n`);
+  for (const [k, v] of rows) md.appendMarkdown(`| ${escapeMd(k)} | ${escapeMd(printable(v))} |\n`);
   return md;
 }

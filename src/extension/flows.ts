@@ -11,9 +11,9 @@ import { type CheckpointEntry, displayName, dtypeSummary } from './checkpoints';
 import { readSettings, type Settings } from './config';
 import type { Comparison } from './deltas';
 import type { Ctx } from './ctx';
-import { formatBytes, formatCount } from './format';
 import { ROLE_LABEL, type Role } from './roles';
 import { untrainedSpecialTokens } from './specialTokens';
+import { formatBytes, formatCount } from '../protocol/displayFormat';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments (from menus, keybindings and tests)
@@ -139,7 +139,9 @@ export async function askOutput(title: string, suggestion: string): Promise<stri
 
 export async function confirmOverwrite(out: string): Promise<boolean | undefined> {
   if (!fs.existsSync(out)) return false;
-  const ok = await vscode.window.showWarningMessage(`${out} exists. Replace it?`, { modal: true }, 'Replace');
+  // The task host decides what may be replaced (core/io/outputGuard.ts): an empty folder or an
+  // earlier Chat Vector output; anything else is refused and left untouched.
+  const ok = await vscode.window.showWarningMessage(`${out} exists. Replace it?`, { modal: true, detail: 'Only an empty folder or an earlier Chat Vector output is replaced. Anything else (an input model, a folder with other files) is refused and left as it is.' }, 'Replace');
   return ok === 'Replace' ? true : undefined;
 }
 

@@ -29,6 +29,7 @@ export class TaskHostService extends Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (this.client && (e.affectsConfiguration('chatVector.threads') || e.affectsConfiguration('chatVector.computeBackend'))) {
           const s = readSettings();
+          if (s.threadsNote) this.log.warn(s.threadsNote);
           // Applies to running and future hosts without a restart.
           this.client.configure({ defaultThreads: s.threads ?? null, defaultBackend: s.computeBackend }).catch((err: unknown) => this.log.warn(`configure: ${String(err)}`));
         }
@@ -60,8 +61,20 @@ export class TaskHostService extends Disposable {
 
   private startSession(): TaskHostClient {
     const s = readSettings();
+    if (s.threadsNote) this.log.warn(s.threadsNote);
     const client = new TaskHostClient({ hostScript: this.hostScript, threads: s.threads, backend: s.computeBackend });
     this.session.add(toVs(client.onLog((l) => this.onLog(l))));
+    // A header read that never answered (a FIFO, a hung network mount): the feature that asked
+    // shows its error; this says once what happened to the host.
+    this.session.add(
+      toVs(
+        client.onTimeout((t) => {
+          void vscode.window.showWarningMessage(`Chat Vector: ${t.message}.`, 'Show Log').then((pick) => {
+            if (pick === 'Show Log') this.log.show(true);
+          });
+        }),
+      ),
+    );
     this.session.add(
       toVs(
         client.onCrash((c) => {

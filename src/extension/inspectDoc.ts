@@ -1,18 +1,19 @@
 /** "Inspect": a read-only Markdown document with a checkpoint's header summary and layer table. */
 import type * as vscode from 'vscode';
+import { formatBytes, formatCount, printable } from '../protocol/displayFormat';
 import type { InspectReport } from '../protocol/taskHost';
 import { dtypeSummary } from './checkpoints';
-import { formatBytes, formatCount } from './format';
 
 export const INSPECT_SCHEME = 'chatvector-inspect';
 
+/** The report as Markdown; names, paths and metadata from the checkpoint are escaped (`printable`). */
 export function inspectMarkdown(r: InspectReport): string {
   const lines = [
-    `# ${r.path}`,
+    `# ${printable(r.path)}`,
     '',
     '| | |',
     '|:--|--:|',
-    `| Architecture | ${r.architecture ?? '—'} |`,
+    `| Architecture | ${r.architecture !== null ? printable(r.architecture) : '—'} |`,
     `| Name templates | ${r.family} |`,
     `| Parameters | ${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')}) |`,
     `| Layers | ${r.layerCount} |`,
@@ -32,13 +33,13 @@ export function inspectMarkdown(r: InspectReport): string {
     '',
     '| file | tensors | size |',
     '|:--|--:|--:|',
-    ...r.shards.map((s) => `| ${s.fileName} | ${s.tensorCount} | ${formatBytes(s.size)} |`),
+    ...r.shards.map((s) => `| ${printable(s.fileName)} | ${s.tensorCount} | ${formatBytes(s.size)} |`),
     '',
     '## Tensors',
     '',
     '| name | dtype | shape | file |',
     '|:--|:--|:--|:--|',
-    ...r.tensors.map((t) => `| ${t.name} | ${t.dtype} | [${t.shape.join(', ')}] | ${t.file} |`),
+    ...r.tensors.map((t) => `| ${printable(t.name)} | ${t.dtype} | [${t.shape.join(', ')}] | ${printable(t.file)} |`),
     '',
   ];
   return lines.join('\n');
@@ -54,7 +55,7 @@ export class InspectDocuments implements vscode.TextDocumentContentProvider {
     try {
       return inspectMarkdown(await this.inspect(p));
     } catch (e) {
-      return `# ${p}\n\nCould not read the checkpoint: ${e instanceof Error ? e.message : String(e)}\n`;
+      return `# ${printable(p)}\n\nCould not read the checkpoint: ${printable(e instanceof Error ? e.message : String(e))}\n`;
     }
   }
 }

@@ -7,8 +7,8 @@
 import * as vscode from 'vscode';
 import type { JobKind, JobOptionsOf, JobResult, JobResultMap, ProgressParams } from '../protocol/taskHost';
 import { Disposable } from './dispose';
-import { formatBytes, formatRate, formatSeconds } from './format';
 import type { TaskHostService } from './host';
+import { formatBytes, formatDuration, formatRate } from '../protocol/displayFormat';
 
 export interface ActiveJob {
   readonly id: string;
@@ -32,7 +32,7 @@ export function progressMessage(p: ProgressParams): string {
   if (p.unit === 'bytes' && p.total > 0) parts.push(`${formatBytes(p.done)} of ${formatBytes(p.total)}`);
   const rate = formatRate(p.bytesPerSecond);
   if (rate) parts.push(rate);
-  if (p.etaSeconds !== null && p.etaSeconds > 0) parts.push(`ETA ${formatSeconds(p.etaSeconds)}`);
+  if (p.etaSeconds !== null && p.etaSeconds > 0) parts.push(`ETA ${formatDuration(p.etaSeconds)}`);
   return parts.filter(Boolean).join(' · ');
 }
 

@@ -7,6 +7,7 @@
  * Only tokenizer JSON is read here; the embedding rows' statistics come from the task host's
  * `rowStats` (no tensor bytes are read in the extension host).
  */
+import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { InspectReport, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
@@ -40,11 +41,39 @@ interface TokenizerInfo {
   readonly added: Map<string, { id: number; special: boolean }>;
 }
 
-async function readJson(file: string, maxBytes = 4 * 2 ** 20): Promise<Record<string, unknown> | null> {
+/**
+ * A workspace file's text, or null unless it is a regular file of at most `maxBytes`. Opened
+ * without blocking (a FIFO would hold a thread of the pool forever) and read up to the cap whatever
+ * stat says (a link to /dev/zero or a /proc file reports size 0).
+ */
+async function readCapped(file: string, maxBytes: number): Promise<string | null> {
+  let h: fs.FileHandle | undefined;
   try {
-    const st = await fs.stat(file);
+    h = await fs.open(file, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+    const st = await h.stat();
     if (!st.isFile() || st.size > maxBytes) return null;
-    const v = JSON.parse(await fs.readFile(file, 'utf8')) as unknown;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const want = Math.min(total === 0 ? st.size + 1 : 64 * 1024, maxBytes + 1 - total);
+      const { bytesRead, buffer } = await h.read(Buffer.alloc(want), 0, want, null);
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > maxBytes) return null;
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } catch {
+    return null;
+  } finally {
+    await h?.close().catch(() => undefined);
+  }
+}
+
+async function readJson(file: string, maxBytes = 4 * 2 ** 20): Promise<Record<string, unknown> | null> {
+  const text = await readCapped(file, maxBytes);
+  try {
+    const v = text === null ? null : (JSON.parse(text) as unknown);
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
@@ -65,7 +94,7 @@ export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> 
     }
   }
   if (!chatTemplate) {
-    const jinja = await fs.readFile(path.join(folder, 'chat_template.jinja'), 'utf8').catch(() => null);
+    const jinja = await readCapped(path.join(folder, 'chat_template.jinja'), 4 * 2 ** 20);
     if (jinja) chatTemplate = jinja;
   }
   const tj = await readJson(path.join(folder, 'tokenizer.json'), MAX_TOKENIZER_JSON);

@@ -229,7 +229,7 @@ export const CancelRequest = new RequestType<CancelParams, CancelResult, TaskHos
 
 /** Changes settings of a running host; omitted fields stay as they are. */
 export interface ConfigureParams {
-  /** How many heavy jobs run at once (≥ 1). Default 1: jobs already use every core. */
+  /** How many heavy jobs run at once (1–16). Default 1: jobs already use every core. */
   readonly concurrency?: number;
   /** Backend for jobs whose options name none. */
   readonly defaultBackend?: BackendChoice;

@@ -3,7 +3,10 @@
  * `vscode` import). It forks the host on first use, sends typed requests, turns the host's
  * notifications into events, cancels through AbortSignals or cancellation tokens, and restarts the
  * host on the next request after a crash — unless it crashed 3 times within a minute, in which
- * case it stops trying and says so until `restart()` is called.
+ * case it stops trying and says so until `restart()` is called. A request that is not a job
+ * (inspect, recipeCheck, recipePlan, rowStats, status, cancel, configure) that gets no answer within
+ * `requestTimeoutMs` (30 s) fails with a {@link TaskHostTimeoutError}, and the host is restarted —
+ * once its running jobs have ended, if it has any (they are never cut short for a stuck read).
  *
  * ```ts
  * const client = new TaskHostClient();
@@ -16,8 +19,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { CancellationTokenSource, ErrorCodes, ResponseError, type CancellationToken, type RequestType, type RequestType0 } from 'vscode-jsonrpc/node';
+import { ErrorCodes, ResponseError, type CancellationToken, type RequestType, type RequestType0 } from 'vscode-jsonrpc/node';
 import { ChatVecError } from '../core/errors';
+import { clampThreads, describeThreadLimit } from '../core/jobs/threadLimit';
 import {
   CancelRequest,
   type CancelResult,
@@ -58,21 +62,21 @@ import {
   type TaskHostErrorData,
   type TaskHostStatus,
 } from '../protocol/taskHost';
+import { type Cancellation, isCancellationRequested, linkCancellation, withTimeout } from './cancellation';
+import { type TaskHostCrash, TaskHostCrashedError, type TaskHostTimeout, TaskHostTimeoutError } from './clientErrors';
 import { type Disposable, Emitter } from './events';
 import { describeExit, type HostExit, HostProcess } from './hostProcess';
 import { fromResponseError } from './responseErrors';
 
+export type { Cancellation, CancellationTokenLike } from './cancellation';
+export { type TaskHostCrash, TaskHostCrashedError, type TaskHostTimeout, TaskHostTimeoutError } from './clientErrors';
 export type { Disposable } from './events';
 export type { HostExit } from './hostProcess';
+/** The worker-thread limit (core/jobs/threadLimit.ts), for clients that clamp a setting. */
+export { clampThreads, describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 
-/** The shape of a VS Code / vscode-jsonrpc cancellation token. */
-export interface CancellationTokenLike {
-  readonly isCancellationRequested: boolean;
-  onCancellationRequested(listener: () => void): Disposable;
-}
-
-/** Either an AbortSignal or a cancellation token. */
-export type Cancellation = AbortSignal | CancellationTokenLike;
+/** How long a request that is not a job may go unanswered by default, in ms. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** How the client starts hosts; all optional. */
 export interface TaskHostClientOptions {
@@ -88,8 +92,14 @@ export interface TaskHostClientOptions {
   readonly concurrency?: number;
   /** Backend for jobs whose options name none. */
   readonly backend?: BackendChoice;
-  /** Worker threads for jobs whose options name none; default all cores. */
+  /** Worker threads for jobs whose options name none; default all cores. Above the machine's limit it is lowered to the limit, with a log line. */
   readonly threads?: number;
+  /**
+   * How long a request that is not a job (inspect, recipeCheck, recipePlan, rowStats, status,
+   * cancel, configure) may go unanswered before it fails and the host is restarted, in ms.
+   * Default {@link DEFAULT_REQUEST_TIMEOUT_MS}. Jobs have no limit.
+   */
+  readonly requestTimeoutMs?: number;
   /** How long `dispose` waits for a graceful shutdown before killing, in ms. Default 5000. */
   readonly shutdownTimeoutMs?: number;
   /** Crash-loop protection: stop restarting after `maxCrashes` crashes within `windowMs`. Default 3 / 60 000. */
@@ -104,30 +114,6 @@ export interface JobCallOptions {
   readonly cancellation?: Cancellation;
   /** This job's progress (also delivered to {@link TaskHostClient.onProgress} listeners). */
   readonly onProgress?: (p: ProgressParams) => void;
-}
-
-/** A host process that ended without being asked to. */
-export interface TaskHostCrash extends HostExit {
-  /** Jobs that were in flight and were rejected with a {@link TaskHostCrashedError}. */
-  readonly jobIds: readonly string[];
-  /** False when crash-loop protection stopped restarting. */
-  readonly willRestart: boolean;
-  /** A sentence for the user. */
-  readonly message: string;
-}
-
-/**
- * The task host died under a request (code Internal). `crashLoop` is true when the client gave up
- * restarting it; `restart()` clears that.
- */
-export class TaskHostCrashedError extends ChatVecError {
-  constructor(
-    message: string,
-    readonly exit: HostExit | null,
-    readonly crashLoop: boolean,
-  ) {
-    super('Internal', message, exit?.stderrTail || undefined);
-  }
 }
 
 /** Where the bundled host is: beside this file's bundle (dist/), or dist/ when run from source. */
@@ -149,6 +135,8 @@ interface Session {
   readonly pending: Set<PendingCall>;
   /** Set before a shutdown or kill we asked for, so the exit is not a crash. */
   stopping: boolean;
+  /** A light request timed out while jobs ran: restart the host once they have ended. */
+  restartWhenIdle: boolean;
 }
 
 const TRANSPORT_ERRORS = new Set<number>([ErrorCodes.MessageWriteError, ErrorCodes.MessageReadError, ErrorCodes.PendingResponseRejected, ErrorCodes.ConnectionInactive]);
@@ -167,6 +155,7 @@ export class TaskHostClient {
   private readonly logEmitter = new Emitter<LogParams>();
   private readonly crashEmitter = new Emitter<TaskHostCrash>();
   private readonly startEmitter = new Emitter<TaskHostStatus>();
+  private readonly timeoutEmitter = new Emitter<TaskHostTimeout>();
   private readonly maxCrashes: number;
   private readonly crashWindowMs: number;
   /** `configure` calls, replayed on hosts started later. */
@@ -206,6 +195,11 @@ export class TaskHostClient {
     return this.startEmitter.on(listener);
   }
 
+  /** A request that is not a job timed out (after its caller's promise was rejected); the host is being restarted. */
+  onTimeout(listener: (t: TaskHostTimeout) => void): Disposable {
+    return this.timeoutEmitter.on(listener);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Life cycle
 
@@ -242,7 +236,11 @@ export class TaskHostClient {
    */
   async stop(): Promise<void> {
     const s = this.session ?? (await this.starting?.catch(() => null)) ?? null;
-    if (!s) return;
+    if (s) await this.stopSession(s);
+  }
+
+  /** {@link stop} for one session; also restarts a host that left a request unanswered. */
+  private async stopSession(s: Session): Promise<void> {
     s.stopping = true;
     const timeoutMs = this.options.shutdownTimeoutMs ?? 5000;
     if (!s.host.exit) {
@@ -272,6 +270,7 @@ export class TaskHostClient {
     this.logEmitter.clear();
     this.crashEmitter.clear();
     this.startEmitter.clear();
+    this.timeoutEmitter.clear();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -355,7 +354,7 @@ export class TaskHostClient {
    */
   async runJob<K extends JobKind>(kind: K, options: JobOptionsOf<K>, call: JobCallOptions = {}): Promise<JobResult<JobResultMap[K]>> {
     const jobId = call.jobId ?? this.newJobId(kind);
-    if (isCancelled(call.cancellation)) return { status: 'cancelled' };
+    if (isCancellationRequested(call.cancellation)) return { status: 'cancelled' };
     const sub = call.onProgress ? this.onProgress(jobId, call.onProgress) : undefined;
     const link = linkCancellation(call.cancellation);
     try {
@@ -380,32 +379,60 @@ export class TaskHostClient {
 
   /** Changes settings of the running host (and of hosts started later). */
   async configure(params: ConfigureParams): Promise<TaskHostStatus> {
-    const status = await this.call(ConfigureRequest, params, undefined, undefined);
-    Object.assign(this.settings, params);
+    const checked = typeof params.defaultThreads === 'number' ? { ...params, defaultThreads: this.threadsWithin(params.defaultThreads) } : params;
+    const status = await this.call(ConfigureRequest, checked, undefined, undefined);
+    Object.assign(this.settings, checked);
     return status;
   }
 
   // -------------------------------------------------------------------------------------------
   // Plumbing
 
+  /** Sends a request; one that is not a job (no jobId) is given {@link TaskHostClientOptions.requestTimeoutMs}. */
   private async call<P, R>(type: RequestType<P, R, TaskHostErrorData>, params: P, token: CancellationToken | undefined, jobId: string | undefined): Promise<R> {
     const s = await this.ensureSession();
-    return this.track(s, type.method, jobId, () => s.host.connection.sendRequest(type, params, token));
+    return this.track(s, type.method, jobId, () => s.host.connection.sendRequest(type, params, token), jobId === undefined ? this.requestTimeoutMs : undefined);
   }
 
   private async call0<R>(type: RequestType0<R, TaskHostErrorData>): Promise<R> {
     const s = await this.ensureSession();
-    return this.track(s, type.method, undefined, () => s.host.connection.sendRequest(type));
+    return this.track(s, type.method, undefined, () => s.host.connection.sendRequest(type), this.requestTimeoutMs);
+  }
+
+  private get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   /**
    * Sends a request so that a host death rejects it with the crash, not with the library's
-   * generic "connection disposed".
+   * generic "connection disposed". With `timeoutMs`, no answer in time rejects it with a
+   * TaskHostTimeoutError and restarts the host (see {@link onRequestTimeout}).
    */
-  private track<R>(s: Session, method: string, jobId: string | undefined, send: () => Promise<R>): Promise<R> {
+  private track<R>(s: Session, method: string, jobId: string | undefined, send: () => Promise<R>, timeoutMs?: number): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const entry: PendingCall = { method, jobId, reject };
+      let timer: NodeJS.Timeout | undefined;
+      const entry: PendingCall = {
+        method,
+        jobId,
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       s.pending.add(entry);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          if (!s.pending.delete(entry)) return;
+          reject(new TaskHostTimeoutError(method, timeoutMs));
+          this.onRequestTimeout(s, method, timeoutMs);
+        }, timeoutMs);
+        // The host process keeps a client alive; the timer alone must not.
+        timer.unref();
+      }
+      const settled = () => {
+        clearTimeout(timer);
+        if (jobId !== undefined && s.restartWhenIdle) this.restartIfIdle(s);
+      };
       let sent: Promise<R>;
       try {
         sent = send();
@@ -414,20 +441,53 @@ export class TaskHostClient {
       }
       sent.then(
         (r) => {
-          if (s.pending.delete(entry)) resolve(r);
+          if (s.pending.delete(entry)) {
+            settled();
+            resolve(r);
+          }
         },
         (e) => {
           if (isTransportError(e)) {
             // The host is going away; its exit handler rejects this call with the reason. Should
             // the exit never be observed, fail with the transport error after a while.
             setTimeout(() => {
-              if (s.pending.delete(entry)) reject(fromResponseError(e));
+              if (s.pending.delete(entry)) {
+                settled();
+                reject(fromResponseError(e));
+              }
             }, 5000).unref();
             return;
           }
-          if (s.pending.delete(entry)) reject(fromResponseError(e));
+          if (s.pending.delete(entry)) {
+            settled();
+            reject(fromResponseError(e));
+          }
         },
       );
+    });
+  }
+
+  /**
+   * A request that is not a job timed out: the host (or its request threads) is stuck, so it is
+   * restarted — at once, or when its running jobs have ended (a stuck read must not cost the user
+   * a long job; the host still runs those, and `status`/`cancel` are answered meanwhile).
+   */
+  private onRequestTimeout(s: Session, method: string, timeoutMs: number): void {
+    const message = new TaskHostTimeoutError(method, timeoutMs).message;
+    const running = [...s.pending].filter((p) => p.jobId !== undefined).length;
+    const note = running > 0 && !s.stopping ? ` once its ${running} running job${running === 1 ? '' : 's'} end${running === 1 ? 's' : ''}` : '';
+    this.logEmitter.fire({ level: 'error', message: `${message}${note} (pid ${s.host.pid})`, source: 'client' });
+    this.timeoutEmitter.fire({ method, timeoutMs, pid: s.host.pid, message }, (e) => this.listenerFailed(e));
+    if (s.stopping || s.host.exit) return;
+    s.restartWhenIdle = true;
+    this.restartIfIdle(s);
+  }
+
+  private restartIfIdle(s: Session): void {
+    if (s.stopping || s.host.exit || [...s.pending].some((p) => p.jobId !== undefined)) return;
+    void this.stopSession(s).then(async () => {
+      // Started at once, so the next feature finds a live host; a failure is the next request's to report.
+      if (!this.disposed && !this.gaveUp && this.session === null) await this.ensureSession().catch(() => undefined);
     });
   }
 
@@ -445,7 +505,9 @@ export class TaskHostClient {
     const args: string[] = [];
     const concurrency = this.settings.concurrency ?? this.options.concurrency;
     const backend = this.settings.defaultBackend ?? this.options.backend;
-    const threads = this.settings.defaultThreads === undefined ? this.options.threads : (this.settings.defaultThreads ?? undefined);
+    const wanted = this.settings.defaultThreads === undefined ? this.options.threads : (this.settings.defaultThreads ?? undefined);
+    // A bad --threads would stop the host from starting at all.
+    const threads = wanted === undefined ? undefined : this.threadsWithin(wanted);
     if (concurrency !== undefined) args.push(`--concurrency=${concurrency}`);
     if (backend !== undefined) args.push(`--backend=${backend}`);
     if (threads !== undefined) args.push(`--threads=${threads}`);
@@ -459,7 +521,7 @@ export class TaskHostClient {
       onOutput: (stream, line) => this.logEmitter.fire({ level: stream === 'stderr' ? 'warn' : 'info', message: `[task host ${stream}] ${line}`, source: 'client' }),
       onTransportLog: (message) => this.logEmitter.fire({ level: 'debug', message: `[task host transport] ${message}`, source: 'client' }),
     });
-    const s: Session = { host, pending: new Set(), stopping: false };
+    const s: Session = { host, pending: new Set(), stopping: false, restartWhenIdle: false };
     host.connection.onNotification(ProgressNotification, (p) => this.progressEmitter.fire(p, (e) => this.listenerFailed(e)));
     host.connection.onNotification(LogNotification, (l) => this.logEmitter.fire(l));
     host.connection.listen();
@@ -500,6 +562,15 @@ export class TaskHostClient {
     this.crashEmitter.fire(crash, (e) => this.listenerFailed(e));
   }
 
+  /** A thread count brought within the machine's limit, with a log line when it had to change. */
+  private threadsWithin(threads: number): number {
+    const c = clampThreads(threads);
+    if (c.clamped) {
+      this.logEmitter.fire({ level: 'warn', message: `${threads} worker threads asked for; using ${c.threads} (this machine's limit is ${describeThreadLimit()})`, source: 'client' });
+    }
+    return c.threads;
+  }
+
   private crashLoopError(): TaskHostCrashedError {
     const last = this.lastCrash;
     return new TaskHostCrashedError(
@@ -526,38 +597,3 @@ function isTransportError(e: unknown): boolean {
   return !(e instanceof ChatVecError);
 }
 
-function isCancelled(c: Cancellation | undefined): boolean {
-  if (!c) return false;
-  return 'aborted' in c ? c.aborted : c.isCancellationRequested;
-}
-
-/** A vscode-jsonrpc token that follows an AbortSignal or a foreign token ($/cancelRequest). */
-function linkCancellation(c: Cancellation | undefined): { token: CancellationToken; dispose(): void } | undefined {
-  if (!c) return undefined;
-  const source = new CancellationTokenSource();
-  let unlink: () => void;
-  if ('aborted' in c) {
-    const onAbort = () => source.cancel();
-    c.addEventListener('abort', onAbort, { once: true });
-    unlink = () => c.removeEventListener('abort', onAbort);
-  } else {
-    const d = c.onCancellationRequested(() => source.cancel());
-    unlink = () => d.dispose();
-  }
-  return {
-    token: source.token,
-    dispose: () => {
-      unlink();
-      source.dispose();
-    },
-  };
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -54,6 +54,8 @@ export class HostProcess {
     const tail: string[] = [];
     const readLines = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr') => {
       if (!stream) return Promise.resolve();
+      // A pipe torn down with the process (ECONNRESET) ends the lines; 'exit' says what happened.
+      stream.on('error', () => {});
       const rl = createInterface({ input: stream, crlfDelay: Infinity });
       rl.on('line', (line) => {
         if (name === 'stderr') {

@@ -5,6 +5,13 @@
  */
 import { CancelledError, ChatVecError } from '../core/errors';
 
+/**
+ * The most heavy jobs the host runs at once. One job already uses every core, so more than a few
+ * only multiplies memory (each job holds its own worker threads and buffers); 16 leaves room for
+ * I/O-bound uses without letting `concurrency: 1e9` turn a queue into a memory bomb.
+ */
+export const MAX_JOB_CONCURRENCY = 16;
+
 interface Waiter {
   readonly id: string;
   readonly onPosition: ((position: number) => void) | undefined;
@@ -19,7 +26,7 @@ export class JobQueue {
   private readonly running = new Set<string>();
   private max: number;
 
-  /** @param limit how many jobs may hold a slot at once (≥ 1) */
+  /** @param limit how many jobs may hold a slot at once (1 … {@link MAX_JOB_CONCURRENCY}) */
   constructor(limit = 1) {
     this.max = JobQueue.check(limit);
   }
@@ -93,7 +100,9 @@ export class JobQueue {
   }
 
   private static check(limit: number): number {
-    if (!Number.isInteger(limit) || limit < 1) throw new ChatVecError('InvalidArgument', `concurrency must be a whole number ≥ 1, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_JOB_CONCURRENCY) {
+      throw new ChatVecError('InvalidArgument', `concurrency must be a whole number ≥ 1 and at most ${MAX_JOB_CONCURRENCY}, got ${limit}`);
+    }
     return limit;
   }
 }

@@ -5,42 +5,57 @@
  * JSON-RPC over the IPC channel (src/protocol/taskHost.ts) and runs the engine in-process; the
  * engine spreads work over worker threads, which end with this process.
  *
- * Arguments: `--concurrency=N` (heavy jobs at once, default 1), `--backend=auto|cpu|gpu`,
- * `--threads=N` (defaults for jobs that name none).
+ * Light requests (inspect, recipeCheck, recipePlan, rowStats) read headers with synchronous file
+ * I/O; they run on worker threads of their own (lightRequests.ts), so one read that never ends (a
+ * FIFO, a hung network mount) cannot keep `status`, `cancel` or `shutdown` from being answered.
+ *
+ * Arguments: `--concurrency=N` (heavy jobs at once, default 1, at most 16), `--backend=auto|cpu|gpu`,
+ * `--threads=N` (default for jobs that name none, at most the machine's limit,
+ * core/jobs/threadLimit.ts).
  *
  * Life cycle: exits after answering `shutdown`, when the IPC channel closes, when the parent
- * process dies (polled every second), and on SIGTERM, each time after cancelling jobs so they
- * remove their temporary output. SIGINT is ignored: a terminal's Ctrl-C reaches the whole
- * process group, and it is the client's to turn into a cancel.
+ * process dies (polled every second), on SIGTERM and after an internal error, each time after
+ * cancelling jobs so they remove their temporary output. Its stdout/stderr may be broken by then
+ * (the client died): every write to them is best effort (stdio.ts). SIGINT is ignored: a
+ * terminal's Ctrl-C reaches the whole process group, and it is the client's to turn into a cancel.
  */
-import { type CancellationToken, createMessageConnection, IPCMessageReader, type Logger, type MessageConnection, type NotificationType } from 'vscode-jsonrpc/node';
-import { openCheckpoint } from '../core/checkpoint/checkpoint';
-import { inspectReport } from '../core/checkpoint/inspect';
+import { isMainThread, parentPort } from 'node:worker_threads';
+import { type CancellationToken, createMessageConnection, IPCMessageReader, type Logger, type MessageConnection, type NotificationType, type ResponseError } from 'vscode-jsonrpc/node';
 import { ChatVecError, toChatVecError } from '../core/errors';
+import { checkThreads } from '../core/jobs/threadLimit';
 import type { BackendChoice } from '../core/jobs/types';
 import { TOOL_VERSION } from '../core/version';
 import {
   CancelRequest,
   ConfigureRequest,
+  type InspectReport,
   InspectRequest,
   JOB_REQUESTS,
   type JobKind,
   LogNotification,
   type LogParams,
   ProgressNotification,
+  type RecipeDiagnostic,
   RecipeCheckRequest,
   RecipePlanRequest,
+  type RecipePlanResult,
   RowStatsRequest,
+  type RowStatsResult,
   ShutdownRequest,
   StatusRequest,
   TASK_HOST_PROTOCOL_VERSION,
+  type TaskHostErrorData,
   type TaskHostStatus,
 } from '../protocol/taskHost';
 import { FlushingIpcWriter } from './ipcWriter';
 import { JobManager } from './jobManager';
+import { MAX_JOB_CONCURRENCY } from './jobQueue';
+import { type LightMethod, type LightParamsMap, serveLightRequests } from './lightRequestThread';
+import { LightRequests } from './lightRequests';
 import { watchParent } from './parentWatch';
 import { malformed, toResponseError } from './responseErrors';
-import { ENGINE_RUNNERS, recipeCheck, recipePlan, rowStats } from './runners';
+import { ENGINE_RUNNERS } from './runners';
+import { guardStdio, writeStderr } from './stdio';
 import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateRecipeCheckParams, validateRecipePlanParams, validateRowStatsParams } from './validate';
 
 /** How long jobs get to remove their temporary output when the host is told to stop, in ms. */
@@ -62,33 +77,36 @@ function parseArgs(argv: readonly string[]): HostArgs {
       if (value !== 'auto' && value !== 'cpu' && value !== 'gpu') throw new ChatVecError('InvalidArgument', `task host: --backend must be auto, cpu or gpu`);
       args.backend = value;
     } else {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) throw new ChatVecError('InvalidArgument', `task host: --${key} must be a whole number ≥ 1`);
-      if (key === 'concurrency') args.concurrency = n;
-      else args.threads = n;
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!Number.isSafeInteger(n) || n < 1) throw new ChatVecError('InvalidArgument', `task host: --${key} must be a whole number ≥ 1`);
+      if (key === 'threads') args.threads = checkThreads(n, 'task host: --threads');
+      else if (n > MAX_JOB_CONCURRENCY) throw new ChatVecError('InvalidArgument', `task host: --concurrency ${n} is above the limit of ${MAX_JOB_CONCURRENCY} jobs at once`);
+      else args.concurrency = n;
     }
   }
   return args;
 }
 
 function main(): void {
+  // First of all: a client that dies must not turn our next log line into a crash.
+  guardStdio();
   if (typeof process.send !== 'function') {
-    process.stderr.write('chatvec task host: start it with child_process.fork (it talks JSON-RPC over the IPC channel)\n');
+    writeStderr('chatvec task host: start it with child_process.fork (it talks JSON-RPC over the IPC channel)\n');
     process.exit(2);
   }
   let args: HostArgs;
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`${toChatVecError(e).message}\n`);
+    writeStderr(`${toChatVecError(e).message}\n`);
     process.exit(2);
   }
   const started = Date.now();
   const writer = new FlushingIpcWriter(process);
   // The library logs transport trouble here; stderr reaches the client's log, not the protocol.
   const logger: Logger = {
-    error: (m) => process.stderr.write(`task host: ${m}\n`),
-    warn: (m) => process.stderr.write(`task host: ${m}\n`),
+    error: (m) => writeStderr(`task host: ${m}\n`),
+    warn: (m) => writeStderr(`task host: ${m}\n`),
     info: () => {},
     log: () => {},
   };
@@ -103,6 +121,8 @@ function main(): void {
    * closed connection).
    */
   const notify = <P>(type: NotificationType<P>, p: P) => {
+    // Once the channel is closed each attempt would only log a failure.
+    if (!process.connected) return;
     try {
       connection.sendNotification(type, p).catch(() => {});
     } catch {
@@ -120,21 +140,36 @@ function main(): void {
     { backend: args.backend, threads: args.threads },
   );
 
-  /** Cancels jobs, gives them a moment to clean up, and exits. Runs once. */
+  const light = new LightRequests(__filename);
+
+  /**
+   * Ends the process; process.exit also ends the engine's worker threads: no orphans. But it joins
+   * every thread, and a light request's thread blocked in a read (a FIFO) never ends; the host
+   * then ends itself with SIGKILL instead — its jobs have cleaned up by now.
+   */
+  const exitNow = (code: number): void => {
+    if (light.busy > 0) process.kill(process.pid, 'SIGKILL');
+    process.exit(code);
+  };
+
+  /** Cancels jobs, gives them a moment to clean up, and exits. Runs once; exits whatever fails on the way. */
   const terminate = async (reason: string, code: number, notify: boolean) => {
     if (exiting) return;
     exiting = true;
     stopping = true;
-    watch.dispose();
-    if (notify) sendLog({ level: 'info', message: `task host exiting: ${reason}`, source: 'host' });
-    jobs.cancelAll();
-    const clean = await jobs.whenIdle(WIND_DOWN_MS);
-    if (!clean) process.stderr.write(`task host: jobs did not stop within ${WIND_DOWN_MS} ms; exiting anyway (${reason})\n`);
-    // Answers and the last notifications must leave before the process does.
-    await Promise.race([writer.drain(), new Promise((r) => setTimeout(r, 1000))]);
-    connection.dispose();
-    // process.exit also ends the engine's worker threads: no orphans.
-    process.exit(code);
+    try {
+      watch.dispose();
+      if (notify) sendLog({ level: 'info', message: `task host exiting: ${reason}`, source: 'host' });
+      light.close();
+      jobs.cancelAll();
+      const clean = await jobs.whenIdle(WIND_DOWN_MS);
+      if (!clean) writeStderr(`task host: jobs did not stop within ${WIND_DOWN_MS} ms; exiting anyway (${reason})\n`);
+      // Answers and the last notifications must leave before the process does.
+      await Promise.race([writer.drain(), new Promise((r) => setTimeout(r, 1000))]);
+      connection.dispose();
+    } finally {
+      exitNow(code);
+    }
   };
 
   const status = (): TaskHostStatus => ({
@@ -149,14 +184,17 @@ function main(): void {
     jobs: jobs.list(),
   });
 
-  connection.onRequest(InspectRequest, (params) => {
+  /** A light request, checked here and run on a request thread; never queued behind jobs. */
+  const runLight = async <M extends LightMethod, R>(method: M, validate: () => LightParamsMap[M], token: CancellationToken): Promise<R | ResponseError<TaskHostErrorData>> => {
     try {
-      const p = validateParams(() => validateInspectParams(params));
-      return inspectReport(openCheckpoint(p.path));
+      const p = validateParams(validate);
+      return (await light.run(method, p, { defaultThreads: jobs.defaults.threads }, token)) as R;
     } catch (e) {
       return toResponseError(e);
     }
-  });
+  };
+
+  connection.onRequest(InspectRequest, (params, token) => runLight<'inspect', InspectReport>('inspect', () => ({ path: validateInspectParams(params).path }), token));
 
   const jobHandler =
     <K extends JobKind>(kind: K) =>
@@ -177,30 +215,10 @@ function main(): void {
   connection.onRequest(JOB_REQUESTS.createDemo, jobHandler('createDemo'));
 
   // Light like inspect: headers only, answered at once even while heavy jobs run or wait.
-  connection.onRequest(RecipeCheckRequest, (params) => {
-    try {
-      return recipeCheck(validateParams(() => validateRecipeCheckParams(params)));
-    } catch (e) {
-      return toResponseError(e);
-    }
-  });
-
-  // Light too: a few rows' bytes (bounded by the validator and core), never queued.
-  connection.onRequest(RowStatsRequest, (params) => {
-    try {
-      return rowStats(validateParams(() => validateRowStatsParams(params)));
-    } catch (e) {
-      return toResponseError(e);
-    }
-  });
-
-  connection.onRequest(RecipePlanRequest, (params) => {
-    try {
-      return recipePlan(validateParams(() => validateRecipePlanParams(params)), jobs.defaults.threads);
-    } catch (e) {
-      return toResponseError(e);
-    }
-  });
+  connection.onRequest(RecipeCheckRequest, (params, token) => runLight<'recipeCheck', RecipeDiagnostic[]>('recipeCheck', () => validateRecipeCheckParams(params), token));
+  // Light too: a few rows' bytes (bounded by the validator and core).
+  connection.onRequest(RowStatsRequest, (params, token) => runLight<'rowStats', RowStatsResult>('rowStats', () => validateRowStatsParams(params), token));
+  connection.onRequest(RecipePlanRequest, (params, token) => runLight<'recipePlan', RecipePlanResult>('recipePlan', () => validateRecipePlanParams(params), token));
 
   connection.onRequest(CancelRequest, (params) => {
     try {
@@ -240,12 +258,19 @@ function main(): void {
   process.on('SIGTERM', () => void terminate('SIGTERM', 0, true));
   process.on('SIGINT', () => {});
   const fatal = (what: string) => (e: unknown) => {
-    // A bug in the host itself: say what happened and exit, so the client restarts a clean process.
-    const err = toChatVecError(e);
-    process.stderr.write(`task host: ${what}: ${err.message}\n${err.details ?? (e instanceof Error ? e.stack : '')}\n`);
-    sendLog({ level: 'error', message: `task host ${what}: ${err.message}`, source: 'host' });
-    void writer.drain().finally(() => process.exit(70));
-    setTimeout(() => process.exit(70), 500).unref();
+    // A bug in the host itself: say what happened (if anyone still listens), cancel the jobs so
+    // they remove their temporary output, and exit, so the client restarts a clean process.
+    try {
+      const err = toChatVecError(e);
+      writeStderr(`task host: ${what}: ${err.message}\n${err.details ?? (e instanceof Error ? e.stack : '')}\n`);
+      sendLog({ level: 'error', message: `task host ${what}: ${err.message}`, source: 'host' });
+    } catch {
+      // Reporting must not stop the clean-up.
+    }
+    process.exitCode = 70;
+    void terminate(what, 70, false);
+    // Should the wind-down itself hang, exit anyway.
+    setTimeout(() => exitNow(70), WIND_DOWN_MS + 2000).unref();
   };
   process.on('uncaughtException', fatal('uncaught exception'));
   process.on('unhandledRejection', fatal('unhandled rejection'));
@@ -263,4 +288,6 @@ function validateParams<T>(fn: () => T): T {
   }
 }
 
-main();
+// This bundle is also the entry of the light requests' threads (lightRequests.ts).
+if (isMainThread) main();
+else serveLightRequests(parentPort!);

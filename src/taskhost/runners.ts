@@ -3,14 +3,15 @@
  * the same bytes (and a check the same diagnostics) whichever way it is started.
  */
 import { openCheckpoint } from '../core/checkpoint/checkpoint';
+import { formatPlanSummary } from '../protocol/planText';
 import { rowStats as readRowStats } from '../core/checkpoint/rowStats';
 import { runCreateDemo } from '../core/demo/job';
 import { runApply } from '../core/engine/apply';
 import { runExtract } from '../core/engine/extract';
-import { threadCount } from '../core/engine/outputJob';
+import { threadCount } from '../core/jobs/threadLimit';
 import { ChatVecError } from '../core/errors';
 import type { JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
-import { type RecipeDiagnostic, type RecipeIssue, checkRecipeText, formatIssue, formatPlanSummary, loadRecipeFile, recipeDiagnostics, runRecipeFile, summarizePlan } from '../core/recipes';
+import { type RecipeDiagnostic, type RecipeIssue, checkRecipeText, formatIssue, loadRecipeFile, recipeDiagnostics, runRecipeFile, summarizePlan } from '../core/recipes';
 import { issueRange } from '../core/recipes/yamlSource';
 import { runDiff } from '../core/stats/diff';
 import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
@@ -22,8 +23,8 @@ import type { JobRunners } from './jobManager';
  * @throws as core/recipes runRecipeFile (InvalidArgument listing the recipe's errors, OutputExists …)
  */
 export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
-  const { recipe, out, overwrite, threads, maxShardBytes, backend } = opts;
-  return runRecipeFile(recipe, { out, overwrite, threads, maxShardBytes, backend }, ctx);
+  const { recipe, out, overwrite, threads, maxShardBytes, backend, allowNonFinite } = opts;
+  return runRecipeFile(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite }, ctx);
 }
 
 /** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo. */
@@ -39,7 +40,7 @@ export const ENGINE_RUNNERS: JobRunners = {
  * `rowStats`: the requested rows of one tensor (default: the input embedding), read by byte range.
  * @throws ChatVecError BadCheckpoint, InvalidArgument (unknown tensor, row out of range), Io
  */
-export function rowStats(p: RowStatsParams): RowStatsResult {
+export function rowStatsRequest(p: RowStatsParams): RowStatsResult {
   return readRowStats(openCheckpoint(p.path), p.rows, p.tensor);
 }
 

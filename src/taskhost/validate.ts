@@ -8,14 +8,23 @@
  */
 import type { ApplyOptions, CommonJobOptions, CreateDemoOptions, DiffOptions, ExtractOptions, MergeOptions } from '../core/jobs/types';
 import { ChatVecError } from '../core/errors';
+import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
 import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
+import { MAX_JOB_CONCURRENCY } from './jobQueue';
 
 type Check = (v: unknown) => string | null;
 
 const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
 const bool: Check = (v) => (typeof v === 'boolean' ? null : 'true or false');
 const posInt: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? null : 'a whole number ≥ 1');
+/** posInt up to a limit: worker threads (core/jobs/threadLimit.ts) and jobs at once (jobQueue.ts). */
+const posIntUpTo =
+  (max: () => number, limit: () => string): Check =>
+  (v) =>
+    posInt(v) === null && (v as number) <= max() ? null : `a whole number ≥ 1 and at most ${limit()}`;
+const threadCount: Check = posIntUpTo(maxThreads, describeThreadLimit);
+const concurrency: Check = posIntUpTo(() => MAX_JOB_CONCURRENCY, () => String(MAX_JOB_CONCURRENCY));
 const posNum: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a positive number');
 const strList: Check = (v) => (Array.isArray(v) && v.every((x) => str(x) === null) ? null : 'a list of non-empty strings');
 const numList: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? null : 'a list of finite numbers');
@@ -40,7 +49,7 @@ const rowPairs: Check = (v) =>
 type Table<T> = { readonly [K in keyof Required<T>]: { readonly check: Check; readonly required?: true } };
 
 const common: Table<CommonJobOptions> = {
-  threads: { check: posInt },
+  threads: { check: threadCount },
   backend: { check: oneOf(['auto', 'cpu', 'gpu']) },
 };
 
@@ -60,6 +69,7 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     overwrite: { check: bool },
     skipEmbed: { check: bool },
     maxShardBytes: { check: posNum },
+    allowNonFinite: { check: bool },
   } satisfies Table<ExtractOptions>,
   apply: {
     ...common,
@@ -74,6 +84,7 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     maxShardBytes: { check: posNum },
     dtype: { check: oneOf(FLOAT_DTYPES) },
     overwrite: { check: bool },
+    allowNonFinite: { check: bool },
   } satisfies Table<ApplyOptions>,
   merge: {
     ...common,
@@ -81,6 +92,7 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     out: { check: str, required: true },
     overwrite: { check: bool },
     maxShardBytes: { check: posNum },
+    allowNonFinite: { check: bool },
   } satisfies Table<MergeOptions>,
   createDemo: {
     dir: { check: str, required: true },
@@ -95,11 +107,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkObject(what: string, value: unknown, table: Readonly<Record<string, { check: Check; required?: true }>>): void {
   if (!isObject(value)) throw new ChatVecError('InvalidArgument', `${what} must be an object`);
+  // Own properties only: `key in table` would let "constructor", "toString" or "__proto__" through.
   for (const key of Object.keys(value)) {
-    if (!(key in table)) throw new ChatVecError('InvalidArgument', `${what} has an unknown field "${key}" (known: ${Object.keys(table).join(', ')})`);
+    if (!Object.hasOwn(table, key)) throw new ChatVecError('InvalidArgument', `${what} has an unknown field ${JSON.stringify(key).slice(0, 80)} (known: ${Object.keys(table).join(', ')})`);
   }
   for (const [key, rule] of Object.entries(table)) {
-    const v = value[key];
+    const v = Object.hasOwn(value, key) ? value[key] : undefined;
     if (v === undefined || v === null) {
       if (rule.required) throw new ChatVecError('InvalidArgument', `${what}.${key} is missing`);
       continue;
@@ -150,9 +163,9 @@ export function validateCancelParams(params: unknown): { jobId: string } {
 /** Checks `configure` parameters. @throws ChatVecError InvalidArgument */
 export function validateConfigureParams(params: unknown): ConfigureParams {
   const table: Table<ConfigureParams> = {
-    concurrency: { check: posInt },
+    concurrency: { check: concurrency },
     defaultBackend: { check: oneOf(['auto', 'cpu', 'gpu']) },
-    defaultThreads: { check: posInt },
+    defaultThreads: { check: threadCount },
   };
   checkObject('configure: parameters', params, table);
   return params as ConfigureParams;
@@ -185,7 +198,7 @@ export function validateRecipePlanParams(params: unknown): RecipePlanParams {
   const table: Table<RecipePlanParams> = {
     recipePath: { check: str },
     text: { check: recipeText },
-    threads: { check: posInt },
+    threads: { check: threadCount },
     verbose: { check: bool },
   };
   checkObject('recipePlan: parameters', params, table);

@@ -82,6 +82,15 @@ describe('task host jobs', () => {
     await assert.rejects(client.apply({ target: t.cp, base: t.base, chats: [t.chat], out: path.join(dir, 'o') }), (e: unknown) => e instanceof ChatVecError && e.code === 'ShapeMismatch');
     fs.mkdirSync(path.join(dir, 'exists'));
     await assert.rejects(client.extract({ base: t.base, chat: t.chat, out: path.join(dir, 'exists') }), (e: unknown) => e instanceof ChatVecError && e.code === 'OutputExists');
+    // The output-path rules hold behind the task host too (the extension's "Replace it?" dialog
+    // sends overwrite: true): an input is never replaced, nor a folder the tool did not write.
+    const before = fs.readdirSync(t.chat).sort();
+    await assert.rejects(client.extract({ base: t.base, chat: t.chat, out: t.chat, overwrite: true }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument' && /it is an input/.test(e.message));
+    await assert.rejects(client.apply({ target: t.cp, base: t.base, chats: [t.chat], skipEmbed: true, out: path.dirname(t.cp), overwrite: true }), (e: unknown) => e instanceof ChatVecError && /contains an input/.test(e.message));
+    fs.writeFileSync(path.join(dir, 'exists', 'mine.txt'), 'keep');
+    await assert.rejects(client.extract({ base: t.base, chat: t.chat, out: path.join(dir, 'exists'), overwrite: true }), (e: unknown) => e instanceof ChatVecError && e.code === 'OutputExists' && /not written by chatvec/.test(e.message));
+    assert.deepEqual(fs.readdirSync(t.chat).sort(), before);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'exists')), ['mine.txt']);
     const pid = client.pid;
     assert.equal((await client.status()).pid, pid, 'the same host answers after the failures');
     assert.deepEqual(partials(dir), []);

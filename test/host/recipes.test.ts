@@ -14,7 +14,8 @@ import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ChatVecError } from '../../src/core/errors';
 import { TOOL_VERSION } from '../../src/core/version';
-import { formatPlanSummary, loadRecipeFile, recipeDiagnostics, runRecipeFile, summarizePlan } from '../../src/core/recipes';
+import { loadRecipeFile, recipeDiagnostics, runRecipeFile, summarizePlan } from '../../src/core/recipes';
+import { formatPlanSummary } from '../../src/protocol/planText';
 import type { LogParams, MergeOptions, ProgressParams, RecipeCheckParams, RecipePlanParams } from '../../src/protocol/taskHost';
 import { CLI_SCRIPT, assertSameTree, demo, ensureBundles, newClient, partials, tempDir, waitFor } from './support';
 

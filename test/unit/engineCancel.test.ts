@@ -78,14 +78,16 @@ describe('cancellation through the job signal', () => {
 
   it('a cancelled --overwrite job keeps the old output', async () => {
     const out = path.join(dir, 'keep-old');
+    // An earlier output (with the marker that lets --overwrite replace it).
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'old.txt'), 'old');
+    fs.writeFileSync(path.join(out, '.chatvec-output.json'), '{}');
     const signal = { cancelled: false };
     await rejectsWith(
       runApply({ target: small.cp, base: small.base, chats: [small.chat], out, skipEmbed: true, overwrite: true }, { signal, onProgress: () => (signal.cancelled = true) }),
       'Cancelled',
     );
-    assert.deepEqual(fs.readdirSync(out), ['old.txt']);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['.chatvec-output.json', 'old.txt']);
     assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('.partial-')), []);
   });
 });

@@ -144,7 +144,7 @@ describe('outputs', () => {
     assert.ok(!fs.existsSync(o));
   });
 
-  it('an existing output is refused without --overwrite and replaced with it', async () => {
+  it('an existing output is refused without --overwrite; with it, only an earlier output is replaced', async () => {
     const o = out();
     fs.mkdirSync(o, { recursive: true });
     fs.writeFileSync(path.join(o, 'precious.txt'), 'keep me');
@@ -152,22 +152,26 @@ describe('outputs', () => {
     assert.deepEqual(fs.readdirSync(o), ['precious.txt']);
     assert.deepEqual(fs.readdirSync(path.dirname(o)).filter((f) => f.includes('.partial-')), []);
     await rejectsWith(runExtract({ base: tiny.base, chat: tiny.chat, out: o }), 'OutputExists', o);
+    // A folder that is not an output of chatvec is never replaced, --overwrite or not.
+    await rejectsWith(runApply({ target: tiny.cp, base: tiny.base, chats: [tiny.chat], out: o, skipEmbed: true, overwrite: true }), 'OutputExists', o, 'not written by chatvec');
     assert.deepEqual(fs.readdirSync(o), ['precious.txt']);
 
-    await runApply({ target: tiny.cp, base: tiny.base, chats: [tiny.chat], out: o, skipEmbed: true, overwrite: true });
-    const files = fs.readdirSync(o);
-    assert.ok(!files.includes('precious.txt'), 'the old output was replaced, not merged into');
-    assert.ok(files.includes('model.safetensors') && files.includes('config.json'), files.join(', '));
-    assert.deepEqual(fs.readdirSync(path.dirname(o)).filter((f) => f.includes('.partial-')), [], 'no temporary or old folder left');
-    assert.equal(readCheckpoint(o).order.length, readCheckpoint(tiny.cp).order.length);
+    const o2 = out();
+    await runExtract({ base: tiny.base, chat: tiny.chat, out: o2 });
+    await runApply({ target: tiny.cp, base: tiny.base, chats: [tiny.chat], out: o2, skipEmbed: true, overwrite: true });
+    const files = fs.readdirSync(o2);
+    assert.ok(!files.includes('chatvector.json'), 'the old output was replaced, not merged into');
+    assert.ok(files.includes('model.safetensors') && files.includes('config.json') && files.includes('.chatvec-output.json'), files.join(', '));
+    assert.deepEqual(fs.readdirSync(path.dirname(o2)).filter((f) => f.includes('.partial-')), [], 'no temporary or old folder left');
+    assert.equal(readCheckpoint(o2).order.length, readCheckpoint(tiny.cp).order.length);
   });
 
   it('a failed --overwrite keeps the old output', async () => {
     const o = out();
-    fs.mkdirSync(o, { recursive: true });
-    fs.writeFileSync(path.join(o, 'precious.txt'), 'keep me');
+    await runExtract({ base: tiny.base, chat: tiny.chat, out: o });
+    const old = hashTree(o);
     await rejectsWith(runApply({ target: tiny.cp, base: tiny.base, chats: [path.join(inputs, 'chat-missing')], out: o, skipEmbed: true, overwrite: true }), 'NameMismatch');
-    assert.deepEqual(fs.readdirSync(o), ['precious.txt']);
+    assert.deepEqual(hashTree(o), old);
   });
 });
 

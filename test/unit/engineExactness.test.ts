@@ -386,7 +386,9 @@ describe(`exactness of apply and extract (${kernel} kernel)`, () => {
   ] as const) {
     it(`fused apply with --dtype ${dtype.toLowerCase()}, ratios ${ratios.join(', ')}`, async (t) => {
       const out = sub(`fused-${dtype}`);
-      await runApply({ target: model.cp, base: model.base, chats: chats.map((c) => model[c]), ratios: [...ratios], out, dtype });
+      // The fixture's large magnitudes overflow f16 on purpose (rounding at the range's edge is
+      // part of what is checked), so non-finite results are allowed here.
+      await runApply({ target: model.cp, base: model.base, chats: chats.map((c) => model[c]), ratios: [...ratios], out, dtype, allowNonFinite: true });
       report(t, `${kernel}: fused --dtype ${dtype} [${ratios.join(', ')}]`, checkFused(readCheckpoint(out), [...chats], [...ratios], dtype));
     });
   }

@@ -263,11 +263,19 @@ describe('GPU apply equals the CPU', () => {
     const chat = model('special-chat', 1);
     const cp = model('special-cp', 2);
     // base and chat hold +0 and −0 at the same places in w.f16: chat − base = −0 there.
-    const ex = await gpuVsCpu(t, 'extract', { base, chat }, 'extract special values');
+    // ±3e38 overflow on purpose (3e38 − (−3e38) = +Inf from finite inputs): allowed here, and
+    // the GPU's count of non-finite outputs (nonFinite.ts on its output) must equal the CPU's.
+    const sameNonFinite = (r: Awaited<ReturnType<typeof gpuVsCpu>>, what: string, produced = true) => {
+      assert.deepEqual(r.gpu.r.warnings, r.cpu.r.warnings, `${what}: the GPU job reports the CPU job's non-finite counts`);
+      if (produced) assert.ok(r.cpu.r.warnings.some((w) => /produced from finite inputs/.test(w)), `${what}: ${JSON.stringify(r.cpu.r.warnings)}`);
+      assert.ok(r.cpu.r.warnings.some((w) => /of the inputs passed through/.test(w)), `${what}: ${JSON.stringify(r.cpu.r.warnings)}`);
+    };
+    const ex = await gpuVsCpu(t, 'extract', { base, chat, allowNonFinite: true }, 'extract special values');
+    sameNonFinite(ex, 'extract');
     const tau = readCheckpoint(ex.gpu.o).tensors.get('w.f16')!;
     assert.ok(bitsArray(tau.bytes, 'F32').some((b) => b === 0x80000000), 'a −0 difference keeps its sign');
-    await gpuVsCpu(t, 'apply', { target: cp, base, chats: [chat], ratios: [0.75] }, 'apply special values');
-    await gpuVsCpu(t, 'apply', { target: cp, vectors: [ex.cpu.o], dtype: 'BF16' }, 'vector apply special values');
+    sameNonFinite(await gpuVsCpu(t, 'apply', { target: cp, base, chats: [chat], ratios: [0.75], allowNonFinite: true }, 'apply special values'), 'apply');
+    sameNonFinite(await gpuVsCpu(t, 'apply', { target: cp, vectors: [ex.cpu.o], dtype: 'BF16', allowNonFinite: true }, 'vector apply special values'), 'vector apply', false);
   });
 });
 

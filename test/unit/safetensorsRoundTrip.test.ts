@@ -9,13 +9,15 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { openCheckpoint } from '../../src/core/checkpoint/checkpoint';
 import { ChatVecError } from '../../src/core/errors';
-import { AtomicOutputDir, isPartialOutputName } from '../../src/core/io/atomicOutput';
+import { parseShardSize } from '../../src/cli/options';
+import { parseByteSize } from '../../src/protocol/displayFormat';
+import { AtomicOutputDir, isPartialOutputName, ownerIdentity } from '../../src/core/io/atomicOutput';
 import { OutputFile } from '../../src/core/io/outputFile';
 import { PositionalFile } from '../../src/core/io/positionalFile';
 import { decodeToF32, encodeFromF32 } from '../../src/core/numeric/convert';
 import { DTYPE_BITS, type Dtype } from '../../src/core/safetensors/dtype';
 import { type SafetensorsFileInfo, type TensorLocation, readSafetensorsHeader, readTensorElements, tensorChunks } from '../../src/core/safetensors/reader';
-import { type FilePlan, type TensorSpec, createPlannedFile, parseByteSize, planCheckpoint, planSafetensorsFile } from '../../src/core/safetensors/writer';
+import { type FilePlan, type TensorSpec, createPlannedFile, planCheckpoint, planSafetensorsFile } from '../../src/core/safetensors/writer';
 
 let dir: string;
 let counter = 0;
@@ -327,7 +329,8 @@ describe('parseByteSize', () => {
 
   it('rejects what is not a positive size', () => {
     for (const s of ['', 'abc', '0', '0.1', '-5GB', '5XB', 'GB', '5 G B', '1,000']) {
-      assert.throws(() => parseByteSize(s), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument' && e.message.includes(`"${s}"`), s);
+      assert.equal(parseByteSize(s), undefined, s);
+      assert.throws(() => parseShardSize(s), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument' && e.message.includes(`"${s}"`), s);
     }
   });
 });
@@ -336,7 +339,7 @@ describe('atomic output folder', () => {
   it('appears complete at commit or not at all', () => {
     const parent = fresh('atomic');
     const target = path.join(parent, 'out');
-    const out = AtomicOutputDir.begin(target, false);
+    const out = AtomicOutputDir.begin(target, { overwrite: false });
     const specs: TensorSpec[] = [{ name: 'a', dtype: 'U8', shape: [4] }];
     writePlanned(out.tempPath, planSafetensorsFile('model.safetensors', specs), new Map([['a', new Uint8Array([1, 2, 3, 4])]]));
     assert.equal(fs.existsSync(target), false, 'nothing at the final path before commit');
@@ -346,15 +349,15 @@ describe('atomic output folder', () => {
     assert.deepEqual(fs.readdirSync(parent), ['out']);
     assert.deepEqual(readWhole(readSafetensorsHeader(path.join(target, 'model.safetensors')), 'a'), new Uint8Array([1, 2, 3, 4]));
 
-    assert.throws(() => AtomicOutputDir.begin(target, false), (e: unknown) => e instanceof ChatVecError && e.code === 'OutputExists');
-    const again = AtomicOutputDir.begin(target, true);
+    assert.throws(() => AtomicOutputDir.begin(target, { overwrite: false }), (e: unknown) => e instanceof ChatVecError && e.code === 'OutputExists');
+    const again = AtomicOutputDir.begin(target, { overwrite: true });
     fs.writeFileSync(again.file('new.txt'), 'x');
     assert.ok(fs.existsSync(path.join(target, 'model.safetensors')), 'the old output stays until commit');
     again.commit();
-    assert.deepEqual(fs.readdirSync(target), ['new.txt']);
+    assert.deepEqual(fs.readdirSync(target).sort(), ['.chatvec-output.json', 'new.txt'], 'the new output, with its marker');
     assert.deepEqual(fs.readdirSync(parent), ['out'], 'no leftovers');
 
-    const aborted = AtomicOutputDir.begin(path.join(parent, 'other'), false);
+    const aborted = AtomicOutputDir.begin(path.join(parent, 'other'), { overwrite: false });
     fs.writeFileSync(aborted.file('model.safetensors'), 'partial');
     aborted.abort();
     aborted.abort();
@@ -529,20 +532,34 @@ describe('properties', () => {
 });
 
 describe('atomic output: stale temporary folders', () => {
-  it('removes partial folders of dead processes for the same output, keeps live ones and others', () => {
+  it('removes partial folders of dead processes of this pid namespace for the same output, keeps live ones, others, and foreign ones', () => {
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-stale-'));
     try {
       // a pid that is surely dead: a child that has exited
-      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
-      const stale = path.join(parent, `.out.partial-${dead}-abc`);
-      const live = path.join(parent, `.out.partial-${process.ppid}-abc`);
-      const other = path.join(parent, `.other.partial-${dead}-abc`);
-      for (const d of [stale, live, other]) fs.mkdirSync(d);
-      const dir = AtomicOutputDir.begin(path.join(parent, 'out'), false);
+      const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
+      const me = ownerIdentity();
+      const owned = (name: string, owner: object | null) => {
+        const d = path.join(parent, name);
+        fs.mkdirSync(d);
+        if (owner) fs.writeFileSync(path.join(d, '.chatvec-owner.json'), JSON.stringify(owner));
+        return d;
+      };
+      const stale = owned(`.out.partial-${dead}-abc`, { ...me, pid: dead });
+      const live = owned(`.out.partial-${process.ppid}-abc`, { ...me, pid: process.ppid });
+      const other = owned(`.other.partial-${dead}-abc`, { ...me, pid: dead });
+      // a job in another container sharing this volume: its pid means nothing here (issue 11, case 9)
+      const foreignNs = owned(`.out.partial-${dead}-def`, { ...me, pid: dead, pidNamespace: 'pid:[1]' });
+      const foreignHost = owned(`.out.partial-${dead}-ghi`, { ...me, pid: dead, host: `${me.host}-elsewhere` });
+      // no owner file (a folder just being created, or an older version's): left alone unless a week old
+      const unowned = owned(`.out.partial-${dead}-jkl`, null);
+      const oldUnowned = owned(`.out.partial-${dead}-mno`, null);
+      const weekAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+      fs.utimesSync(oldUnowned, weekAgo, weekAgo);
+      const dir = AtomicOutputDir.begin(path.join(parent, 'out'), { overwrite: false });
       dir.abort();
       assert.equal(fs.existsSync(stale), false);
-      assert.equal(fs.existsSync(live), true);
-      assert.equal(fs.existsSync(other), true);
+      assert.equal(fs.existsSync(oldUnowned), false);
+      for (const d of [live, other, foreignNs, foreignHost, unowned]) assert.equal(fs.existsSync(d), true, path.basename(d));
     } finally {
       fs.rmSync(parent, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runApply } from '../jobs';
+import { applyJob } from '../jobs';
 import { BACKEND_HELP, collect, parseBackend, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
 import { progressMode, runOutputCommand } from '../jobCommand';
 import { action } from '../run';
@@ -18,6 +18,7 @@ interface ApplyCli {
   threads?: string;
   backend?: string;
   overwrite?: boolean;
+  allowNonFinite?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -39,12 +40,13 @@ export function registerApply(program: Command): void {
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--backend <kind>', BACKEND_HELP, 'auto')
     .option('--overwrite', 'replace an existing output folder')
+    .option('--allow-non-finite', 'write the output even when finite weights give NaN/±Inf (e.g. an overflowing ratio), with a warning; default: fail and write nothing')
     .option('--json', 'print progress and the result as JSON lines')
     .option('--quiet', 'print nothing but errors')
     .action(
       action(async (o: ApplyCli) => {
         await runOutputCommand(progressMode(o), (ctx) =>
-          runApply(
+          applyJob(
             {
               target: o.target,
               vectors: o.vector,
@@ -59,6 +61,7 @@ export function registerApply(program: Command): void {
               threads: parseThreads(o.threads),
               backend: parseBackend(o.backend),
               overwrite: o.overwrite,
+              allowNonFinite: o.allowNonFinite,
             },
             ctx,
           ),

@@ -6,7 +6,7 @@ import { generateDemoTrio } from '../../core/demo/generator';
 import { PRESET_NAMES, PRESETS, type PresetName } from '../../core/demo/presets';
 import { specialTokenIds } from '../../core/demo/tokenizer';
 import { ChatVecError } from '../../core/errors';
-import { bar, formatBytes, formatDuration } from '../../core/format';
+import { bar, formatBytes, formatDuration } from '../../protocol/displayFormat';
 import { join } from '../../core/io/paths';
 import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
 import { progressPrinter } from '../progress';

@@ -1,13 +1,12 @@
 /** `chatvec diff A [B]`: where two checkpoints differ, layer by layer, as a table with bars. */
 import type { Command } from 'commander';
 import { ChatVecError } from '../../core/errors';
-import { bar, formatCount, formatDuration, table } from '../../core/format';
 import { userCacheDir } from '../../core/io/files';
 import { join } from '../../core/io/paths';
 import type { DeltaStats, DiffReport } from '../../core/jobs/types';
-import { formatNumber, formatPercent } from '../../core/stats/aggregate';
-import { runDiff } from '../jobs';
-import { parseThreads } from '../options';
+import { bar, formatCount, formatDuration, formatNorm, formatPercent, printable, printableLines, table } from '../../protocol/displayFormat';
+import { diffJob } from '../jobs';
+import { parseDecimal, parseThreads } from '../options';
 import { progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
@@ -50,7 +49,7 @@ export function registerDiff(program: Command): void {
         // --json keeps stdout one JSON document, so no progress at all (not even JSON lines).
         const progress = progressPrinter(opts.quiet || opts.json ? 'quiet' : 'auto');
         try {
-          const report = await runDiff(
+          const report = await diffJob(
             { a, ...(b !== undefined ? { b } : {}), ...(threads ? { threads } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'diff') } : {}) },
             {
               signal,
@@ -58,7 +57,7 @@ export function registerDiff(program: Command): void {
               onLog: (level, message) => {
                 if ((level === 'warn' || level === 'error') && !opts.quiet) {
                   progress.end();
-                  process.stderr.write(`chatvec: ${level === 'warn' ? 'warning' : 'error'}: ${message}\n`);
+                  process.stderr.write(`chatvec: ${level === 'warn' ? 'warning' : 'error'}: ${printableLines(message)}\n`);
                 }
               },
             },
@@ -81,7 +80,7 @@ function oneOf<T extends string>(v: string, allowed: readonly T[], flag: string)
 }
 
 function positiveInt(v: string, flag: string): number {
-  const n = Number(v);
+  const n = parseDecimal(v) ?? NaN;
   if (!Number.isInteger(n) || n < 1) throw new ChatVecError('InvalidArgument', `${flag} must be a positive integer (got "${v}")`);
   return n;
 }
@@ -127,20 +126,23 @@ function barMetric(rows: readonly DiffRow[]): (s: DeltaStats) => number {
   return relative ? (s) => s.relative : (s) => s.deltaNorm;
 }
 
-/** The human-readable report: header, verdict, notes, and a table with an inline bar per row. */
+/**
+ * The human-readable report: header, verdict, notes, and a table with an inline bar per row.
+ * Names and paths are escaped (`printable`): a tensor name may hold terminal escape sequences.
+ */
 export function renderDiff(r: DiffReport, by: By, sort: SortBy, top?: number, barWidth = 24): string {
   const vector = r.b === null;
   const lines: string[] = [];
   if (vector) {
-    lines.push(`vector  ${r.a}`);
-    lines.push(`base    ${r.base ?? 'not found (relative figures unknown)'}`);
+    lines.push(`vector  ${printable(r.a)}`);
+    lines.push(`base    ${r.base ? printable(r.base) : 'not found (relative figures unknown)'}`);
   } else {
-    lines.push(`A  ${r.a}`, `B  ${r.b}`);
+    lines.push(`A  ${printable(r.a)}`, `B  ${printable(r.b ?? '')}`);
   }
   const t = r.total;
-  lines.push(`verdict  ${r.verdict}`);
+  lines.push(`verdict  ${printable(r.verdict)}`);
   lines.push(
-    `total    ‖Δ‖ ${formatNumber(t.deltaNorm)}   ‖A‖ ${formatNumber(t.normA)}   relative ${formatPercent(t.relative)}   cosine ${fmtCos(t.cosine)}   max|Δ| ${formatNumber(t.maxAbsDelta)}   changed ${formatPercent(t.changedFraction)}   ${formatCount(t.elements)} elements in ${r.tensors.length} tensors`,
+    `total    ‖Δ‖ ${formatNorm(t.deltaNorm)}   ‖A‖ ${formatNorm(t.normA)}   relative ${formatPercent(t.relative)}   cosine ${fmtCos(t.cosine)}   max|Δ| ${formatNorm(t.maxAbsDelta)}   changed ${formatPercent(t.changedFraction)}   ${formatCount(t.elements)} elements in ${r.tensors.length} tensors`,
   );
   const sideA = vector ? 'only in the vector' : 'only in A';
   const sideB = vector ? 'only in the base' : 'only in B';
@@ -148,38 +150,45 @@ export function renderDiff(r: DiffReport, by: By, sort: SortBy, top?: number, ba
   if (r.onlyInB.length) lines.push(`note     ${plural(r.onlyInB.length, 'tensor')} ${sideB}: ${listNames(r.onlyInB)}`);
   for (const m of r.shapeMismatches) {
     const td = r.tensors.find((x) => x.name === m.name);
-    lines.push(`note     ${m.name}: ${td?.note ?? `shapes [${m.shapeA.join(', ')}] vs [${m.shapeB.join(', ')}]: not compared`}`);
+    lines.push(`note     ${printable(m.name)}: ${td?.note !== undefined ? printable(td.note) : `shapes [${m.shapeA.join(', ')}] vs [${m.shapeB.join(', ')}]: not compared`}`);
   }
   const skipped = (r.skipped ?? []).filter((s) => !r.shapeMismatches.some((m) => m.name === s.name));
   if (skipped.length) lines.push(`note     ${plural(skipped.length, 'tensor')} not compared: ${listNames(skipped.map((s) => `${s.name} (${s.reason})`))}`);
-  if (t.nonFinite > 0) lines.push(`note     ${t.nonFinite} NaN/Inf values were left out of the sums`);
+  if (t.nonFinite > 0) {
+    const holding = r.tensors.filter((x) => x.nonFinite > 0);
+    lines.push(`note     ${plural(t.nonFinite, 'NaN/Inf value')} in ${plural(holding.length, 'tensor')}, left out of the sums: ${listNames(holding.map((x) => `${x.name} (${x.nonFinite})`))}`);
+  }
   if (r.fromCache) lines.push('note     from the cache (--no-cache recomputes)');
 
   const rows = diffRows(r, by, sort, top);
-  if (rows.length === 0) return lines.join('\n') + '\n';
+  if (rows.length === 0) return printableLines(lines.join('\n')) + '\n';
   const metric = barMetric(rows);
   const usesRelative = rows.every((x) => Number.isFinite(x.stats.relative));
   const full = Math.max(0, ...rows.map((x) => nanLast(metric(x.stats))));
-  const header = [by === 'tensor' ? 'tensor' : by === 'module' ? 'module' : 'group', '‖Δ‖', '‖A‖', 'rel ‖Δ‖', 'cosine', 'max|Δ|', 'mean|Δ|', 'changed', usesRelative ? 'relative ‖Δ‖' : '‖Δ‖'];
+  // Positions where A or B is NaN/±Inf, per row: a column only when some row has any.
+  const nonFinite = rows.some((x) => x.stats.nonFinite > 0);
+  const header = [by === 'tensor' ? 'tensor' : by === 'module' ? 'module' : 'group', '‖Δ‖', '‖A‖', 'rel ‖Δ‖', 'cosine', 'max|Δ|', 'mean|Δ|', 'changed', ...(nonFinite ? ['NaN/Inf'] : []), usesRelative ? 'relative ‖Δ‖' : '‖Δ‖'];
   const body = rows.map((x) => {
     const s = x.stats;
     return [
-      x.label + (x.note ? ' *' : ''),
-      formatNumber(s.deltaNorm),
-      formatNumber(s.normA),
+      printable(x.label) + (x.note ? ' *' : ''),
+      formatNorm(s.deltaNorm),
+      formatNorm(s.normA),
       formatPercent(s.relative),
       fmtCos(s.cosine),
-      formatNumber(s.maxAbsDelta),
-      formatNumber(s.meanAbsDelta),
+      formatNorm(s.maxAbsDelta),
+      formatNorm(s.meanAbsDelta),
       formatPercent(s.changedFraction),
+      ...(nonFinite ? [String(s.nonFinite)] : []),
       bar(full > 0 ? nanLast(metric(s)) / full : 0, barWidth),
     ];
   });
-  lines.push('', ...table([header, ...body], new Set([1, 2, 3, 4, 5, 6, 7])).split('\n').map((l) => `  ${l}`));
-  lines.push(`  bar: ${usesRelative ? 'relative ‖Δ‖' : '‖Δ‖'}, full width = ${usesRelative ? formatPercent(full) : formatNumber(full)}${rows.some((x) => x.note) ? '   * only the shared rows were compared' : ''}`);
+  lines.push('', ...table([header, ...body], new Set([1, 2, 3, 4, 5, 6, 7, ...(nonFinite ? [8] : [])])).split('\n').map((l) => `  ${l}`));
+  lines.push(`  bar: ${usesRelative ? 'relative ‖Δ‖' : '‖Δ‖'}, full width = ${usesRelative ? formatPercent(full) : formatNorm(full)}${rows.some((x) => x.note) ? '   * only the shared rows were compared' : ''}`);
   if (top !== undefined) lines.push(`  (first ${rows.length} rows${sort === 'delta' ? ' by change' : ''}; --top to change)`);
   lines.push(`  ${r.fromCache ? 'cached result' : `scanned in ${formatDuration(r.seconds)}`}`);
-  return lines.join('\n') + '\n';
+  // Every field above that comes from the files is escaped; this pass makes sure nothing else slips through.
+  return printableLines(lines.join('\n')) + '\n';
 }
 
 function fmtCos(c: number): string {
@@ -191,7 +200,7 @@ function plural(n: number, what: string): string {
 }
 
 function listNames(names: readonly string[], max = 4): string {
-  return names.slice(0, max).join(', ') + (names.length > max ? `, … (${names.length - max} more)` : '');
+  return names.slice(0, max).map(printable).join(', ') + (names.length > max ? `, … (${names.length - max} more)` : '');
 }
 
 const CSV_COLUMNS = ['level', 'name', 'role', 'layer', 'module', 'elements', 'delta_norm', 'norm_a', 'norm_b', 'relative', 'cosine', 'max_abs_delta', 'mean_abs_delta', 'changed_fraction', 'non_finite', 'note'];

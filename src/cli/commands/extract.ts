@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runExtract } from '../jobs';
+import { extractJob } from '../jobs';
 import { BACKEND_HELP, parseBackend, parseDtypeOption, parseShardSize, parseThreads } from '../options';
 import { progressMode, runOutputCommand } from '../jobCommand';
 import { action } from '../run';
@@ -17,14 +17,15 @@ export function registerExtract(program: Command): void {
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--backend <kind>', BACKEND_HELP, 'auto')
     .option('--overwrite', 'replace an existing output folder')
+    .option('--allow-non-finite', 'write the vector even when a difference of finite weights is NaN/±Inf (e.g. beyond f16), with a warning; default: fail and write nothing')
     .option('--json', 'print progress and the result as JSON lines')
     .option('--quiet', 'print nothing but errors')
     .action(
-      action(async (o: { base: string; chat: string; out: string; dtype?: string; skipEmbed?: boolean; maxShardSize?: string; threads?: string; backend?: string; overwrite?: boolean; json?: boolean; quiet?: boolean }) => {
+      action(async (o: { base: string; chat: string; out: string; dtype?: string; skipEmbed?: boolean; maxShardSize?: string; threads?: string; backend?: string; overwrite?: boolean; allowNonFinite?: boolean; json?: boolean; quiet?: boolean }) => {
         await runOutputCommand(
           progressMode(o),
           (ctx) =>
-            runExtract(
+            extractJob(
               {
                 base: o.base,
                 chat: o.chat,
@@ -35,6 +36,7 @@ export function registerExtract(program: Command): void {
                 threads: parseThreads(o.threads),
                 backend: parseBackend(o.backend),
                 overwrite: o.overwrite,
+                allowNonFinite: o.allowNonFinite,
               },
               ctx,
             ),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { InspectReport } from '../../core/checkpoint/inspect';
-import { formatBytes, formatCount, table } from '../../core/format';
+import { formatBytes, formatCount, printable, printableLines, table } from '../../protocol/displayFormat';
 import { inspectCheckpoint } from '../jobs';
 import { action } from '../run';
 
@@ -18,13 +18,14 @@ export function registerInspect(program: Command): void {
     );
 }
 
+/** The report as text for a terminal; names, paths and metadata from the checkpoint are escaped (`printable`). */
 export function renderInspect(r: InspectReport): string {
   const dtypes = Object.entries(r.dtypes)
     .map(([d, n]) => `${d} ${formatCount(n)}`)
     .join(', ');
   const lines = [
-    `${r.path}`,
-    `  architecture  ${r.architecture ?? 'unknown (no config.json)'}  (layer names: ${r.family})`,
+    printable(r.path),
+    `  architecture  ${r.architecture !== null ? printable(r.architecture) : 'unknown (no config.json)'}  (layer names: ${r.family})`,
     `  parameters    ${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')}) in ${r.tensorCount} tensors`,
     `  dtypes        ${dtypes || 'none'}`,
     `  size          ${formatBytes(r.fileBytes)} in ${r.shards.length} file${r.shards.length === 1 ? '' : 's'}`,
@@ -33,12 +34,17 @@ export function renderInspect(r: InspectReport): string {
   if (r.shards.length > 1 || r.shards.some((s) => s.metadata && Object.keys(s.metadata).length)) {
     lines.push('', '  shards');
     for (const s of r.shards) {
-      const meta = s.metadata ? Object.entries(s.metadata).map(([k, v]) => `${k}=${v.length > 60 ? v.slice(0, 57) + '…' : v}`).join(' ') : '';
-      lines.push(`    ${s.fileName}  ${formatBytes(s.size)}  ${s.tensorCount} tensors  ${meta}`.trimEnd());
+      const meta = s.metadata ? Object.entries(s.metadata).map(([k, v]) => `${printable(k)}=${shorten(printable(v))}`).join(' ') : '';
+      lines.push(`    ${printable(s.fileName)}  ${formatBytes(s.size)}  ${s.tensorCount} tensors  ${meta}`.trimEnd());
     }
   }
   lines.push('', '  per layer');
   const rows = [['group', 'tensors', 'parameters', 'size'], ...r.groups.map((g) => [g.label, String(g.tensorCount), formatCount(g.parameterCount), formatBytes(g.bytes)])];
   lines.push(...table(rows, new Set([1, 2, 3])).split('\n').map((l) => `    ${l}`));
-  return lines.join('\n') + '\n';
+  // Every field above that comes from the files is escaped; this pass makes sure nothing else slips through.
+  return printableLines(lines.join('\n')) + '\n';
+}
+
+function shorten(v: string): string {
+  return v.length > 60 ? v.slice(0, 57) + '…' : v;
 }

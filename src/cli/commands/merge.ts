@@ -1,9 +1,11 @@
 /** `chatvec merge RECIPE --out DIR [--dry-run]`: run a mergekit-compatible YAML recipe. */
 import type { Command } from 'commander';
-import { threadCount } from '../../core/engine/outputJob';
-import { formatIssue, formatPlanSummary, loadRecipeFile, summarizePlan } from '../../core/recipes';
+import { threadCount } from '../../core/jobs/threadLimit';
+import { formatIssue, loadRecipeFile, summarizePlan } from '../../core/recipes';
+import { formatPlanSummary } from '../../protocol/planText';
 import { ChatVecError } from '../../core/errors';
-import { runMerge } from '../jobs';
+import { printableLines } from '../../protocol/displayFormat';
+import { mergeJob } from '../jobs';
 import { parseShardSize, parseThreads } from '../options';
 import { progressMode, runOutputCommand } from '../jobCommand';
 import { action } from '../run';
@@ -12,6 +14,7 @@ interface MergeCli {
   out?: string;
   dryRun?: boolean;
   overwrite?: boolean;
+  allowNonFinite?: boolean;
   threads?: string;
   maxShardSize?: string;
   verbose?: boolean;
@@ -27,6 +30,7 @@ export function registerMerge(program: Command): void {
     .option('--out <dir>', 'output folder (required unless --dry-run)')
     .option('--dry-run', 'check the recipe and print the plan (tensors, output size, estimates, filter matches); write nothing')
     .option('--overwrite', 'replace an existing output folder')
+    .option('--allow-non-finite', 'write the output even when finite weights give NaN/±Inf (e.g. an overflowing weight), with a warning; default: fail and write nothing')
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--max-shard-size <size>', 'shard budget, e.g. 5GB (default), 500MB')
     .option('--verbose', 'with --dry-run: list every output tensor')
@@ -39,7 +43,7 @@ export function registerMerge(program: Command): void {
         const threads = parseThreads(o.threads);
         const loaded = loadRecipeFile(recipePath, { cwd: process.cwd() });
         const warnings = loaded.issues.filter((i) => i.severity !== 'error');
-        if (mode === 'auto') for (const w of warnings) process.stderr.write(`${formatIssue(recipePath, loaded.parsed, w)}\n`);
+        if (mode === 'auto') for (const w of warnings) process.stderr.write(`${printableLines(formatIssue(recipePath, loaded.parsed, w))}\n`);
         if (o.dryRun) {
           const summary = summarizePlan(loaded.plan, threadCount(threads));
           if (mode === 'json') {
@@ -55,7 +59,7 @@ export function registerMerge(program: Command): void {
         const printed = new Set(loaded.issues.filter((i) => i.severity === 'warning').map((w) => formatIssue(recipePath, loaded.parsed, w)));
         await runOutputCommand(
           mode,
-          (ctx) => runMerge({ recipe: recipePath, out: o.out!, overwrite: o.overwrite, threads, maxShardBytes: parseShardSize(o.maxShardSize) }, ctx),
+          (ctx) => mergeJob({ recipe: recipePath, out: o.out!, overwrite: o.overwrite, allowNonFinite: o.allowNonFinite, threads, maxShardBytes: parseShardSize(o.maxShardSize) }, ctx),
           { showLog: (l, m) => mode === 'auto' && !(l === 'warn' && printed.has(m)) },
         );
       }),

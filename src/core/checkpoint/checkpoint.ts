@@ -7,7 +7,8 @@
  */
 import { ChatVecError } from '../errors';
 import { type FileIdentity, entryKind, listDir, readJsonObject, realPath } from '../io/files';
-import { basename, dirname, isAbsolute, join, resolve, sep } from '../io/paths';
+import { belongsToCheckpoint } from '../io/sideFile';
+import { basename, dirname, isAbsolute, join, resolve } from '../io/paths';
 import { type Dtype } from '../safetensors/dtype';
 import { type SafetensorsFileInfo, type TensorLocation, readSafetensorsHeader } from '../safetensors/reader';
 import { type TensorGroup, classifyTensors, detectFamily } from './layers';
@@ -136,20 +137,9 @@ function checkShardName(indexPath: string, folder: string, realFolder: string, s
   if (k === 'missing') throw new ChatVecError('BadCheckpoint', `${indexPath}: shard "${shard}" is listed but ${p} does not exist`);
   if (k !== 'file') throw new ChatVecError('BadCheckpoint', `${indexPath}: shard "${shard}" is not a regular file`);
   const real = realPath(p);
-  if (!real.startsWith(realFolder + sep) && !inHubBlobs(realFolder, real)) {
+  if (!belongsToCheckpoint(realFolder, real)) {
     throw new ChatVecError('BadCheckpoint', `${indexPath}: shard "${shard}" is a link that leads outside the checkpoint folder (${real})`);
   }
-}
-
-/**
- * The Hugging Face hub cache stores a snapshot's files as links into the repository's own blob
- * store (`models--org--name/snapshots/REV/x -> ../../blobs/HASH`): those links stay inside the
- * repository, so they are allowed; anything else that leaves the folder is not.
- */
-function inHubBlobs(realFolder: string, real: string): boolean {
-  const snapshots = dirname(realFolder);
-  if (basename(snapshots) !== 'snapshots') return false;
-  return real.startsWith(join(dirname(snapshots), 'blobs') + sep);
 }
 
 function checkIndexAgainstShards(indexPath: string, weightMap: Map<string, string>, shards: [string, SafetensorsFileInfo][]): void {

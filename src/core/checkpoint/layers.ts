@@ -2,7 +2,23 @@
  * Layer grouping from tensor names, by data: a table of name templates per model family (as in
  * mergekit's architecture files), tried in order, with a generic fallback. Each tensor gets a
  * role (embedding, layer i, final norm, LM head, other) and, inside a layer, a module kind.
+ *
+ * Names come from untrusted headers (up to 100 MB of them), so every pattern here runs in time
+ * linear in the name: each is anchored at the start or begins with `(?:^|\.)` followed by a
+ * fixed alternation of literals, with no nested or adjacent overlapping quantifiers, and the one
+ * test that needs "somewhere inside a segment" is done by plain string parsing (`isNormName`).
+ * Names longer than {@link MAX_ANALYSED_NAME_LENGTH} are not analysed at all.
  */
+
+/**
+ * Longest tensor name (UTF-16 code units) that grouping analyses; a longer name is grouped as
+ * "Other", is never an embedding or LM head and never picks the family. Real names are < 200.
+ */
+export const MAX_ANALYSED_NAME_LENGTH = 1024;
+
+function analysable(name: string): boolean {
+  return name.length <= MAX_ANALYSED_NAME_LENGTH;
+}
 
 export type TensorRole = 'embedding' | 'layer' | 'final_norm' | 'lm_head' | 'other';
 
@@ -76,7 +92,7 @@ const GENERIC: Family = {
 
 /** Picks the family whose layer template matches these names (by data, not by config). */
 export function detectFamily(names: Iterable<string>): Family {
-  const list = [...names];
+  const list = [...names].filter(analysable);
   for (const f of FAMILIES) if (list.some((n) => f.layer.test(n))) return f;
   return GENERIC;
 }
@@ -91,13 +107,27 @@ const MODULE_PATTERNS: readonly [RegExp, ModuleKind][] = [
   [/(?:^|\.)(?:gate_proj|w1|gate)\./, 'gate'],
   [/(?:^|\.)(?:up_proj|w3|c_fc|dense_h_to_4h|fc1|fc_in)\./, 'up'],
   [/(?:^|\.)(?:down_proj|w2|dense_4h_to_h|fc2|fc_out|mlp\.c_proj)\./, 'down'],
-  [/(?:norm|ln_\d|ln_f|layernorm)[^.]*\.[a-z_]+$/i, 'norm'],
 ];
 
-/** The module kind of a tensor inside a layer, from its name. */
+const PARAM_SEGMENT = /^[a-z_]+$/i;
+const NORM_WORD = /norm|ln_\d|ln_f/i; // "layernorm" contains "norm"
+
+/**
+ * A norm tensor: the segment before the last holds norm/ln_<digit>/ln_f (any case) and the last
+ * segment is a parameter name of letters and `_` ("input_layernorm.weight", "ln_1.bias"). The
+ * former single pattern `(norm|…)[^.]*\.[a-z_]+$` was quadratic on a long dot-free run of "norm".
+ */
+function isNormName(name: string): boolean {
+  const last = name.lastIndexOf('.');
+  if (last < 0 || !PARAM_SEGMENT.test(name.slice(last + 1))) return false;
+  return NORM_WORD.test(name.slice(name.lastIndexOf('.', last - 1) + 1, last));
+}
+
+/** The module kind of a tensor inside a layer, from its name ('other' for over-long names). */
 export function moduleKindOf(name: string): ModuleKind {
+  if (!analysable(name)) return 'other';
   for (const [re, kind] of MODULE_PATTERNS) if (re.test(name)) return kind;
-  return 'other';
+  return isNormName(name) ? 'norm' : 'other';
 }
 
 /** Assigns each name its group. */
@@ -109,6 +139,7 @@ export function classifyTensors(names: readonly string[]): Map<string, TensorGro
 }
 
 function classifyWith(fam: Family, name: string): TensorGroup {
+  if (!analysable(name)) return { role: 'other', module: 'other' };
   const m = fam.layer.exec(name) ?? GENERIC.layer.exec(name);
   if (m) return { role: 'layer', layer: Number(m[1]), module: moduleKindOf(name) };
   if (fam.embedding.test(name) || GENERIC.embedding.test(name)) return { role: 'embedding', module: 'embedding' };
@@ -157,5 +188,5 @@ export function groupOrder(g: TensorGroup): number {
 export const EMBEDDING_OR_HEAD = /(?:^|\.)(?:embed_tokens|wte|word_embeddings|embed_in|tok_embeddings|lm_head|embed_out)\.weight$/;
 
 export function isEmbeddingOrHead(name: string): boolean {
-  return EMBEDDING_OR_HEAD.test(name);
+  return analysable(name) && EMBEDDING_OR_HEAD.test(name);
 }

@@ -9,17 +9,17 @@
  */
 import { ChatVecError } from '../errors';
 import { AtomicOutputDir } from '../io/atomicOutput';
+import { TOOL_VERSION } from '../version';
 import { entryKind, readSmallText } from '../io/files';
 import { writeSmallFileSync } from '../io/outputFile';
 import { join } from '../io/paths';
 import { classifyTensors } from '../checkpoint/layers';
 import { encodeFromF32 } from '../numeric/convert';
 import { type TensorSpec, createPlannedFile, planCheckpoint } from '../safetensors/writer';
-import { type DemoShape, type PresetName, PRESETS, llamaTensorSpecs } from './presets';
+import { type DemoRole, type DemoShape, type PresetName, PRESETS, llamaTensorSpecs } from './presets';
 import { BLOCK, hashString, uniformRange } from './random';
 import { demoTokenizerFiles, specialTokenIds } from './tokenizer';
 
-export type DemoRole = 'base' | 'chat' | 'cp';
 export const GENERATOR_VERSION = 1;
 
 /** Relative size of the chat fine-tune's deltas in layer i of L: grows from 1 % to 4 %. */
@@ -127,7 +127,7 @@ export function writeDemoModel(dir: string, role: DemoRole, preset: PresetName, 
   const plan = planCheckpoint(ctxs.map((c) => c.spec), shape.maxShardBytes, { chatvec_demo: `${preset}/${role}/seed=${seed}` });
   const totalBytes = hooks.onTensor ? demoModelBytes(role, preset) : 0;
   let doneBytes = 0;
-  const out = AtomicOutputDir.begin(dir, overwrite, hooks.tempTag);
+  const out = AtomicOutputDir.begin(dir, { overwrite, tag: hooks.tempTag, writtenBy: `chatvec ${TOOL_VERSION} demo` });
   try {
     const chunk = 4 * BLOCK;
     const vals = new Float32Array(chunk);
@@ -232,7 +232,7 @@ export function demoTrioLayout(root: string, preset: PresetName, seed: number): 
   return {
     paths,
     marker,
-    complete: () => entryKind(marker) === 'file' && readSmallText(marker).trim() === stamp && Object.values(paths).every((p) => entryKind(join(p, 'config.json')) === 'file'),
+    complete: () => entryKind(marker) === 'file' && readSmallText(marker, 'marker').trim() === stamp && Object.values(paths).every((p) => entryKind(join(p, 'config.json')) === 'file'),
     markComplete: () => writeSmallFileSync(marker, stamp + '\n'),
   };
 }

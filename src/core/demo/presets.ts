@@ -4,6 +4,9 @@
  */
 import type { TensorSpec } from '../safetensors/writer';
 
+/** The three models of the demo trio. */
+export type DemoRole = 'base' | 'chat' | 'cp';
+
 export type PresetName = 'tiny' | 'small' | '1b';
 export const PRESET_NAMES: readonly PresetName[] = ['tiny', 'small', '1b'];
 

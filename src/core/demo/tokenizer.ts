@@ -2,8 +2,7 @@
  * Tokenizer and generation files of the demo models: a word-level vocabulary, the chat template's
  * special tokens at the end of the base vocabulary, and a chat template on the chat model only.
  */
-import type { DemoRole } from './generator';
-import type { DemoShape } from './presets';
+import type { DemoRole, DemoShape } from './presets';
 
 export const SPECIAL_TOKENS = ['<|user|>', '<|assistant|>', '<|eot|>'] as const;
 

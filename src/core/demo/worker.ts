@@ -3,7 +3,8 @@
  * thread, so the thread that started it (the task host's, with its JSON-RPC connection) stays
  * responsive and can stop the write at once by terminating the worker.
  */
-import { type DemoRole, writeDemoModel } from './generator';
+import { writeDemoModel } from './generator';
+import type { DemoRole } from './presets';
 import type { PresetName } from './presets';
 
 export interface DemoModelTask {

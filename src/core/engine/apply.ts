@@ -19,7 +19,9 @@ import { chunkRanges, refAt } from './chunking';
 import type { CombineTask, CombineTerm, CopyBytesTask } from './combineKernel';
 import { pairRatios, requireSameNames, requireSameShapes, sameShape } from './inputChecks';
 import { modelCard, writeModelFiles } from './modelFiles';
+import { JobInputs } from './jobInputs';
 import { runOutputJob } from './outputJob';
+import { type NonFinitePolicy, nonFiniteHint } from './nonFinite';
 import { type ComputeJobContext, type ComputeScope, withCompute } from './computeSelection';
 
 export const DEFAULT_MAX_SHARD_BYTES = 5e9;
@@ -40,7 +42,8 @@ type Recipe =
 
 /**
  * Runs apply (fused when `base` and `chats` are given, else from `vectors`).
- * @throws ChatVecError InvalidArgument, BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists,
+ * @throws ChatVecError InvalidArgument (also when the arithmetic turns finite inputs into NaN/±Inf,
+ *   unless opts.allowNonFinite: engine/nonFinite.ts), BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists,
  *   Io; CancelledError when ctx.signal is raised
  */
 export function runApply(opts: ApplyOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
@@ -88,6 +91,8 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
 
   const specialTokens = opts.specialTokens ?? [];
   const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
+  const read = [target, ...sources.flatMap((s) => (s.b ? [s.a, s.b] : [s.a])), ...(rowSource ? [rowSource] : [])];
+  const inputs = JobInputs.check(opts.out, opts.overwrite === true, read, chatForFiles ? [chatForFiles] : []);
 
   // Chosen before planning: the output's metadata names it. Sized by the bytes the kernels read.
   let readBytes = 0;
@@ -114,15 +119,19 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   for (const r of recipes) totalBytes += recipeBytes(r, planned.get(r.name)!);
   const rowTasks = (fileOf: (f: string) => string) => (rowSource ? specialRowTasks(target, rowSource, specialTokens, planned, fileOf) : []);
   for (const t of rowTasks(() => '')) totalBytes += t.count * 8;
+  const floatOut = recipes.flatMap((r) => (r.kind === 'combine' ? [outDtype(r.target)!] : []));
+  const nonFinite: NonFinitePolicy = { allow: opts.allowNonFinite === true, hint: nonFiniteHint(sources.map((s) => ({ what: 'ratio', value: s.ratio })), floatOut), warnings };
 
   const res = await runOutputJob(
     {
       out: opts.out,
       overwrite: opts.overwrite === true,
+      inputs,
       plan,
       phase: 'apply',
       threads: opts.threads,
       compute,
+      nonFinite,
       totalBytes,
       tasks: (fileOf) => tasksFor(recipes, planned, fileOf),
       lateTasks: rowTasks,

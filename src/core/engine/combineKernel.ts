@@ -20,6 +20,7 @@ import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type Dtype, type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
 import { type SimdKernels, simdKernels } from './wasm/simdKernels';
 import { CHUNK_ELEMENTS } from './chunking';
+import { type ChunkResult, type StoredRun, checkChunk, readRuns } from './nonFinite';
 
 /** A run of elements in a file: where element 0 of this chunk is and how it is stored. */
 export interface ChunkRef {
@@ -77,10 +78,30 @@ function load(ref: ChunkRef, count: number, into: Float32Array): void {
   decodeToF32(ref.dtype, bytes, into, count);
 }
 
-/** Runs a CombineTask; returns the number of bytes read and written. */
-export function runCombine(t: CombineTask): number {
+/**
+ * Runs a CombineTask: the bytes read and written, and the NaN/±Inf the output holds (nonFinite.ts)
+ * when it holds any.
+ */
+export function runCombine(t: CombineTask): ChunkResult {
   const simd = simdKernels();
   return simd && supportedBySimd(t) ? runCombineSimd(t, simd) : runCombineJs(t);
+}
+
+/** The inputs a combine task's output elements come from (target, then each term's a and b). */
+function inputRuns(t: CombineTask): StoredRun[] {
+  const runs = t.target ? [t.target] : [];
+  for (const x of t.terms) runs.push(x.a, ...(x.b ? [x.b] : []));
+  // Every input of a combine task is a float tensor (load() refuses anything else).
+  return runs as StoredRun[];
+}
+
+/**
+ * The result of a task that wrote `out` (`count` elements of t.out.dtype) and read `bytes`. In the
+ * SIMD path `out` is in the kernels' memory, where nonFinite.ts scans it in place.
+ */
+function resultOf(t: CombineTask, out: Uint8Array, bytes: number): ChunkResult {
+  const nonFinite = checkChunk({ dtype: t.out.dtype, bytes: out }, t.count, () => readRuns(inputRuns(t), t.count));
+  return nonFinite ? { bytes: bytes + out.length, nonFinite } : { bytes: bytes + out.length };
 }
 
 function supportedBySimd(t: CombineTask): boolean {
@@ -89,7 +110,7 @@ function supportedBySimd(t: CombineTask): boolean {
 }
 
 /** The plain JavaScript loops (any float dtype). */
-function runCombineJs(t: CombineTask): number {
+function runCombineJs(t: CombineTask): ChunkResult {
   const n = t.count;
   ensure(n);
   let bytes = 0;
@@ -122,7 +143,7 @@ function runCombineJs(t: CombineTask): number {
   const outBytes = raw.subarray(0, n * dtypeBytes(t.out.dtype));
   encodeFromF32(t.out.dtype, acc, outBytes, n);
   writerFor(t.out.file).writeAtSync(outBytes, t.out.position);
-  return bytes + outBytes.length;
+  return resultOf(t, outBytes, bytes);
 }
 
 /**
@@ -130,7 +151,7 @@ function runCombineJs(t: CombineTask): number {
  * memory, bf16 is widened and rounded there; f16 goes through the JavaScript converters.
  * Regions (bytes): acc [0, 4n), a [4n, 8n), b [8n, 12n), raw [12n, 16n).
  */
-function runCombineSimd(t: CombineTask, k: SimdKernels): number {
+function runCombineSimd(t: CombineTask, k: SimdKernels): ChunkResult {
   const n = t.count;
   const ACC = 0;
   const A = 4 * n;
@@ -183,7 +204,7 @@ function runCombineSimd(t: CombineTask, k: SimdKernels): number {
     encodeFromF32(t.out.dtype, new Float32Array(buf, ACC, n), out, n);
   }
   writerFor(t.out.file).writeAtSync(out, t.out.position);
-  return bytes + out.length;
+  return resultOf(t, out, bytes);
 }
 
 /** bf16 target, one (bf16 chat, bf16 base) term, bf16 output: the usual fused apply. */
@@ -192,7 +213,7 @@ function isFusedBf16(t: CombineTask): boolean {
   return t.terms.length === 1 && t.target?.dtype === 'BF16' && t.out.dtype === 'BF16' && term!.a.dtype === 'BF16' && term!.b?.dtype === 'BF16';
 }
 
-function runFusedBf16(t: CombineTask, k: SimdKernels): number {
+function runFusedBf16(t: CombineTask, k: SimdKernels): ChunkResult {
   const n = t.count;
   const term = t.terms[0]!;
   const [CP, CHAT, BASE, OUT] = [0, 2 * n, 4 * n, 6 * n];
@@ -201,12 +222,13 @@ function runFusedBf16(t: CombineTask, k: SimdKernels): number {
   readerFor(term.a.file).readIntoSync(new Uint8Array(buf, CHAT, 2 * n), term.a.position);
   readerFor(term.b!.file).readIntoSync(new Uint8Array(buf, BASE, 2 * n), term.b!.position);
   k.fused_bf16(CP, CHAT, BASE, OUT, Math.fround(term.ratio), n);
-  writerFor(t.out.file).writeAtSync(new Uint8Array(buf, OUT, 2 * n), t.out.position);
-  return 8 * n;
+  const out = new Uint8Array(buf, OUT, 2 * n);
+  writerFor(t.out.file).writeAtSync(out, t.out.position);
+  return resultOf(t, out, 6 * n);
 }
 
-/** Runs a CopyBytesTask; returns the number of bytes read and written. */
-export function runCopyBytes(t: CopyBytesTask): number {
+/** Runs a CopyBytesTask; returns the number of bytes read and written (raw bytes: no NaN check). */
+export function runCopyBytes(t: CopyBytesTask): ChunkResult {
   const n = t.byteLength;
   if (bytesA.length < n) bytesA = new Uint8Array(n);
   const src = bytesA.subarray(0, n);
@@ -224,7 +246,7 @@ export function runCopyBytes(t: CopyBytesTask): number {
     }
   }
   writerFor(t.out.file).writeAtSync(src, t.out.position);
-  return bytes + n;
+  return { bytes: bytes + n };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -9,7 +9,7 @@
  */
 import { type ComputeBackend, type SelectOptions, selectBackend } from '../compute/backend';
 import type { BackendChoice, JobContext } from '../jobs/types';
-import { threadCount } from './outputJob';
+import { threadCount } from '../jobs/threadLimit';
 
 /** The backend chosen for one job. */
 export interface JobCompute {

@@ -18,7 +18,9 @@ import { chunkRanges, refAt } from './chunking';
 import type { CombineTask } from './combineKernel';
 import { requireSameNames, requireSameNonFloat, requireSameShapes } from './inputChecks';
 import { modelCard } from './modelFiles';
+import { JobInputs } from './jobInputs';
 import { runOutputJob } from './outputJob';
+import { type NonFinitePolicy, nonFiniteHint } from './nonFinite';
 import { type ComputeJobContext, type ComputeScope, withCompute } from './computeSelection';
 import { placeTensors } from './placement';
 
@@ -39,8 +41,9 @@ export interface ChatVectorInfo {
 
 /**
  * Runs extract.
- * @throws ChatVecError BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists, Io;
- *   CancelledError when ctx.signal is raised
+ * @throws ChatVecError InvalidArgument when a difference is NaN/±Inf although both inputs are
+ *   finite (e.g. beyond f16's range with --dtype f16), unless opts.allowNonFinite; BadCheckpoint,
+ *   NameMismatch, ShapeMismatch, OutputExists, Io; CancelledError when ctx.signal is raised
  */
 export function runExtract(opts: ExtractOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
   return withCompute(opts.backend, ctx, (compute) => extractWith(opts, ctx, compute));
@@ -53,6 +56,7 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
   const chat = openCheckpoint(opts.chat);
   requireSameNames(base, chat, (n) => skipEmbed && isEmbeddingOrHead(n));
   requireSameShapes(base, chat, skipEmbed);
+  const inputs = JobInputs.check(opts.out, opts.overwrite === true, [base, chat]);
 
   const kept = base.tensors.filter((t) => isFloatDtype(t.dtype) && !(skipEmbed && isEmbeddingOrHead(t.name)));
   const skipped = base.tensors.filter((t) => !isFloatDtype(t.dtype)).map((t) => t.name);
@@ -83,6 +87,8 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
   const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { chatvec: JSON.stringify({ operation: 'extract', ...info, backend: compute.label }) });
   const placed = placeTensors(plan);
   const totalBytes = kept.reduce((a, t) => a + 2 * t.byteLength + placed.get(t.name)!.byteLength, 0);
+  const warnings: string[] = [];
+  const nonFinite: NonFinitePolicy = { allow: opts.allowNonFinite === true, hint: nonFiniteHint([], [dtype]), warnings };
 
   function* tasks(fileOf: (f: string) => string): Generator<WorkerTask> {
     for (const t of kept) {
@@ -105,23 +111,26 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
     {
       out: opts.out,
       overwrite: opts.overwrite === true,
+      inputs,
       plan,
       phase: 'extract',
       threads: opts.threads,
       compute,
+      nonFinite,
       totalBytes,
       tasks,
       writeExtras: (file) => {
         writeSmallFileSync(file('chatvector.json'), JSON.stringify(info, null, 2) + '\n');
-        writeSmallFileSync(file('README.md'), vectorCard(base, chat, info));
+        writeSmallFileSync(file('README.md'), vectorCard(base, chat, info, warnings));
       },
     },
     ctx,
   );
-  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: res.backend, warnings: [] };
+  for (const w of warnings) ctx.onLog?.('warn', w);
+  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: res.backend, warnings };
 }
 
-function vectorCard(base: Checkpoint, chat: Checkpoint, info: ChatVectorInfo): string {
+function vectorCard(base: Checkpoint, chat: Checkpoint, info: ChatVectorInfo, warnings: readonly string[]): string {
   return modelCard('Chat vector', [
     'A chat vector τ = θ_chat − θ_base ([Chat Vector](https://arxiv.org/abs/2310.04799)), made by `chatvec extract`.',
     'Add it to a continually-pretrained model of the same architecture with `chatvec apply --target CP --vector THIS --out OUT`.',
@@ -130,5 +139,6 @@ function vectorCard(base: Checkpoint, chat: Checkpoint, info: ChatVectorInfo): s
     `- chat: \`${chat.path}\``,
     `- tensors: ${info.tensorCount}, dtype ${info.dtype}${info.skipEmbed ? ', input embeddings and LM head left out (--skip-embed)' : ''}`,
     `- tool: ${info.tool}`,
+    ...(warnings.length ? ['', 'Warnings:', ...warnings.map((w) => `- ${w}`)] : []),
   ]);
 }

@@ -12,6 +12,9 @@
  * the job: by default the failed task and every later one run on the CPU pool (each task writes
  * its whole output range, so a rerun leaves no trace of the failed attempt); with
  * onGpuFailure 'fail' the job fails and the caller removes the unfinished output.
+ *
+ * A GPU task checks its output for NaN/±Inf with the CPU tasks' check (nonFinite.ts), against the
+ * inputs still in its lane, and reports the counts with its result as they do.
  */
 import { ChatVecError, type CancelSignal, isCancelled } from '../errors';
 import type { ApplyTerm, ComputeBackend, ElementArray, FusedApplyRequest, KernelDtype } from '../compute/backend';
@@ -22,6 +25,7 @@ import type { WorkerTask } from '../io/workerPool';
 import type { LogSink } from '../jobs/types';
 import type { Dtype } from '../safetensors/dtype';
 import type { ChunkRef, CombineTask } from './combineKernel';
+import { type ChunkResult, type RawElements, checkChunk } from './nonFinite';
 
 /** What the executor needs of the CPU worker pool (WorkerPool fits). */
 export interface CpuTaskRunner {
@@ -104,11 +108,11 @@ export class GpuExecutor {
   }
 
   /**
-   * Runs every task, calling `onDone(task, bytes read and written)` as each finishes. Stops
-   * handing out tasks when `shouldStop()` turns true or a task fails, and waits for those in
-   * flight before returning or throwing the first error.
+   * Runs every task, calling `onDone(task, result)` as each finishes (bytes read and written, and
+   * non-finite outputs when there are any). Stops handing out tasks when `shouldStop()` turns true
+   * or a task fails, and waits for those in flight before returning or throwing the first error.
    */
-  async runAll(tasks: Iterable<WorkerTask>, onDone: (task: WorkerTask, bytes: number) => void, shouldStop: () => boolean = () => false): Promise<void> {
+  async runAll(tasks: Iterable<WorkerTask>, onDone: (task: WorkerTask, result: ChunkResult) => void, shouldStop: () => boolean = () => false): Promise<void> {
     const it = tasks[Symbol.iterator]();
     const cpuLimit = 2 * Math.max(1, this.opts.pool.size);
     const free = [...this.lanes];
@@ -117,11 +121,11 @@ export class GpuExecutor {
     let firstError: unknown = null;
     let wake: (() => void) | null = null;
     const stop = () => firstError !== null || shouldStop();
-    const settle = (task: WorkerTask, p: Promise<number>) => {
+    const settle = (task: WorkerTask, p: Promise<ChunkResult>) => {
       const tracked: Promise<void> = p
         .then(
-          (bytes) => {
-            if (firstError === null) onDone(task, bytes);
+          (result) => {
+            if (firstError === null) onDone(task, result);
           },
           (e: unknown) => {
             firstError ??= e;
@@ -154,7 +158,7 @@ export class GpuExecutor {
       } else {
         cpuInFlight++;
         this.stats.cpuTasks++;
-        settle(task, this.opts.pool.run<number>(task).finally(() => cpuInFlight--));
+        settle(task, this.opts.pool.run<ChunkResult>(task).finally(() => cpuInFlight--));
       }
     }
     while (running.size) await Promise.all([...running]);
@@ -186,15 +190,17 @@ export class GpuExecutor {
     return { dtype: 'BF16', data: this.negZero.subarray(0, n) };
   }
 
-  private async runOnGpu(lane: Lane, t: CombineTask): Promise<number> {
+  private async runOnGpu(lane: Lane, t: CombineTask): Promise<ChunkResult> {
     const n = t.count;
     const reads: Promise<void>[] = [];
+    const inputs: RawElements[] = [];
     let slot = 0;
     let bytes = 0;
     const read = (ref: ChunkRef): ElementArray => {
       const d = ref.dtype as KernelDtype;
       const buf = lane.input(slot++, n * kernelDtypeBytes(d));
       reads.push(this.reader(ref.file).readInto(buf, ref.position));
+      inputs.push({ dtype: d, bytes: buf });
       bytes += buf.length;
       return viewElements(d, buf);
     };
@@ -221,14 +227,16 @@ export class GpuExecutor {
         // Outside the try: a failed write is the job's error, not the GPU's.
         this.writer(t.out.file).writeAtSync(outBytes, t.out.position);
         this.stats.gpuTasks++;
-        return bytes + outBytes.length;
+        // The lane still holds the inputs (the −0 standing in for a missing target is none).
+        const nonFinite = checkChunk({ dtype: outDtype, bytes: outBytes }, n, () => inputs);
+        return nonFinite ? { bytes: bytes + outBytes.length, nonFinite } : { bytes: bytes + outBytes.length };
       }
     }
     if (this.opts.onGpuFailure === 'fail') {
       throw new ChatVecError('Internal', `the GPU failed mid-job (${this.stats.gpuFailure}); the unfinished output is removed`);
     }
     this.stats.cpuTasks++;
-    return this.opts.pool.run<number>(t);
+    return this.opts.pool.run<ChunkResult>(t);
   }
 
   private gpuFailed(e: unknown): void {

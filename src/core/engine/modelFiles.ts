@@ -3,11 +3,17 @@
  * to the output dtype) and tokenizer files, with the chat model's chat template and eos token; the
  * generation config's eos ids from the chat model when those tokens have the same ids in the
  * target's vocabulary (else the target's, with a warning); and a README model card.
+ *
+ * Every file taken from an input folder must belong to it (links may lead only into the folder or,
+ * in the Hugging Face hub cache, into the same repository's blobs/) and be a regular file within
+ * its size cap; any other is left out of the output with a warning, so that a crafted checkpoint
+ * cannot copy a private file (a `tokenizer.model` linked to ~/.ssh/id_ed25519) into an output.
  */
 import { readVocabulary } from '../checkpoint/tokenizerVocab';
-import { entryKind, readJsonObject, readSmallText } from '../io/files';
-import { copySmallFileSync, writeSmallFileSync } from '../io/outputFile';
+import { ChatVecError } from '../errors';
+import { writeSmallFileSync } from '../io/outputFile';
 import { join } from '../io/paths';
+import { type SideFileKind, locateSideFile, parseJsonObject, readSideFile } from '../io/sideFile';
 
 /** Tokenizer-side files copied from the target when present. */
 export const TOKENIZER_FILES = [
@@ -23,8 +29,44 @@ export const TOKENIZER_FILES = [
   'chat_template.json',
 ];
 
-function readIfFile(p: string): Record<string, unknown> | null {
-  return entryKind(p) === 'file' ? readJsonObject(p) : null;
+function kindOf(name: string): SideFileKind {
+  return name.endsWith('.json') ? 'json' : name.endsWith('.jinja') ? 'template' : 'tokenizer';
+}
+
+/**
+ * The bytes of side file `name` of input folder `folder`; null when it is absent or must not be
+ * used (a link out of the folder, not a regular file, over its cap: said in `warnings`, since the
+ * weights are already written by now and are not thrown away for a side file).
+ * @throws ChatVecError Io when the file exists but cannot be read
+ */
+function readSide(folder: string, name: string, warnings: string[]): Buffer | null {
+  // A file may be read twice (merge reads the reference's config.json again): say it once.
+  const warn = (w: string) => warnings.includes(w) || warnings.push(w);
+  const at = locateSideFile(folder, name);
+  if (at.status === 'missing') return null;
+  if (at.status === 'outside') {
+    // Where it leads is left out: warnings also go into the output's model card.
+    warn(`${join(folder, name)}: not copied into the output: it is a link that leads outside the checkpoint folder`);
+    return null;
+  }
+  try {
+    // The resolved path, so that what is read is what was checked.
+    return readSideFile(at.real, kindOf(name));
+  } catch (e) {
+    if (!(e instanceof ChatVecError) || e.code !== 'BadCheckpoint') throw e;
+    warn(`${e.message}; not copied into the output`);
+    return null;
+  }
+}
+
+/**
+ * JSON side file `name` of input folder `folder`, for an output; null when absent or skipped (a
+ * link out of the folder, not a regular file, over 64 MiB: said in `warnings`).
+ * @throws ChatVecError BadCheckpoint when it is not a JSON object; Io when unreadable
+ */
+export function readSideJson(folder: string, name: string, warnings: string[]): Record<string, unknown> | null {
+  const bytes = readSide(folder, name, warnings);
+  return bytes === null ? null : parseJsonObject(join(folder, name), bytes.toString('utf8'));
 }
 
 function json(v: unknown): string {
@@ -43,25 +85,27 @@ export interface ModelFilesInput {
 
 /** Writes config, tokenizer and generation files into the output via `file(name)`. */
 export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => string): void {
-  const config = readIfFile(join(inp.target, 'config.json'));
+  const w = inp.warnings;
+  const config = readSideJson(inp.target, 'config.json', w);
   if (config) {
     if (inp.torchDtype) config.torch_dtype = inp.torchDtype;
     writeSmallFileSync(file('config.json'), json(config));
   }
-  const chatTok = inp.chat ? readIfFile(join(inp.chat, 'tokenizer_config.json')) : null;
-  const chatJinjaPath = inp.chat ? join(inp.chat, 'chat_template.jinja') : null;
-  const chatJinja = chatJinjaPath && entryKind(chatJinjaPath) === 'file' ? readSmallText(chatJinjaPath) : null;
+  const chatTok = inp.chat ? readSideJson(inp.chat, 'tokenizer_config.json', w) : null;
+  const chatJinja = inp.chat ? (readSide(inp.chat, 'chat_template.jinja', w)?.toString('utf8') ?? null) : null;
   const chatHasTemplate = chatJinja !== null || (chatTok?.chat_template !== undefined && chatTok.chat_template !== null);
   for (const name of TOKENIZER_FILES) {
     // transformers prefers chat_template.jinja (and chat_template.json) to tokenizer_config.json's
     // chat_template: the target's must not shadow the chat model's template.
     if (chatHasTemplate && (name === 'chat_template.jinja' || name === 'chat_template.json')) continue;
-    const src = join(inp.target, name);
-    if (entryKind(src) === 'file' && name !== 'tokenizer_config.json' && name !== 'special_tokens_map.json') copySmallFileSync(src, file(name));
+    // These two are rewritten below (with the chat model's template and eos token).
+    if (name === 'tokenizer_config.json' || name === 'special_tokens_map.json') continue;
+    const bytes = readSide(inp.target, name, w);
+    if (bytes !== null) writeSmallFileSync(file(name), bytes);
   }
-  const tokConfig = readIfFile(join(inp.target, 'tokenizer_config.json'));
-  const specialMap = readIfFile(join(inp.target, 'special_tokens_map.json'));
-  const genConfig = readIfFile(join(inp.target, 'generation_config.json'));
+  const tokConfig = readSideJson(inp.target, 'tokenizer_config.json', w);
+  const specialMap = readSideJson(inp.target, 'special_tokens_map.json', w);
+  const genConfig = readSideJson(inp.target, 'generation_config.json', w);
 
   if (inp.chat) {
     if (chatJinja !== null) {
@@ -83,7 +127,7 @@ export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => st
       if (tokConfig) tokConfig.eos_token = chatTok.eos_token;
       if (specialMap) specialMap.eos_token = chatTok.eos_token;
     }
-    const chatGen = readIfFile(join(inp.chat, 'generation_config.json'));
+    const chatGen = readSideJson(inp.chat, 'generation_config.json', w);
     if (chatGen && chatGen.eos_token_id !== undefined) {
       const out = genConfig ?? {};
       const mapped = sameIdsInTarget(inp.chat, inp.target, chatGen.eos_token_id);

@@ -5,20 +5,28 @@
  * the late tasks (row patches that must follow the main pass), flush, add the small files, and
  * rename the folder into place. Any failure or cancel removes the temporary folder.
  */
-import { CancelledError, ChatVecError } from '../errors';
+import { CancelledError } from '../errors';
 import { AtomicOutputDir } from '../io/atomicOutput';
-import { availableParallelism } from '../io/files';
 import { OutputFile, writeSmallFileSync } from '../io/outputFile';
 import { type WorkerTask, WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
+import { threadCount } from '../jobs/threadLimit';
 import type { JobContext } from '../jobs/types';
 import { type CheckpointPlan, createPlannedFile } from '../safetensors/writer';
 import type { JobCompute } from './computeSelection';
 import { GpuExecutor } from './gpuExecutor';
+import { type ChunkResult, type NonFinitePolicy, NonFiniteTally } from './nonFinite';
+import type { JobInputs } from './jobInputs';
+import { TOOL_VERSION } from '../version';
 
 export interface OutputJob {
   readonly out: string;
   readonly overwrite: boolean;
+  /**
+   * What the job reads (checked against the output path before computing): the output may not
+   * overlap an input, and the job fails when an input file changes before the output is committed.
+   */
+  readonly inputs: JobInputs;
   readonly plan: CheckpointPlan;
   /**
    * Chunk tasks of the main pass, produced lazily (a 1B model has thousands). `fileOf` maps a
@@ -35,6 +43,8 @@ export interface OutputJob {
   readonly phase: string;
   /** The backend chosen for the job (computeSelection.ts); absent or without a GPU: the worker pool runs everything. */
   readonly compute?: JobCompute;
+  /** What to do with NaN/±Inf the tasks produce from finite inputs (nonFinite.ts); default: fail the job. */
+  readonly nonFinite?: NonFinitePolicy;
 }
 
 export interface OutputJobResult {
@@ -43,24 +53,20 @@ export interface OutputJobResult {
   readonly threads: number;
   /** What ran the kernels, e.g. "cpu (2 threads)", "gpu: <adapter> (…)", or both after a GPU failure. */
   readonly backend: string;
-}
-
-/** Worker threads to use: the option, else every core. */
-export function threadCount(threads: number | undefined): number {
-  if (threads === undefined) return availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new ChatVecError('InvalidArgument', `--threads must be a whole number ≥ 1, got ${threads}`);
-  return threads;
+  /** NaN/±Inf in the output (allowed ones, inputs' passed through); also appended to job.nonFinite.warnings. */
+  readonly warnings: readonly string[];
 }
 
 /**
  * @throws CancelledError when ctx.signal is raised (nothing is left behind); ChatVecError from
- *   tasks (the first failure stops the job)
+ *   tasks (the first failure stops the job); ChatVecError InvalidArgument when tasks produce
+ *   NaN/±Inf from finite inputs and job.nonFinite does not allow it (the job stops at the first)
  */
 export async function runOutputJob(job: OutputJob, ctx: JobContext): Promise<OutputJobResult> {
   const threads = threadCount(job.threads);
   const cancelled = () => ctx.signal?.cancelled === true;
   if (cancelled()) throw new CancelledError();
-  const dir = AtomicOutputDir.begin(job.out, job.overwrite);
+  const dir = AtomicOutputDir.begin(job.out, { overwrite: job.overwrite, inputs: job.inputs.paths, writtenBy: `chatvec ${TOOL_VERSION} ${job.phase}` });
   let pool: WorkerPool | null = null;
   let gpu: GpuExecutor | null = null;
   try {
@@ -70,8 +76,21 @@ export async function runOutputJob(job: OutputJob, ctx: JobContext): Promise<Out
     const workers = (pool = new WorkerPool(threads));
     const c = job.compute;
     if (c?.gpu) gpu = new GpuExecutor({ gpu: c.gpu, pool: workers, lanes: c.lanes, signal: ctx.signal, onLog: ctx.onLog, onGpuFailure: c.onGpuFailure });
-    const runAll = (tasks: Iterable<WorkerTask>) =>
-      gpu ? gpu.runAll(tasks, (_t, bytes) => meter.add(bytes), cancelled) : workers.runAll<WorkerTask, number>(tasks, (_t, bytes) => meter.add(bytes), cancelled);
+    const tally = new NonFiniteTally(job.phase, job.plan, fileOf, job.nonFinite);
+    const stop = () => cancelled() || tally.mustStop;
+    const onDone = (t: WorkerTask, r: ChunkResult) => {
+      meter.add(r.bytes);
+      tally.add(r, (t as { readonly out?: { readonly file: string; readonly position: number } }).out);
+    };
+    const runAll = async (tasks: Iterable<WorkerTask>) => {
+      let complete = false;
+      const all = (function* () {
+        yield* tasks;
+        complete = true;
+      })();
+      await (gpu ? gpu.runAll(all, onDone, stop) : workers.runAll<WorkerTask, ChunkResult>(all, onDone, stop));
+      tally.throwIfFailed(complete);
+    };
     await runAll(job.tasks(fileOf));
     if (cancelled()) throw new CancelledError();
     const late = job.lateTasks?.(fileOf) ?? [];
@@ -81,10 +100,12 @@ export async function runOutputJob(job: OutputJob, ctx: JobContext): Promise<Out
     await pool.broadcast({ kind: 'closeHandles' });
     for (const f of job.plan.files) OutputFile.openForWrite(dir.file(f.fileName)).syncAndClose();
     if (job.plan.index) writeSmallFileSync(dir.file('model.safetensors.index.json'), JSON.stringify(job.plan.index, null, 2) + '\n');
+    const warnings = tally.warnings();
     job.writeExtras((name) => dir.file(name));
+    job.inputs.assertUnchanged();
     dir.commit();
     meter.finish('done');
-    return { seconds: meter.seconds, bytesWritten: job.plan.totalTensorBytes, threads, backend: backendRan(c, gpu, threads) };
+    return { seconds: meter.seconds, bytesWritten: job.plan.totalTensorBytes, threads, backend: backendRan(c, gpu, threads), warnings };
   } catch (e) {
     gpu?.close();
     dir.abort();

@@ -2,7 +2,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ChatVecError } from '../errors';
+
+// Side files (configs, indexes, tokenizer files) are read only through sideFile.ts's capped,
+// regular-file-only reader; re-exported here for the many modules that read checkpoint metadata.
+export { readJsonObject, readSmallText } from './sideFile';
 
 export interface FileIdentity {
   readonly path: string;
@@ -33,39 +36,6 @@ export function listDir(dir: string): string[] {
 
 export function realPath(p: string): string {
   return fs.realpathSync(p);
-}
-
-/**
- * Reads a small text file (configs, indexes, tokenizer files) whole.
- * @throws ChatVecError Io when unreadable, BadCheckpoint when larger than `maxBytes`
- */
-export function readSmallText(p: string, maxBytes = 256 * 1024 * 1024): string {
-  let size: number;
-  try {
-    size = fs.statSync(p).size;
-  } catch (e) {
-    throw new ChatVecError('Io', `${p}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  if (size > maxBytes) throw new ChatVecError('BadCheckpoint', `${p}: ${size} bytes is too large for a metadata file`);
-  return fs.readFileSync(p, 'utf8');
-}
-
-/**
- * Reads and parses a JSON file whose top level must be an object.
- * @throws ChatVecError BadCheckpoint naming the file when it is not valid JSON or not an object
- */
-export function readJsonObject(p: string): Record<string, unknown> {
-  const text = readSmallText(p);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new ChatVecError('BadCheckpoint', `${p}: not valid JSON (${(e as Error).message})`);
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw new ChatVecError('BadCheckpoint', `${p}: expected a JSON object`);
-  }
-  return v as Record<string, unknown>;
 }
 
 /** The user's cache folder for this tool (XDG_CACHE_HOME, ~/Library/Caches, %LOCALAPPDATA%). */

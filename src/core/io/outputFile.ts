@@ -66,10 +66,40 @@ export class OutputFile {
   }
 }
 
+/** Plain words for the errno codes users meet; the code itself follows in parentheses. */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'disk full, no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENAMETOOLONG: 'the name is too long for the file system',
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'is a folder, not a file',
+  EEXIST: 'already exists',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EBUSY: 'resource busy or locked',
+  EXDEV: 'cannot move across file systems',
+  EIO: 'input/output error (failing disk or network file system?)',
+  ENXIO: 'no such device (a socket or an unconnected device file?)',
+};
+
+/**
+ * A one-line Io error naming `path`, what was being done, and the OS's reason in words with its
+ * errno code (e.g. "…: cannot write: read-only file system (EROFS)").
+ */
 export function ioError(path: string, what: string, e: unknown): ChatVecError {
   const code = (e as NodeJS.ErrnoException)?.code;
-  const hint = code === 'ENOSPC' ? ' (disk full)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : '';
-  return new ChatVecError('Io', `${path}: ${what}${hint}: ${code ?? (e as Error)?.message ?? String(e)}`);
+  const words = code ? ERRNO_WORDS[code] : undefined;
+  const reason = words ? `${words} (${code})` : code ?? firstLine((e as Error)?.message ?? String(e));
+  return new ChatVecError('Io', `${path}: ${what}: ${reason}`);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n', 1)[0]!;
 }
 
 /** Writes a whole file and flushes it; OS errors are thrown as they are (callers name the file). */
@@ -89,20 +119,5 @@ export function writeSmallFileSync(path: string, data: string | Uint8Array): voi
     writeAndFlushSync(path, data);
   } catch (e) {
     throw ioError(path, 'cannot write', e);
-  }
-}
-
-/** Copies a small file unchanged (tokenizer files) and flushes it. */
-export function copySmallFileSync(from: string, to: string): void {
-  try {
-    fs.copyFileSync(from, to);
-    const fd = fs.openSync(to, 'r+');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (e) {
-    throw ioError(to, `cannot copy from ${from}`, e);
   }
 }

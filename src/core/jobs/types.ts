@@ -43,6 +43,12 @@ export interface ExtractOptions extends CommonJobOptions {
   readonly skipEmbed?: boolean;
   /** Bytes per shard; default 5 GB. */
   readonly maxShardBytes?: number;
+  /**
+   * Write the vector even when a difference of finite inputs is NaN/±Inf (beyond the output
+   * dtype's range, e.g. with F16), with a warning; by default the job fails and writes nothing.
+   * NaN/±Inf already in the inputs pass through either way.
+   */
+  readonly allowNonFinite?: boolean;
 }
 
 /** θ_out = θ_cp + Σ rᵢ·τᵢ, from stored vectors or fused from (base, chatᵢ). */
@@ -63,6 +69,12 @@ export interface ApplyOptions extends CommonJobOptions {
   /** Output dtype for float tensors; default: the target's dtype per tensor. */
   readonly dtype?: FloatDtype;
   readonly overwrite?: boolean;
+  /**
+   * Write the output even when the arithmetic turns finite inputs into NaN/±Inf (an overflowing
+   * ratio, a value beyond the output dtype's range), with a warning; by default the job
+   * fails and writes nothing. NaN/±Inf already in the inputs pass through either way.
+   */
+  readonly allowNonFinite?: boolean;
 }
 
 export interface JobOutcome {
@@ -146,6 +158,12 @@ export interface MergeOptions extends CommonJobOptions {
   readonly overwrite?: boolean;
   /** Bytes per shard; default 5 GB. */
   readonly maxShardBytes?: number;
+  /**
+   * Write the output even when the arithmetic turns finite inputs into NaN/±Inf (an overflowing
+   * weight, a value beyond the output dtype's range), with a warning; by default the job
+   * fails and writes nothing. NaN/±Inf already in the inputs pass through either way.
+   */
+  readonly allowNonFinite?: boolean;
 }
 
 /** The demo trio (base, chat, cp; core/demo/generator), written under `dir`. */

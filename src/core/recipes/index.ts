@@ -4,7 +4,7 @@
  *
  * - checkRecipeText / recipeDiagnostics: text → issues (syntax, schema, folders, headers) with ranges
  * - loadRecipeFile: file → plan, or one InvalidArgument error listing every problem
- * - summarizePlan / formatPlanSummary: the dry run
+ * - summarizePlan: the dry run (as text: src/protocol/planText.ts)
  * - runMergePlan / runRecipeFile: the merge itself (streaming, multi-core, atomic output)
  * - RECIPE_SCHEMA: the JSON Schema (also schemas/merge-recipe.schema.json)
  */
@@ -12,7 +12,7 @@ export { type RecipeDiagnostic, recipeDiagnostics } from './diagnostics';
 export { type CheckedRecipe, type RecipeCheckOptions, checkRecipeText, formatIssue, loadRecipeFile, runRecipeFile } from './recipe';
 export { type FilterReport, type MergePlan, type PlannedTensor, planRecipe } from './plan';
 export { type MergeRunOptions, runMergePlan } from './run';
-export { type PlanSummary, formatPlanSummary, summarizePlan } from './summary';
+export { type PlanSummary, summarizePlan } from './summary';
 export { RECIPE_SCHEMA, schemaIssues } from './schema';
 export type { IssueSeverity, MergeMethodName, RecipeIssue, RecipePath, ResolvedRecipe } from './types';
 export { MERGE_METHODS } from './types';

@@ -18,6 +18,7 @@ import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
 import { BLOCK, uniformRange } from '../demo/random';
 import type { ChunkRef } from '../engine/combineKernel';
+import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
 export interface RandomDrop {
@@ -229,8 +230,11 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
   return { mode: 'taskVectors', models: results, bytes };
 }
 
-/** Runs a RecipeGtaTask; returns the number of bytes read and written. */
-export function runRecipeGta(t: RecipeGtaTask): number {
+/**
+ * Runs a RecipeGtaTask: the bytes read and written, and the NaN/±Inf the output holds (see
+ * engine/nonFinite.ts) when it holds any.
+ */
+export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
   const n = t.count;
   const m = t.models.length;
   ensure(n, m);
@@ -309,5 +313,7 @@ export function runRecipeGta(t: RecipeGtaTask): number {
   const outBytes = raw.subarray(0, n * dtypeBytes(t.out.dtype));
   encodeFromF32(t.out.dtype, acc, outBytes, n);
   writerFor(t.out.file).writeAtSync(outBytes, t.out.position);
-  return bytes + outBytes.length;
+  // load() has checked that every input is a float tensor.
+  const nonFinite = checkChunk({ dtype: t.out.dtype, bytes: outBytes }, n, () => readRuns([t.base, ...t.models] as StoredRun[], n));
+  return nonFinite ? { bytes: bytes + outBytes.length, nonFinite } : { bytes: bytes + outBytes.length };
 }

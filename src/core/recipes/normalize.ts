@@ -7,6 +7,7 @@ import { entryKind } from '../io/files';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
 import { type ParameterScope, SPARSIFYING, evaluateSetting, methodParameters } from './parameters';
+import { yamlNumber } from './schema';
 import type {
   ChatVectorSpec,
   MergeMethodName,
@@ -77,7 +78,7 @@ function settingIssues(params: ParameterMap | null | undefined, at: RecipePath, 
       } else if (def.name === 'density' && typeof v === 'number' && !(v > 0 && v <= 1) && SPARSIFYING.has(method)) {
         issues.push({ severity: 'error', message: `density must be in (0, 1] (the fraction of each task vector kept), got ${v}`, path: where });
       } else if (typeof v === 'number' && !Number.isFinite(v)) {
-        issues.push({ severity: 'error', message: `${code(name)} must be a finite number`, path: where });
+        issues.push({ severity: 'error', message: `${code(name)} must be a finite number, got ${yamlNumber(v)}`, path: where });
       }
     }
   }

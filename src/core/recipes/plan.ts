@@ -450,7 +450,8 @@ function resolveTensorParameters(
     if (d >= 1) return;
     const at = sl.sources[i]!.model.at.slice(0, -1);
     if (!(d > 0)) problems.push({ at, message: `density must be in (0, 1], got ${d}` });
-    else if (recipe.method === 'ties' && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
+    // A zero-element tensor keeps nothing whatever the density: it is passed through empty.
+    else if (recipe.method === 'ties' && elementCount > 0 && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
   });
   return {
     values: {

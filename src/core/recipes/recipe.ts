@@ -85,7 +85,7 @@ export function formatIssue(file: string, parsed: ParsedRecipeText, issue: Recip
  */
 export function loadRecipeFile(path: string, opts: Omit<RecipeCheckOptions, 'recipePath' | 'depth'> = {}): CheckedRecipe & { readonly plan: MergePlan; readonly text: string } {
   const abs = resolve(path);
-  const text = readSmallText(abs, 16 * 1024 * 1024);
+  const text = readSmallText(abs, 'recipe');
   const checked = checkRecipeText(text, { ...opts, recipePath: abs, depth: 'headers' });
   const errors = checked.issues.filter((i) => i.severity === 'error');
   if (errors.length || !checked.plan) {
@@ -102,5 +102,5 @@ export function loadRecipeFile(path: string, opts: Omit<RecipeCheckOptions, 'rec
 export async function runRecipeFile(path: string, opts: Omit<MergeRunOptions, 'recipeText'>, ctx: JobContext = {}, check: Omit<RecipeCheckOptions, 'recipePath' | 'depth'> = {}): Promise<JobOutcome> {
   const loaded = loadRecipeFile(path, check);
   for (const w of loaded.issues.filter((i) => i.severity === 'warning')) ctx.onLog?.('warn', formatIssue(path, loaded.parsed, w));
-  return runMergePlan(loaded.plan, { ...opts, recipeText: loaded.text }, ctx);
+  return runMergePlan(loaded.plan, { ...opts, recipePath: resolve(path), recipeText: loaded.text }, ctx);
 }

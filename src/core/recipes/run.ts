@@ -1,37 +1,32 @@
 /**
  * Running a planned recipe. chat_vector is the engine's fused apply (runApply). The other methods
  * run as up to three streaming passes over the inputs, every pass chunked and spread over the
- * worker pool:
- *
- * 1. analyse (ties, dare with rescale, slerp): per-tensor statistics — |τ| histograms by the upper
- *    16 bits of their float32 patterns, L1 sums, dot products and norms;
- * 2. refine (ties only): within the one upper-16-bit bucket that holds the k-th largest |τ|, a
- *    histogram of the lower 16 bits. Together the two give the EXACT k-th largest magnitude T and
- *    how many elements equal to T to keep — no tensor is ever held whole;
- * 3. write: every output chunk from its inputs, through the engine's output job (planned shards,
- *    atomic commit).
+ * worker pool: analyse and refine (ties, dare with rescale, slerp; analysis.ts), then write: every
+ * output chunk from its inputs, through the engine's output job (planned shards, atomic commit).
  *
  * Per-chunk results are combined in chunk order, so sums and therefore bytes do not depend on the
  * thread count; chunk sizes do not change the bytes either (only the element index matters).
  */
-import { hashString } from '../demo/random';
 import { runApply, DEFAULT_MAX_SHARD_BYTES } from '../engine/apply';
 import { CHUNK_ELEMENTS, chunkRanges, refAt } from '../engine/chunking';
 import type { ChunkRef, CombineTask, CombineTerm, CopyBytesTask } from '../engine/combineKernel';
-import { modelCard, writeModelFiles } from '../engine/modelFiles';
-import { runOutputJob, threadCount } from '../engine/outputJob';
+import { modelCard, readSideJson, writeModelFiles } from '../engine/modelFiles';
+import { type NonFinitePolicy, nonFiniteHint } from '../engine/nonFinite';
+import { type InputModel, JobInputs } from '../engine/jobInputs';
+import { runOutputJob } from '../engine/outputJob';
+import { threadCount } from '../jobs/threadLimit';
 import { type PlacedTensor, placeTensors } from '../engine/placement';
-import { CancelledError, ChatVecError } from '../errors';
-import { entryKind, readJsonObject } from '../io/files';
+import { ChatVecError } from '../errors';
+import { entryKind } from '../io/files';
 import { writeSmallFileSync } from '../io/outputFile';
-import { dirname, join } from '../io/paths';
-import { type WorkerTask, WorkerPool } from '../io/workerPool';
-import { ProgressMeter } from '../jobs/progressMeter';
+import { dirname } from '../io/paths';
+import type { WorkerTask } from '../io/workerPool';
 import type { BackendChoice, JobContext, JobOutcome } from '../jobs/types';
-import { type FloatDtype, dtypeBytes, torchDtypeName } from '../safetensors/dtype';
+import { type FloatDtype, dtypeBytes, isFloatDtype, torchDtypeName } from '../safetensors/dtype';
 import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
 import { TOOL_VERSION } from '../version';
-import { type ModelStat, type ModelStatResult, type RandomDrop, type RecipeGtaTask, type RecipeStatsResult, type RecipeStatsTask, type Sparsify, bitsToFloat } from './kernels';
+import { type TensorDecision, analyse, gtaModels } from './analysis';
+import type { RecipeGtaTask } from './kernels';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 
 export interface MergeRunOptions {
@@ -44,6 +39,8 @@ export interface MergeRunOptions {
   readonly maxShardBytes?: number;
   /** Elements per chunk task (default CHUNK_ELEMENTS). The bytes do not depend on it. */
   readonly chunkElements?: number;
+  /** The recipe file (an input: the output may not replace or contain it). */
+  readonly recipePath?: string;
   /** The recipe text, saved as mergekit_config.yml in the output. */
   readonly recipeText?: string;
   /**
@@ -51,63 +48,22 @@ export interface MergeRunOptions {
    * methods always run on the CPU worker pool; asking them for 'gpu' logs a warning.
    */
   readonly backend?: BackendChoice;
-}
-
-/** Seed of the drop mask of input `inputIndex` (its position in the slice's sources) for a tensor. */
-export function dropSeed(seed: number, inputIndex: number, tensorName: string): number {
-  return hashString(`dare:${seed}:${inputIndex}:${tensorName}`);
-}
-
-/** Drop parameters for keeping a fraction `density` of elements. */
-export function randomDrop(seed: number, inputIndex: number, tensorName: string, density: number): RandomDrop {
-  return { seed: dropSeed(seed, inputIndex, tensorName), keepBelow: 2 * density - 1 };
-}
-
-/** mergekit's rescale: match the L1 norm of the kept part to the whole (skipped below 1e-7). */
-export function l1Scale(all: number, kept: number): number {
-  return all < 1e-7 || kept < 1e-7 ? 1 : all / kept;
-}
-
-/** The k of "keep the k largest" for a density (Python's int(density · n)). */
-export function keepCount(density: number, n: number): number {
-  return Math.floor(density * n);
-}
-
-/** SLERP coefficients (s0 on the base, s1 on the other) from Σa², Σb², Σab, as mergekit computes them (in float64 here). */
-export function slerpCoefficients(t: number, aa: number, bb: number, ab: number): [number, number] {
-  const eps = 1e-8;
-  const na = Math.sqrt(aa);
-  const nb = Math.sqrt(bb);
-  const dot = ab / ((na > eps ? na : 1) * (nb > eps ? nb : 1));
-  if (Math.abs(dot) > 0.9995) return [1 - t, t];
-  const theta0 = Math.acos(dot);
-  const sin0 = Math.sin(theta0);
-  const thetaT = theta0 * t;
-  return [Math.sin(theta0 - thetaT) / sin0, Math.sin(thetaT) / sin0];
-}
-
-/** What the analysis decided for one tensor. */
-interface TensorDecision {
-  /** GTA: per non-base model, per chunk. */
-  sparsify?: ((chunk: number) => Sparsify)[];
-  slerp?: [number, number];
-}
-
-/** Per-model work of a GTA tensor: the non-base inputs in order. */
-function gtaModels(t: PlannedTensor): number[] {
-  return t.inputs.map((_, i) => i).filter((i) => i !== t.baseIndex);
-}
-
-function isGta(plan: MergePlan): boolean {
-  return plan.method === 'ties' || plan.method === 'dare_linear' || plan.method === 'dare_ties';
+  /** Write the output even when finite inputs give NaN/±Inf (with a warning); default: fail. */
+  readonly allowNonFinite?: boolean;
 }
 
 /**
  * Runs a plan from planRecipe.
- * @throws ChatVecError (OutputExists, Io, ShapeMismatch …); CancelledError when ctx.signal is raised
+ * @throws ChatVecError (OutputExists, Io, ShapeMismatch, InvalidArgument when finite inputs give
+ *   NaN/±Inf unless opts.allowNonFinite …); CancelledError when ctx.signal is raised
  *   (nothing is left behind)
  */
 export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  const inputs = JobInputs.check(opts.out, opts.overwrite === true, planInputModels(plan), [
+    ...(opts.recipePath !== undefined ? [opts.recipePath] : []),
+    ...(plan.recipe.tokenizerFrom ? [plan.recipe.tokenizerFrom.path] : []),
+    plan.reference.path,
+  ]);
   if (plan.method === 'chat_vector') return runChatVector(plan, opts, ctx);
   if (opts.backend === 'gpu') ctx.onLog?.('warn', `compute backend: ${plan.method} runs on the CPU worker pool (the GPU backend serves chat_vector recipes only)`);
   const started = performance.now();
@@ -128,9 +84,11 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
     {
       out: opts.out,
       overwrite: opts.overwrite === true,
+      inputs,
       plan: cp,
       phase: 'merge',
       threads,
+      nonFinite: mergeNonFinite(plan, opts.allowNonFinite === true, warnings),
       totalBytes,
       tasks: (fileOf) => writeTasks(plan, decisions, placed, fileOf, chunk),
       writeExtras: (file) => writeExtras(plan, opts, file, warnings),
@@ -146,6 +104,19 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
     backend: `cpu (${res.threads} threads)`,
     warnings,
   };
+}
+
+/** Every model of the plan with the shard files the merge reads from it. */
+function planInputModels(plan: MergePlan): InputModel[] {
+  const shards = new Map<string, Set<string>>();
+  for (const t of plan.tensors) {
+    for (const i of t.inputs) {
+      let s = shards.get(i.model.path);
+      if (!s) shards.set(i.model.path, (s = new Set()));
+      s.add(i.entry.file);
+    }
+  }
+  return [...shards].map(([path, files]) => ({ path, shards: [...files].map((f) => ({ path: f })) }));
 }
 
 async function runChatVector(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext): Promise<JobOutcome> {
@@ -164,318 +135,17 @@ async function runChatVector(plan: MergePlan, opts: MergeRunOptions, ctx: JobCon
       threads: opts.threads,
       maxShardBytes: opts.maxShardBytes,
       backend: opts.backend,
+      allowNonFinite: opts.allowNonFinite,
     },
     ctx,
   );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Analysis passes
-
-/** A stats task tagged with its tensor and chunk (two small numbers the worker ignores). */
-type StatsJob = RecipeStatsTask & { readonly tensor: number; readonly chunk: number };
-
-/** Accumulates per-chunk results of one tensor and decides when all chunks are in. */
-interface TensorStats {
-  remaining: number;
-  /** Per model (GTA) in gtaModels order. */
-  hist: (Float64Array | null)[];
-  /** Per model, per chunk. */
-  l1: number[][];
-  kept: number[][];
-  /** Pass 2: per model, per chunk, the sparse low histogram. */
-  low: ({ buckets: Uint32Array; counts: Uint32Array } | null)[][];
-  slerp: { aa: number; bb: number; ab: number }[];
-}
-
-interface MagnitudeState {
-  k: number;
-  high: number;
-  above: number;
-  l1All: number;
-}
-
-async function analyse(plan: MergePlan, chunk: number, threads: number, ctx: JobContext): Promise<Map<number, TensorDecision>> {
-  const decisions = new Map<number, TensorDecision>();
-  const seed = plan.recipe.seed;
-  const stats1 = new Map<number, ModelStat[]>();
-  const isSlerp = plan.method === 'slerp';
-  plan.tensors.forEach((t, ti) => {
-    if (t.kind !== 'merge') return;
-    if (isSlerp) {
-      stats1.set(ti, []);
-      return;
-    }
-    if (!isGta(plan)) return;
-    const ms = gtaModels(t).map((i): ModelStat => {
-      const d = t.densities[i]!;
-      if (d >= 1) return { kind: 'none' };
-      if (plan.method === 'ties') return { kind: 'magnitudeHigh' };
-      return t.rescale ? { kind: 'dropL1', drop: randomDrop(seed, i, t.name, d) } : { kind: 'none' };
-    });
-    if (ms.some((m) => m.kind !== 'none')) stats1.set(ti, ms);
-  });
-  const magnitude = new Map<string, MagnitudeState>();
-  const key = (ti: number, m: number) => `${ti}:${m}`;
-
-  if (stats1.size === 0) return fillDecisions(plan, decisions, magnitude, new Map(), chunk);
-  const pool = new WorkerPool(threads);
-  const cancelled = () => ctx.signal?.cancelled === true;
-  try {
-    // Pass 1
-    const state = new Map<number, TensorStats>();
-    let total = 0;
-    for (const [ti] of stats1) total += passBytes(plan.tensors[ti]!);
-    let pass2Tensors = 0;
-    for (const [ti, ms] of stats1) if (ms.some((m) => m.kind === 'magnitudeHigh')) pass2Tensors += passBytes(plan.tensors[ti]!);
-    const meter = new ProgressMeter('analyse', total + pass2Tensors, ctx.onProgress);
-    await pool.runAll<StatsJob, RecipeStatsResult>(
-      statsJobs(plan, stats1, chunk, isSlerp),
-      (job, r) => {
-        meter.add(r.bytes);
-        const t = plan.tensors[job.tensor]!;
-        let s = state.get(job.tensor);
-        if (!s) {
-          s = newStats(t, chunk);
-          state.set(job.tensor, s);
-        }
-        if (r.mode === 'slerp') s.slerp[job.chunk] = r;
-        else r.models.forEach((mr, m) => addModelResult(s!, m, job.chunk, mr));
-        if (--s.remaining === 0) {
-          state.delete(job.tensor);
-          finishPass1(plan, job.tensor, s, stats1.get(job.tensor)!, decisions, magnitude, key);
-        }
-      },
-      cancelled,
-    );
-    if (cancelled()) throw new CancelledError();
-
-    // Pass 2 (ties): the lower 16 bits inside the threshold's bucket.
-    const stats2 = new Map<number, ModelStat[]>();
-    for (const [ti, ms] of stats1) {
-      if (!magnitudeModels(ms).length) continue;
-      stats2.set(ti, ms.map((m, mi) => (m.kind === 'magnitudeHigh' ? { kind: 'magnitudeLow', high: magnitude.get(key(ti, mi))!.high } : { kind: 'none' })));
-    }
-    const lowDone = new Map<number, TensorStats>();
-    if (stats2.size) {
-      await pool.runAll<StatsJob, RecipeStatsResult>(
-        statsJobs(plan, stats2, chunk, false),
-        (job, r) => {
-          meter.add(r.bytes);
-          const t = plan.tensors[job.tensor]!;
-          let s = lowDone.get(job.tensor);
-          if (!s) {
-            s = newStats(t, chunk);
-            lowDone.set(job.tensor, s);
-          }
-          if (r.mode === 'taskVectors') {
-            r.models.forEach((mr, m) => {
-              if (mr.kind !== 'hist') return;
-              s!.low[m]![job.chunk] = { buckets: mr.buckets, counts: mr.counts };
-              s!.l1[m]![job.chunk] = mr.l1;
-            });
-          }
-          s.remaining--;
-        },
-        cancelled,
-      );
-      if (cancelled()) throw new CancelledError();
-    }
-    meter.finish();
-    return fillDecisions(plan, decisions, magnitude, lowDone, chunk);
-  } finally {
-    await pool.close();
-  }
-}
-
-function passBytes(t: PlannedTensor): number {
-  return t.inputs.reduce((a, i) => a + inputBytes(i.entry, t.elementCount), 0);
-}
-
-function chunkCount(n: number, chunk: number): number {
-  return Math.ceil(n / chunk);
-}
-
-function newStats(t: PlannedTensor, chunk: number): TensorStats {
-  const nChunks = chunkCount(t.elementCount, chunk);
-  const models = Math.max(1, gtaModels(t).length);
-  return {
-    remaining: nChunks,
-    hist: Array.from({ length: models }, () => null),
-    l1: Array.from({ length: models }, () => new Array<number>(nChunks).fill(0)),
-    kept: Array.from({ length: models }, () => new Array<number>(nChunks).fill(0)),
-    low: Array.from({ length: models }, () => new Array(nChunks).fill(null)),
-    slerp: [],
-  };
-}
-
-function addModelResult(s: TensorStats, m: number, chunkIndex: number, r: ModelStatResult): void {
-  if (r.kind === 'dropL1') {
-    s.l1[m]![chunkIndex] = r.all;
-    s.kept[m]![chunkIndex] = r.kept;
-  } else if (r.kind === 'hist') {
-    const h = (s.hist[m] ??= new Float64Array(32768));
-    for (let j = 0; j < r.buckets.length; j++) h[r.buckets[j]!]! += r.counts[j]!;
-    s.l1[m]![chunkIndex] = r.l1;
-  }
-}
-
-function magnitudeModels(ms: readonly ModelStat[]): number[] {
-  return ms.map((m, i) => (m.kind === 'magnitudeHigh' ? i : -1)).filter((i) => i >= 0);
-}
-
-/** Sums per-chunk values in chunk order (the same order whatever the threads). */
-function inOrder(xs: readonly number[]): number {
-  let s = 0;
-  for (const x of xs) s += x;
-  return s;
-}
-
-function finishPass1(
-  plan: MergePlan,
-  ti: number,
-  s: TensorStats,
-  ms: readonly ModelStat[],
-  decisions: Map<number, TensorDecision>,
-  magnitude: Map<string, MagnitudeState>,
-  key: (ti: number, m: number) => string,
-): void {
-  const t = plan.tensors[ti]!;
-  if (plan.method === 'slerp') {
-    let aa = 0;
-    let bb = 0;
-    let ab = 0;
-    for (const c of s.slerp) {
-      aa += c.aa;
-      bb += c.bb;
-      ab += c.ab;
-    }
-    decisions.set(ti, { slerp: slerpCoefficients(t.slerpT, aa, bb, ab) });
-    return;
-  }
-  const models = gtaModels(t);
-  ms.forEach((m, mi) => {
-    if (m.kind !== 'magnitudeHigh') return;
-    const k = keepCount(t.densities[models[mi]!]!, t.elementCount);
-    const h = s.hist[mi]!;
-    let cum = 0;
-    let high = 0;
-    for (let b = 32767; b >= 0; b--) {
-      const c = h[b]!;
-      if (cum + c >= k) {
-        high = b;
-        break;
-      }
-      cum += c;
-    }
-    magnitude.set(key(ti, mi), { k, high, above: cum, l1All: inOrder(s.l1[mi]!) });
-    s.hist[mi] = null;
-  });
-  // dare: the rescale factor from the L1 sums.
-  const per: ((chunk: number) => Sparsify)[] = [];
-  ms.forEach((m, mi) => {
-    if (m.kind === 'dropL1') {
-      const scale = l1Scale(inOrder(s.l1[mi]!), inOrder(s.kept[mi]!));
-      per[mi] = () => ({ kind: 'random', drop: m.drop, scale });
-    }
-  });
-  if (per.length) decisions.set(ti, { ...decisions.get(ti), sparsify: per });
-}
-
-/** Completes every tensor's decision (thresholds of ties from pass 2; defaults elsewhere). */
-function fillDecisions(
-  plan: MergePlan,
-  decisions: Map<number, TensorDecision>,
-  magnitude: Map<string, MagnitudeState>,
-  lowDone: Map<number, TensorStats>,
-  chunk: number,
-): Map<number, TensorDecision> {
-  if (!isGta(plan)) return decisions;
-  const seed = plan.recipe.seed;
-  plan.tensors.forEach((t, ti) => {
-    if (t.kind !== 'merge') return;
-    const models = gtaModels(t);
-    const prev = decisions.get(ti)?.sparsify ?? [];
-    const per = models.map((inputIndex, mi): ((c: number) => Sparsify) => {
-      if (prev[mi]) return prev[mi]!;
-      const d = t.densities[inputIndex]!;
-      if (d >= 1) return () => ({ kind: 'none' });
-      if (plan.method !== 'ties') return () => ({ kind: 'random', drop: randomDrop(seed, inputIndex, t.name, d), scale: 1 });
-      const st = magnitude.get(`${ti}:${mi}`)!;
-      const low = lowDone.get(ti)!;
-      return magnitudeDecision(st, low.low[mi]!, low.l1[mi]!, t.rescale, chunkCount(t.elementCount, chunk));
-    });
-    decisions.set(ti, { sparsify: per });
-  });
-  return decisions;
-}
-
-/**
- * The exact threshold from the low histograms of the threshold bucket: T is the bit pattern of the
- * k-th largest |τ|; elements above T are kept, and of those equal to T the first `need` in element
- * order (so the kept count is exactly k, ties going to lower indexes).
- */
-function magnitudeDecision(
-  st: MagnitudeState,
-  lowPerChunk: readonly ({ buckets: Uint32Array; counts: Uint32Array } | null)[],
-  l1AbovePerChunk: readonly number[],
-  rescale: boolean,
-  nChunks: number,
-): (c: number) => Sparsify {
-  const low = new Float64Array(65536);
-  for (const h of lowPerChunk) if (h) for (let j = 0; j < h.buckets.length; j++) low[h.buckets[j]!]! += h.counts[j]!;
-  const want = st.k - st.above;
-  let cum = 0;
-  let lo = 0;
-  for (let l = 65535; l >= 0; l--) {
-    const c = low[l]!;
-    if (cum + c >= want) {
-      lo = l;
-      break;
-    }
-    cum += c;
-  }
-  const threshold = ((st.high << 16) | lo) >>> 0;
-  const need = want - cum;
-  // Ties (elements equal to T) per chunk, then how many of them each chunk keeps.
-  const keepTies: number[] = [];
-  let before = 0;
-  for (let c = 0; c < nChunks; c++) {
-    const h = lowPerChunk[c];
-    let ties = 0;
-    if (h) for (let j = 0; j < h.buckets.length; j++) if (h.buckets[j] === lo) ties = h.counts[j]!;
-    keepTies.push(Math.max(0, Math.min(ties, need - before)));
-    before += ties;
-  }
-  let scale = 1;
-  if (rescale) {
-    let kept = inOrder(l1AbovePerChunk);
-    for (let l = 65535; l > lo; l--) if (low[l]) kept += low[l]! * bitsToFloat(((st.high << 16) | l) >>> 0);
-    kept += need * bitsToFloat(threshold);
-    scale = l1Scale(st.l1All, kept);
-  }
-  return (c) => ({ kind: 'magnitude', threshold, keepTies: keepTies[c]!, scale });
-}
-
-function* statsJobs(plan: MergePlan, stats: ReadonlyMap<number, readonly ModelStat[]>, chunk: number, slerp: boolean): Generator<StatsJob> {
-  for (const [ti, ms] of stats) {
-    const t = plan.tensors[ti]!;
-    const b = t.inputs[t.baseIndex ?? 0]!.entry;
-    const models = slerp ? t.inputs.map((_, i) => i).filter((i) => i !== (t.baseIndex ?? 0)) : gtaModels(t);
-    let c = 0;
-    for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
-      const task: RecipeStatsTask = {
-        kind: 'recipeStats',
-        count,
-        first,
-        mode: slerp ? 'slerp' : 'taskVectors',
-        base: refAt(b, first),
-        models: models.map((i) => refAt(t.inputs[i]!.entry, first)),
-        stats: slerp ? [] : ms,
-      };
-      yield { ...task, tensor: ti, chunk: c++ };
-    }
-  }
+/** A merge's NaN/±Inf policy; the likely cause named in the message is a weight or λ float32 cannot hold. */
+function mergeNonFinite(plan: MergePlan, allow: boolean, warnings: string[]): NonFinitePolicy {
+  const factors = plan.tensors.flatMap((t) => [...t.weights.map((value) => ({ what: 'weight', value })), { what: 'lambda', value: t.lambda }]);
+  const dtypes = plan.tensors.flatMap((t) => (isFloatDtype(t.dtype) ? [t.dtype] : []));
+  return { allow, hint: nonFiniteHint(factors, dtypes), warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -586,9 +256,9 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
   const tokFrom = plan.recipe.tokenizerFrom;
   const tokFolder = tokFrom ? (entryKind(tokFrom.path) === 'dir' ? tokFrom.path : dirname(tokFrom.path)) : plan.reference.folder;
   writeModelFiles({ target: tokFolder, chat: null, torchDtype: uniform ? torchDtypeName(uniform) : null, warnings }, file);
-  const refConfig = join(plan.reference.folder, 'config.json');
-  if (entryKind(refConfig) === 'file') {
-    const config = readJsonObject(refConfig);
+  // Read as every side file of an output is: confined to its folder, capped, regular files only.
+  const config = readSideJson(plan.reference.folder, 'config.json', warnings);
+  if (config) {
     if (uniform) config.torch_dtype = torchDtypeName(uniform);
     if (plan.outputLayers !== null) config.num_hidden_layers = plan.outputLayers;
     if (plan.outputVocab !== null) config.vocab_size = plan.outputVocab;

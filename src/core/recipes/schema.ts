@@ -63,7 +63,37 @@ function typeName(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number' && !Number.isFinite(v)) return yamlNumber(v);
   return `${typeof v === 'string' ? 'text' : typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * A number as YAML writes it: NaN and ±Infinity as `.nan`, `.inf`, `-.inf` (JSON.stringify would
+ * say `null`), others as JSON does.
+ */
+export function yamlNumber(v: number): string {
+  if (Number.isNaN(v)) return '.nan';
+  if (!Number.isFinite(v)) return v > 0 ? '.inf' : '-.inf';
+  return JSON.stringify(v);
+}
+
+/** The path (relative to `v`) of the first NaN or ±Infinity inside `v`, depth first; null when none. */
+function nonFiniteIn(v: unknown): { at: RecipePath; value: number } | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? null : { at: [], value: v };
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+    const found = nonFiniteIn(x);
+    if (found) return { at: [k, ...found.at], value: found.value };
+  }
+  return null;
+}
+
+/** "`weight` must be a finite number, got .nan", at the number itself. */
+function nonFiniteMessage(path: RecipePath, found: { at: RecipePath; value: number }, what = 'a finite number'): { message: string; path: RecipePath; at: 'value' } {
+  const full = [...path, ...found.at];
+  // Name the setting, not the `value` of one of its filter entries.
+  const key = [...full].reverse().find((k): k is string => typeof k === 'string' && k !== 'value');
+  return { message: `${key !== undefined ? code(key) : pathLabel(full)} must be ${what}, got ${yamlNumber(found.value)}`, path: full, at: 'value' };
 }
 
 function expectedType(t: unknown): string {
@@ -124,6 +154,7 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
       if (path.length === 1 && path[0] === 'merge_method') {
+        if (typeof e.data !== 'string') return { message: `merge_method must be text, one of ${allowed.join(', ')} (got ${typeName(e.data)})`, path, at: 'value' };
         return { message: `merge_method ${code(String(e.data))} is not supported by chatvec; use one of ${allowed.join(', ')}${suggest(String(e.data), allowed)}`, path, at: 'value' };
       }
       return { message: `${label} must be one of ${allowed.join(', ')} (got ${typeName(e.data)})${suggest(String(e.data), allowed)}`, path, at: 'value' };
@@ -137,6 +168,11 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
         return { message: `${label} is empty: put its entries on the lines below it, indented further`, path, at: 'key' };
       }
       if (path.length === 0) return { message: `a recipe is a mapping of keys (merge_method:, models: …), not ${typeName(e.data)}`, path, at: 'value' };
+      const types = Array.isArray(expected) ? expected : [expected];
+      if (typeof e.data === 'number' && (types.includes('number') || types.includes('integer'))) {
+        const found = nonFiniteIn(e.data);
+        if (found) return nonFiniteMessage(path, found, types.includes('number') ? 'a finite number' : 'a whole number');
+      }
       return { message: `${label} must be ${expectedType(expected)} (got ${typeName(e.data)})`, path, at: 'value' };
     }
     case 'anyOf': {
@@ -144,6 +180,9 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
       if (last === 'normalize' || last === 'rescale' || last === 'int8_mask') {
         return { message: `${label} must be true or false, or a list of {filter, value} (got ${typeName(e.data)})`, path, at: 'value' };
       }
+      // Every branch takes numbers: a NaN or ±Inf inside is the mistake, said at the number.
+      const found = nonFiniteIn(e.data);
+      if (found) return nonFiniteMessage(path, found);
       if (last === 'value') return { message: `${label} must be a number, a flag, or a list of numbers (got ${typeName(e.data)})`, path, at: 'value' };
       return { message: `${label} must be a number, a gradient (a list of numbers spread over the layers) or a list of {filter, value} (got ${typeName(e.data)})`, path, at: 'value' };
     }

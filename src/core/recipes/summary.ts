@@ -1,9 +1,8 @@
 /**
  * The dry-run view of a plan: what will be written, how much will be read, a rough time and memory
- * estimate, and which tensors each parameter filter applies to.
+ * estimate, and which tensors each parameter filter applies to. As text: src/protocol/planText.ts.
  */
 import { CHUNK_ELEMENTS } from '../engine/chunking';
-import { formatBytes, formatDuration, table } from '../format';
 import { dtypeBits } from '../safetensors/dtype';
 import { type FilterReport, type MergePlan, inputBytes } from './plan';
 import { pathLabel } from './yamlSource';
@@ -23,7 +22,8 @@ export interface PlanSummary {
   /** Rough peak resident memory of the job, in bytes (it does not grow with model size). */
   readonly estimatedMemoryBytes: number;
   readonly outputLayers: number | null;
-  readonly filters: readonly FilterReport[];
+  /** Each filter report with `where`, its place in the recipe as text (e.g. `slices[0].parameters`). */
+  readonly filters: readonly (FilterReport & { readonly where: string })[];
   readonly warnings: readonly string[];
   readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly dtype: string; readonly inputs: readonly string[]; readonly kind: string }[];
 }
@@ -68,40 +68,8 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     estimatedSeconds: moved / rate,
     estimatedMemoryBytes: 100e6 + threads * perWorker,
     outputLayers: plan.outputLayers,
-    filters: plan.filters,
+    filters: plan.filters.map((f) => ({ ...f, where: pathLabel(f.path) })),
     warnings: plan.warnings,
     tensors: plan.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, inputs: t.inputs.map((i) => i.model.given), kind: t.kind })),
   };
-}
-
-/** The summary as text for a terminal or an output channel; `verbose` lists every tensor. */
-export function formatPlanSummary(s: PlanSummary, verbose = false): string {
-  const reads = [
-    s.readBytes.analyse ? `analyse ${formatBytes(s.readBytes.analyse)}` : '',
-    s.readBytes.refine ? `refine ${formatBytes(s.readBytes.refine)}` : '',
-    `write pass ${formatBytes(s.readBytes.write)}`,
-  ].filter(Boolean);
-  const lines = [
-    `merge_method: ${s.method}`,
-    `tensors:      ${s.tensorCount} (${s.mergedTensors} merged${s.copiedTensors ? `, ${s.copiedTensors} copied` : ''})${s.outputLayers !== null ? `, ${s.outputLayers} layers` : ''}`,
-    `output size:  ${formatBytes(s.outputBytes)}`,
-    `reads:        ${reads.join(', ')}`,
-    `estimate:     ~${formatDuration(s.estimatedSeconds)} on ${s.threads} thread${s.threads === 1 ? '' : 's'}, ~${formatBytes(s.estimatedMemoryBytes)} memory (rough)`,
-  ];
-  if (s.filters.length) {
-    lines.push('', 'filters (first match wins):');
-    const rows = s.filters.map((f) => [
-      pathLabel(f.path),
-      f.filter === null ? '(all)' : `"${f.filter}"`,
-      `${f.matched} tensor${f.matched === 1 ? '' : 's'}${f.shadowed ? ` (+${f.shadowed} taken by earlier entries)` : ''}`,
-      f.examples.join(', ') + (f.matched > f.examples.length ? ', …' : ''),
-    ]);
-    lines.push(table(rows).replace(/^/gm, '  '));
-  }
-  if (s.warnings.length) lines.push('', 'warnings:', ...s.warnings.map((w) => `  - ${w}`));
-  if (verbose) {
-    lines.push('', 'tensors:');
-    lines.push(table(s.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, t.dtype, t.kind === 'copy' ? 'copied' : `${t.inputs.length} inputs`])).replace(/^/gm, '  '));
-  }
-  return lines.join('\n');
 }

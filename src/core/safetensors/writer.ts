@@ -116,22 +116,6 @@ export function planCheckpoint(specs: readonly TensorSpec[], maxShardBytes: numb
   return { files, index, totalTensorBytes: total };
 }
 
-/**
- * Parses sizes like `5GB`, `500MB`, `2GiB`, `1e9` (bytes). Units as in transformers: GB = 10^9,
- * GiB = 2^30.
- */
-export function parseByteSize(s: string): number {
-  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]i?b?|b)?\s*$/i.exec(s);
-  if (!m) throw new ChatVecError('InvalidArgument', `cannot read "${s}" as a size (e.g. 5GB, 500MB, 2GiB)`);
-  const v = Number(m[1]);
-  const unit = (m[2] ?? 'b').toLowerCase().replace(/b$/, '');
-  const pow = { '': 0, k: 1, m: 2, g: 3, t: 4 }[unit[0] ?? ''] ?? 0;
-  const base = unit.endsWith('i') ? 1024 : 1000;
-  const bytes = Math.floor(v * base ** pow);
-  if (!(bytes > 0)) throw new ChatVecError('InvalidArgument', `size "${s}" must be positive`);
-  return bytes;
-}
-
 /** Creates the file at `path` with its final size and writes its header. Data is written after. */
 export function createPlannedFile(path: string, plan: FilePlan): OutputFile {
   const f = OutputFile.create(path, plan.size);

@@ -98,11 +98,15 @@ export function aggregate(tensors: readonly TensorSums[]): { groups: GroupDiff[]
   return { groups, total };
 }
 
-/** 0.0080 → "0.80 %"; 0.45 → "45.0 %". */
-export function formatPercent(fraction: number): string {
+/**
+ * 0.0080 → "0.80 %"; 0.45 → "45.0 %": the figures inside the verdict sentence, by the rule of
+ * src/protocol/displayFormat.ts (which core may not import; the tables and views use that module).
+ */
+function verdictPercent(fraction: number): string {
   if (!Number.isFinite(fraction)) return 'n/a';
   const p = fraction * 100;
-  return `${p === 0 ? '0' : p < 0.01 ? p.toExponential(1) : p < 10 ? p.toFixed(2) : p.toFixed(1)} %`;
+  const a = Math.abs(p);
+  return p === 0 ? '0 %' : `${a >= 100 ? p.toFixed(0) : a >= 10 ? p.toFixed(1) : a >= 0.01 ? p.toFixed(2) : p.toExponential(1)} %`;
 }
 
 /** Relative change below which B reads as a fine-tune of A (fine-tunes move weights by ~0.1–5 %). */
@@ -116,6 +120,8 @@ export const UNRELATED_MAX_COSINE = 0.3;
  * Lineage is judged on the weight matrices (tensors of rank ≥ 2) when there are any: norm weights
  * sit near 1 in every model, so over the whole model even unrelated checkpoints show a cosine of
  * ~0.3; over the matrices unrelated weights give ≈ 0 and a fine-tune ≈ 1.
+ * Never "identical" when A or B holds NaN/±Inf: NaN equals nothing, not even itself, so such
+ * checkpoints are not the same weights even when compared with themselves.
  * @param total statistics over every compared tensor (decides "identical" and the vector figures)
  * @param matrices statistics over the compared tensors of rank ≥ 2 (null when there are none)
  * @param mode 'ab' for two checkpoints; 'vector' for a chat vector scanned alone
@@ -125,27 +131,31 @@ export function lineageVerdict(total: DeltaStats, matrices: DeltaStats | null, m
   if (comparedTensors === 0) return mode === 'ab' ? 'nothing to compare: no float tensors in common' : 'empty chat vector: no float tensors';
   const nf = total.nonFinite > 0 ? `; ${total.nonFinite} NaN/Inf value${total.nonFinite === 1 ? '' : 's'} left out` : '';
   if (mode === 'vector') {
-    const norm = `‖Δ‖ ${formatNumber(total.deltaNorm)}`;
+    const norm = `‖Δ‖ ${verdictNumber(total.deltaNorm)}`;
     if (Number.isNaN(total.relative)) return `chat vector: ${norm} (base not found: relative size unknown)${nf}`;
-    return `chat vector: ${norm}, relative to its base ${formatPercent(total.relative)}${nf}`;
+    return `chat vector: ${norm}, relative to its base ${verdictPercent(total.relative)}${nf}`;
   }
-  if (total.changedFraction === 0) return `identical weights: no element differs${nf}`;
+  const finite = total.elements - total.nonFinite;
+  if (total.changedFraction === 0 || (finite === 0 && total.nonFinite > 0)) {
+    if (total.nonFinite === 0) return 'identical weights: no element differs';
+    const bad = `${total.nonFinite} NaN/Inf value${total.nonFinite === 1 ? '' : 's'}`;
+    if (finite === 0) return `not identical: every compared element is NaN/Inf (${bad}; NaN never equals NaN)`;
+    return `not identical: ${bad} (NaN never equals NaN), left out; the other ${finite} elements are equal`;
+  }
   const useMatrices = matrices !== null && matrices.elements > 0;
   const s = useMatrices ? matrices : total;
   // Say which figure it is when it is not the total shown beside the verdict.
   const of = useMatrices && matrices.elements !== total.elements ? ' (weight matrices)' : '';
-  if (Number.isNaN(s.cosine)) return `B differs from A (‖Δ‖ ${formatNumber(total.deltaNorm)}) but A or B is all zeros${nf}`;
+  if (Number.isNaN(s.cosine)) return `B differs from A (‖Δ‖ ${verdictNumber(total.deltaNorm)}) but A or B is all zeros${nf}`;
   if (s.cosine < UNRELATED_MAX_COSINE) return `unrelated weights: cosine ${s.cosine.toFixed(2)}${of}${nf}`;
-  if (s.relative <= FINE_TUNE_MAX_RELATIVE) return `B looks fine-tuned from A: relative change ${formatPercent(s.relative)}${of}${nf}`;
-  return `B is related to A but changed a lot: relative change ${formatPercent(s.relative)}, cosine ${s.cosine.toFixed(3)}${of}${nf}`;
+  if (s.relative <= FINE_TUNE_MAX_RELATIVE) return `B looks fine-tuned from A: relative change ${verdictPercent(s.relative)}${of}${nf}`;
+  return `B is related to A but changed a lot: relative change ${verdictPercent(s.relative)}, cosine ${s.cosine.toFixed(3)}${of}${nf}`;
 }
 
-/** A compact number for tables: 3 significant digits, exponent form outside [1e-3, 1e5). */
-export function formatNumber(x: number): string {
-  if (Number.isNaN(x)) return 'n/a';
-  if (!Number.isFinite(x)) return String(x);
+/** A norm inside the verdict sentence: 4 significant digits, as displayFormat.ts formatNorm. */
+function verdictNumber(x: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'n/a' : x > 0 ? '∞' : '−∞';
   if (x === 0) return '0';
   const a = Math.abs(x);
-  if (a >= 1e5 || a < 1e-3) return x.toExponential(2);
-  return x.toPrecision(3);
+  return a >= 1e5 || a < 1e-4 ? x.toExponential(3) : String(Number(x.toPrecision(4)));
 }

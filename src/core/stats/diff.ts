@@ -5,7 +5,8 @@
  */
 import { type Checkpoint, type CatalogueEntry, checkpointIdentity, openCheckpoint } from '../checkpoint/checkpoint';
 import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
-import { availableParallelism, entryKind, readJsonObject } from '../io/files';
+import { entryKind, readJsonObject } from '../io/files';
+import { threadCount } from '../jobs/threadLimit';
 import { isAbsolute, join, resolve } from '../io/paths';
 import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
@@ -274,7 +275,7 @@ async function scan(plan: Plan, opts: DiffOptions, ctx: JobContext, tuning: Diff
   }
   const meter = new ProgressMeter('diff', totalBytes, ctx.onProgress, 'bytes');
   if (taskCount > 0) {
-    const wanted = opts.threads !== undefined && Number.isFinite(opts.threads) && opts.threads >= 1 ? Math.floor(opts.threads) : availableParallelism();
+    const wanted = threadCount(opts.threads);
     // No more threads than tasks: starting a worker costs more than a small model's whole scan.
     const threads = Math.max(1, Math.min(taskCount, wanted));
     const pool = new WorkerPool(threads);

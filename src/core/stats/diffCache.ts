@@ -5,14 +5,18 @@
  * not look like an entry is treated as absent and overwritten. Writes are atomic (temp + rename),
  * so concurrent runs and crashes never leave half an entry.
  */
-import { writeFileAtomicSync, readTextOrNull } from '../io/atomicFile';
+import { writeFileAtomicSync } from '../io/atomicFile';
+import { readSmallTextOrNull } from '../io/sideFile';
 import type { FileIdentity } from '../io/files';
 import { stableHash } from '../io/hash';
 import { join } from '../io/paths';
 import type { DiffReport } from '../jobs/types';
 
-/** Bumped whenever the statistics or the report's shape change, so old entries are not reused. */
-export const DIFF_CACHE_VERSION = 1;
+/**
+ * Bumped whenever the statistics, the report's shape or the encoding change, so old entries are
+ * not reused. 2: strings that begin with NUL are escaped (see `encodeValue`).
+ */
+export const DIFF_CACHE_VERSION = 2;
 
 /** What a result depends on. */
 export interface DiffCacheInputs {
@@ -34,16 +38,26 @@ export function diffCacheFile(cacheDir: string, key: string): string {
   return join(cacheDir, `diff-${key}.json`);
 }
 
-// JSON has no NaN or ±Inf, and relative/cosine are NaN for zero norms: encode them as tagged
-// strings that no tensor name will collide with.
-const NUM_TAG = '\u0000num:';
+// JSON has no NaN, ±Inf or -0, and relative/cosine are NaN for zero norms. Such a number is
+// written as NUL + "num:" + its text; so that no string (a tensor name is any string) can read
+// back as a number, every string that itself begins with NUL is written with one more NUL in
+// front. Decoding undoes exactly one of the two, so every string and every double round-trips.
+const NUL = '\u0000';
+const NUM_TAG = `${NUL}num:`;
 
-function replacer(_k: string, v: unknown): unknown {
-  return typeof v === 'number' && !Number.isFinite(v) ? NUM_TAG + String(v) : v;
+function encodeValue(_k: string, v: unknown): unknown {
+  if (typeof v === 'number') {
+    if (Object.is(v, -0)) return `${NUM_TAG}-0`;
+    return Number.isFinite(v) ? v : NUM_TAG + String(v);
+  }
+  return typeof v === 'string' && v.startsWith(NUL) ? NUL + v : v;
 }
 
-function reviver(_k: string, v: unknown): unknown {
-  return typeof v === 'string' && v.startsWith(NUM_TAG) ? Number(v.slice(NUM_TAG.length)) : v;
+function decodeValue(_k: string, v: unknown): unknown {
+  if (typeof v !== 'string' || !v.startsWith(NUL)) return v;
+  if (v.startsWith(NUL, 1)) return v.slice(1);
+  if (v.startsWith(NUM_TAG)) return Number(v.slice(NUM_TAG.length));
+  throw new SyntaxError('unknown escape in a diff cache entry');
 }
 
 /**
@@ -51,10 +65,10 @@ function reviver(_k: string, v: unknown): unknown {
  * `seconds` is left as stored (the caller sets the time of this request).
  */
 export function readCachedDiff(cacheDir: string, key: string): DiffReport | null {
-  const text = readTextOrNull(diffCacheFile(cacheDir, key));
+  const text = readSmallTextOrNull(diffCacheFile(cacheDir, key), 'cache');
   if (text === null) return null;
   try {
-    const entry = JSON.parse(text, reviver) as { format?: unknown; version?: unknown; key?: unknown; report?: unknown };
+    const entry = JSON.parse(text, decodeValue) as { format?: unknown; version?: unknown; key?: unknown; report?: unknown };
     if (entry.format !== 'chatvec-diff' || entry.version !== DIFF_CACHE_VERSION || entry.key !== key) return null;
     const r = entry.report as DiffReport | undefined;
     if (!r || typeof r !== 'object' || typeof r.verdict !== 'string' || !r.total || typeof r.total.deltaNorm !== 'number') return null;
@@ -71,5 +85,5 @@ export function readCachedDiff(cacheDir: string, key: string): DiffReport | null
  */
 export function writeCachedDiff(cacheDir: string, key: string, inputs: DiffCacheInputs, report: DiffReport): void {
   const entry = { format: 'chatvec-diff', version: DIFF_CACHE_VERSION, key, inputs, report: { ...report, fromCache: false } };
-  writeFileAtomicSync(diffCacheFile(cacheDir, key), JSON.stringify(entry, replacer));
+  writeFileAtomicSync(diffCacheFile(cacheDir, key), JSON.stringify(entry, encodeValue));
 }

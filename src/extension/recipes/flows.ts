@@ -13,10 +13,10 @@ import { readSettings } from '../config';
 import type { Ctx } from '../ctx';
 import type { Comparison } from '../deltas';
 import { askOutput, confirmOverwrite, jobCommon, openFolder } from '../flows';
-import { formatBytes } from '../format';
 import { comparedInputs, recipeInputs } from './inputs';
 import { isRecipeDocument } from './selector';
 import { findRecipes } from './tasks';
+import { formatBytes } from '../../protocol/displayFormat';
 
 /** What the commands accept besides a Uri or a path. */
 export interface RecipeArgs {

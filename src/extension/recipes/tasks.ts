@@ -40,7 +40,8 @@ export async function findRecipes(token?: vscode.CancellationToken): Promise<vsc
         continue;
       }
       const st = await fs.promises.stat(uri.fsPath);
-      if (st.size <= MAX_RECIPE_BYTES && isRecipeText(await fs.promises.readFile(uri.fsPath, 'utf8'))) out.push(uri);
+      // Only regular files: a FIFO or a link to /dev/zero named *.yaml would never finish reading.
+      if (st.isFile() && st.size <= MAX_RECIPE_BYTES && isRecipeText(await fs.promises.readFile(uri.fsPath, 'utf8'))) out.push(uri);
     } catch {
       // Deleted meanwhile, or unreadable: not offered.
     }

@@ -14,7 +14,7 @@ import type { CheckpointEntry } from '../../../src/extension/checkpoints';
 import type { Ctx } from '../../../src/extension/ctx';
 import type { Comparison, DeltaNode, GroupNode } from '../../../src/extension/deltas';
 import type { ChatVectorApi } from '../../../src/extension/extension';
-import { deltaDescription } from '../../../src/extension/format';
+import { deltaDescription } from '../../../src/protocol/displayFormat';
 import { progressMessage } from '../../../src/extension/jobs';
 import { untrainedSpecialTokens } from '../../../src/extension/specialTokens';
 import { makeStressTrio } from '../fixtures';

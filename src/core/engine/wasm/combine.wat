@@ -180,6 +180,65 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
 
+  ;; 1 when any of the n 16-bit floats at p has every bit of $exp set (its exponent: NaN or ±Inf),
+  ;; else 0; $exp is 0x7f80 for bf16, 0x7c00 for f16. The SIMD twin of anyNonFinite in
+  ;; ../nonFinite.ts, for an output that is already in this memory.
+  (func (export "any_nonfinite16") (param $p i32) (param $n i32) (param $exp i32) (result i32)
+    (local $i i32) (local $end32 i32) (local $end8 i32) (local $m v128) (local $acc v128) (local $q i32)
+    (local.set $m (i16x8.splat (local.get $exp)))
+    (local.set $end32 (i32.and (local.get $n) (i32.const -32)))
+    (local.set $end8 (i32.and (local.get $n) (i32.const -8)))
+    ;; 32 elements (four vectors) per step, then 8 at a time.
+    (block $done32
+      (loop $simd32
+        (br_if $done32 (i32.ge_u (local.get $i) (local.get $end32)))
+        (local.set $q (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 1))))
+        (local.set $acc (v128.or (v128.or (local.get $acc)
+            (v128.or (i16x8.eq (v128.and (v128.load (local.get $q)) (local.get $m)) (local.get $m))
+                     (i16x8.eq (v128.and (v128.load offset=16 (local.get $q)) (local.get $m)) (local.get $m))))
+          (v128.or (i16x8.eq (v128.and (v128.load offset=32 (local.get $q)) (local.get $m)) (local.get $m))
+                   (i16x8.eq (v128.and (v128.load offset=48 (local.get $q)) (local.get $m)) (local.get $m)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 32)))
+        (br $simd32)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end8)))
+        (local.set $acc (v128.or (local.get $acc)
+          (i16x8.eq (v128.and (v128.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 1)))) (local.get $m)) (local.get $m))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $simd)))
+    (if (v128.any_true (local.get $acc)) (then (return (i32.const 1))))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eq (i32.and (i32.load16_u (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 1)))) (local.get $exp)) (local.get $exp))
+          (then (return (i32.const 1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (i32.const 0))
+
+  ;; The same for n float32 at p.
+  (func (export "any_nonfinite32") (param $p i32) (param $n i32) (result i32)
+    (local $i i32) (local $end4 i32) (local $m v128) (local $acc v128)
+    (local.set $m (i32x4.splat (i32.const 0x7f800000)))
+    (local.set $end4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $simd
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end4)))
+        (local.set $acc (v128.or (local.get $acc)
+          (i32x4.eq (v128.and (v128.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))) (local.get $m)) (local.get $m))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $simd)))
+    (if (v128.any_true (local.get $acc)) (then (return (i32.const 1))))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eq (i32.and (i32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 0x7f800000)) (i32.const 0x7f800000))
+          (then (return (i32.const 1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (i32.const 0))
+
   ;; acc[i] = r·a[i]
   (func (export "set_scaled") (param $acc i32) (param $a i32) (param $r f32) (param $n i32)
     (local $i i32) (local $end4 i32) (local $o i32) (local $rv v128)

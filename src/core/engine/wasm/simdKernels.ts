@@ -16,6 +16,10 @@ interface Exports {
   set_diff(acc: number, a: number, b: number, r: number, n: number): void;
   acc_scaled(acc: number, a: number, r: number, n: number): void;
   set_scaled(acc: number, a: number, r: number, n: number): void;
+  /** 1 when any of n 16-bit floats at p has every bit of `exp` set (NaN/±Inf): anyNonFinite of ../nonFinite.ts in this memory. */
+  any_nonfinite16(p: number, n: number, exp: number): number;
+  /** The same for n float32 at p. */
+  any_nonfinite32(p: number, n: number): number;
 }
 
 export interface SimdKernels extends Exports {
