@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
-import { hashString, uniformRange } from '../../src/core/demo/random';
+import { hashString, uniformRange } from '../../src/core/numeric/random';
 import { runApply } from '../../src/core/engine/apply';
 import { loadRecipeFile, runMergePlan } from '../../src/core/recipes';
 import { readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';

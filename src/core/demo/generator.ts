@@ -17,7 +17,7 @@ import { classifyTensors } from '../checkpoint/layers';
 import { encodeFromF32 } from '../numeric/convert';
 import { type TensorSpec, createPlannedFile, planCheckpoint } from '../safetensors/writer';
 import { type DemoRole, type DemoShape, type PresetName, PRESETS, llamaTensorSpecs } from './presets';
-import { BLOCK, hashString, uniformRange } from './random';
+import { BLOCK, hashString, uniformRange } from '../numeric/random';
 import { demoTokenizerFiles, specialTokenIds } from './tokenizer';
 
 export const GENERATOR_VERSION = 1;

@@ -10,7 +10,7 @@
  *
  * Per-chunk results are combined in chunk order, so the decisions do not depend on the thread count.
  */
-import { hashString } from '../demo/random';
+import { hashString } from '../numeric/random';
 import { chunkRanges, refAt } from '../engine/chunking';
 import { CancelledError } from '../errors';
 import { WorkerPool } from '../io/workerPool';

@@ -16,7 +16,7 @@ import { ChatVecError } from '../errors';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
-import { BLOCK, uniformRange } from '../demo/random';
+import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/combineKernel';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
 

@@ -1,7 +1,8 @@
 /**
- * Deterministic pseudo-random numbers for generated checkpoints. Values come in fixed blocks, each
- * seeded from (stream seed, block index), so any element range can be produced on its own and the
- * bytes never depend on chunk sizes or thread counts.
+ * Deterministic pseudo-random numbers: the demo checkpoints' values and DARE's drop masks (merge
+ * recipes). Values come in fixed blocks, each seeded from (stream seed, block index), so any
+ * element range can be produced on its own and the bytes never depend on chunk sizes or thread
+ * counts.
  */
 
 /** 32-bit FNV-1a of a string: stable seeds from tensor names. */
