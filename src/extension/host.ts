@@ -6,7 +6,8 @@
  * (it restarts the process on the next request); this class reports them to the user.
  */
 import * as vscode from 'vscode';
-import { TaskHostClient, type TaskHostCrash } from '../taskhost/client';
+import { TaskHostClient } from '../taskhost/client';
+import type { TaskHostCrash } from '../taskhost/clientErrors';
 import type { InspectReport, LogParams } from '../protocol/taskHost';
 import { readSettings } from './config';
 import { Disposable, DisposableStore } from './dispose';

@@ -21,7 +21,8 @@ import type { RowStat, RowStatsReport } from '../core/checkpoint/rowStats';
 import type { DemoTrio } from '../core/demo/generator';
 import type { ErrorCode } from '../core/errors';
 import type { ApplyOptions, BackendChoice, CreateDemoOptions, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
-import type { PlanSummary, RecipeDiagnostic } from '../core/recipes';
+import type { RecipeDiagnostic } from '../core/recipes/diagnostics';
+import type { PlanSummary } from '../core/recipes/summary';
 
 export type { ApplyOptions, BackendChoice, CreateDemoOptions, DemoTrio, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
 

@@ -68,12 +68,11 @@ import { type Disposable, Emitter } from './events';
 import { describeExit, type HostExit, HostProcess } from './hostProcess';
 import { fromResponseError } from './responseErrors';
 
-export type { Cancellation, CancellationTokenLike } from './cancellation';
-export { type TaskHostCrash, TaskHostCrashedError, type TaskHostTimeout, TaskHostTimeoutError } from './clientErrors';
-export type { Disposable } from './events';
-export type { HostExit } from './hostProcess';
-/** The worker-thread limit (core/jobs/threadLimit.ts), for clients that clamp a setting. */
-export { clampThreads, describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
+/**
+ * The worker-thread limit (core/jobs/threadLimit.ts) for the extension, which clamps its setting
+ * with it and may not import core: the one deliberate re-export of the client.
+ */
+export { clampThreads, describeThreadLimit } from '../core/jobs/threadLimit';
 
 /** How long a request that is not a job may go unanswered by default, in ms. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

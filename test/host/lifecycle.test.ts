@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { ProgressParams } from '../../src/protocol/taskHost';
-import { type TaskHostClient, type TaskHostCrash, TaskHostCrashedError } from '../../src/taskhost/client';
+import type { TaskHostClient } from '../../src/taskhost/client';
+import { type TaskHostCrash, TaskHostCrashedError } from '../../src/taskhost/clientErrors';
 import { HOST_SCRIPT, ROOT, ensureBundles, newClient, partials, pidAlive, slowApplyOptions, tempDir, waitFor } from './support';
 
 before(() => ensureBundles());

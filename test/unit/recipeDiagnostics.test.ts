@@ -7,7 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv from 'ajv';
-import { type RecipeDiagnostic, RECIPE_SCHEMA, checkRecipeText, recipeDiagnostics } from '../../src/core/recipes';
+import { type RecipeDiagnostic, recipeDiagnostics } from '../../src/core/recipes/diagnostics';
+import { checkRecipeText } from '../../src/core/recipes/recipe';
+import { RECIPE_SCHEMA } from '../../src/core/recipes/schema';
 import { writeModel } from './support/recipeFixtures';
 
 let dir: string;

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
 import { hashString, uniformRange } from '../../src/core/numeric/random';
 import { runApply } from '../../src/core/engine/apply';
-import { loadRecipeFile, runMergePlan } from '../../src/core/recipes';
+import { loadRecipeFile } from '../../src/core/recipes/recipe';
+import { runMergePlan } from '../../src/core/recipes/run';
 import { readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';
 
 const f = Math.fround;

@@ -1,7 +1,8 @@
 /** `chatvec merge RECIPE --out DIR [--dry-run]`: run a mergekit-compatible YAML recipe. */
 import type { Command } from 'commander';
 import { threadCount } from '../../core/jobs/threadLimit';
-import { formatIssue, loadRecipeFile, summarizePlan } from '../../core/recipes';
+import { formatIssue, loadRecipeFile } from '../../core/recipes/recipe';
+import { summarizePlan } from '../../core/recipes/summary';
 import { formatPlanSummary } from '../../protocol/planText';
 import { ChatVecError } from '../../core/errors';
 import { printableLines } from '../../protocol/displayFormat';
