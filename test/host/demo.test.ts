@@ -4,6 +4,8 @@
  * matching trio at once, stops within 2 s when cancelled and leaves nothing behind, and refuses
  * malformed parameters; `rowStats` gives what an independent float64 reading of the file gives.
  */
+// First: outputs (the demo models' .chatvec-output.json) record the tool version; see toolVersion.ts.
+import './toolVersion';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
