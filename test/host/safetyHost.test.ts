@@ -182,7 +182,7 @@ describe('item 5: a blocked header read never stalls the host', () => {
     const job = client.apply(slowApplyOptions(path.join(dir, 'out'), 512), { jobId: 'long' });
     await Promise.race([started, job.then((r) => assert.fail(`the job ended too soon: ${JSON.stringify(r)}`))]);
     const pid = client.pid!;
-    await assert.rejects(client.inspect(demo('tiny').base), /did not answer inspect within 0\.5 s/);
+    await assert.rejects(client.inspect(demo('tiny').base), /did not answer inspect within 0\.5s/);
     assert.ok(
       logs.some((m) => /restarting it once its 1 running job ends/.test(m)),
       logs.join('\n'),
