@@ -1,4 +1,4 @@
-// The layering of DESIGN.md, enforced: extension → protocol ← taskhost → core; cli → taskhost/core;
+// The layering of docs/architecture.md, enforced: extension → protocol ← taskhost → core; cli → taskhost/core;
 // webview → protocol. `vscode` is imported only under src/extension; Node built-ins in core only
 // under src/core/io (and the worker entry that must start threads); webview never touches Node.
 import js from '@eslint/js';
