@@ -3,7 +3,7 @@ import { ChatVecError } from '../core/errors';
 import { checkThreads } from '../core/jobs/threadLimit';
 import type { BackendChoice } from '../core/jobs/types';
 import { type FloatDtype, parseFloatDtype } from '../core/safetensors/dtype';
-import { parseByteSize } from '../protocol/displayFormat';
+import { parseByteSize, parseDecimal } from '../protocol/displayFormat';
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -11,15 +11,6 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 // Decimal notation only: `Number()` also takes "0x10", "0b1", "0o7", "Infinity", "" and " ".
 // Linear: no two adjacent parts can match the same characters.
-const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-/** "1", "-0.5", ".5", "1e3" (surrounding spaces ignored) → the finite number; anything else → null. */
-export function parseDecimal(s: string): number | null {
-  const t = s.trim();
-  const v = DECIMAL.test(t) ? Number(t) : NaN;
-  return Number.isFinite(v) ? v : null;
-}
-
 /** `--ratio R`: a finite decimal number (negative allowed). */
 export function parseRatio(s: string): number {
   const v = parseDecimal(s);

@@ -13,7 +13,7 @@ import type { Comparison } from './deltas';
 import type { Ctx } from './ctx';
 import { ROLE_LABEL, type Role } from './roles';
 import { untrainedSpecialTokens } from './specialTokens';
-import { formatBytes, formatCount } from '../protocol/displayFormat';
+import { formatBytes, formatCount, parseDecimal } from '../protocol/displayFormat';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments (from menus, keybindings and tests)
@@ -348,10 +348,8 @@ async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promise<Appl
 }
 
 export function parseRatios(v: string): number[] | undefined {
-  const parts = v.split(',').map((x) => x.trim());
-  if (!parts.length || parts.some((x) => x === '')) return undefined;
-  const nums = parts.map(Number);
-  return nums.every((x) => Number.isFinite(x)) ? nums : undefined;
+  const nums = v.split(',').map(parseDecimal);
+  return nums.every((x): x is number => x !== null) ? nums : undefined;
 }
 
 /** The end of a writing job: a message with follow-up actions (not awaited, so flows return). */

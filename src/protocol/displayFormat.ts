@@ -126,3 +126,16 @@ export function parseByteSize(s: string): number | undefined {
   const bytes = Math.floor(Number(m[1]) * (unit.endsWith('i') ? 1024 : 1000) ** pow);
   return bytes > 0 && Number.isFinite(bytes) ? bytes : undefined;
 }
+
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * A number as users type it (a ratio, a weight, a count): "1", "-0.5", ".5", "1e3", surrounding
+ * spaces ignored → the finite number; anything else (hex, binary, octal, `Infinity`, empty, a
+ * value beyond float64) → null. The one reader of typed numbers for the CLI and the extension.
+ */
+export function parseDecimal(s: string): number | null {
+  const t = s.trim();
+  const v = DECIMAL.test(t) ? Number(t) : NaN;
+  return Number.isFinite(v) ? v : null;
+}

@@ -4,9 +4,9 @@ import { ChatVecError } from '../../core/errors';
 import { userCacheDir } from '../../core/io/files';
 import { join } from '../../core/io/paths';
 import type { DeltaStats, DiffReport } from '../../core/jobs/types';
-import { bar, formatCount, formatDuration, formatNorm, formatPercent, printable, printableLines, table } from '../../protocol/displayFormat';
+import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { diffJob } from '../jobs';
-import { parseDecimal, parseThreads } from '../options';
+import { parseThreads } from '../options';
 import { progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
