@@ -6,7 +6,7 @@ import { generateDemoTrio } from '../../core/demo/generator';
 import { PRESET_NAMES, PRESETS, type PresetName } from '../../core/demo/presets';
 import { specialTokenIds } from '../../core/demo/tokenizer';
 import { ChatVecError } from '../../core/errors';
-import { bar, formatBytes, formatDuration } from '../../protocol/displayFormat';
+import { bar, formatBytes, formatDuration, parseDecimal } from '../../protocol/displayFormat';
 import { join } from '../../core/io/paths';
 import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
 import { progressPrinter } from '../progress';
@@ -26,8 +26,8 @@ export function registerDemo(program: Command): void {
       action(async (o: { dir: string; preset: string; seed: string; threads?: string; backend?: string; quiet?: boolean }) => {
         if (!PRESET_NAMES.includes(o.preset as PresetName)) throw new ChatVecError('InvalidArgument', `unknown preset "${o.preset}" (${PRESET_NAMES.join(', ')})`);
         const preset = o.preset as PresetName;
-        const seed = Number(o.seed);
-        if (!Number.isInteger(seed)) throw new ChatVecError('InvalidArgument', `--seed "${o.seed}" is not an integer`);
+        const seed = parseDecimal(o.seed) ?? NaN;
+        if (!Number.isSafeInteger(seed)) throw new ChatVecError('InvalidArgument', `--seed "${o.seed}" is not an integer`);
         const threads = parseThreads(o.threads);
         const backend = parseBackend(o.backend);
         const say = (s: string) => process.stdout.write(s + '\n');
