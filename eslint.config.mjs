@@ -27,13 +27,13 @@ export default tseslint.config(
   },
   {
     files: ['src/core/**/*.ts'],
-    ignores: ['src/core/io/**', 'src/core/engine/workerMain.ts'],
+    ignores: ['src/core/io/**', 'src/core/worker/workerMain.ts'],
     rules: restrict([vscodeOnly, ...noNode], [
       layer(['**/extension/**', '**/taskhost/**', '**/cli/**', '**/protocol/**'], 'core depends on nothing above it.'),
     ]),
   },
   {
-    files: ['src/core/io/**/*.ts', 'src/core/engine/workerMain.ts'],
+    files: ['src/core/io/**/*.ts', 'src/core/worker/workerMain.ts'],
     rules: restrict([vscodeOnly], [layer(['**/extension/**', '**/taskhost/**', '**/cli/**', '**/protocol/**'], 'core depends on nothing above it.')]),
   },
   {

@@ -1,11 +1,13 @@
-// Micro-benchmark of the chunk kernels: CPU (cpuKernels) against the GPU backend on one fused
+// Micro-benchmark of the chunk kernels: the CPU's (WebAssembly SIMD, else the JavaScript
+// reference) against the GPU backend's on one fused
 // apply out = cp + r·(chat − base) and one diff reduction over synthetic BF16 data, plus the
 // count of output elements where the two differ. Not a test: timings depend on the machine.
 //   node --import tsx scripts/bench-gpu.mjs [--elements 16777216] [--terms 1] [--repeat 3]
 // Runs with whatever adapter exists (EGL_PLATFORM=surfaceless is set for Mesa's llvmpipe).
 process.env.EGL_PLATFORM ??= 'surfaceless';
-const { fusedApplyChunk, reduceDiffChunk } = await import('../src/core/compute/cpuKernels.ts');
+const { cpuCombine, cpuDiff } = await import('../src/core/compute/kernels/cpu.ts');
 const { createGpuBackend } = await import('../src/core/compute/gpu/gpuBackend.ts');
+const { gpuSelfTest } = await import('../src/core/compute/gpu/selfTest.ts');
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +29,10 @@ const rand16 = () => {
   }
   return { dtype: 'BF16', data: a };
 };
-const req = { cp: rand16(), outDtype: 'BF16', terms: Array.from({ length: terms }, (_, i) => ({ ratio: 1 - i * 0.1, chat: rand16(), base: rand16() })) };
+const target = rand16();
+const args = (out) => ({ target, terms: req.terms, out });
+const req = { terms: Array.from({ length: terms }, (_, i) => ({ ratio: 1 - i * 0.1, a: rand16(), b: rand16() })) };
+const outArray = () => ({ dtype: 'BF16', data: new Uint16Array(n) });
 const applyBytes = n * 2 * (1 + 2 * terms);
 const diffBytes = n * 2 * 2;
 
@@ -44,8 +49,9 @@ async function time(label, bytes, fn) {
 }
 
 console.log(`${n} elements, ${terms} term(s), BF16 in/out, best of ${repeat}`);
-const cpuOut = await time('cpu fused apply', applyBytes, () => fusedApplyChunk(req));
-await time('cpu diff', diffBytes, () => reduceDiffChunk(req.cp, req.terms[0].chat));
+const cpuOut = outArray();
+await time(`cpu fused apply (${cpuCombine().impl})`, applyBytes, () => cpuCombine().run(args(cpuOut)));
+await time(`cpu diff (${cpuDiff().impl})`, diffBytes, () => cpuDiff().run({ mode: 'ab', a: target, b: req.terms[0].a }));
 let gpu;
 try {
   gpu = await createGpuBackend();
@@ -54,10 +60,11 @@ try {
   process.exit(0);
 }
 console.log(`GPU: ${gpu.name}`);
-const gpuOut = await time('gpu fused apply', applyBytes, () => gpu.fusedApply(req));
-await time('gpu diff', diffBytes, () => gpu.reduceDiff(req.cp, req.terms[0].chat));
+const gpuOut = outArray();
+await time('gpu fused apply', applyBytes, () => gpu.combine(args(gpuOut)));
+await time('gpu diff', diffBytes, () => gpu.diff({ mode: 'ab', a: target, b: req.terms[0].a }));
 let differ = 0;
 for (let i = 0; i < n; i++) if (cpuOut.data[i] !== gpuOut.data[i]) differ++;
 console.log(`elements differing between CPU and GPU: ${differ} of ${n}`);
-console.log(`self-test: ${JSON.stringify(await gpu.selfTest())}`);
+console.log(`self-test: ${JSON.stringify(await gpuSelfTest(gpu))}`);
 await gpu.dispose();

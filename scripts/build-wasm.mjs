@@ -1,4 +1,4 @@
-// Assembles the WebAssembly SIMD kernels (src/core/{engine,stats}/wasm/*.wat) with wabt and writes
+// Assembles the WebAssembly SIMD kernels (src/core/compute/wasm/*.wat) with wabt and writes
 // each as base64 into a generated TypeScript module beside it (wasm/generated/NAMEWasm.ts), so the
 // esbuild bundles, tsc and the tests (tsx, from source) all use the same bytes. `npm ci` runs this
 // through `prepare`; the generated folders are not committed.
@@ -8,7 +8,7 @@ import wabtInit from 'wabt';
 
 const root = path.resolve(import.meta.dirname, '..');
 const wabt = await wabtInit();
-for (const dir of ['src/core/engine/wasm', 'src/core/stats/wasm'].map((d) => path.join(root, d))) {
+for (const dir of ['src/core/compute/wasm'].map((d) => path.join(root, d))) {
   const outDir = path.join(dir, 'generated');
   fs.mkdirSync(outDir, { recursive: true });
   for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.wat'))) {

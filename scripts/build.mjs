@@ -15,7 +15,7 @@ const production = process.argv.includes('--production');
 /** Entry points: [source, output name, platform]. Missing optional entries are skipped. */
 const entries = [
   ['src/cli/main.ts', 'cli', 'node'],
-  ['src/core/engine/workerMain.ts', 'worker', 'node'],
+  ['src/core/worker/workerMain.ts', 'worker', 'node'],
   ['src/taskhost/main.ts', 'taskhost', 'node'],
   ['src/extension/extension.ts', 'extension', 'node'],
   ['webview/main.ts', 'webview', 'browser'],

@@ -2,4 +2,4 @@
 // Worker entry for the in-process engine runs that the host tests compare against. Node 20 does
 // not apply `--import tsx` hooks to a worker whose main file is .ts, but the CommonJS hook works.
 require('tsx/cjs');
-require('../../src/core/engine/workerMain.ts');
+require('../../src/core/worker/workerMain.ts');

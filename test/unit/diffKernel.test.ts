@@ -11,7 +11,7 @@ import type { FloatDtype } from '../../src/core/safetensors/dtype';
 import { readSafetensorsHeader } from '../../src/core/safetensors/reader';
 import { statsFromSums } from '../../src/core/stats/aggregate';
 import { runDiffChunk } from '../../src/core/stats/diffKernel';
-import { selectDiffKernel } from '../../src/core/stats/wasm/diffSimd';
+import { useCpuKernels } from '../../src/core/compute/kernels/cpu';
 import { RefSums, assertStatsClose, randomValues, readAllTensors, tempDir, writeHandCheckpoint } from './support/diffReference';
 
 const root = tempDir('chatvec-diffkernel-');
@@ -58,7 +58,7 @@ for (const kernel of ['simd', 'js'] as const) {
     ];
     for (const [da, db] of cases) {
       it(`Δ = B − A with ${da} A and ${db} B matches the reference`, () => {
-        assert.equal(selectDiffKernel(kernel) !== null, kernel === 'simd');
+        assert.equal(useCpuKernels(kernel), kernel);
         const ta = tensorFile(da, a);
         const tb = tensorFile(db, b);
         for (const [first, count] of [[0, N], [8, N - 8], [3, 4096 + 5]] as const) {
@@ -80,7 +80,7 @@ for (const kernel of ['simd', 'js'] as const) {
     }
 
     it('a stored Δ with and without its base matches the reference', () => {
-      selectDiffKernel(kernel);
+      useCpuKernels(kernel);
       const base = tensorFile('BF16', a);
       const delta = tensorFile('F32', b.map((v, i) => v - a[i]!));
       const withBase = runDiffChunk({ kind: 'diffChunk', count: N, mode: 'delta', a: { file: base.file, position: base.position, dtype: 'BF16' }, b: { file: delta.file, position: delta.position, dtype: 'F32' } });

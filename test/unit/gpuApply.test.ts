@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { ComputeBackend, FusedApplyRequest, KernelOptions } from '../../src/core/compute/backend';
+import type { CombineArgs, ComputeBackend, KernelOptions } from '../../src/core/compute/types';
 import { createGpuBackend } from '../../src/core/compute/gpu/gpuBackend';
 import { generateDemoTrio, type DemoTrio } from '../../src/core/demo/generator';
 import { PRESETS } from '../../src/core/demo/presets';
@@ -92,7 +92,7 @@ class Spy implements ComputeBackend {
   describe() {
     return this.inner.describe();
   }
-  async fusedApply(req: FusedApplyRequest, opts?: KernelOptions) {
+  async combine(req: CombineArgs, opts?: KernelOptions) {
     const call = ++this.calls;
     if (this.on && call === this.on.call) {
       if (this.on.fail) throw this.on.fail;
@@ -100,13 +100,13 @@ class Spy implements ComputeBackend {
     }
     this.maxActive = Math.max(this.maxActive, ++this.active);
     try {
-      return await this.inner.fusedApply(req, opts);
+      return await this.inner.combine(req, opts);
     } finally {
       this.active--;
     }
   }
-  reduceDiff(...a: Parameters<ComputeBackend['reduceDiff']>) {
-    return this.inner.reduceDiff(...a);
+  diff(...a: Parameters<ComputeBackend['diff']>) {
+    return this.inner.diff(...a);
   }
   dispose() {
     return this.inner.dispose();

@@ -1,5 +1,6 @@
 // The GPU backend on whatever WebGPU adapter this machine has — in CI Mesa's llvmpipe through
-// OpenGL ES (scripts/setup-gpu-test.sh installs it). Every output is compared with cpuKernels
+// OpenGL ES (scripts/setup-gpu-test.sh installs it). Every output is compared with the JavaScript
+// reference kernels (compute/kernels/*Js.ts)
 // (counting the elements that differ, ≤ 1 ulp allowed) and with the independent references of
 // gpuReference.ts. Without any adapter the GPU tests skip and say why; CHATVEC_GPU_TEST=require
 // turns that skip into a failure. The fallback tests need no GPU.
@@ -10,28 +11,44 @@ import { gpuDeviceNodesPresent } from '../../src/core/io/gpuDevices';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import {
-  selectBackend,
-  type ApplyTerm,
-  type ElementArray,
-  type FusedApplyRequest,
-  type KernelDtype,
-} from '../../src/core/compute/backend';
-import { fusedApplyChunk, reduceDiffChunk } from '../../src/core/compute/cpuKernels';
+import { selectBackend } from '../../src/core/compute/select';
+import type { KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
+import { combineJs } from '../../src/core/compute/kernels/combineJs';
+import { diffJs } from '../../src/core/compute/kernels/diffJs';
+import { GPU_DIFF_ABSOLUTE_PER_ELEMENT, GPU_DIFF_RELATIVE_BOUND } from '../../src/core/compute/gpu/diffBound';
 import { createGpuBackend, type GpuBackend, type GpuBackendOptions } from '../../src/core/compute/gpu/gpuBackend';
+import { gpuSelfTest } from '../../src/core/compute/gpu/selfTest';
 import { ChatVecError } from '../../src/core/errors';
 import {
+  type ApplyTerm,
+  type FusedApplyRequest,
   bitsAt,
   close,
+  combineArgs,
   compareWithReference,
   float64Violations,
   gen,
   isNaN16,
   ordinal,
   referenceDiff,
+  outArray,
   referenceFused,
   tieValues,
 } from './gpuReference';
+
+/** The JavaScript reference combine on a request (into req.out when given). */
+function fusedApplyChunk(req: FusedApplyRequest): ElementArray {
+  const out = req.out ?? outArray(req.outDtype, req.cp.data.length);
+  combineJs(combineArgs(req, out));
+  return out;
+}
+
+/** The GPU's combine on a request (into req.out when given). */
+async function gpuFused(g: GpuBackend, req: FusedApplyRequest): Promise<ElementArray> {
+  const out = req.out ?? outArray(req.outDtype, req.cp.data.length);
+  await g.combine(combineArgs(req, out));
+  return out;
+}
 
 const DTYPES: readonly KernelDtype[] = ['BF16', 'F16', 'F32'];
 const root = path.resolve(__dirname, '../..');
@@ -41,7 +58,7 @@ let noGpu = '';
 /** A second backend with tiny binding windows, slots and dispatch limits. */
 let tiny: GpuBackend | undefined;
 const TINY: GpuBackendOptions = { maxBindingBytes: 40 * 1024, maxWorkgroupsPerDim: 3, slotBytes: 64 * 1024, slots: 2 };
-/** Elements compared with cpuKernels and how many differed, over the whole file. */
+/** Elements compared with the JavaScript reference and how many differed, over the whole file. */
 const tally = { compared: 0, differing: 0, maxUlp: 0 };
 
 before(async () => {
@@ -61,7 +78,7 @@ after(async () => {
   await gpu?.dispose();
   await tiny?.dispose();
   if (tally.compared) {
-    console.log(`# GPU (${gpu?.name}) vs cpuKernels: ${tally.differing} of ${tally.compared} elements differ (max ${tally.maxUlp} ulp)`);
+    console.log(`# GPU (${gpu?.name}) vs the JavaScript reference: ${tally.differing} of ${tally.compared} elements differ (max ${tally.maxUlp} ulp)`);
   }
 });
 
@@ -75,14 +92,14 @@ function need(t: TestContext, which: 'gpu' | 'tiny' = 'gpu'): GpuBackend | undef
 }
 
 /**
- * Runs req on the GPU and checks it against cpuKernels, element by element. Equal bits (any NaN
+ * Runs req on the GPU and checks it against the JavaScript reference, element by element. Equal bits (any NaN
  * equal to any NaN) pass. An element that differs must be one that FMA contraction changes (the
  * all-FMA reference differs from the CPU there) and be within 1 ulp of the output dtype of the
  * CPU, or equal to the all-FMA result; anything else is a bug. The count of differing elements is
  * reported. Then the float64 error bound.
  */
 async function checkFused(t: TestContext, g: GpuBackend, req: FusedApplyRequest, what: string): Promise<ElementArray> {
-  const got = await g.fusedApply(req);
+  const got = await gpuFused(g, req);
   judge(t, req, got, what);
   const v = float64Violations(req, got);
   assert.equal(v.bad, 0, `${what}: ${v.bad} of ${v.checked} elements outside the float64 error bound (first ${v.first})`);
@@ -97,7 +114,7 @@ function judge(t: TestContext, req: FusedApplyRequest, got: ElementArray, what: 
   const dtype = req.outDtype;
   // The CPU must equal the independent reference exactly (the GPU is compared with both).
   const rc = compareWithReference(cpu, ref);
-  assert.equal(rc.differing, 0, `${what}: cpuKernels differs from the reference at ${rc.first}`);
+  assert.equal(rc.differing, 0, `${what}: the JavaScript reference differs from the reference at ${rc.first}`);
   const isNaN = (a: ElementArray, i: number) => (a.dtype === 'F32' ? Number.isNaN(a.data[i]!) : isNaN16(a.data[i]!, a.dtype));
   let differing = 0;
   let maxUlp = 0;
@@ -117,7 +134,7 @@ function judge(t: TestContext, req: FusedApplyRequest, got: ElementArray, what: 
   tally.compared += got.data.length;
   tally.differing += differing;
   tally.maxUlp = Math.max(tally.maxUlp, maxUlp);
-  t.diagnostic(`${what}: ${differing} of ${got.data.length} elements differ from cpuKernels (max ${maxUlp} ulp)`);
+  t.diagnostic(`${what}: ${differing} of ${got.data.length} elements differ from the JavaScript reference (max ${maxUlp} ulp)`);
   assert.deepEqual(unexplained, [], `${what}: elements that differ from the CPU beyond FMA contraction`);
 }
 
@@ -146,7 +163,7 @@ describe('GPU device', () => {
     assert.equal(info.kind, 'gpu');
     assert.ok(info.adapter && info.adapter.name.length > 0);
     if (/llvmpipe/i.test(info.adapter.name)) assert.equal(info.adapter.software, true);
-    const st = await g.selfTest();
+    const st = await gpuSelfTest(g);
     t.diagnostic(`self-test: ${st.differing} of ${st.compared} special-value elements differ`);
     assert.equal(st.ok, true, st.reason);
   });
@@ -158,7 +175,8 @@ describe('GPU device', () => {
       (async () => {
         const g = await createGpuBackend();
         const cp = { dtype: 'F32', data: new Float32Array([1, 2, 3]) };
-        const out = await g.fusedApply({ cp, outDtype: 'F32', terms: [{ ratio: 2, tau: cp }] });
+        const out = { dtype: 'F32', data: new Float32Array(3) };
+        await g.combine({ target: cp, terms: [{ ratio: 2, a: cp, b: null }], out });
         await g.dispose();
         console.log('result ' + Array.from(out.data).join(','));
       })();`;
@@ -250,7 +268,7 @@ describe('GPU fused apply', () => {
     const g = need(t, 'tiny');
     if (!g) return;
     const reqs = [0, 1, 2, 3, 4].map((i) => request(DTYPES[i % 3]!, DTYPES[(i + 1) % 3]!, 20_000 + 999 * i, 60 + i, 1 + (i % 3)));
-    const outs = await Promise.all(reqs.map((r) => g.fusedApply(r)));
+    const outs = await Promise.all(reqs.map((r) => gpuFused(g, r)));
     outs.forEach((out, i) => judge(t, reqs[i]!, out, `concurrent call ${i}`));
   });
 
@@ -259,71 +277,93 @@ describe('GPU fused apply', () => {
     if (!g) return;
     const req = request('F16', 'F32', 50_000, 88, 2);
     const out: ElementArray = { dtype: 'F32', data: new Float32Array(50_000) };
-    assert.equal(await g.fusedApply({ ...req, out }), out);
+    assert.equal(await gpuFused(g, { ...req, out }), out);
     judge(t, req, out, 'into out');
-    await assert.rejects(g.fusedApply({ ...req, terms: [] }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
-    await assert.rejects(g.fusedApply({ ...req, cp: gen('F16', 10, 1) }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
+    await assert.rejects(gpuFused(g, { ...req, terms: [] }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
+    await assert.rejects(gpuFused(g, { ...req, cp: gen('F16', 10, 1) }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
     const signal = { cancelled: false };
-    const p = g.fusedApply(req, { signal });
+    const p = g.combine(combineArgs(req), { signal });
     signal.cancelled = true;
     await assert.rejects(p, (e: unknown) => e instanceof ChatVecError && e.code === 'Cancelled');
     // still usable afterwards
-    const again = await g.fusedApply(req);
+    const again = await gpuFused(g, req);
     judge(t, req, again, 'after a cancel');
-    assert.equal((await g.fusedApply({ cp: gen('BF16', 0, 1), outDtype: 'BF16', terms: [{ ratio: 1, tau: gen('BF16', 0, 2) }] })).data.length, 0);
+    assert.equal((await gpuFused(g, { cp: gen('BF16', 0, 1), outDtype: 'BF16', terms: [{ ratio: 1, tau: gen('BF16', 0, 2) }] })).data.length, 0);
   });
 });
 
-describe('GPU diff reduction', () => {
-  /** float32 partials of ≤ 2,048 elements: ≤ 16 serial adds + 7 tree levels + 2 roundings per term. */
-  const REL = 32 * 2 ** -24;
-
-  async function checkDiff(t: TestContext, g: GpuBackend, a: ElementArray, b: ElementArray, what: string): Promise<void> {
-    const got = await g.reduceDiff(a, b);
-    const cpu = reduceDiffChunk(a, b);
-    const ref = referenceDiff(a, b);
-    t.diagnostic(`${what}: Σd² gpu ${got.sumSqDiff} cpu ${cpu.sumSqDiff} ref ${ref.sumSqDiff}`);
-    assert.equal(got.count, a.data.length);
-    assert.equal(got.diffCount, ref.diffCount, `${what}: diffCount`);
-    assert.equal(got.diffCount, cpu.diffCount);
-    assert.equal(got.nonFinite, ref.nonFinite, `${what}: nonFinite`);
-    assert.equal(got.maxAbsDiff, ref.maxAbsDiff, `${what}: max|d|`);
-    assert.equal(got.maxAbsDiff, cpu.maxAbsDiff);
-    const tiny = 1e-30 * a.data.length;
-    assert.ok(close(got.sumSqDiff, ref.sumSqDiff, REL * ref.sumSqDiff + tiny), `${what}: Σd² ${got.sumSqDiff} vs ${ref.sumSqDiff}`);
-    assert.ok(close(got.sumAbsDiff, ref.sumAbsDiff, REL * ref.sumAbsDiff + tiny), `${what}: Σ|d|`);
-    assert.ok(close(got.sumSqA, ref.sumSqA, REL * ref.sumSqA + tiny), `${what}: Σa²`);
-    assert.ok(close(got.sumSqB, ref.sumSqB, REL * ref.sumSqB + tiny), `${what}: Σb²`);
-    assert.ok(close(got.sumAB, ref.sumAB, REL * ref.magAB + tiny), `${what}: Σab ${got.sumAB} vs ${ref.sumAB}`);
-    // and the CPU backend agrees with the same reference far more tightly
-    assert.ok(close(cpu.sumSqDiff, ref.sumSqDiff, 1e-12 * ref.sumSqDiff));
+describe('GPU diff', () => {
+  /**
+   * The bound stated in compute/gpu/diffBound.ts: |gpu − cpu| ≤ 2⁻¹⁹·Σ|terms| + n·2⁻¹²³, counts
+   * exact. Checked against the CPU's JavaScript reference (what `chatvec diff` computes on the
+   * CPU) and against the float64 definition in gpuReference.ts.
+   */
+  function assertWithinBound(what: string, got: ReturnType<typeof diffJs>, want: ReturnType<typeof referenceDiff> | ReturnType<typeof diffJs>, magAB: number): void {
+    assert.equal(got.elements, want.elements, `${what}: elements`);
+    assert.equal(got.changed, want.changed, `${what}: changed`);
+    assert.equal(got.nonFinite, want.nonFinite, `${what}: nonFinite`);
+    const abs = GPU_DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
+    for (const k of ['sumD2', 'sumA2', 'sumB2', 'sumAbs', 'maxAbs'] as const) {
+      assert.ok(close(got[k], want[k], GPU_DIFF_RELATIVE_BOUND * Math.abs(want[k]) + abs), `${what}: ${k} ${got[k]} vs ${want[k]}`);
+    }
+    assert.ok(close(got.sumAB, want.sumAB, GPU_DIFF_RELATIVE_BOUND * magAB + abs), `${what}: sumAB ${got.sumAB} vs ${want.sumAB}`);
   }
 
-  it('matches the float64 reference for every dtype pair (counts and max exactly)', async (t) => {
+  async function checkDiff(t: TestContext, g: GpuBackend, a: ElementArray | null, b: ElementArray, what: string, mode: 'ab' | 'delta' = 'ab'): Promise<void> {
+    const got = await g.diff({ mode, a, b });
+    const cpu = diffJs({ mode, a, b });
+    const zeros = outArray('F32', b.data.length);
+    const ref = referenceDiff(a ?? zeros, b, mode);
+    t.diagnostic(`${what}: Σd² gpu ${got.sumD2} cpu ${cpu.sumD2} ref ${ref.sumD2}`);
+    assertWithinBound(`${what} (against the CPU)`, got, cpu, ref.magAB);
+    assertWithinBound(`${what} (against the definition)`, got, ref, ref.magAB);
+    // and the CPU agrees with the same reference far more tightly
+    assert.ok(close(cpu.sumD2, ref.sumD2, 1e-12 * ref.sumD2));
+  }
+
+  it('matches the CPU within the stated bound for every dtype pair and both modes (NaN/Inf inputs, counts exactly)', async (t) => {
     const g = need(t);
     if (!g) return;
-    for (const da of DTYPES) {
-      for (const db of DTYPES) {
-        const n = 30_011;
-        const a = gen(da, n, 5 + DTYPES.indexOf(da), { special: 0.02, huge: false });
-        const b = gen(db, n, 50 + DTYPES.indexOf(db), { near: a, special: 0.02, huge: false });
-        await checkDiff(t, g, a, b, `${da}/${db}`);
+    for (const mode of ['ab', 'delta'] as const) {
+      for (const da of DTYPES) {
+        for (const db of DTYPES) {
+          const n = 30_011;
+          const a = gen(da, n, 5 + DTYPES.indexOf(da), { special: 0.02 });
+          const b = gen(db, n, 50 + DTYPES.indexOf(db), { near: mode === 'ab' ? a : undefined, special: 0.02, scale: mode === 'ab' ? 0.05 : 0.001 });
+          await checkDiff(t, g, a, b, `${mode} ${da}/${db}`, mode);
+        }
       }
+      const delta = gen('F32', 20_000, 77, { special: 0.01, scale: 0.001 });
+      await checkDiff(t, g, null, delta, 'delta without a base', 'delta');
     }
   });
 
-  it('counts ±0 as equal, NaN as different, and identical inputs as no difference', async (t) => {
+  it('sums workgroups with finite values of 2^56 or more on the host, exactly as the CPU', async (t) => {
+    const g = need(t);
+    if (!g) return;
+    // raw bit patterns: finite values up to float32's maximum, whose float32 squares overflow
+    const n = 50_000;
+    const a = gen('F32', n, 31, { rawBits: 0.3, special: 0.02 });
+    const b = gen('BF16', n, 32, { near: a, rawBits: 0.3, special: 0.02 });
+    await checkDiff(t, g, a, b, 'huge values');
+    const got = await g.diff({ mode: 'ab', a, b });
+    assert.ok(Number.isFinite(got.sumD2) && Number.isFinite(got.sumA2), 'no float32 overflow reaches the sums');
+  });
+
+  it('counts ±0 as unchanged, leaves NaN/Inf pairs out, and sees identical inputs as unchanged', async (t) => {
     const g = need(t);
     if (!g) return;
     const a: ElementArray = { dtype: 'F32', data: new Float32Array([0, NaN, 1, Infinity, 2, -0, 1e-45]) };
     // 1e-45 and 3e-45 are the float32 subnormals with bits 1 and 2
     const b: ElementArray = { dtype: 'F32', data: new Float32Array([-0, NaN, 1, Infinity, 3, 0, 3e-45]) };
-    const st = await g.reduceDiff(a, b);
-    assert.deepEqual([st.diffCount, st.nonFinite, st.maxAbsDiff, st.sumSqDiff], [3, 2, 1, 1]);
+    const st = await g.diff({ mode: 'ab', a, b });
+    // Σd² = 1 + 2⁻²⁹⁸, which is 1 in float64 (and on the GPU, whose float32 square of 2⁻¹⁴⁹ is 0)
+    assert.deepEqual([st.changed, st.nonFinite, st.maxAbs, st.sumD2], [2, 2, 1, 1]);
     const same = gen('BF16', 10_000, 3, { special: 0.05 });
-    const s2 = await g.reduceDiff(same, same);
-    assert.equal(s2.diffCount, referenceDiff(same, same).diffCount); // only the NaNs
-    assert.equal(s2.sumSqDiff, 0);
+    const s2 = await g.diff({ mode: 'ab', a: same, b: same });
+    assert.equal(s2.changed, 0);
+    assert.equal(s2.nonFinite, referenceDiff(same, same).nonFinite);
+    assert.equal(s2.sumD2, 0);
   });
 
   it('streams beyond one window with 2-D dispatch', async (t) => {
@@ -335,6 +375,13 @@ describe('GPU diff reduction', () => {
     const d0 = g.counters.dispatches;
     await checkDiff(t, g, a, b, 'tiny windows');
     assert.ok(g.counters.dispatches - d0 >= Math.ceil((n * 6) / (40 * 1024)), 'one dispatch per window');
+  });
+
+  it('rejects F64, which the GPU kernels do not take', async (t) => {
+    const g = need(t);
+    if (!g) return;
+    const f64 = { dtype: 'F64', data: new Float64Array(4) } as const;
+    await assert.rejects(g.diff({ mode: 'ab', a: f64, b: f64 }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
   });
 });
 
@@ -354,32 +401,32 @@ async function withGpuEnv<T>(value: string | undefined, fn: () => Promise<T>): P
 describe('backend selection', () => {
   it('cpu is cpu', async () => {
     const s = await selectBackend('cpu', 1e12);
-    assert.equal(s.backend.kind, 'cpu');
+    assert.equal(s.kind, 'cpu');
     assert.equal(s.fellBack, false);
-    await s.backend.dispose();
+    await s.gpu?.dispose();
   });
 
   it('falls back to the CPU with a reason when the GPU is switched off', async () => {
     for (const kind of ['gpu', 'auto'] as const) {
       const s = await selectBackend(kind, 1e12, { gpuOff: true });
-      assert.equal(s.backend.kind, 'cpu');
+      assert.equal(s.kind, 'cpu');
       assert.match(s.reason, /GPU is switched off/);
       assert.equal(s.fellBack, kind === 'gpu');
-      await s.backend.dispose();
+      await s.gpu?.dispose();
     }
     const s = await withGpuEnv('off', () => selectBackend('gpu', 1e12));
-    assert.equal(s.backend.kind, 'cpu');
+    assert.equal(s.kind, 'cpu');
     assert.match(s.reason, /CHATVEC_GPU=off/);
     assert.equal(s.fellBack, true);
   });
 
   it('falls back when the webgpu package cannot load or no adapter exists', async () => {
     const broken = await withGpuEnv(undefined, () => selectBackend('gpu', 1e12, { gpu: { load: () => Promise.reject(new Error('module not found')) } }));
-    assert.equal(broken.backend.kind, 'cpu');
+    assert.equal(broken.kind, 'cpu');
     assert.equal(broken.fellBack, true);
     assert.match(broken.reason, /no usable GPU.*webgpu package cannot be loaded: module not found/);
     const none = await withGpuEnv(undefined, () => selectBackend('auto', 1e12, { gpu: { paths: [] }, allowSoftwareForAuto: true }));
-    assert.equal(none.backend.kind, 'cpu');
+    assert.equal(none.kind, 'cpu');
     assert.match(none.reason, /no WebGPU adapter/);
     // a setting that must fail instead of falling back
     await assert.rejects(
@@ -394,7 +441,7 @@ describe('backend selection', () => {
     if (gpuDeviceNodesPresent()) return t.skip('this machine has GPU device nodes');
     let loaded = false;
     const s = await withGpuEnv(undefined, () => selectBackend('auto', 1e12, { gpu: { load: () => ((loaded = true), Promise.reject(new Error('x'))) } }));
-    assert.equal(s.backend.kind, 'cpu');
+    assert.equal(s.kind, 'cpu');
     assert.equal(s.fellBack, false);
     assert.match(s.reason, /no GPU device found|only a software GPU adapter/);
     assert.equal(loaded, false);
@@ -412,7 +459,7 @@ describe('backend selection', () => {
         },
       }),
     );
-    assert.equal(s.backend.kind, 'cpu');
+    assert.equal(s.kind, 'cpu');
     assert.equal(s.fellBack, false);
     assert.match(s.reason, /below the GPU threshold/);
     assert.equal(loaded, false);
@@ -421,15 +468,15 @@ describe('backend selection', () => {
   it('gpu picks the adapter; auto skips a software one unless allowed', async (t) => {
     if (!need(t)) return;
     const g = await selectBackend('gpu', 1);
-    assert.equal(g.backend.kind, 'gpu', g.reason);
-    const sw = g.backend.describe().adapter?.software;
-    await g.backend.dispose();
+    assert.equal(g.kind, 'gpu', g.reason);
+    const sw = g.gpu?.describe().adapter?.software;
+    await g.gpu?.dispose();
     const a = await selectBackend('auto', 1e12, { allowSoftwareForAuto: true });
-    assert.equal(a.backend.kind, 'gpu', a.reason);
-    await a.backend.dispose();
+    assert.equal(a.kind, 'gpu', a.reason);
+    await a.gpu?.dispose();
     const b = await selectBackend('auto', 1e12);
-    assert.equal(b.backend.kind, sw ? 'cpu' : 'gpu', b.reason);
+    assert.equal(b.kind, sw ? 'cpu' : 'gpu', b.reason);
     if (sw) assert.match(b.reason, /only a software GPU adapter|no GPU device found/);
-    await b.backend.dispose();
+    await b.gpu?.dispose();
   });
 });

@@ -1,22 +1,32 @@
-// The CPU reference kernels (src/core/compute/cpuKernels.ts) against the independent references
-// of gpuReference.ts, and the backend-neutral helpers. The GPU is held to these kernels in
-// gpuBackend.test.ts, so they are checked here first, on their own.
+// The CPU implementations of the kernels (the JavaScript reference, compute/kernels/*Js.ts, and
+// WebAssembly SIMD, *Simd.ts) against the independent references of gpuReference.ts, and the
+// backend-neutral helpers. The GPU is held to the JavaScript reference in gpuBackend.test.ts, so
+// the CPU kernels are checked here first, on their own.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  checkFusedRequest,
-  emptyDiffStats,
-  mergeDiffStats,
-  viewElements,
-  type ApplyTerm,
-  type ElementArray,
-  type FusedApplyRequest,
-  type KernelDtype,
-} from '../../src/core/compute/backend';
-import { CpuBackend } from '../../src/core/compute/cpuBackend';
-import { fusedApplyChunk, reduceDiffChunk } from '../../src/core/compute/cpuKernels';
+import { addSums, checkCombine, emptySums, viewElements } from '../../src/core/compute/elements';
+import { combineJsKernel } from '../../src/core/compute/kernels/combineJs';
+import { combineSimdKernel } from '../../src/core/compute/kernels/combineSimd';
+import { diffJsKernel } from '../../src/core/compute/kernels/diffJs';
+import { diffSimdKernel } from '../../src/core/compute/kernels/diffSimd';
+import type { CombineArgs, CpuKernel, DiffArgs, DiffSums, KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
 import { ChatVecError } from '../../src/core/errors';
-import { close, compareWithReference, decode16, fma32, float64Violations, gen, referenceDiff, referenceFused, round16, tieValues } from './gpuReference';
+import {
+  type ApplyTerm,
+  type FusedApplyRequest,
+  close,
+  combineArgs,
+  compareWithReference,
+  decode16,
+  fma32,
+  float64Violations,
+  gen,
+  outArray,
+  referenceDiff,
+  referenceFused,
+  round16,
+  tieValues,
+} from './gpuReference';
 
 const DTYPES: readonly KernelDtype[] = ['BF16', 'F16', 'F32'];
 
@@ -75,7 +85,29 @@ function request(cpDtype: KernelDtype, outDtype: KernelDtype, n: number, seed: n
   return { cp, terms: list, outDtype };
 }
 
-describe('cpuKernels.fusedApplyChunk', () => {
+const combineKernels: CpuKernel<CombineArgs, void>[] = [combineJsKernel, ...[combineSimdKernel()].filter((k) => k !== null)];
+const diffKernels: CpuKernel<DiffArgs, DiffSums>[] = [diffJsKernel, ...[diffSimdKernel()].filter((k) => k !== null)];
+
+it('both CPU implementations of each kernel are present (WebAssembly SIMD in this Node)', () => {
+  assert.deepEqual(
+    combineKernels.map((k) => k.impl),
+    ['js', 'simd'],
+  );
+  assert.deepEqual(
+    diffKernels.map((k) => k.impl),
+    ['js', 'simd'],
+  );
+});
+
+for (const kernel of combineKernels) {
+/** The combine kernel on a request: into req.out when given, else a new array. */
+const fusedApplyChunk = (req: FusedApplyRequest): ElementArray => {
+  const out = req.out ?? outArray(req.outDtype, req.cp.data.length);
+  kernel.run(combineArgs(req, out));
+  return out;
+};
+
+describe(`combine kernel (${kernel.impl})`, () => {
   it('equals the float32 reference bit for bit for every input/output dtype', () => {
     for (const cpDtype of DTYPES) {
       for (const outDtype of DTYPES) {
@@ -145,86 +177,97 @@ describe('cpuKernels.fusedApplyChunk', () => {
     const req = request('F32', 'F16', 100, 3, 1);
     const out: ElementArray = { dtype: 'F16', data: new Uint16Array(100) };
     assert.equal(fusedApplyChunk({ ...req, out }), out);
+    assert.equal(compareWithReference(out, referenceFused(req)).differing, 0);
     const bad = (r: FusedApplyRequest) => assert.throws(() => fusedApplyChunk(r), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument');
-    bad({ ...req, terms: [] });
-    bad({ ...req, terms: Array.from({ length: 9 }, () => req.terms[0]!) });
     bad({ ...req, cp: gen('F32', 99, 1) });
-    bad({ ...req, out: { dtype: 'BF16', data: new Uint16Array(100) } });
-    bad({ ...req, outDtype: 'F64' as KernelDtype });
-    assert.equal(checkFusedRequest(req), 100);
+    bad({ ...req, out: { dtype: 'BF16', data: new Uint16Array(99) } });
+    bad({ ...req, terms: [{ ...req.terms[0]!, ratio: Infinity }] });
+    bad({ ...req, cp: { dtype: 'I32' as KernelDtype, data: new Float32Array(100) } as ElementArray });
+    assert.equal(checkCombine(combineArgs(req)), 100);
+  });
+
+  it('computes in place in the arrays it hands out (file bytes are read straight into them)', () => {
+    const req = request('BF16', 'BF16', 3001, 21, 1);
+    const want = fusedApplyChunk(req);
+    const t = req.terms[0] as Extract<ApplyTerm, { chat: unknown }>;
+    const [cp, chat, base, out] = kernel.arrays([req.cp.dtype, t.chat.dtype, t.base.dtype, 'BF16'], 3001) as ElementArray[];
+    const copy = (dst: ElementArray, src: ElementArray) => new Uint8Array(dst.data.buffer, dst.data.byteOffset, dst.data.byteLength).set(new Uint8Array(src.data.buffer, src.data.byteOffset, src.data.byteLength));
+    copy(cp!, req.cp);
+    copy(chat!, t.chat);
+    copy(base!, t.base);
+    kernel.run({ target: cp!, terms: [{ ratio: t.ratio, a: chat!, b: base! }], out: out! });
+    assert.deepEqual([...out!.data], [...want.data]);
   });
 });
+}
 
-describe('cpuKernels.reduceDiffChunk', () => {
+for (const kernel of diffKernels) {
+describe(`diff kernel (${kernel.impl})`, () => {
+  const reduceDiffChunk = (a: ElementArray, b: ElementArray, mode: 'ab' | 'delta' = 'ab'): DiffSums => kernel.run({ mode, a, b });
+
   it('matches the float64 definition: counts and max exactly, sums to float64 accuracy', () => {
-    for (const da of DTYPES) {
-      for (const db of DTYPES) {
-        const huge = (DTYPES.indexOf(da) + DTYPES.indexOf(db)) % 2 === 0; // some runs with Σ = Inf
-        const a = gen(da, 20011, 7 + DTYPES.indexOf(da), { huge });
-        const b = gen(db, 20011, 70 + DTYPES.indexOf(db), { near: a, special: 0.02, huge });
-        const got = reduceDiffChunk(a, b);
-        const ref = referenceDiff(a, b);
-        assert.equal(got.count, 20011);
-        assert.equal(got.diffCount, ref.diffCount);
-        assert.equal(got.nonFinite, ref.nonFinite);
-        assert.ok(ref.nonFinite > 100 && ref.diffCount > 10000, 'the data has specials and differences');
-        assert.equal(got.maxAbsDiff, ref.maxAbsDiff);
-        if (!huge) assert.ok(Number.isFinite(ref.sumSqA + ref.sumSqB + ref.sumSqDiff), 'tame data has finite sums');
-        assert.ok(close(got.sumSqDiff, ref.sumSqDiff, 1e-12 * ref.sumSqDiff), `Σd² ${got.sumSqDiff} vs ${ref.sumSqDiff}`);
-        assert.ok(close(got.sumAbsDiff, ref.sumAbsDiff, 1e-12 * ref.sumAbsDiff));
-        for (const k of ['sumSqA', 'sumSqB'] as const) assert.ok(close(got[k], ref[k], 1e-12 * ref[k]), k);
-        assert.ok(close(got.sumAB, ref.sumAB, 1e-12 * ref.magAB));
+    for (const mode of ['ab', 'delta'] as const) {
+      for (const da of DTYPES) {
+        for (const db of DTYPES) {
+          const huge = (DTYPES.indexOf(da) + DTYPES.indexOf(db)) % 2 === 0; // some runs with finite values near float32's limit
+          const a = gen(da, 20011, 7 + DTYPES.indexOf(da), { huge });
+          const b = gen(db, 20011, 70 + DTYPES.indexOf(db), { near: mode === 'ab' ? a : undefined, special: 0.02, huge });
+          const got = reduceDiffChunk(a, b, mode);
+          const ref = referenceDiff(a, b, mode);
+          const what = `${mode} ${da}/${db}`;
+          assert.equal(got.elements, 20011);
+          assert.equal(got.changed, ref.changed, `${what}: changed`);
+          assert.equal(got.nonFinite, ref.nonFinite, `${what}: nonFinite`);
+          assert.ok(ref.nonFinite > 100 && ref.changed > 10000, 'the data has specials and differences');
+          assert.equal(got.maxAbs, ref.maxAbs, `${what}: max`);
+          assert.ok(close(got.sumD2, ref.sumD2, 1e-12 * ref.sumD2), `${what}: Σd² ${got.sumD2} vs ${ref.sumD2}`);
+          assert.ok(close(got.sumAbs, ref.sumAbs, 1e-12 * ref.sumAbs));
+          for (const k of ['sumA2', 'sumB2'] as const) assert.ok(close(got[k], ref[k], 1e-12 * ref[k]), `${what}: ${k}`);
+          assert.ok(close(got.sumAB, ref.sumAB, 1e-12 * ref.magAB), `${what}: Σab`);
+        }
       }
     }
   });
 
-  it('takes d = float32(b − a): finite inputs whose difference overflows give Σd² = Inf', () => {
+  it('takes d = b − a in float64: finite inputs whose float32 difference would overflow stay finite', () => {
     const a: ElementArray = { dtype: 'F32', data: new Float32Array([-3e38, 1]) };
     const b: ElementArray = { dtype: 'F32', data: new Float32Array([3e38, 2]) };
     const st = reduceDiffChunk(a, b);
+    const d = Math.fround(3e38) - Math.fround(-3e38);
     assert.equal(st.nonFinite, 0);
-    assert.equal(st.sumSqDiff, Infinity);
-    assert.equal(st.maxAbsDiff, Infinity);
-    assert.equal(st.sumSqA, Math.fround(-3e38) ** 2 + 1);
+    assert.equal(st.sumD2, d * d + 1);
+    assert.equal(st.maxAbs, d);
+    assert.equal(st.sumA2, Math.fround(-3e38) ** 2 + 1);
   });
 
-  it('counts −0 = +0 as equal and NaN = NaN as different', () => {
+  it('counts −0 = +0 as unchanged and leaves NaN/Inf pairs out', () => {
     const a: ElementArray = { dtype: 'F32', data: new Float32Array([0, NaN, 1, Infinity, 2]) };
     const b: ElementArray = { dtype: 'F32', data: new Float32Array([-0, NaN, 1, Infinity, 3]) };
     const st = reduceDiffChunk(a, b);
     assert.deepEqual(
-      { diffCount: st.diffCount, nonFinite: st.nonFinite, maxAbsDiff: st.maxAbsDiff, sumSqDiff: st.sumSqDiff, sumSqA: st.sumSqA },
-      { diffCount: 2, nonFinite: 2, maxAbsDiff: 1, sumSqDiff: 1, sumSqA: 5 },
+      { changed: st.changed, nonFinite: st.nonFinite, maxAbs: st.maxAbs, sumD2: st.sumD2, sumA2: st.sumA2 },
+      { changed: 1, nonFinite: 2, maxAbs: 1, sumD2: 1, sumA2: 5 },
     );
   });
 
-  it('merges chunk statistics into the whole', () => {
+  it('merges chunk sums into the whole', () => {
     const a = gen('BF16', 9000, 1);
     const b = gen('BF16', 9000, 2, { near: a });
     const whole = reduceDiffChunk(a, b);
-    const parts = emptyDiffStats();
+    const parts = emptySums();
     for (let s = 0; s < 9000; s += 2500) {
       const sl = (x: ElementArray): ElementArray => ({ dtype: 'BF16', data: (x.data as Uint16Array).subarray(s, s + 2500) });
-      mergeDiffStats(parts, reduceDiffChunk(sl(a), sl(b)));
+      addSums(parts, reduceDiffChunk(sl(a), sl(b)));
     }
-    assert.equal(parts.count, whole.count);
-    assert.equal(parts.diffCount, whole.diffCount);
-    assert.equal(parts.maxAbsDiff, whole.maxAbsDiff);
-    assert.ok(Math.abs(parts.sumSqDiff - whole.sumSqDiff) <= 1e-12 * whole.sumSqDiff);
+    assert.equal(parts.elements, whole.elements);
+    assert.equal(parts.changed, whole.changed);
+    assert.equal(parts.maxAbs, whole.maxAbs);
+    assert.ok(Math.abs(parts.sumD2 - whole.sumD2) <= 1e-12 * whole.sumD2);
   });
 });
+}
 
-describe('CpuBackend and viewElements', () => {
-  it('runs the same kernels behind the ComputeBackend interface', async () => {
-    const cpu = new CpuBackend();
-    const req = request('BF16', 'BF16', 777, 9);
-    const out = await cpu.fusedApply(req);
-    assert.equal(compareWithReference(out, referenceFused(req)).differing, 0);
-    assert.equal(cpu.describe().kind, 'cpu');
-    await assert.rejects(cpu.fusedApply(req, { signal: { cancelled: true } }), (e: unknown) => e instanceof ChatVecError && e.code === 'Cancelled');
-    await cpu.dispose();
-  });
-
+describe('viewElements', () => {
   it('views aligned bytes without a copy and copies unaligned ones', () => {
     const buf = new Uint8Array(10);
     new DataView(buf.buffer).setUint16(2, 0x3f80, true);

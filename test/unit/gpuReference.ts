@@ -3,7 +3,37 @@
  * src/core/numeric: 16-bit floats are decoded and rounded with plain arithmetic on powers of two,
  * so a bug shared by the CPU and GPU kernels (both port floatBits.ts) cannot hide.
  */
-import type { ApplyTerm, ElementArray, FusedApplyRequest, KernelDtype } from '../../src/core/compute/backend';
+import type { CombineArgs, KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
+
+/**
+ * One term of a fused apply as these tests write it: a (chat, base) pair, added as
+ * ratio·(chat − base), or a precomputed vector τ, added as ratio·τ.
+ */
+export type ApplyTerm =
+  | { readonly ratio: number; readonly chat: ElementArray; readonly base: ElementArray }
+  | { readonly ratio: number; readonly tau: ElementArray };
+
+/** out = round_to_outDtype(cp + Σᵢ rᵢ·(chatᵢ − baseᵢ)) as these tests write it; combineArgs() turns it into the kernels' task. */
+export interface FusedApplyRequest {
+  readonly cp: ElementArray;
+  readonly terms: readonly ApplyTerm[];
+  readonly outDtype: KernelDtype;
+  readonly out?: ElementArray;
+}
+
+/** A zero-filled output array. */
+export function outArray(dtype: KernelDtype, n: number): ElementArray {
+  return dtype === 'F32' ? { dtype, data: new Float32Array(n) } : { dtype, data: new Uint16Array(n) };
+}
+
+/** The combine task (compute/types.ts) of a request: target = cp, terms (chat, base) or (τ, none), into `out`. */
+export function combineArgs(req: FusedApplyRequest, out: ElementArray = req.out ?? outArray(req.outDtype, req.cp.data.length)): CombineArgs & { readonly out: ElementArray } {
+  return {
+    target: req.cp,
+    terms: req.terms.map((t) => ('tau' in t ? { ratio: t.ratio, a: t.tau, b: null } : { ratio: t.ratio, a: t.chat, b: t.base })),
+    out,
+  };
+}
 
 /** Seeded PRNG (mulberry32): the same data on every run. */
 export function rng(seed: number): () => number {
@@ -215,30 +245,33 @@ export function close(got: number, want: number, tol: number): boolean {
   return Object.is(got, want) || Math.abs(got - want) <= tol;
 }
 
-/** The statistics of a diff computed straight from the definition in float64 (plus Σ|term| for tolerances). */
-export function referenceDiff(a: ElementArray, b: ElementArray) {
-  let sumSqDiff = 0, sumSqA = 0, sumSqB = 0, sumAB = 0, sumAbsDiff = 0, maxAbsDiff = 0, diffCount = 0, nonFinite = 0;
+/**
+ * The sums of a diff computed straight from the definition of DiffSums in float64 (plus Σ|ab| for
+ * tolerances): d = b − a (mode delta: d = b and B = a + d), pairs with a non-finite input left
+ * out and counted, changed = finite pairs with d ≠ 0.
+ */
+export function referenceDiff(a: ElementArray, b: ElementArray, mode: 'ab' | 'delta' = 'ab') {
+  let sumD2 = 0, sumA2 = 0, sumB2 = 0, sumAB = 0, sumAbs = 0, maxAbs = 0, changed = 0, nonFinite = 0;
   let magAB = 0;
   for (let i = 0; i < a.data.length; i++) {
     const x = valueAt(a, i);
-    const y = valueAt(b, i);
-    const xNaN = Number.isNaN(x);
-    const yNaN = Number.isNaN(y);
-    if (xNaN || yNaN || x !== y) diffCount++;
-    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+    const v = valueAt(b, i);
+    if (!Number.isFinite(x) || !Number.isFinite(v)) {
       nonFinite++;
       continue;
     }
-    const d = Math.fround(y - x); // the definition: d = float32(b − a)
-    sumSqDiff += d * d;
-    sumSqA += x * x;
-    sumSqB += y * y;
+    const d = mode === 'ab' ? v - x : v;
+    const y = mode === 'ab' ? v : x + v;
+    if (d !== 0) changed++;
+    sumD2 += d * d;
+    sumA2 += x * x;
+    sumB2 += y * y;
     sumAB += x * y;
     magAB += Math.abs(x * y);
-    sumAbsDiff += Math.abs(d);
-    maxAbsDiff = Math.max(maxAbsDiff, Math.abs(d));
+    sumAbs += Math.abs(d);
+    maxAbs = Math.max(maxAbs, Math.abs(d));
   }
-  return { count: a.data.length, sumSqDiff, sumSqA, sumSqB, sumAB, sumAbsDiff, maxAbsDiff, diffCount, nonFinite, magAB };
+  return { elements: a.data.length, sumD2, sumA2, sumB2, sumAB, sumAbs, maxAbs, changed, nonFinite, magAB };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateDemoTrio, type DemoTrio } from '../../src/core/demo/generator';
 import { EXPONENT_16, type RawElements, anyNonFinite, anyNonFiniteJs, countNonFinite } from '../../src/core/engine/nonFinite';
-import { simdKernels } from '../../src/core/engine/wasm/simdKernels';
+import { simdKernels } from '../../src/core/compute/wasm/combineModule';
 import { type OutFloat, REPO_ROOT, decodeAll, readCheckpoint, rng, tempDir, valueOf, writeModel } from './support/engineFixtures';
 
 const cli = path.join(REPO_ROOT, 'dist', 'cli.js');

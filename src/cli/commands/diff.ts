@@ -6,7 +6,7 @@ import { join } from '../../core/io/paths';
 import type { DeltaStats, DiffReport } from '../../core/jobs/types';
 import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { diffJob } from '../jobs';
-import { parseThreads } from '../options';
+import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
 import { progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
@@ -21,6 +21,7 @@ interface DiffCliOptions {
   top?: string;
   cache: boolean;
   threads?: string;
+  backend?: string;
   quiet?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function registerDiff(program: Command): void {
     .option('--top <n>', 'show only the first N rows (after sorting)')
     .option('--no-cache', 'recompute even when a cached result exists (and store none)')
     .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--backend <kind>', `${BACKEND_HELP}; GPU sums agree with CPU sums within 2^-19 relative, counts exactly`, 'auto')
     .option('--quiet', 'no progress on stderr')
     .action(
       action(async (a: string, b: string | undefined, opts: DiffCliOptions) => {
@@ -45,12 +47,13 @@ export function registerDiff(program: Command): void {
         if (opts.json && opts.csv) throw new ChatVecError('InvalidArgument', '--json and --csv exclude each other');
         const top = opts.top === undefined ? undefined : positiveInt(opts.top, '--top');
         const threads = parseThreads(opts.threads);
+        const backend = parseBackend(opts.backend);
         const signal = interruptSignal();
         // --json keeps stdout one JSON document, so no progress at all (not even JSON lines).
         const progress = progressPrinter(opts.quiet || opts.json ? 'quiet' : 'auto');
         try {
           const report = await diffJob(
-            { a, ...(b !== undefined ? { b } : {}), ...(threads ? { threads } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'diff') } : {}) },
+            { a, ...(b !== undefined ? { b } : {}), ...(threads ? { threads } : {}), ...(backend ? { backend } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'diff') } : {}) },
             {
               signal,
               onProgress: progress,

@@ -1,13 +1,20 @@
 /** Splitting tensors into fixed-size element ranges: the unit of work of every streaming job. */
 import type { TensorLocation } from '../safetensors/reader';
 import { type Dtype, dtypeBits } from '../safetensors/dtype';
-import type { ChunkRef } from './combineKernel';
 
 /**
  * Elements per chunk task: 1 Mi elements is 2–4 MiB per input in bf16/f32, large enough to
  * amortise messaging and small enough that memory stays flat (a few such buffers per worker).
  */
 export const CHUNK_ELEMENTS = 1 << 20;
+
+/** A run of elements in a file: where element 0 of a chunk is and how it is stored. */
+export interface ChunkRef {
+  readonly file: string;
+  /** Absolute byte position of the chunk's first element. */
+  readonly position: number;
+  readonly dtype: Dtype;
+}
 
 /** [first, count) element ranges covering `elementCount` in steps of `chunk`. */
 export function* chunkRanges(elementCount: number, chunk = CHUNK_ELEMENTS): Generator<readonly [number, number]> {

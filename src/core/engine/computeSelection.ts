@@ -7,7 +7,8 @@
  * exactness self-test, and otherwise runs on the CPU after a warning saying why. 'auto' follows
  * selectBackend: the CPU below the size threshold or when only a software adapter exists.
  */
-import { type ComputeBackend, type SelectOptions, selectBackend } from '../compute/backend';
+import { type SelectOptions, selectBackend } from '../compute/select';
+import type { ComputeBackend } from '../compute/types';
 import type { BackendChoice, JobContext } from '../jobs/types';
 import { threadCount } from '../jobs/threadLimit';
 
@@ -65,13 +66,12 @@ export class ComputeScope {
     const kind = this.kind ?? 'auto';
     if (kind === 'cpu') return (this.chosen = { label: cpuLabel, gpu: null, reason: 'the CPU backend was requested', ...common });
     const sel = await selectBackend(kind, jobBytes, hooks.select);
-    if (sel.backend.kind === 'gpu') {
-      this.owned = sel.backend;
+    if (sel.gpu) {
+      this.owned = sel.gpu;
       this.ctx.onLog?.('info', `compute backend: ${sel.reason}`);
-      const gpu = hooks.wrapGpu ? hooks.wrapGpu(sel.backend) : sel.backend;
-      return (this.chosen = { label: sel.backend.name, gpu, reason: sel.reason, ...common });
+      const gpu = hooks.wrapGpu ? hooks.wrapGpu(sel.gpu) : sel.gpu;
+      return (this.chosen = { label: sel.gpu.name, gpu, reason: sel.reason, ...common });
     }
-    await sel.backend.dispose();
     if (sel.fellBack) this.ctx.onLog?.(kind === 'gpu' ? 'warn' : 'info', `compute backend: ${sel.reason} (${cpuLabel})`);
     return (this.chosen = { label: cpuLabel, gpu: null, reason: sel.reason, ...common });
   }

@@ -1,8 +1,10 @@
 /**
- * Runs the chunk tasks of an output job with a GPU: every CombineTask the GPU kernels can take
- * runs on the main thread through ComputeBackend.fusedApply (inputs read by position into reused
- * buffers, the output written at the task's position); everything else (copyBytes, F64 tensors,
- * row copies without terms, more than MAX_APPLY_TERMS terms) goes to the CPU worker pool as before.
+ * Runs chunk tasks with a GPU (mergekit's Executor(math_device)): every task that says it can use
+ * the accelerator (AcceleratedKind.usesAccelerator: the combine tasks of apply/extract, the diff
+ * chunks of diff) runs on the main thread through the GPU backend's kernel — inputs read by
+ * position into reused buffers, the kernel, then the task's host step (write the output, check
+ * it for NaN/±Inf; or return the sums). Everything else (copyBytes, F64 tensors, row copies
+ * without terms, more than GPU_MAX_TERMS terms) goes to the CPU worker pool as before.
  *
  * Several GPU tasks are in flight at once (`lanes`, each with its own buffers), so one task's
  * reads overlap another's upload, compute and readback; memory stays flat at about lanes × (the
@@ -12,20 +14,61 @@
  * the job: by default the failed task and every later one run on the CPU pool (each task writes
  * its whole output range, so a rerun leaves no trace of the failed attempt); with
  * onGpuFailure 'fail' the job fails and the caller removes the unfinished output.
- *
- * A GPU task checks its output for NaN/±Inf with the CPU tasks' check (nonFinite.ts), against the
- * inputs still in its lane, and reports the counts with its result as they do.
  */
 import { ChatVecError, type CancelSignal, isCancelled } from '../errors';
-import type { ApplyTerm, ComputeBackend, ElementArray, FusedApplyRequest, KernelDtype } from '../compute/backend';
-import { MAX_APPLY_TERMS, kernelDtypeBytes, viewElements } from '../compute/elements';
+import { bytesOf, elementBytes, viewElements } from '../compute/elements';
+import type { ComputeBackend, ElementArray } from '../compute/types';
 import { OutputFile } from '../io/outputFile';
 import { PositionalFile } from '../io/positionalFile';
 import type { WorkerTask } from '../io/workerPool';
 import type { LogSink } from '../jobs/types';
-import type { Dtype } from '../safetensors/dtype';
-import type { ChunkRef, CombineTask } from './combineKernel';
-import { type ChunkResult, type RawElements, checkChunk } from './nonFinite';
+import type { FloatDtype } from '../safetensors/dtype';
+import type { ChunkRef } from './chunking';
+import { type CombineTask, combineInputs, combineUsesAccelerator } from './combineKernel';
+import { type ChunkResult, checkChunk } from './nonFinite';
+
+/** What the host step of an accelerated task may use. */
+export interface HostIo {
+  /** Writes bytes at a position of an output file (handles kept until close()). */
+  write(file: string, bytes: Uint8Array, position: number): void;
+}
+
+/**
+ * A kind of chunk task that can run on the accelerator, and how: the executor reads `inputs`
+ * into its lane, `compute` runs the GPU kernel (a rejection other than Cancelled is a GPU failure:
+ * the task reruns on the CPU), `finish` does the host's part and returns the task's result —
+ * what the task's CPU handler returns.
+ */
+export interface AcceleratedKind<T extends WorkerTask, C, R> {
+  /** Whether the GPU kernel can take this task (mergekit's Task.uses_accelerator). */
+  usesAccelerator(task: WorkerTask): task is T;
+  inputs(task: T): readonly ChunkRef[];
+  compute(gpu: ComputeBackend, task: T, inputs: readonly ElementArray[], output: (bytes: number) => Uint8Array, signal?: CancelSignal): Promise<C>;
+  /** @param bytesRead the bytes of all inputs */
+  finish(task: T, computed: C, inputs: readonly ElementArray[], io: HostIo, bytesRead: number): R;
+}
+
+/** Combine tasks (apply, extract, merge) on the GPU: the output is checked as the CPU's is. */
+export const combineOnGpu: AcceleratedKind<CombineTask, ElementArray, ChunkResult> = {
+  usesAccelerator: combineUsesAccelerator,
+  inputs: combineInputs,
+  async compute(gpu, t, inputs, output, signal) {
+    let i = 0;
+    const next = () => inputs[i++]!;
+    const target = t.target ? next() : null;
+    const terms = t.terms.map((x) => ({ ratio: x.ratio, a: next(), b: x.b ? next() : null }));
+    const out = viewElements(t.out.dtype, output(t.count * elementBytes(t.out.dtype)));
+    await gpu.combine({ target, terms, out }, { signal });
+    return out;
+  },
+  finish(t, out, inputs, io, bytesRead) {
+    const outBytes = bytesOf(out);
+    io.write(t.out.file, outBytes, t.out.position);
+    // The lane still holds the inputs.
+    const nonFinite = checkChunk({ dtype: out.dtype, bytes: outBytes }, t.count, () => inputs.map((a) => ({ dtype: a.dtype, bytes: bytesOf(a) })));
+    return nonFinite ? { bytes: bytesRead + outBytes.length, nonFinite } : { bytes: bytesRead + outBytes.length };
+  },
+};
 
 /** What the executor needs of the CPU worker pool (WorkerPool fits). */
 export interface CpuTaskRunner {
@@ -35,6 +78,9 @@ export interface CpuTaskRunner {
 
 export interface GpuExecutorOptions {
   readonly gpu: ComputeBackend;
+  /** The task kind that runs on the GPU; others go to the pool. Default: combineOnGpu. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the executor is generic over task kinds
+  readonly accelerated?: AcceleratedKind<any, any, unknown>;
   /** Runs tasks the GPU does not take, and reruns after a GPU failure. */
   readonly pool: CpuTaskRunner;
   /** GPU tasks in flight (each holds its input and output buffers); default 3. */
@@ -53,22 +99,6 @@ export interface GpuExecutorStats {
   cpuTasks: number;
   /** Why the GPU was given up mid-job, when it was. */
   gpuFailure: string | null;
-}
-
-const isKernelDtype = (d: Dtype): d is KernelDtype => d === 'BF16' || d === 'F16' || d === 'F32';
-
-/** True for a CombineTask the GPU's fused kernel computes exactly as combineKernel.ts does. */
-export function gpuEligible(task: WorkerTask): task is CombineTask {
-  if (task.kind !== 'combine') return false;
-  const t = task as CombineTask;
-  return (
-    t.count > 0 &&
-    t.terms.length >= 1 &&
-    t.terms.length <= MAX_APPLY_TERMS &&
-    isKernelDtype(t.out.dtype) &&
-    (t.target === null || isKernelDtype(t.target.dtype)) &&
-    t.terms.every((x) => isKernelDtype(x.a.dtype) && (x.b === null || isKernelDtype(x.b.dtype)))
-  );
 }
 
 /** Buffers of one task in flight, grown on demand and reused. */
@@ -95,11 +125,12 @@ export class GpuExecutor {
   private readonly lanes: Lane[];
   private readonly readers = new Map<string, PositionalFile>();
   private readonly writers = new Map<string, OutputFile>();
-  /** −0 as BF16: the additive identity that stands in for a missing target (−0 + x = x, even for x = −0). */
-  private negZero = new Uint16Array(0);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see GpuExecutorOptions.accelerated
+  private readonly kind: AcceleratedKind<any, any, unknown>;
 
   constructor(private readonly opts: GpuExecutorOptions) {
     this.lanes = Array.from({ length: Math.max(1, Math.min(8, opts.lanes ?? 3)) }, () => new Lane());
+    this.kind = opts.accelerated ?? combineOnGpu;
   }
 
   /** Whether GPU tasks still go to the GPU. */
@@ -108,11 +139,11 @@ export class GpuExecutor {
   }
 
   /**
-   * Runs every task, calling `onDone(task, result)` as each finishes (bytes read and written, and
-   * non-finite outputs when there are any). Stops handing out tasks when `shouldStop()` turns true
+   * Runs every task, calling `onDone(task, result)` as each finishes (the task kind's result, as
+   * its CPU handler returns it). Stops handing out tasks when `shouldStop()` turns true
    * or a task fails, and waits for those in flight before returning or throwing the first error.
    */
-  async runAll(tasks: Iterable<WorkerTask>, onDone: (task: WorkerTask, result: ChunkResult) => void, shouldStop: () => boolean = () => false): Promise<void> {
+  async runAll<R = ChunkResult>(tasks: Iterable<WorkerTask>, onDone: (task: WorkerTask, result: R) => void, shouldStop: () => boolean = () => false): Promise<void> {
     const it = tasks[Symbol.iterator]();
     const cpuLimit = 2 * Math.max(1, this.opts.pool.size);
     const free = [...this.lanes];
@@ -121,7 +152,7 @@ export class GpuExecutor {
     let firstError: unknown = null;
     let wake: (() => void) | null = null;
     const stop = () => firstError !== null || shouldStop();
-    const settle = (task: WorkerTask, p: Promise<ChunkResult>) => {
+    const settle = (task: WorkerTask, p: Promise<R>) => {
       const tracked: Promise<void> = p
         .then(
           (result) => {
@@ -149,16 +180,16 @@ export class GpuExecutor {
       if (next.done) break;
       const task = next.value;
       // Wait for room of the kind this task needs (re-decided after each wait: the GPU may have failed).
-      const onGpu = () => this.gpuUsable && gpuEligible(task);
+      const onGpu = () => this.gpuUsable && this.kind.usesAccelerator(task);
       while (!stop() && (onGpu() ? free.length === 0 : cpuInFlight >= cpuLimit)) await new Promise<void>((r) => (wake = r));
       if (stop()) break;
       if (onGpu()) {
         const lane = free.pop()!;
-        settle(task, this.runOnGpu(lane, task as CombineTask).finally(() => free.push(lane)));
+        settle(task, this.runOnGpu<R>(lane, task).finally(() => free.push(lane)));
       } else {
         cpuInFlight++;
         this.stats.cpuTasks++;
-        settle(task, this.opts.pool.run<ChunkResult>(task).finally(() => cpuInFlight--));
+        settle(task, this.opts.pool.run<R>(task).finally(() => cpuInFlight--));
       }
     }
     while (running.size) await Promise.all([...running]);
@@ -185,58 +216,41 @@ export class GpuExecutor {
     return f;
   }
 
-  private negZeros(n: number): ElementArray {
-    if (this.negZero.length < n) this.negZero = new Uint16Array(n).fill(0x8000);
-    return { dtype: 'BF16', data: this.negZero.subarray(0, n) };
-  }
-
-  private async runOnGpu(lane: Lane, t: CombineTask): Promise<ChunkResult> {
-    const n = t.count;
+  private async runOnGpu<R>(lane: Lane, t: WorkerTask): Promise<R> {
+    const n = (t as unknown as { readonly count: number }).count;
     const reads: Promise<void>[] = [];
-    const inputs: RawElements[] = [];
-    let slot = 0;
     let bytes = 0;
-    const read = (ref: ChunkRef): ElementArray => {
-      const d = ref.dtype as KernelDtype;
-      const buf = lane.input(slot++, n * kernelDtypeBytes(d));
+    const inputs = this.kind.inputs(t).map((ref, i) => {
+      const d = ref.dtype as FloatDtype;
+      const buf = lane.input(i, n * elementBytes(d));
       reads.push(this.reader(ref.file).readInto(buf, ref.position));
-      inputs.push({ dtype: d, bytes: buf });
       bytes += buf.length;
       return viewElements(d, buf);
-    };
-    const cp = t.target ? read(t.target) : this.negZeros(n);
-    const terms: ApplyTerm[] = t.terms.map((x) => (x.b ? { ratio: x.ratio, chat: read(x.a), base: read(x.b) } : { ratio: x.ratio, tau: read(x.a) }));
+    });
     // Every read must have ended before the lane is reused, even when one of them fails.
     const settled = await Promise.allSettled(reads);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
 
-    const outDtype = t.out.dtype as KernelDtype;
-    const outBytes = lane.output(n * kernelDtypeBytes(outDtype));
-    const req: FusedApplyRequest = { cp, terms, outDtype, out: viewElements(outDtype, outBytes) };
     if (this.gpuUsable) {
-      let computed = false;
+      let computed: { readonly value: unknown } | null = null;
       try {
-        await this.opts.gpu.fusedApply(req, { signal: this.opts.signal });
-        computed = true;
+        computed = { value: await this.kind.compute(this.opts.gpu, t, inputs, (k) => lane.output(k), this.opts.signal) };
       } catch (e) {
         if (isCancelled(e)) throw e;
         this.gpuFailed(e);
       }
       if (computed) {
-        // Outside the try: a failed write is the job's error, not the GPU's.
-        this.writer(t.out.file).writeAtSync(outBytes, t.out.position);
         this.stats.gpuTasks++;
-        // The lane still holds the inputs (the −0 standing in for a missing target is none).
-        const nonFinite = checkChunk({ dtype: outDtype, bytes: outBytes }, n, () => inputs);
-        return nonFinite ? { bytes: bytes + outBytes.length, nonFinite } : { bytes: bytes + outBytes.length };
+        // Outside the try: a failed write is the job's error, not the GPU's.
+        return this.kind.finish(t, computed.value, inputs, { write: (file, b, position) => this.writer(file).writeAtSync(b, position) }, bytes) as R;
       }
     }
     if (this.opts.onGpuFailure === 'fail') {
       throw new ChatVecError('Internal', `the GPU failed mid-job (${this.stats.gpuFailure}); the unfinished output is removed`);
     }
     this.stats.cpuTasks++;
-    return this.opts.pool.run<ChunkResult>(t);
+    return this.opts.pool.run<R>(t);
   }
 
   private gpuFailed(e: unknown): void {

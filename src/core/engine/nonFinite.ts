@@ -19,7 +19,7 @@ import { ChatVecError } from '../errors';
 import { readerFor } from '../io/handleCache';
 import type { CheckpointPlan, PlannedTensor } from '../safetensors/writer';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
-import { simdKernels } from './wasm/simdKernels';
+import { simdKernels } from '../compute/wasm/combineModule';
 
 /** A run of stored elements: raw little-endian bytes of `dtype` (at least count × width bytes). */
 export interface RawElements {
@@ -47,7 +47,7 @@ export const EXPONENT_16 = { BF16: 0x7f80, F16: 0x7c00 } as const;
 /**
  * Whether any of the first `count` elements of `e` is NaN or ±Inf (exponent bits all ones).
  *
- * With WebAssembly SIMD (wasm/combine.wat any_nonfinite16/32) where available: in place for an
+ * With WebAssembly SIMD (compute/wasm/combine.wat any_nonfinite16/32) where available: in place for an
  * output already in the kernels' memory (the SIMD combine path), else after copying it there —
  * that memory is scratch between tasks, and the copy plus the SIMD scan cost a fraction of the
  * JavaScript scan (which costs ~15 % of a bf16 apply chunk). F64, and CHATVEC_KERNEL=js, use the

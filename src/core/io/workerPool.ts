@@ -1,5 +1,5 @@
 /**
- * A pool of worker threads running dist/worker.js (src/core/engine/workerMain.ts). Each task is a
+ * A pool of worker threads running dist/worker.js (src/core/worker/workerMain.ts). Each task is a
  * small, self-contained piece of streaming work (read a few MiB from each input, compute, write to
  * a precomputed offset), so parallelism also overlaps I/O with compute across workers.
  */
@@ -29,7 +29,7 @@ export function defaultWorkerScript(): string {
   if (process.env.CHATVEC_WORKER_SCRIPT) return process.env.CHATVEC_WORKER_SCRIPT;
   const bundled = path.join(__dirname, 'worker.js');
   if (fs.existsSync(bundled)) return bundled;
-  return path.resolve(__dirname, '../engine/workerMain.ts');
+  return path.resolve(__dirname, '../worker/workerMain.ts');
 }
 
 export class WorkerPool {

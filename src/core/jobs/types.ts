@@ -175,6 +175,11 @@ export interface CreateDemoOptions {
   readonly seed?: number;
 }
 
+/**
+ * `diff`'s options. `backend` (CommonJobOptions) picks where the sums are computed: on the GPU
+ * they agree with the CPU's within compute/gpu/diffBound.ts (2⁻¹⁹ relative, counts exactly), so a
+ * cached result serves either backend.
+ */
 export interface DiffOptions extends CommonJobOptions {
   readonly a: string;
   /** Omit to scan a chat-vector folder alone. */

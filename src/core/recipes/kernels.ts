@@ -17,7 +17,7 @@ import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
 import { BLOCK, uniformRange } from '../numeric/random';
-import type { ChunkRef } from '../engine/combineKernel';
+import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */

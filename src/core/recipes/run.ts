@@ -8,8 +8,8 @@
  * thread count; chunk sizes do not change the bytes either (only the element index matters).
  */
 import { runApply, DEFAULT_MAX_SHARD_BYTES } from '../engine/apply';
-import { CHUNK_ELEMENTS, chunkRanges, refAt } from '../engine/chunking';
-import type { ChunkRef, CombineTask, CombineTerm, CopyBytesTask } from '../engine/combineKernel';
+import { CHUNK_ELEMENTS, type ChunkRef, chunkRanges, refAt } from '../engine/chunking';
+import type { CombineTask, CombineTerm, CopyBytesTask } from '../engine/combineKernel';
 import { modelCard, readSideJson, writeModelFiles } from '../engine/modelFiles';
 import { type NonFinitePolicy, nonFiniteHint } from '../engine/nonFinite';
 import { type InputModel, JobInputs } from '../engine/jobInputs';

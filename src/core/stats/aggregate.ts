@@ -6,7 +6,8 @@
  */
 import { type ModuleKind, type TensorGroup, MODULE_KIND_ORDER, groupLabel, groupOrder } from '../checkpoint/layers';
 import type { DeltaStats, GroupDiff, TensorDiff } from '../jobs/types';
-import { type DiffSums, addSums, emptySums } from './diffKernel';
+import { addSums, emptySums } from '../compute/elements';
+import type { DiffSums } from '../compute/types';
 
 /**
  * Turns sums into statistics. Sums of A (Σa², Σb², Σab) are NaN where A is unknown (a chat vector
@@ -33,13 +34,12 @@ export function statsFromSums(s: DiffSums): DeltaStats {
   };
 }
 
+/** A compared tensor's name, shapes on both sides, and a note on how it was compared. */
+export type ComparedTensor = Pick<TensorDiff, 'name' | 'shapeA' | 'shapeB' | 'note'>;
+
 /** One compared tensor: where it sits in the network and its sums. */
-export interface TensorSums {
-  readonly name: string;
+export interface TensorSums extends ComparedTensor {
   readonly group: TensorGroup;
-  readonly shapeA: readonly number[];
-  readonly shapeB: readonly number[];
-  readonly note?: string;
   readonly sums: DiffSums;
 }
 

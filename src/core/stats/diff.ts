@@ -10,11 +10,15 @@ import { threadCount } from '../jobs/threadLimit';
 import { isAbsolute, join, resolve } from '../io/paths';
 import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
-import type { DiffOptions, DiffReport, JobContext } from '../jobs/types';
-import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
-import { type TensorSums, aggregate, lineageVerdict, statsFromSums, tensorDiff } from './aggregate';
+import type { DiffOptions, DiffReport } from '../jobs/types';
+import { dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import { type ComparedTensor, type TensorSums, aggregate, lineageVerdict, statsFromSums, tensorDiff } from './aggregate';
 import { type DiffCacheInputs, diffCacheKey, readCachedDiff, writeCachedDiff } from './diffCache';
-import { type DiffChunkTask, type DiffSums, addSums, emptySums } from './diffKernel';
+import { addSums, emptySums } from '../compute/elements';
+import type { DiffSums } from '../compute/types';
+import { type ComputeJobContext, withCompute } from '../engine/computeSelection';
+import { GpuExecutor } from '../engine/gpuExecutor';
+import { type DiffChunkResult, type DiffChunkTask, diffOnGpu } from './diffKernel';
 
 /** Elements per worker task: ~2–4 MiB per side in bf16/f32, large enough to amortise messaging. */
 export const DIFF_CHUNK_ELEMENTS = 1 << 20;
@@ -29,12 +33,8 @@ export interface DiffTuning {
 }
 
 /** One tensor to compare: which elements of which files. */
-interface Comparison {
-  readonly name: string;
+interface Comparison extends ComparedTensor {
   readonly entry: CatalogueEntry;
-  readonly shapeA: readonly number[];
-  readonly shapeB: readonly number[];
-  readonly note?: string;
   /** Leading elements compared (all of them unless only shared rows are). */
   readonly count: number;
   readonly a: CatalogueEntry | null;
@@ -68,13 +68,14 @@ type Task = DiffChunkTask & { readonly index: number; readonly chunk: number };
  * reported in bytes read.
  *
  * With `opts.cacheDir`, a result for the same input files (path, size, mtime of every shard) is
- * returned at once with `fromCache: true`, and a fresh result is stored there.
+ * returned at once with `fromCache: true`, and a fresh result is stored there. The key does not
+ * name the backend: a GPU result and a CPU result agree within that bound, so either serves both.
  *
  * @throws ChatVecError BadCheckpoint/Unsupported from opening the inputs; InvalidArgument when B
  *   is omitted and A is not a chat-vector folder; Io on read errors; CancelledError when
  *   `ctx.signal` turns cancelled (nothing is written to the cache then)
  */
-export async function runDiff(opts: DiffOptions, ctx: JobContext = {}, tuning: DiffTuning = {}): Promise<DiffReport> {
+export async function runDiff(opts: DiffOptions, ctx: ComputeJobContext = {}, tuning: DiffTuning = {}): Promise<DiffReport> {
   const started = performance.now();
   throwIfCancelled(ctx.signal);
   const plan = opts.b === undefined ? planVector(opts.a) : planPair(opts.a, opts.b);
@@ -263,8 +264,8 @@ function sharedElements(x: readonly number[], y: readonly number[]): { count: nu
   };
 }
 
-/** Runs every chunk of every comparison on the pool; returns each comparison's sums. */
-async function scan(plan: Plan, opts: DiffOptions, ctx: JobContext, tuning: DiffTuning): Promise<DiffSums[]> {
+/** Runs every chunk of every comparison on the pool (or the GPU); returns each comparison's sums. */
+async function scan(plan: Plan, opts: DiffOptions, ctx: ComputeJobContext, tuning: DiffTuning): Promise<DiffSums[]> {
   const chunk = Math.max(1024, Math.floor(tuning.chunkElements ?? DIFF_CHUNK_ELEMENTS));
   const results: DiffSums[][] = plan.comparisons.map((c) => new Array<DiffSums>(Math.ceil(c.count / chunk)));
   let totalBytes = 0;
@@ -275,22 +276,29 @@ async function scan(plan: Plan, opts: DiffOptions, ctx: JobContext, tuning: Diff
   }
   const meter = new ProgressMeter('diff', totalBytes, ctx.onProgress, 'bytes');
   if (taskCount > 0) {
-    const wanted = threadCount(opts.threads);
-    // No more threads than tasks: starting a worker costs more than a small model's whole scan.
-    const threads = Math.max(1, Math.min(taskCount, wanted));
-    const pool = new WorkerPool(threads);
-    try {
-      await pool.runAll<Task, DiffSums & { bytes: number }>(
-        tasks(plan.comparisons, chunk),
-        (task, r) => {
-          results[task.index]![task.chunk] = r;
-          meter.add(r.bytes);
-        },
-        () => ctx.signal?.cancelled === true,
-      );
-    } finally {
-      await closePool(pool);
-    }
+    await withCompute(opts.backend, ctx, async (scope) => {
+      const compute = await scope.select(totalBytes, opts.threads);
+      const wanted = threadCount(opts.threads);
+      // No more threads than tasks: starting a worker costs more than a small model's whole scan.
+      // With a GPU the pool takes what the GPU cannot (F64 tensors) and reruns after a GPU failure.
+      const threads = Math.max(1, Math.min(taskCount, wanted));
+      const pool = new WorkerPool(threads);
+      const gpu = compute.gpu
+        ? new GpuExecutor({ gpu: compute.gpu, pool, accelerated: diffOnGpu, lanes: compute.lanes, signal: ctx.signal, onLog: ctx.onLog, onGpuFailure: compute.onGpuFailure })
+        : null;
+      const onDone = (task: Task, r: DiffChunkResult) => {
+        results[task.index]![task.chunk] = r;
+        meter.add(r.bytes);
+      };
+      const stop = () => ctx.signal?.cancelled === true;
+      try {
+        if (gpu) await gpu.runAll<DiffChunkResult>(tasks(plan.comparisons, chunk), (t, r) => onDone(t as Task, r), stop);
+        else await pool.runAll<Task, DiffChunkResult>(tasks(plan.comparisons, chunk), onDone, stop);
+      } finally {
+        gpu?.close();
+        await closePool(pool);
+      }
+    });
     if (ctx.signal?.cancelled) throw new CancelledError();
   }
   meter.finish();
@@ -320,8 +328,8 @@ function* tasks(comparisons: readonly Comparison[], chunk: number): Generator<Ta
         chunk: k,
         count: Math.min(chunk, c.count - first),
         mode: c.mode,
-        a: c.a ? { file: c.a.file, position: c.a.position + first * bytesA, dtype: c.a.dtype as FloatDtype } : null,
-        b: { file: c.b.file, position: c.b.position + first * bytesB, dtype: c.b.dtype as FloatDtype },
+        a: c.a ? { file: c.a.file, position: c.a.position + first * bytesA, dtype: c.a.dtype } : null,
+        b: { file: c.b.file, position: c.b.position + first * bytesB, dtype: c.b.dtype },
       };
     }
   }

@@ -3,4 +3,4 @@
 // whose main file is .ts ("Unknown file extension .ts"), but the CommonJS hook works, so tests
 // point CHATVEC_WORKER_SCRIPT here and the pool runs the current sources (not a stale dist/).
 require('tsx/cjs');
-require('../../../src/core/engine/workerMain.ts');
+require('../../../src/core/worker/workerMain.ts');

@@ -1,5 +1,5 @@
 /**
- * The GPU implementation of ComputeBackend (WebGPU through Dawn).
+ * The GPU backend (WebGPU through Dawn): runs the WGSL implementations of the kernels (wgsl.ts).
  *
  * Streaming: inputs of any length go through a ring of *slots*. A slot owns an upload staging
  * buffer (MAP_WRITE, kept mapped while the slot is free), a storage buffer the kernel reads, a
@@ -12,31 +12,22 @@
  * dimensions stay within maxComputeWorkgroupsPerDimension.
  */
 import { ChatVecError, throwIfCancelled } from '../../errors';
-import type { BackendInfo, ComputeBackend, KernelOptions } from '../backend';
-import {
-  allocElements,
-  checkDiffInputs,
-  checkFusedRequest,
-  emptyDiffStats,
-  kernelDtypeBytes,
-  type DiffStats,
-  type ElementArray,
-  type FusedApplyRequest,
-  type KernelDtype,
-} from '../elements';
-import { fusedApplyChunk, reduceDiffChunk } from '../cpuKernels';
+import { addSums, checkCombine, checkDiff, emptySums, isKernelDtype } from '../elements';
+import { diffJs } from '../kernels/diffJs';
+import type { BackendInfo, CombineArgs, ComputeBackend, DiffArgs, DiffSums, ElementArray, KernelArray, KernelDtype, KernelOptions } from '../types';
 import { openGpuDevice, type GpuDevice, type GpuDeviceOptions } from './device';
 import {
-  FUSED_ELEMS_PER_GROUP,
+  COMBINE_ELEMS_PER_GROUP,
+  DIFF_ELEMS_PER_GROUP,
+  DIFF_WORDS_PER_GROUP,
+  GPU_MAX_TERMS,
   PARAMS_BYTES,
-  REDUCE_ELEMS_PER_GROUP,
-  REDUCE_WORDS_PER_GROUP,
-  fusedKey,
-  fusedSections,
-  fusedShader,
-  reduceKey,
-  reduceShader,
-  type FusedSig,
+  type CombineSig,
+  combineKey,
+  combineSections,
+  combineShader,
+  diffKey,
+  diffShader,
 } from './wgsl';
 
 /** Options of the GPU backend; the defaults suit real GPUs and the software adapter alike. */
@@ -49,16 +40,6 @@ export interface GpuBackendOptions extends GpuDeviceOptions {
   readonly maxBindingBytes?: number;
   /** Caps workgroups per dispatch dimension below the device's limit (tests force 2-D dispatch). */
   readonly maxWorkgroupsPerDim?: number;
-}
-
-/** Result of the exactness self-test: the GPU against cpuKernels on special values. */
-export interface SelfTestResult {
-  readonly ok: boolean;
-  /** What differed, when not ok. */
-  readonly reason?: string;
-  /** Elements compared and elements whose bits differ (NaN against NaN counts as equal). */
-  readonly compared: number;
-  readonly differing: number;
 }
 
 /** Every block holds a multiple of this many elements: with 2-byte elements or more, every offset stays 256-byte aligned. */
@@ -84,7 +65,7 @@ interface Slot {
 /** A streamed kernel: the sections it reads and how it writes and reads back a block. */
 interface StreamJob {
   readonly count: number;
-  readonly inputs: readonly ElementArray[];
+  readonly inputs: readonly KernelArray[];
   readonly pipeline: GPUComputePipeline;
   readonly elemsPerGroup: number;
   /** Bytes of output the kernel writes for a block of n elements. */
@@ -96,8 +77,16 @@ interface StreamJob {
 }
 
 /** The elements of a, from start, as a typed array over the same buffer. */
-function sub(a: ElementArray, start: number, n: number): Uint16Array | Float32Array {
+function sub(a: KernelArray, start: number, n: number): Uint16Array | Float32Array {
   return a.data.subarray(start, start + n);
+}
+
+const kernelBytes = (d: KernelDtype): number => (d === 'F32' ? 4 : 2);
+
+/** `a` as a KernelArray. @throws ChatVecError('InvalidArgument') for F64, which the GPU kernels do not take. */
+function kernelArray(what: string, a: ElementArray): KernelArray {
+  if (!isKernelDtype(a.dtype)) throw new ChatVecError('InvalidArgument', `${what}: the GPU kernels take BF16, F16 or F32, not ${a.dtype}`);
+  return a as KernelArray;
 }
 
 class Ring {
@@ -200,36 +189,34 @@ export class GpuBackend implements ComputeBackend {
     return { windowBytes: this.windowBytes, maxWorkgroupsPerDim: this.maxDim, slotBytes: this.slotBytes, slots: this.ring.slots.length };
   }
 
-  async fusedApply(req: FusedApplyRequest, opts?: KernelOptions): Promise<ElementArray> {
-    const n = checkFusedRequest(req);
-    const out = req.out ?? allocElements(req.outDtype, n);
-    if (n === 0) return out;
-    const sig: FusedSig = {
-      cp: req.cp.dtype,
-      out: req.outDtype,
-      terms: req.terms.map((t) => ('tau' in t ? { kind: 'tau', tau: t.tau.dtype } : { kind: 'pair', chat: t.chat.dtype, base: t.base.dtype })),
-    };
-    const inputs: ElementArray[] = [req.cp];
-    for (const t of req.terms) {
-      if ('tau' in t) inputs.push(t.tau);
-      else inputs.push(t.chat, t.base);
+  async combine(args: CombineArgs, opts?: KernelOptions): Promise<void> {
+    const n = checkCombine(args);
+    if (args.terms.length < 1 || args.terms.length > GPU_MAX_TERMS) {
+      throw new ChatVecError('InvalidArgument', `combine: ${args.terms.length} terms (1..${GPU_MAX_TERMS} on the GPU)`);
     }
+    const out = kernelArray('combine out', args.out);
+    const target = args.target ? kernelArray('combine target', args.target) : null;
+    const terms = args.terms.map((t) => ({ a: kernelArray('combine term', t.a), b: t.b ? kernelArray('combine term', t.b) : null }));
+    if (n === 0) return;
+    const sig: CombineSig = { target: target?.dtype ?? null, out: out.dtype, terms: terms.map((t) => ({ a: t.a.dtype, b: t.b?.dtype ?? null })) };
+    const inputs: KernelArray[] = target ? [target] : [];
+    for (const t of terms) inputs.push(t.a, ...(t.b ? [t.b] : []));
     const ratios = new Float32Array(8);
-    req.terms.forEach((t, i) => (ratios[i] = t.ratio));
-    const outSize = kernelDtypeBytes(req.outDtype);
-    const pipeline = await this.pipeline(fusedKey(sig), () => fusedShader(sig));
-    if (fusedSections(sig).length !== inputs.length) throw new ChatVecError('Internal', 'fused apply: section count mismatch');
+    args.terms.forEach((t, i) => (ratios[i] = t.ratio));
+    const outSize = kernelBytes(out.dtype);
+    const pipeline = await this.pipeline(combineKey(sig), () => combineShader(sig));
+    if (combineSections(sig).length !== inputs.length) throw new ChatVecError('Internal', 'combine: section count mismatch');
     await this.run(
       {
         count: n,
         inputs,
         pipeline,
-        elemsPerGroup: FUSED_ELEMS_PER_GROUP,
+        elemsPerGroup: COMBINE_ELEMS_PER_GROUP,
         outBytes: (k) => align(k * outSize, 4),
         params: (v, k, gridX, _groups, words) => {
           v.setUint32(0, k, true);
           v.setUint32(4, gridX, true);
-          v.setUint32(8, 0, true); // P.zero: see fusedShader
+          v.setUint32(8, 0, true); // P.zero: see combineShader
           for (let i = 0; i < 8; i++) v.setFloat32(16 + 4 * i, ratios[i]!, true);
           words.forEach((w, i) => v.setUint32(48 + 4 * i, w, true));
         },
@@ -240,102 +227,72 @@ export class GpuBackend implements ComputeBackend {
       },
       opts,
     );
-    return out;
   }
 
-  async reduceDiff(a: ElementArray, b: ElementArray, opts?: KernelOptions): Promise<DiffStats> {
-    const n = checkDiffInputs(a, b);
-    const st = emptyDiffStats();
-    st.count = n;
-    if (n === 0) return st;
-    const pipeline = await this.pipeline(reduceKey(a.dtype, b.dtype), () => reduceShader(a.dtype, b.dtype));
-    const groupsOf = (k: number): number => Math.ceil(k / REDUCE_ELEMS_PER_GROUP);
+  /**
+   * The diff sums on the GPU: float32 partials per workgroup of DIFF_ELEMS_PER_GROUP elements,
+   * added here in float64; a workgroup with a finite input of 2^56 or more (whose float32 partials
+   * could overflow) is summed again here by the JavaScript reference. Counts are exact; the sums
+   * and the maximum agree with the CPU's within GPU_DIFF_RELATIVE_BOUND (diffBound.ts).
+   */
+  async diff(args: DiffArgs, opts?: KernelOptions): Promise<DiffSums> {
+    const n = checkDiff(args);
+    const a = args.a ? kernelArray('diff a', args.a) : null;
+    const b = kernelArray('diff b', args.b);
+    const total = emptySums();
+    if (n === 0) return total;
+    /** Each block's sums by its first element: added in element order, so results repeat to the last bit. */
+    const parts = new Map<number, DiffSums>();
+    const sig = { mode: args.mode, a: a?.dtype ?? null, b: b.dtype } as const;
+    const pipeline = await this.pipeline(diffKey(sig), () => diffShader(sig));
+    const groupsOf = (k: number): number => Math.ceil(k / DIFF_ELEMS_PER_GROUP);
+    const W = DIFF_WORDS_PER_GROUP;
     await this.run(
       {
         count: n,
-        inputs: [a, b],
+        inputs: a ? [a, b] : [b],
         pipeline,
-        elemsPerGroup: REDUCE_ELEMS_PER_GROUP,
-        outBytes: (k) => groupsOf(k) * REDUCE_WORDS_PER_GROUP * 4,
+        elemsPerGroup: DIFF_ELEMS_PER_GROUP,
+        outBytes: (k) => groupsOf(k) * W * 4,
         params: (v, k, gridX, groups, words) => {
           v.setUint32(0, k, true);
           v.setUint32(4, gridX, true);
           v.setUint32(8, groups, true);
-          v.setUint32(16, words[0]!, true);
-          v.setUint32(20, words[1]!, true);
+          v.setUint32(16, a ? words[0]! : 0, true);
+          v.setUint32(20, words[words.length - 1]!, true);
         },
-        consume: (_start, k, mapped, byteOffset) => {
+        consume: (start, k, mapped, byteOffset) => {
           const groups = groupsOf(k);
-          const f = new Float32Array(mapped, byteOffset, groups * REDUCE_WORDS_PER_GROUP);
-          const u = new Uint32Array(mapped, byteOffset, groups * REDUCE_WORDS_PER_GROUP);
-          // float32 partials, summed in float64 here
+          const st = emptySums();
+          parts.set(start, st);
+          const f = new Float32Array(mapped, byteOffset, groups * W);
+          const u = new Uint32Array(mapped, byteOffset, groups * W);
           for (let g = 0; g < groups; g++) {
-            const o = g * REDUCE_WORDS_PER_GROUP;
-            st.sumSqDiff += f[o]!;
-            st.sumSqA += f[o + 1]!;
-            st.sumSqB += f[o + 2]!;
+            const o = g * W;
+            if (u[o + 8]! > 0) {
+              // Inputs of 2^56 or more: float32 partials could overflow; float64 on the host cannot.
+              const first = start + g * DIFF_ELEMS_PER_GROUP;
+              const count = Math.min(DIFF_ELEMS_PER_GROUP, start + k - first);
+              const part = (x: KernelArray): ElementArray => ({ dtype: x.dtype, data: x.data.subarray(first, first + count) }) as ElementArray;
+              addSums(st, diffJs({ mode: args.mode, a: a ? part(a) : null, b: part(b) }));
+              continue;
+            }
+            st.sumD2 += f[o]!;
+            st.sumA2 += f[o + 1]!;
+            st.sumB2 += f[o + 2]!;
             st.sumAB += f[o + 3]!;
-            st.maxAbsDiff = Math.max(st.maxAbsDiff, f[o + 4]!);
-            st.sumAbsDiff += f[o + 5]!;
-            st.diffCount += u[o + 6]!;
+            st.maxAbs = Math.max(st.maxAbs, f[o + 4]!);
+            st.sumAbs += f[o + 5]!;
+            st.changed += u[o + 6]!;
             st.nonFinite += u[o + 7]!;
           }
+          st.elements = k;
         },
       },
       opts,
     );
-    return st;
-  }
-
-  /**
-   * Runs both kernels on special values (±0, subnormals, rounding ties, NaN, ±Inf, the largest
-   * finite values) for every dtype and compares with cpuKernels bit for bit. A GPU that flushes
-   * subnormals or contracts differently fails here, and selection then keeps the CPU.
-   */
-  async selfTest(): Promise<SelfTestResult> {
-    const f32 = new Float32Array(specialF32());
-    const u16 = new Uint16Array(special16());
-    const n = Math.max(f32.length, u16.length);
-    const pick = (d: KernelDtype, shift: number): ElementArray => {
-      if (d === 'F32') {
-        const x = new Float32Array(n);
-        for (let i = 0; i < n; i++) x[i] = f32[(i + shift) % f32.length]!;
-        return { dtype: d, data: x };
-      }
-      const x = new Uint16Array(n);
-      for (let i = 0; i < n; i++) x[i] = u16[(i * 7 + shift) % u16.length]!;
-      return { dtype: d, data: x };
-    };
-    let compared = 0;
-    let differing = 0;
-    const reasons: string[] = [];
-    for (const outDtype of ['BF16', 'F16', 'F32'] as const) {
-      for (const inDtype of ['BF16', 'F16', 'F32'] as const) {
-        const req: FusedApplyRequest = {
-          cp: pick(inDtype, 0),
-          outDtype,
-          terms: [
-            { ratio: 1, chat: pick(inDtype, 3), base: pick('F32', 5) },
-            { ratio: 0.5, chat: pick('F32', 11), base: pick(inDtype, 13) },
-            { ratio: -0.3, tau: pick(inDtype, 17) },
-          ],
-        };
-        const want = fusedApplyChunk(req);
-        const got = await this.fusedApply(req);
-        const bad = countBitDiffs(want, got);
-        compared += n;
-        differing += bad;
-        if (bad) reasons.push(`fused ${inDtype}→${outDtype}: ${bad} of ${n} differ`);
-      }
-      const a = pick(outDtype, 1);
-      const b = pick(outDtype, 2);
-      const want = reduceDiffChunk(a, b);
-      const got = await this.reduceDiff(a, b);
-      if (want.diffCount !== got.diffCount || want.nonFinite !== got.nonFinite || want.maxAbsDiff !== got.maxAbsDiff) {
-        reasons.push(`diff ${outDtype}: counts or max differ`);
-      }
-    }
-    return { ok: reasons.length === 0, reason: reasons.join('; ') || undefined, compared, differing };
+    for (const start of [...parts.keys()].sort((x, y) => x - y)) addSums(total, parts.get(start)!);
+    return total;
   }
 
   async dispose(): Promise<void> {
@@ -382,7 +339,7 @@ export class GpuBackend implements ComputeBackend {
   /** Streams a job through the ring; resolves when every chunk has been read back. */
   private async run(job: StreamJob, opts?: KernelOptions): Promise<void> {
     this.check();
-    const sizes = job.inputs.map((a) => kernelDtypeBytes(a.dtype));
+    const sizes = job.inputs.map((a) => kernelBytes(a.dtype));
     const inPerElem = sizes.reduce((s, x) => s + x, 0);
     const room = Math.min(this.windowBytes, this.slotBytes);
     // Largest block that fits one binding window (inputs and output) and one 2-D dispatch.
@@ -541,39 +498,3 @@ export function createGpuBackend(opts?: GpuBackendOptions): Promise<GpuBackend> 
   return GpuBackend.create(opts);
 }
 
-/** Bits differ, counting any NaN equal to any NaN. */
-function countBitDiffs(a: ElementArray, b: ElementArray): number {
-  const x = a.dtype === 'F32' ? new Uint32Array(a.data.buffer, a.data.byteOffset, a.data.length) : a.data;
-  const y = b.dtype === 'F32' ? new Uint32Array(b.data.buffer, b.data.byteOffset, b.data.length) : b.data;
-  const isNaN = a.dtype === 'F32' ? (v: number) => (v & 0x7fffffff) >>> 0 > 0x7f800000 : a.dtype === 'BF16' ? (v: number) => (v & 0x7fff) > 0x7f80 : (v: number) => (v & 0x7fff) > 0x7c00;
-  let bad = 0;
-  for (let i = 0; i < x.length; i++) {
-    const p = x[i]!;
-    const q = y[i]!;
-    if (p !== q && !(isNaN(p) && isNaN(q))) bad++;
-  }
-  return bad;
-}
-
-/** float32 values that exercise every rounding path. */
-function specialF32(): number[] {
-  const bits = [
-    0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x00400000, 0x00800000, 0x80800000, // ±0, subnormals, smallest normals
-    0x3f808000, 0x3f818000, 0x3f80c000, 0x3f807fff, // bf16 ties (even and odd) and near-ties
-    0x3f801000, 0x3f803000, 0x3f800fff, 0x38800000, 0x33800000, 0x33000000, 0x387fc000, // f16 ties, f16 subnormal range
-    0x477fe000, 0x477ff000, 0x47800000, 0x7f7fffff, 0xff7fffff, // f16 overflow edge, f32 max
-    0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, // ±Inf, NaNs (quiet and signalling)
-    0x3f800000, 0xbf800000, 0x3c23d70a, 0xbc23d70a, 0x40490fdb, 0x3eaaaaab, 0x2f800000, 0x1e3ce508,
-  ];
-  const f = new Float32Array(new Uint32Array(bits).buffer);
-  return [...f];
-}
-
-/** 16-bit patterns (read as BF16 or F16) with zeros, subnormals, ties, extremes and NaNs. */
-function special16(): number[] {
-  return [
-    0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0200, 0x0400, 0x007f, 0x0080, 0x3c00, 0xbc00, 0x3c01, 0x7bff, 0xfbff,
-    0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0x7f81, 0x3f80, 0xbf80, 0x3e4c, 0x2a3b,
-    0x1234, 0x9abc, 0x5555, 0xaaaa, 0x4049, 0xc049, 0x0f0f, 0xf0f0, 0x3555, 0x00ff,
-  ];
-}

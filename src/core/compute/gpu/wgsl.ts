@@ -1,5 +1,6 @@
 /**
- * WGSL sources of the GPU kernels, generated per signature (input dtypes, terms, output dtype).
+ * The WGSL implementations of the kernels (combine, diff statistics), generated per signature
+ * (input dtypes, terms, output dtype); see compute/types.ts for what each computes.
  *
  * Data layout: one storage binding `src` (array<u32>) holds a *block* of every input, one section
  * after another (BF16/F16 packed two per u32, low half first — little-endian, as in the file;
@@ -10,28 +11,33 @@
  * WGSL lets an implementation assume no NaN/Inf in float operations, so no float compare is
  * trusted with them.
  */
-import type { KernelDtype } from '../elements';
+import type { KernelDtype } from '../types';
 
 /** Threads per workgroup for both kernels: 128 is the compatibility-mode default limit. */
 export const WORKGROUP = 128;
-/** Elements one fused-apply workgroup covers (two per thread: one u32 of 16-bit output). */
-export const FUSED_ELEMS_PER_GROUP = WORKGROUP * 2;
-/** Elements per thread in the reduction. */
-export const REDUCE_PER_THREAD = 16;
-/** Elements one reduction workgroup covers; its float32 partial sums cover this many. */
-export const REDUCE_ELEMS_PER_GROUP = WORKGROUP * REDUCE_PER_THREAD;
-/** u32 words each reduction workgroup writes: 6 float32 sums/max, then 2 counts. */
-export const REDUCE_WORDS_PER_GROUP = 8;
+/** Elements one combine workgroup covers (two per thread: one u32 of 16-bit output). */
+export const COMBINE_ELEMS_PER_GROUP = WORKGROUP * 2;
+/** The most terms one combine takes on the GPU (the uniform block holds 8 ratios). */
+export const GPU_MAX_TERMS = 8;
+/** Elements per thread in the diff reduction. */
+export const DIFF_PER_THREAD = 16;
+/** Elements one diff workgroup covers; its float32 partial sums cover this many. */
+export const DIFF_ELEMS_PER_GROUP = WORKGROUP * DIFF_PER_THREAD;
+/** u32 words each diff workgroup writes: 6 float32 sums/max, then 3 counts (changed, non-finite, big). */
+export const DIFF_WORDS_PER_GROUP = 9;
+/**
+ * Smallest float32 biased exponent counted as "big" by the diff kernel: below 2^56 no float32
+ * partial of a workgroup can overflow (|d| < 2^57, d² < 2^114, 2,048 terms < 2^125); a workgroup
+ * holding a bigger finite input is summed again on the host in float64.
+ */
+export const DIFF_BIG_EXPONENT = 127 + 56;
 /** Bytes of the uniform block; each block's parameters sit at a 256-byte-aligned offset. */
 export const PARAMS_BYTES = 128;
 
-/** A fused-apply term's input dtypes. */
-export type TermSig = { readonly kind: 'pair'; readonly chat: KernelDtype; readonly base: KernelDtype } | { readonly kind: 'tau'; readonly tau: KernelDtype };
-
-/** The shape of a fused apply, which selects (and caches) a pipeline. */
-export interface FusedSig {
-  readonly cp: KernelDtype;
-  readonly terms: readonly TermSig[];
+/** The shape of a combine (its dtypes, null for an absent input), which selects (and caches) a pipeline. */
+export interface CombineSig {
+  readonly target: KernelDtype | null;
+  readonly terms: readonly { readonly a: KernelDtype; readonly b: KernelDtype | null }[];
   readonly out: KernelDtype;
 }
 
@@ -97,42 +103,40 @@ function off(j: number): string {
   return `P.offs[${j >> 2}].${'xyzw'[j & 3]}`;
 }
 
-/** Number of input sections of a fused signature: cp, then chat/base per pair or τ. */
-export function fusedSections(sig: FusedSig): KernelDtype[] {
-  const out: KernelDtype[] = [sig.cp];
-  for (const t of sig.terms) {
-    if (t.kind === 'pair') out.push(t.chat, t.base);
-    else out.push(t.tau);
-  }
+/** The input sections of a combine signature in order: target, then each term's a and b. */
+export function combineSections(sig: CombineSig): KernelDtype[] {
+  const out: KernelDtype[] = sig.target ? [sig.target] : [];
+  for (const t of sig.terms) out.push(t.a, ...(t.b ? [t.b] : []));
   return out;
 }
 
 /** A key naming the pipeline of a signature. */
-export function fusedKey(sig: FusedSig): string {
-  return `fused:${sig.cp}>${sig.out}:${sig.terms.map((t) => (t.kind === 'pair' ? `${t.chat}-${t.base}` : `t${t.tau}`)).join(',')}`;
+export function combineKey(sig: CombineSig): string {
+  return `combine:${sig.target ?? '-'}>${sig.out}:${sig.terms.map((t) => `${t.a}-${t.b ?? '-'}`).join(',')}`;
 }
 
 /**
- * The fused-apply kernel: acc = cp; acc = acc + r·(chat − base) per term; one rounding.
+ * The combine kernel: acc = target (−0 without one: −0 + m = m for every m, so that equals the
+ * reference's "first product alone"); acc = acc + r·(a − b) per term (r·a without b); one rounding.
  * Params: n (elements in the block), gridX, zero (always 0 at run time), ratios[8], offs[20].
  * `keep(m)` xors m's bits with P.zero: the value is unchanged, but the compiler cannot see
  * through it, so r·d is rounded to float32 before the add and never contracted into an FMA —
  * the GPU then matches the CPU's operation order bit for bit.
  */
-export function fusedShader(sig: FusedSig): string {
-  const sections = fusedSections(sig);
+export function combineShader(sig: CombineSig): string {
+  const sections = combineSections(sig);
   const lines: string[] = [];
-  lines.push(`  var acc = bitcast<f32>(${ld(sig.cp)}(${off(0)}, i));`);
-  let j = 1;
+  let j = 0;
+  lines.push(sig.target ? `  var acc = bitcast<f32>(${ld(sig.target)}(${off(j++)}, i));` : '  var acc = bitcast<f32>(0x80000000u);');
   sig.terms.forEach((t, ti) => {
     const r = `P.ratios[${ti >> 2}].${'xyzw'[ti & 3]}`;
-    if (t.kind === 'pair') {
-      lines.push(`  { let d = bitcast<f32>(${ld(t.chat)}(${off(j)}, i)) - bitcast<f32>(${ld(t.base)}(${off(j + 1)}, i));`);
+    if (t.b) {
+      lines.push(`  { let d = bitcast<f32>(${ld(t.a)}(${off(j)}, i)) - bitcast<f32>(${ld(t.b)}(${off(j + 1)}, i));`);
       lines.push(`    let m = ${r} * d;`);
       lines.push('    acc = acc + keep(m); }');
       j += 2;
     } else {
-      lines.push(`  { let m = ${r} * bitcast<f32>(${ld(t.tau)}(${off(j)}, i));`);
+      lines.push(`  { let m = ${r} * bitcast<f32>(${ld(t.a)}(${off(j)}, i));`);
       lines.push('    acc = acc + keep(m); }');
       j += 1;
     }
@@ -177,19 +181,32 @@ ${store}
 `;
 }
 
-/** A key naming the reduction pipeline of a dtype pair. */
-export function reduceKey(a: KernelDtype, b: KernelDtype): string {
-  return `diff:${a}-${b}`;
+/** The shape of a diff: its mode and input dtypes (a null: A is 0). */
+export interface DiffSig {
+  readonly mode: 'ab' | 'delta';
+  readonly a: KernelDtype | null;
+  readonly b: KernelDtype;
+}
+
+/** A key naming the diff pipeline of a signature. */
+export function diffKey(sig: DiffSig): string {
+  return `diff:${sig.mode}:${sig.a ?? '-'}-${sig.b}`;
 }
 
 /**
- * The diff reduction: per workgroup of REDUCE_ELEMS_PER_GROUP elements, float32 partials of
- * Σd², Σa², Σb², Σab, max|d|, Σ|d| over finite pairs (d = b − a) and u32 counts of b≠a and of
- * non-finite pairs. Each thread sums its elements serially (stride WORKGROUP), then a tree in
- * workgroup memory. Params: n, gridX, groups (workgroups with data), offA, offB (word offsets).
+ * The diff kernel: per workgroup of DIFF_ELEMS_PER_GROUP elements, float32 partials of Σd², Σa²,
+ * Σb², Σab, max|d|, Σ|d| over finite pairs and u32 counts of changed pairs, non-finite pairs and
+ * finite pairs with an input of exponent ≥ DIFF_BIG_EXPONENT. Mode ab: d = b − a; mode delta: b
+ * holds Δ = d and B = A + Δ (A = 0 without a). Which pairs are finite and which changed is decided
+ * on bits, exactly as the CPU decides it. Each thread sums its elements serially (stride
+ * WORKGROUP), then a tree in workgroup memory. Params: n, gridX, groups (workgroups with data),
+ * offA, offB (word offsets; offA unused without a).
  */
-export function reduceShader(a: KernelDtype, b: KernelDtype): string {
+export function diffShader(sig: DiffSig): string {
   const f = ['d2', 'a2', 'b2', 'ab', 'mx', 'sa'];
+  const u = ['ch', 'nf', 'big'];
+  const loadA = sig.a ? `${ld(sig.a)}(P.offA, i)` : '0u';
+  const delta = sig.mode === 'delta';
   return /* wgsl */ `
 struct Params {
   n: u32,
@@ -206,28 +223,28 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 ${COMMON}
 ${f.map((k) => `var<workgroup> w_${k}: array<f32, ${WORKGROUP}>;`).join('\n')}
-var<workgroup> w_cnt: array<u32, ${WORKGROUP}>;
-var<workgroup> w_nf: array<u32, ${WORKGROUP}>;
+${u.map((k) => `var<workgroup> w_${k}: array<u32, ${WORKGROUP}>;`).join('\n')}
+
+fn expo(x: u32) -> u32 { return (x >> 23u) & 0xffu; }
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let g = wid.y * P.gridX + wid.x;
-  let first = g * ${REDUCE_ELEMS_PER_GROUP}u;
+  let first = g * ${DIFF_ELEMS_PER_GROUP}u;
   var d2 = 0.0; var a2 = 0.0; var b2 = 0.0; var ab = 0.0; var mx = 0.0; var sa = 0.0;
-  var cnt = 0u; var nf = 0u;
-  for (var k = 0u; k < ${REDUCE_PER_THREAD}u; k = k + 1u) {
+  var ch = 0u; var nf = 0u; var big = 0u;
+  for (var k = 0u; k < ${DIFF_PER_THREAD}u; k = k + 1u) {
     let i = first + k * ${WORKGROUP}u + lid;
     if (i < P.n) {
-      let xa = ${ld(a)}(P.offA, i);
-      let xb = ${ld(b)}(P.offB, i);
-      let nanA = (xa & 0x7fffffffu) > 0x7f800000u;
-      let nanB = (xb & 0x7fffffffu) > 0x7f800000u;
-      let same = xa == xb || ((xa | xb) & 0x7fffffffu) == 0u;
-      if (nanA || nanB || !same) { cnt = cnt + 1u; }
-      if ((xa & 0x7f800000u) != 0x7f800000u && (xb & 0x7f800000u) != 0x7f800000u) {
+      let xa = ${loadA};
+      let xb = ${ld(sig.b)}(P.offB, i);
+      if (expo(xa) == 0xffu || expo(xb) == 0xffu) {
+        nf = nf + 1u;
+      } else {
+        ${delta ? 'if ((xb & 0x7fffffffu) != 0u) { ch = ch + 1u; }' : 'if (xa != xb && ((xa | xb) & 0x7fffffffu) != 0u) { ch = ch + 1u; }'}
+        if (max(expo(xa), expo(xb)) >= ${DIFF_BIG_EXPONENT}u) { big = big + 1u; }
         let fa = bitcast<f32>(xa);
-        let fb = bitcast<f32>(xb);
-        let d = fb - fa;
+        ${delta ? 'let d = bitcast<f32>(xb); let fb = fa + d;' : 'let fb = bitcast<f32>(xb); let d = fb - fa;'}
         let ad = abs(d);
         d2 = d2 + d * d;
         a2 = a2 + fa * fa;
@@ -235,32 +252,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         ab = ab + fa * fb;
         sa = sa + ad;
         mx = max(mx, ad);
-      } else {
-        nf = nf + 1u;
       }
     }
   }
-${f.map((k) => `  w_${k}[lid] = ${k};`).join('\n')}
-  w_cnt[lid] = cnt;
-  w_nf[lid] = nf;
+${[...f, ...u].map((k) => `  w_${k}[lid] = ${k};`).join('\n')}
   workgroupBarrier();
   for (var s = ${WORKGROUP / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) {
-${f
+${[...f, ...u]
   .filter((k) => k !== 'mx')
   .map((k) => `      w_${k}[lid] = w_${k}[lid] + w_${k}[lid + s];`)
   .join('\n')}
       w_mx[lid] = max(w_mx[lid], w_mx[lid + s]);
-      w_cnt[lid] = w_cnt[lid] + w_cnt[lid + s];
-      w_nf[lid] = w_nf[lid] + w_nf[lid + s];
     }
     workgroupBarrier();
   }
   if (lid == 0u && g < P.groups) {
-    let o = g * ${REDUCE_WORDS_PER_GROUP}u;
+    let o = g * ${DIFF_WORDS_PER_GROUP}u;
 ${f.map((k, i) => `    dst[o + ${i}u] = bitcast<u32>(w_${k}[0]);`).join('\n')}
-    dst[o + 6u] = w_cnt[0];
-    dst[o + 7u] = w_nf[0];
+${u.map((k, i) => `    dst[o + ${i + 6}u] = w_${k}[0];`).join('\n')}
   }
 }
 `;

@@ -1,6 +1,6 @@
 /**
  * Entry of every worker thread (bundled as dist/worker.js). Dispatches tasks by `kind` to the
- * chunk handlers of the engine, the diff statistics and the merge methods; replies with the result
+ * handlers of workerHandlers.ts (engine, diff statistics, merge methods, demo models); replies with the result
  * or a ChatVecError's code and message.
  */
 import { parentPort } from 'node:worker_threads';

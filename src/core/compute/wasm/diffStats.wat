@@ -1,4 +1,4 @@
-;; SIMD kernels of the diff statistics (see ../diffKernel.ts): over a block of elements, the
+;; SIMD kernels of the diff statistics (see ../kernels/diffSimd.ts): over a block of elements, the
 ;; float64 sums Σd², Σa², Σb², Σab, Σ|d|, max |d| and the count of d = 0, where d = b − a (or the
 ;; stored Δ). Every float32 input is widened to float64 before any arithmetic, so products are
 ;; exact and each sum adds float64 values, as in the JavaScript path (only the order of additions

@@ -1,4 +1,4 @@
-;; SIMD kernels of the engine's combine loop (see ../combineKernel.ts for the semantics).
+;; SIMD kernels of the engine's combine loop (see ../kernels/combineSimd.ts and CombineOf in ../types.ts).
 ;; Every arithmetic instruction is a plain IEEE float32 operation (f32x4.sub/mul/add round to
 ;; nearest even, no fused multiply-add), so results equal the JavaScript path bit for bit.
 ;; Pointers are byte offsets into the exported memory; n is an element count. Each function does

@@ -1,9 +1,12 @@
 /**
- * Worker task handlers by kind. Each returns plain, cloneable data; a long task may report
- * progress (cloneable too) through `progress`, which the pool hands to the caller of run().
+ * The worker-task registry: handlers by task kind, from every subsystem that runs chunk tasks in
+ * worker threads (engine, diff statistics, merge methods, demo models). It lives here, above those
+ * subsystems, so that none of them depends on another through the worker. Each handler returns
+ * plain, cloneable data; a long task may report progress (cloneable too) through `progress`, which
+ * the pool hands to the caller of run().
  */
 import type { WorkerTask } from '../io/workerPool';
-import { type CombineTask, type CopyBytesTask, runCombine, runCopyBytes } from './combineKernel';
+import { type CombineTask, type CopyBytesTask, runCombine, runCopyBytes } from '../engine/combineKernel';
 import { type DiffChunkTask, runDiffChunk } from '../stats/diffKernel';
 import { type DemoModelTask, runDemoModel } from '../demo/worker';
 import { type RecipeGtaTask, type RecipeStatsTask, runRecipeGta, runRecipeStats } from '../recipes/kernels';

@@ -1,56 +1,15 @@
 /**
- * The compute backend of the chunk kernels: what the engine asks of a CPU or a GPU. Both
- * implementations compute the same functions with the same float32 operation order, so their
- * outputs are interchangeable (see cpuKernels.ts for the exact semantics).
+ * Choosing where a job's kernels run: the CPU (worker threads running each kernel's SIMD or
+ * JavaScript implementation) or the GPU backend (its WGSL implementations), from what the user
+ * asked for (`--backend`, the `chatVector.computeBackend` setting), the job's size and what the
+ * machine has.
  */
-import { ChatVecError, type CancelSignal } from '../errors';
+import { ChatVecError } from '../errors';
 import { getEnv } from '../io/env';
 import { gpuDeviceNodesPresent } from '../io/gpuDevices';
-import { CpuBackend } from './cpuBackend';
-import type { DiffStats, ElementArray, FusedApplyRequest } from './elements';
+import type { BackendChoice } from '../jobs/types';
 import { createGpuBackend, type GpuBackend, type GpuBackendOptions } from './gpu/gpuBackend';
-
-export * from './elements';
-
-/** What a backend is, for progress messages and the output's metadata. */
-export interface BackendInfo {
-  readonly kind: 'cpu' | 'gpu';
-  /** e.g. "cpu" or "gpu: llvmpipe (opengles, software)". */
-  readonly name: string;
-  /** For GPUs: the adapter's device name, backend (vulkan, metal, d3d12, opengles…) and kind. */
-  readonly adapter?: { readonly name: string; readonly backend: string; readonly software: boolean; readonly description: string };
-}
-
-/** Options common to the kernels of a backend. */
-export interface KernelOptions {
-  /** Checked between chunks; a cancelled signal makes the call reject with CancelledError. */
-  readonly signal?: CancelSignal;
-}
-
-/**
- * The chunk kernels. Inputs may be of any length (the GPU streams them through its own chunks);
- * several calls may run at once. Methods reject with ChatVecError: 'InvalidArgument' for
- * mismatched lengths, dtypes or term counts, 'Cancelled', and 'Internal' when a device fails
- * (the caller may retry on the CPU).
- */
-export interface ComputeBackend {
-  readonly kind: 'cpu' | 'gpu';
-  /** Short name for logs: "cpu", "gpu: <adapter>". */
-  readonly name: string;
-  describe(): BackendInfo;
-  /** See FusedApplyRequest; resolves to the output (the request's `out` when given). */
-  fusedApply(req: FusedApplyRequest, opts?: KernelOptions): Promise<ElementArray>;
-  /** Delta statistics of `b` against `a` (same length). */
-  reduceDiff(a: ElementArray, b: ElementArray, opts?: KernelOptions): Promise<DiffStats>;
-  /** Releases the device and its buffers; the backend is unusable afterwards. Idempotent. */
-  dispose(): Promise<void>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Selection
-
-/** What the user asked for: `--backend` / the `chatVector.computeBackend` setting. */
-export type BackendKind = 'auto' | 'cpu' | 'gpu';
+import { gpuSelfTest } from './gpu/selfTest';
 
 /** Jobs smaller than this (bytes read) stay on the CPU under 'auto': transfers would not pay. */
 export const DEFAULT_GPU_THRESHOLD_BYTES = 256 * 1024 * 1024;
@@ -74,7 +33,9 @@ export interface SelectOptions {
 
 /** The backend to use and why: the reason is meant for the job's log and progress. */
 export interface BackendSelection {
-  readonly backend: ComputeBackend;
+  readonly kind: 'cpu' | 'gpu';
+  /** The GPU backend when kind is 'gpu' (the caller disposes it); null for the CPU. */
+  readonly gpu: GpuBackend | null;
   readonly reason: string;
   /** True when the GPU was asked for (or tried under 'auto') but the CPU was returned. */
   readonly fellBack: boolean;
@@ -93,14 +54,14 @@ let autoSkipReason: string | null | undefined;
  * jobs under the threshold, when the GPU is off, or when the only adapter is a software one;
  * the GPU otherwise. Falls back rather than throwing for a missing or failing GPU, unless
  * `failIfUnavailable` is set with 'gpu'.
- * The caller owns the returned backend and must dispose() it.
+ * The caller owns a returned GPU backend and must dispose() it.
  * @throws ChatVecError('InvalidArgument') for an unknown kind; ChatVecError('Unsupported') with
  *   the reason when 'gpu' and failIfUnavailable find no usable GPU.
  */
-export async function selectBackend(kind: BackendKind, jobBytes: number, opts: SelectOptions = {}): Promise<BackendSelection> {
+export async function selectBackend(kind: BackendChoice, jobBytes: number, opts: SelectOptions = {}): Promise<BackendSelection> {
   const cpu = (reason: string, fellBack: boolean): BackendSelection => {
     if (fellBack && kind === 'gpu' && opts.failIfUnavailable) throw new ChatVecError('Unsupported', reason.replace(/: using the CPU$/, ''));
-    return { backend: new CpuBackend(), reason, fellBack };
+    return { kind: 'cpu', gpu: null, reason, fellBack };
   };
   if (kind === 'cpu') return cpu('the CPU backend was requested', false);
   if (kind !== 'gpu' && kind !== 'auto') throw new ChatVecError('InvalidArgument', `unknown backend "${String(kind)}" (auto, cpu or gpu)`);
@@ -127,10 +88,10 @@ export async function selectBackend(kind: BackendKind, jobBytes: number, opts: S
       why = `only a software GPU adapter (${info.adapter.name}) is available`;
       autoSkipReason = why; // the adapter will not change while this process lives
     } else {
-      const selfTest = await g.selfTest();
+      const selfTest = await gpuSelfTest(g);
       if (selfTest.ok) {
         const reason = `${kind === 'gpu' ? 'GPU requested' : `job of ${mib(jobBytes)} is above the GPU threshold`}: using ${info.name}`;
-        return { backend: g, reason, fellBack: false };
+        return { kind: 'gpu', gpu: g, reason, fellBack: false };
       }
       why = `the GPU (${info.name}) failed its exactness self-test (${selfTest.reason})`;
     }

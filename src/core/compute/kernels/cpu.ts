@@ -1,0 +1,35 @@
+/**
+ * The CPU implementation of each kernel for this thread: WebAssembly SIMD where the runtime has
+ * it, the JavaScript reference otherwise (or with CHATVEC_KERNEL=js). Both compute the same
+ * results (combine: bit for bit; diff: the same float64 sums up to the order of additions).
+ */
+import type { CombineArgs, CpuKernel, DiffArgs, DiffSums } from '../types';
+import { combineJsKernel } from './combineJs';
+import { combineSimdKernel } from './combineSimd';
+import { diffJsKernel } from './diffJs';
+import { diffSimdKernel } from './diffSimd';
+
+let forced: 'js' | 'simd' | null = null;
+let combine: CpuKernel<CombineArgs, void> | undefined;
+let diff: CpuKernel<DiffArgs, DiffSums> | undefined;
+
+/** The combine kernel this thread runs. */
+export function cpuCombine(): CpuKernel<CombineArgs, void> {
+  return (combine ??= (forced !== 'js' && combineSimdKernel()) || combineJsKernel);
+}
+
+/** The diff kernel this thread runs. */
+export function cpuDiff(): CpuKernel<DiffArgs, DiffSums> {
+  return (diff ??= (forced !== 'js' && diffSimdKernel()) || diffJsKernel);
+}
+
+/**
+ * Chooses the implementations of this thread (tests run both on the same data); 'simd' still
+ * falls back to JavaScript where WebAssembly SIMD is unavailable. Returns what the diff kernel now uses.
+ */
+export function useCpuKernels(kind: 'simd' | 'js'): 'simd' | 'js' {
+  forced = kind;
+  combine = undefined;
+  diff = undefined;
+  return cpuDiff().impl;
+}

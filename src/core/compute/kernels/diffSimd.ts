@@ -1,0 +1,122 @@
+/**
+ * The diff kernel with WebAssembly SIMD (../wasm/diffStats.wat): the JavaScript reference's sums
+ * (diffJs.ts) with the same float64 arithmetic over the same blocks; only the order of additions
+ * inside a block differs (two lanes, pairs of halves). Blocks holding NaN/±Inf are redone by the
+ * reference's careful loop.
+ *
+ * Memory layout (bytes, 16-aligned): 64 bytes of results, the task's arrays as `arrays()` hands
+ * them out (file bytes are read straight into them), then two float32 regions of n elements for
+ * inputs that are not F32 already. Two BF16 inputs (mode ab) — the common case — are summed where
+ * they lie, without a decode pass.
+ */
+import { decodeToF32 } from '../../numeric/convert';
+import type { FloatDtype } from '../../safetensors/dtype';
+import { type DiffSimd, diffSimd } from '../wasm/diffModule';
+import { bytesOf, checkDiff, elementBytes, emptySums, viewElements } from '../elements';
+import type { CpuKernel, DiffArgs, DiffSums, ElementArray } from '../types';
+import { DIFF_BLOCK, type SlowRange, driveBlocks, slowRange } from './diffJs';
+
+const OUT = 0;
+const FIRST = 64;
+const align16 = (x: number): number => Math.ceil(x / 16) * 16;
+const scratchA = new Float32Array(DIFF_BLOCK);
+const scratchB = new Float32Array(DIFF_BLOCK);
+
+function layout(dtypes: readonly FloatDtype[], n: number): { offsets: number[]; a32: number; b32: number; end: number } {
+  const offsets: number[] = [];
+  let at = FIRST;
+  for (const d of dtypes) {
+    offsets.push(at);
+    at = align16(at + n * elementBytes(d));
+  }
+  const f32 = align16(4 * n);
+  return { offsets, a32: at, b32: at + f32, end: at + 2 * f32 };
+}
+
+function arraysIn(k: DiffSimd, dtypes: readonly FloatDtype[], n: number): ElementArray[] {
+  const { offsets, end } = layout(dtypes, n);
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+  return dtypes.map((d, i) => viewElements(d, new Uint8Array(k.memory.buffer, offsets[i]!, n * elementBytes(d))));
+}
+
+function listOf(args: DiffArgs): ElementArray[] {
+  return args.a ? [args.a, args.b] : [args.b];
+}
+
+function bf16Block(src: Uint16Array, start: number, end: number, into: Float32Array): void {
+  const bits = new Uint32Array(into.buffer, into.byteOffset, end - start);
+  for (let i = start; i < end; i++) bits[i - start] = src[i]! << 16;
+}
+
+/** float32 values of `x` (zeros for null) at a byte offset of the memory: where F32 lies, else decoded into `region`. */
+function f32At(k: DiffSimd, x: ElementArray | null, at: number, region: number, n: number): number {
+  const buf = k.memory.buffer;
+  if (x?.dtype === 'F32') return at;
+  const dst = new Float32Array(buf, region, n);
+  if (x) decodeToF32(x.dtype, new Uint8Array(buf, at, n * elementBytes(x.dtype)), dst, n);
+  else dst.fill(0);
+  return region;
+}
+
+function run(k: DiffSimd, args: DiffArgs, n: number): DiffSums {
+  const s = emptySums();
+  s.elements = n;
+  const list = listOf(args);
+  const { offsets, a32, b32 } = layout(
+    list.map((x) => x.dtype),
+    n,
+  );
+  const mem = k.memory.buffer;
+  const out = new Float64Array(mem, OUT, 8);
+  if (args.mode === 'ab' && args.a?.dtype === 'BF16' && args.b.dtype === 'BF16') {
+    const [atA, atB] = offsets as [number, number];
+    const a16 = new Uint16Array(mem, atA, n);
+    const b16 = new Uint16Array(mem, atB, n);
+    const slow: SlowRange = (start, end, acc) => {
+      bf16Block(a16, start, end, scratchA);
+      bf16Block(b16, start, end, scratchB);
+      slowRange(scratchA, scratchB, 0, end - start, acc, false);
+    };
+    driveBlocks(n, (start, end) => k.ab_bf16(atA + start * 2, atB + start * 2, end - start, OUT), out, slow, s);
+    return s;
+  }
+  const pa = f32At(k, args.a, args.a ? offsets[0]! : 0, a32, n);
+  const pb = f32At(k, args.b, offsets[offsets.length - 1]!, b32, n);
+  const fa = new Float32Array(mem, pa, n);
+  const fb = new Float32Array(mem, pb, n);
+  const delta = args.mode === 'delta';
+  const slow: SlowRange = (st, en, acc) => slowRange(fa, fb, st, en, acc, delta);
+  const kernel = delta ? k.delta_f32 : k.ab_f32;
+  driveBlocks(n, (st, en) => kernel(pa + st * 4, pb + st * 4, en - st, OUT), out, slow, s);
+  return s;
+}
+
+/**
+ * The diff sums of args. Arrays handed out by `arrays()` are used where they lie; others are
+ * copied in first (tests pass their own arrays).
+ * @throws ChatVecError('InvalidArgument') for arrays of unequal length (see checkDiff)
+ */
+function diffSimdRun(k: DiffSimd, args: DiffArgs): DiffSums {
+  const n = checkDiff(args);
+  const list = listOf(args);
+  const { offsets } = layout(
+    list.map((x) => x.dtype),
+    n,
+  );
+  if (list.every((x, i) => x.data.buffer === k.memory.buffer && x.data.byteOffset === offsets[i])) return run(k, args, n);
+  const inside = arraysIn(
+    k,
+    list.map((x) => x.dtype),
+    n,
+  );
+  list.forEach((x, i) => bytesOf(inside[i]!).set(bytesOf(x)));
+  return run(k, { mode: args.mode, a: args.a ? inside[0]! : null, b: inside[inside.length - 1]! }, n);
+}
+
+/** The SIMD kernel behind the kernel interface, or null where WebAssembly SIMD is unavailable. */
+export function diffSimdKernel(): CpuKernel<DiffArgs, DiffSums> | null {
+  const k = diffSimd();
+  if (!k) return null;
+  return { impl: 'simd', arrays: (dtypes, n) => arraysIn(k, dtypes, n), run: (args) => diffSimdRun(k, args) };
+}
