@@ -3,7 +3,9 @@
  * mtime) of every input shard. Any change to any shard changes the key, so a stale entry is never
  * read; old entries are simply left behind (a few kB each). A file that cannot be parsed or does
  * not look like an entry is treated as absent and overwritten. Writes are atomic (temp + rename),
- * so concurrent runs and crashes never leave half an entry.
+ * so concurrent runs and crashes never leave half an entry. The backend is not part of the key: a
+ * GPU result agrees with the CPU's within the bound of compute/gpu/diffBound.ts (counts exactly),
+ * so an entry computed on either serves both.
  */
 import { writeFileAtomicSync } from '../io/atomicFile';
 import { readSmallTextOrNull } from '../io/sideFile';
