@@ -32,8 +32,14 @@ function layout(dtypes: readonly FloatDtype[], n: number): { offsets: number[]; 
 }
 
 function arraysIn(k: SimdKernels, dtypes: readonly FloatDtype[], n: number): ElementArray[] {
-  // Reserve for the largest chunk at once: the footprint is then the same for every model size.
-  k.reserve(Math.max(layout(dtypes, n).end, layout(dtypes, RESERVE_ELEMENTS).end));
+  // Reserve (and touch) the arrays for the largest chunk at once: the footprint is then the same
+  // for every model size. The float32 regions after them are only grown here (no view may be
+  // detached by a later grow), and stay untouched — out of the working set — on the fused path.
+  const big = layout(dtypes, Math.max(n, RESERVE_ELEMENTS));
+  k.reserve(big.acc);
+  const end = Math.max(big.end, layout(dtypes, n).end);
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
   const { offsets } = layout(dtypes, n);
   return dtypes.map((d, i) => viewElements(d, new Uint8Array(k.memory.buffer, offsets[i]!, n * elementBytes(d))));
 }
