@@ -89,8 +89,21 @@ describe('chatvec diff (CLI)', () => {
     assert.match(r.stdout, /model\.embed_tokens\.weight \*/);
   });
 
+  it('--backend cpu and gpu give the same figures (the GPU within its stated bound; here on whatever adapter exists, else the CPU after a warning)', () => {
+    const cpu = cli('diff', trio.base, trio.chat, '--no-cache', '--json', '--backend', 'cpu');
+    assert.equal(cpu.status, 0, cpu.stderr);
+    const gpu = cli('diff', trio.base, trio.chat, '--no-cache', '--json', '--backend', 'gpu');
+    assert.equal(gpu.status, 0, gpu.stderr);
+    const a = JSON.parse(cpu.stdout) as DiffReport;
+    const b = JSON.parse(gpu.stdout) as DiffReport;
+    assert.equal(b.total.elements, a.total.elements);
+    assert.equal(b.total.changedFraction, a.total.changedFraction);
+    assert.ok(Math.abs(b.total.deltaNorm - a.total.deltaNorm) <= 2 ** -19 * a.total.deltaNorm, `‖Δ‖ ${b.total.deltaNorm} vs ${a.total.deltaNorm}`);
+    assert.equal(b.verdict, a.verdict);
+  });
+
   it('rejects bad options and a lone non-vector folder with a usage error', () => {
-    for (const args of [['--by', 'row'], ['--sort', 'size'], ['--top', '0'], ['--threads', 'x'], ['--json', '--csv']]) {
+    for (const args of [['--by', 'row'], ['--sort', 'size'], ['--top', '0'], ['--threads', 'x'], ['--json', '--csv'], ['--backend', 'fast']]) {
       const r = cli('diff', trio.base, trio.chat, '--no-cache', ...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^chatvec: error: /);

@@ -79,8 +79,7 @@ export interface CpuTaskRunner {
 export interface GpuExecutorOptions {
   readonly gpu: ComputeBackend;
   /** The task kind that runs on the GPU; others go to the pool. Default: combineOnGpu. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the executor is generic over task kinds
-  readonly accelerated?: AcceleratedKind<any, any, unknown>;
+  readonly accelerated?: AcceleratedKind<WorkerTask, unknown, unknown>;
   /** Runs tasks the GPU does not take, and reruns after a GPU failure. */
   readonly pool: CpuTaskRunner;
   /** GPU tasks in flight (each holds its input and output buffers); default 3. */
@@ -125,8 +124,7 @@ export class GpuExecutor {
   private readonly lanes: Lane[];
   private readonly readers = new Map<string, PositionalFile>();
   private readonly writers = new Map<string, OutputFile>();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see GpuExecutorOptions.accelerated
-  private readonly kind: AcceleratedKind<any, any, unknown>;
+  private readonly kind: AcceleratedKind<WorkerTask, unknown, unknown>;
 
   constructor(private readonly opts: GpuExecutorOptions) {
     this.lanes = Array.from({ length: Math.max(1, Math.min(8, opts.lanes ?? 3)) }, () => new Lane());
