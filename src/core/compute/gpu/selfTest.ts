@@ -74,7 +74,7 @@ export async function gpuSelfTest(gpu: ComputeBackend): Promise<SelfTestResult> 
  * What in `got` (a GPU's sums) lies outside the stated bound of `want` (the reference's); null
  * when nothing does. Σab is checked against the bound of Σ|a|·|b| ≤ (Σa² + Σb²)/2.
  */
-export function diffDisagreement(want: DiffSums, got: DiffSums): string | null {
+function diffDisagreement(want: DiffSums, got: DiffSums): string | null {
   for (const k of ['elements', 'changed', 'nonFinite'] as const) if (want[k] !== got[k]) return `${k} ${got[k]} instead of ${want[k]}`;
   const abs = GPU_DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
   const near = (x: number, y: number, mag: number) => Object.is(x, y) || Math.abs(x - y) <= GPU_DIFF_RELATIVE_BOUND * mag + abs;

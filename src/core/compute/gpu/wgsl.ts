@@ -30,7 +30,7 @@ export const DIFF_WORDS_PER_GROUP = 9;
  * partial of a workgroup can overflow (|d| < 2^57, d² < 2^114, 2,048 terms < 2^125); a workgroup
  * holding a bigger finite input is summed again on the host in float64.
  */
-export const DIFF_BIG_EXPONENT = 127 + 56;
+const DIFF_BIG_EXPONENT = 127 + 56;
 /** Bytes of the uniform block; each block's parameters sit at a 256-byte-aligned offset. */
 export const PARAMS_BYTES = 128;
 
