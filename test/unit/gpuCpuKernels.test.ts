@@ -197,6 +197,10 @@ describe(`combine kernel (${kernel.impl})`, () => {
     copy(base!, t.base);
     kernel.run({ target: cp!, terms: [{ ratio: t.ratio, a: chat!, b: base! }], out: out! });
     assert.deepEqual([...out!.data], [...want.data]);
+    if (kernel.impl === 'simd') {
+      // Its own arrays out of order could be overwritten by the copy-in: refused.
+      assert.throws(() => kernel.run({ target: chat!, terms: [{ ratio: t.ratio, a: cp!, b: base! }], out: out! }), (e: unknown) => e instanceof ChatVecError && e.code === 'Internal');
+    }
   });
 });
 }

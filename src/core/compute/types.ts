@@ -106,7 +106,8 @@ export interface CpuKernel<Args, Result> {
   readonly impl: 'js' | 'simd';
   /**
    * Arrays of `n` elements, one per dtype, in this implementation's memory; valid until the next
-   * call of `arrays` (a later call may move or reuse them). Other arrays are accepted by `run` too.
+   * call of `arrays` (a later call may move or reuse them). `run` takes them in the order they
+   * were handed out, or arrays of other memory (copied in).
    */
   arrays(dtypes: readonly FloatDtype[], n: number): ElementArray[];
   /** @throws ChatVecError('InvalidArgument') for arrays of unequal length or a malformed task */

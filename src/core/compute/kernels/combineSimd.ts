@@ -11,6 +11,7 @@
 import { decodeToF32, encodeFromF32 } from '../../numeric/convert';
 import type { FloatDtype } from '../../safetensors/dtype';
 import { type SimdKernels, simdKernels } from '../wasm/combineModule';
+import { ChatVecError } from '../../errors';
 import { bytesOf, checkCombine, elementBytes, viewElements } from '../elements';
 import type { CombineArgs, CpuKernel, ElementArray } from '../types';
 
@@ -119,12 +120,14 @@ function run(k: SimdKernels, args: CombineArgs, n: number): void {
 /**
  * Runs a combine into args.out. Arrays handed out by `arrays()` are used where they lie; others
  * are copied in and the output copied back (tests pass their own arrays).
+ * @throws ChatVecError('Internal') for arrays of this memory passed out of their order
  * @throws ChatVecError('InvalidArgument') for a malformed task (see checkCombine)
  */
 function combineSimd(k: SimdKernels, args: CombineArgs): void {
   const n = checkCombine(args);
   const list = arraysOf(args);
   if (inPlace(k, list, n)) return run(k, args, n);
+  if (list.some((x) => x.data.buffer === k.memory.buffer)) throw misplaced();
   const inside = arraysIn(k, dtypesOf(args), n);
   list.forEach((x, i) => bytesOf(inside[i]!).set(bytesOf(x)));
   let i = 0;
@@ -134,6 +137,11 @@ function combineSimd(k: SimdKernels, args: CombineArgs): void {
   const out = next();
   run(k, { target, terms, out }, n);
   bytesOf(args.out).set(bytesOf(out));
+}
+
+/** Arrays of this memory that are not where `arrays()` put them for this task could be overwritten or detached by the copy. */
+function misplaced(): ChatVecError {
+  return new ChatVecError('Internal', 'combine kernel: arrays from arrays() must be passed in the order they were handed out, for the same element count');
 }
 
 /** The SIMD kernel behind the kernel interface, or null where WebAssembly SIMD is unavailable. */

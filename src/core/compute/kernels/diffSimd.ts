@@ -12,6 +12,7 @@
 import { decodeToF32 } from '../../numeric/convert';
 import type { FloatDtype } from '../../safetensors/dtype';
 import { type DiffSimd, diffSimd } from '../wasm/diffModule';
+import { ChatVecError } from '../../errors';
 import { bytesOf, checkDiff, elementBytes, emptySums, viewElements } from '../elements';
 import type { CpuKernel, DiffArgs, DiffSums, ElementArray } from '../types';
 import { DIFF_BLOCK, type SlowRange, driveBlocks, slowRange } from './diffJs';
@@ -95,6 +96,7 @@ function run(k: DiffSimd, args: DiffArgs, n: number): DiffSums {
 /**
  * The diff sums of args. Arrays handed out by `arrays()` are used where they lie; others are
  * copied in first (tests pass their own arrays).
+ * @throws ChatVecError('Internal') for arrays of this memory passed out of their order
  * @throws ChatVecError('InvalidArgument') for arrays of unequal length (see checkDiff)
  */
 function diffSimdRun(k: DiffSimd, args: DiffArgs): DiffSums {
@@ -105,6 +107,7 @@ function diffSimdRun(k: DiffSimd, args: DiffArgs): DiffSums {
     n,
   );
   if (list.every((x, i) => x.data.buffer === k.memory.buffer && x.data.byteOffset === offsets[i])) return run(k, args, n);
+  if (list.some((x) => x.data.buffer === k.memory.buffer)) throw misplaced();
   const inside = arraysIn(
     k,
     list.map((x) => x.dtype),
@@ -112,6 +115,11 @@ function diffSimdRun(k: DiffSimd, args: DiffArgs): DiffSums {
   );
   list.forEach((x, i) => bytesOf(inside[i]!).set(bytesOf(x)));
   return run(k, { mode: args.mode, a: args.a ? inside[0]! : null, b: inside[inside.length - 1]! }, n);
+}
+
+/** Arrays of this memory that are not where `arrays()` put them for this task could be overwritten or detached by the copy. */
+function misplaced(): ChatVecError {
+  return new ChatVecError('Internal', 'diff kernel: arrays from arrays() must be passed in the order they were handed out, for the same element count');
 }
 
 /** The SIMD kernel behind the kernel interface, or null where WebAssembly SIMD is unavailable. */
