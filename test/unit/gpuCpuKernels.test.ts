@@ -9,7 +9,8 @@ import { combineJsKernel } from '../../src/core/compute/kernels/combineJs';
 import { combineSimdKernel } from '../../src/core/compute/kernels/combineSimd';
 import { diffJsKernel } from '../../src/core/compute/kernels/diffJs';
 import { diffSimdKernel } from '../../src/core/compute/kernels/diffSimd';
-import type { CombineArgs, CpuKernel, DiffArgs, DiffSums, KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
+import { gpuSelfTest } from '../../src/core/compute/gpu/selfTest';
+import type { CombineArgs, ComputeBackend, CpuKernel, DiffArgs, DiffSums, KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
 import { ChatVecError } from '../../src/core/errors';
 import {
   type ApplyTerm,
@@ -282,5 +283,38 @@ describe('viewElements', () => {
     assert.notEqual(odd.data.buffer, buf.buffer);
     assert.equal(odd.data.length, 2);
     assert.throws(() => viewElements('F32', buf.subarray(0, 6)), ChatVecError);
+  });
+});
+
+describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
+  /** A ComputeBackend that runs the JavaScript reference, optionally spoiling one figure. */
+  const standIn = (spoil: (s: DiffSums) => void = () => {}, flip = false): ComputeBackend => ({
+    kind: 'gpu',
+    name: 'stand-in',
+    describe: () => ({ kind: 'gpu', name: 'stand-in' }),
+    combine: async (args) => {
+      combineJsKernel.run(args);
+      if (flip && args.out.data.length > 3) args.out.data[3] = args.out.data[3]! + 1;
+    },
+    diff: async (args) => {
+      const s = diffJsKernel.run(args);
+      spoil(s);
+      return s;
+    },
+    dispose: async () => {},
+  });
+
+  it('passes the reference itself and fails a backend that differs in one combine element or one diff figure', async () => {
+    assert.equal((await gpuSelfTest(standIn())).ok, true);
+    const flipped = await gpuSelfTest(standIn(undefined, true));
+    assert.equal(flipped.ok, false);
+    assert.ok(flipped.differing > 0);
+    assert.match(flipped.reason ?? '', /combine/);
+    const counted = await gpuSelfTest(standIn((s) => (s.changed += 1)));
+    assert.match(counted.reason ?? '', /diff .*changed/);
+    // beyond 2⁻¹⁹ relative: refused; within it: accepted
+    const off = await gpuSelfTest(standIn((s) => (s.sumD2 *= 1 + 2 ** -17)));
+    assert.match(off.reason ?? '', /sumD2/);
+    assert.equal((await gpuSelfTest(standIn((s) => (s.sumD2 *= 1 + 2 ** -21)))).ok, true);
   });
 });
