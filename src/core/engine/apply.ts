@@ -124,8 +124,6 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
 
   const res = await runOutputJob(
     {
-      out: opts.out,
-      overwrite: opts.overwrite === true,
       inputs,
       plan,
       phase: 'apply',

@@ -109,8 +109,6 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
 
   const res = await runOutputJob(
     {
-      out: opts.out,
-      overwrite: opts.overwrite === true,
       inputs,
       plan,
       phase: 'extract',

@@ -1,5 +1,5 @@
 /**
- * What a job reads, checked twice: before any computing, the output path against the inputs (the
+ * What a job reads and where it writes, checked twice: before any computing, the output path against the inputs (the
  * rules of io/outputGuard.ts: an output never replaces, contains or lies inside an input), and
  * before the output is committed, every input shard against its snapshot from the start (a model
  * rewritten while the job ran must fail the job, not give a silently mixed output).
@@ -16,6 +16,10 @@ export interface InputModel {
 
 export class JobInputs {
   private constructor(
+    /** The output folder as given, checked against the rules. */
+    readonly out: string,
+    /** Whether an earlier output there may be replaced. */
+    readonly overwrite: boolean,
     /** Every input path: checkpoint folders or files, their shard files, other files. */
     readonly paths: readonly string[],
     private readonly snapshot: readonly FileSnapshot[],
@@ -37,7 +41,7 @@ export class JobInputs {
     } catch (e) {
       throw new ChatVecError('Io', `an input file vanished after it was opened (${(e as Error).message})`);
     }
-    return new JobInputs(paths, snapshot);
+    return new JobInputs(out, overwrite, paths, snapshot);
   }
 
   /**

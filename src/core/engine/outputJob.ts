@@ -20,11 +20,10 @@ import type { JobInputs } from './jobInputs';
 import { TOOL_VERSION } from '../version';
 
 export interface OutputJob {
-  readonly out: string;
-  readonly overwrite: boolean;
   /**
-   * What the job reads (checked against the output path before computing): the output may not
-   * overlap an input, and the job fails when an input file changes before the output is committed.
+   * Where the job writes and what it reads (checked against each other before computing): the
+   * output may not overlap an input, and the job fails when an input file changes before the
+   * output is committed.
    */
   readonly inputs: JobInputs;
   readonly plan: CheckpointPlan;
@@ -66,7 +65,7 @@ export async function runOutputJob(job: OutputJob, ctx: JobContext): Promise<Out
   const threads = threadCount(job.threads);
   const cancelled = () => ctx.signal?.cancelled === true;
   if (cancelled()) throw new CancelledError();
-  const dir = AtomicOutputDir.begin(job.out, { overwrite: job.overwrite, inputs: job.inputs.paths, writtenBy: `chatvec ${TOOL_VERSION} ${job.phase}` });
+  const dir = AtomicOutputDir.begin(job.inputs.out, { overwrite: job.inputs.overwrite, inputs: job.inputs.paths, writtenBy: `chatvec ${TOOL_VERSION} ${job.phase}` });
   let pool: WorkerPool | null = null;
   let gpu: GpuExecutor | null = null;
   try {

@@ -82,8 +82,6 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   for (const t of plan.tensors) totalBytes += t.inputs.reduce((a, i) => a + inputBytes(i.entry, t.elementCount), 0) + placed.get(t.name)!.byteLength;
   const res = await runOutputJob(
     {
-      out: opts.out,
-      overwrite: opts.overwrite === true,
       inputs,
       plan: cp,
       phase: 'merge',

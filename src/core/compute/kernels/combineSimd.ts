@@ -11,23 +11,16 @@
 import { decodeToF32, encodeFromF32 } from '../../numeric/convert';
 import type { FloatDtype } from '../../safetensors/dtype';
 import { type SimdKernels, simdKernels } from '../wasm/combineModule';
-import { ChatVecError } from '../../errors';
-import { bytesOf, checkCombine, elementBytes, viewElements } from '../elements';
+import { bytesOf, checkCombine, elementBytes } from '../elements';
 import type { CombineArgs, CpuKernel, ElementArray } from '../types';
+import { align16, arrayOffsets, copyIn, growTo, inPlace, viewsAt } from './simdArrays';
 
 /** Memory is reserved for chunks of at least this many elements (the engine's chunk size), so the footprint does not depend on the model. */
 const RESERVE_ELEMENTS = 1 << 20;
 
-const align16 = (x: number): number => Math.ceil(x / 16) * 16;
-
 /** Byte offsets of a task's arrays and of the float32 regions after them. */
 function layout(dtypes: readonly FloatDtype[], n: number): { offsets: number[]; acc: number; a: number; b: number; end: number } {
-  const offsets: number[] = [];
-  let at = 0;
-  for (const d of dtypes) {
-    offsets.push(at);
-    at = align16(at + n * elementBytes(d));
-  }
+  const { offsets, after: at } = arrayOffsets(dtypes, n, 0);
   const f32 = align16(4 * n);
   return { offsets, acc: at, a: at + f32, b: at + 2 * f32, end: at + 3 * f32 };
 }
@@ -38,11 +31,8 @@ function arraysIn(k: SimdKernels, dtypes: readonly FloatDtype[], n: number): Ele
   // detached by a later grow), and stay untouched — out of the working set — on the fused path.
   const big = layout(dtypes, Math.max(n, RESERVE_ELEMENTS));
   k.reserve(big.acc);
-  const end = Math.max(big.end, layout(dtypes, n).end);
-  const have = k.memory.buffer.byteLength;
-  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
-  const { offsets } = layout(dtypes, n);
-  return dtypes.map((d, i) => viewElements(d, new Uint8Array(k.memory.buffer, offsets[i]!, n * elementBytes(d))));
+  growTo(k.memory, Math.max(big.end, layout(dtypes, n).end));
+  return viewsAt(k.memory, dtypes, layout(dtypes, n).offsets, n);
 }
 
 /** The dtypes of a task's arrays in layout order: target, each term's a and b, out. */
@@ -59,15 +49,6 @@ function arraysOf(args: CombineArgs): ElementArray[] {
   for (const t of args.terms) out.push(t.a, ...(t.b ? [t.b] : []));
   out.push(args.out);
   return out;
-}
-
-/** Whether `args` lies in the module's memory where `arrays()` put it for n elements. */
-function inPlace(k: SimdKernels, list: readonly ElementArray[], n: number): boolean {
-  const { offsets } = layout(
-    list.map((a) => a.dtype),
-    n,
-  );
-  return list.every((a, i) => a.data.buffer === k.memory.buffer && a.data.byteOffset === offsets[i]);
 }
 
 /** Puts float32 values of `x` (stored at byte `at`) into region `dst`, or returns `at` itself for F32 when `dst` may alias it. */
@@ -126,10 +107,9 @@ function run(k: SimdKernels, args: CombineArgs, n: number): void {
 function combineSimd(k: SimdKernels, args: CombineArgs): void {
   const n = checkCombine(args);
   const list = arraysOf(args);
-  if (inPlace(k, list, n)) return run(k, args, n);
-  if (list.some((x) => x.data.buffer === k.memory.buffer)) throw misplaced();
-  const inside = arraysIn(k, dtypesOf(args), n);
-  list.forEach((x, i) => bytesOf(inside[i]!).set(bytesOf(x)));
+  const dtypes = dtypesOf(args);
+  if (inPlace(k.memory, list, layout(dtypes, n).offsets)) return run(k, args, n);
+  const inside = copyIn(k.memory, list, () => arraysIn(k, dtypes, n), 'combine');
   let i = 0;
   const next = () => inside[i++]!;
   const target = args.target ? next() : null;
@@ -137,11 +117,6 @@ function combineSimd(k: SimdKernels, args: CombineArgs): void {
   const out = next();
   run(k, { target, terms, out }, n);
   bytesOf(args.out).set(bytesOf(out));
-}
-
-/** Arrays of this memory that are not where `arrays()` put them for this task could be overwritten or detached by the copy. */
-function misplaced(): ChatVecError {
-  return new ChatVecError('Internal', 'combine kernel: arrays from arrays() must be passed in the order they were handed out, for the same element count');
 }
 
 /** The SIMD kernel behind the kernel interface, or null where WebAssembly SIMD is unavailable. */

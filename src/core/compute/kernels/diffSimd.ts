@@ -12,33 +12,26 @@
 import { decodeToF32 } from '../../numeric/convert';
 import type { FloatDtype } from '../../safetensors/dtype';
 import { type DiffSimd, diffSimd } from '../wasm/diffModule';
-import { ChatVecError } from '../../errors';
-import { bytesOf, checkDiff, elementBytes, emptySums, viewElements } from '../elements';
+import { checkDiff, elementBytes, emptySums } from '../elements';
 import type { CpuKernel, DiffArgs, DiffSums, ElementArray } from '../types';
 import { DIFF_BLOCK, type SlowRange, driveBlocks, slowRange } from './diffJs';
+import { align16, arrayOffsets, copyIn, growTo, inPlace, viewsAt } from './simdArrays';
 
 const OUT = 0;
 const FIRST = 64;
-const align16 = (x: number): number => Math.ceil(x / 16) * 16;
 const scratchA = new Float32Array(DIFF_BLOCK);
 const scratchB = new Float32Array(DIFF_BLOCK);
 
 function layout(dtypes: readonly FloatDtype[], n: number): { offsets: number[]; a32: number; b32: number; end: number } {
-  const offsets: number[] = [];
-  let at = FIRST;
-  for (const d of dtypes) {
-    offsets.push(at);
-    at = align16(at + n * elementBytes(d));
-  }
+  const { offsets, after: at } = arrayOffsets(dtypes, n, FIRST);
   const f32 = align16(4 * n);
   return { offsets, a32: at, b32: at + f32, end: at + 2 * f32 };
 }
 
 function arraysIn(k: DiffSimd, dtypes: readonly FloatDtype[], n: number): ElementArray[] {
   const { offsets, end } = layout(dtypes, n);
-  const have = k.memory.buffer.byteLength;
-  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
-  return dtypes.map((d, i) => viewElements(d, new Uint8Array(k.memory.buffer, offsets[i]!, n * elementBytes(d))));
+  growTo(k.memory, end);
+  return viewsAt(k.memory, dtypes, offsets, n);
 }
 
 function listOf(args: DiffArgs): ElementArray[] {
@@ -102,24 +95,10 @@ function run(k: DiffSimd, args: DiffArgs, n: number): DiffSums {
 function diffSimdRun(k: DiffSimd, args: DiffArgs): DiffSums {
   const n = checkDiff(args);
   const list = listOf(args);
-  const { offsets } = layout(
-    list.map((x) => x.dtype),
-    n,
-  );
-  if (list.every((x, i) => x.data.buffer === k.memory.buffer && x.data.byteOffset === offsets[i])) return run(k, args, n);
-  if (list.some((x) => x.data.buffer === k.memory.buffer)) throw misplaced();
-  const inside = arraysIn(
-    k,
-    list.map((x) => x.dtype),
-    n,
-  );
-  list.forEach((x, i) => bytesOf(inside[i]!).set(bytesOf(x)));
+  const dtypes = list.map((x) => x.dtype);
+  if (inPlace(k.memory, list, layout(dtypes, n).offsets)) return run(k, args, n);
+  const inside = copyIn(k.memory, list, () => arraysIn(k, dtypes, n), 'diff');
   return run(k, { mode: args.mode, a: args.a ? inside[0]! : null, b: inside[inside.length - 1]! }, n);
-}
-
-/** Arrays of this memory that are not where `arrays()` put them for this task could be overwritten or detached by the copy. */
-function misplaced(): ChatVecError {
-  return new ChatVecError('Internal', 'diff kernel: arrays from arrays() must be passed in the order they were handed out, for the same element count');
 }
 
 /** The SIMD kernel behind the kernel interface, or null where WebAssembly SIMD is unavailable. */
