@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { deltaDescription, formatCount, formatNorm, formatPercent, printable } from '../protocol/displayFormat';
+import { formatVerdict } from '../protocol/verdictText';
 import type { DiffReport } from '../protocol/taskHost';
 import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, HEAT_STEPS, type ValueMode, heatStep } from '../protocol/webview';
 import { escapeMd } from './checkpoints';
@@ -97,7 +98,7 @@ export class Comparison {
       title: this.title,
       a: this.report.a,
       b: this.report.b,
-      verdict: this.report.verdict,
+      verdict: formatVerdict(this.report.lineage),
       total: { deltaNorm: this.report.total.deltaNorm, relative: this.report.total.relative },
       groups,
       columns: CHART_MODULE_COLUMNS.filter((c) => present.has(c)),
@@ -222,7 +223,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
     const extra: [string, string][] = [
       ['A', r.a],
       ['B', r.b ?? '(chat vector alone)'],
-      ['Verdict', r.verdict],
+      ['Verdict', formatVerdict(r.lineage)],
       ['Only in A', String(r.onlyInA.length)],
       ['Only in B', String(r.onlyInB.length)],
       ['Shape mismatches', String(r.shapeMismatches.length)],

@@ -17,6 +17,7 @@ import { InspectDocuments, INSPECT_SCHEME } from './inspectDoc';
 import { JobRunner } from './jobs';
 import { RecipeFeatures } from './recipes';
 import { RoleStore } from './roles';
+import { formatVerdict } from '../protocol/verdictText';
 
 const LAST_COMPARISON = 'chatVector.lastComparison';
 
@@ -134,7 +135,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
     }
     const c = this.deltas.show(r.result);
     await this.context.workspaceState.update(LAST_COMPARISON, { a, b });
-    this.log.info(`diff ${a} → ${b ?? '(vector)'}: ${r.result.verdict}${r.result.fromCache ? ' (cached)' : ''}`);
+    this.log.info(`diff ${a} → ${b ?? '(vector)'}: ${formatVerdict(r.result.lineage)}${r.result.fromCache ? ' (cached)' : ''}`);
     if (c) {
       if (this.chart.isOpen) this.chart.show(c.chartData(), this.deltas.mode);
       // The model row is created expanded; focusing the view is enough (a reveal() right after

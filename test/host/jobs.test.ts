@@ -17,6 +17,7 @@ import { runDiff } from '../../src/core/stats/diff';
 import { TOOL_VERSION } from '../../src/core/version';
 import type { LogParams, ProgressParams } from '../../src/protocol/taskHost';
 import { assertSameTree, demo, ensureBundles, newClient, partials, slowApplyOptions, tempDir } from './support';
+import { formatVerdict } from '../../src/protocol/verdictText';
 
 before(() => ensureBundles());
 
@@ -40,7 +41,7 @@ describe('task host jobs', () => {
     const local = await runDiff({ a: t.base, b: t.chat });
     const strip = (x: object) => JSON.parse(JSON.stringify({ ...x, seconds: 0 })) as unknown;
     assert.deepEqual(strip(r.result), strip(local));
-    assert.match(r.result.verdict, /fine-tuned/);
+    assert.match(formatVerdict(r.result.lineage), /fine-tuned/);
     assert.ok(events.length >= 2, 'progress events arrive');
     assert.ok(events.every((e) => e.jobId === 'diff-1' && e.kind === 'diff' && e.state === 'running'));
     const job = events.filter((e) => e.source === 'job');

@@ -99,7 +99,7 @@ describe('chatvec diff (CLI)', () => {
     assert.equal(b.total.elements, a.total.elements);
     assert.equal(b.total.changedFraction, a.total.changedFraction);
     assert.ok(Math.abs(b.total.deltaNorm - a.total.deltaNorm) <= 2 ** -19 * a.total.deltaNorm, `‖Δ‖ ${b.total.deltaNorm} vs ${a.total.deltaNorm}`);
-    assert.equal(b.verdict, a.verdict);
+    assert.equal((b as DiffReport & { verdict: string }).verdict, (a as DiffReport & { verdict: string }).verdict);
   });
 
   it('rejects bad options and a lone non-vector folder with a usage error', () => {

@@ -12,6 +12,7 @@ import { generateDemoTrio } from '../../src/core/demo/generator';
 import type { DiffReport } from '../../src/core/jobs/types';
 import { runDiff } from '../../src/core/stats/diff';
 import { RefSums, type HandTensor, assertStatsClose, randomValues, readAllTensors, tempDir, writeHandCheckpoint } from './support/diffReference';
+import { formatVerdict } from '../../src/protocol/verdictText';
 
 const root = tempDir('chatvec-diff-');
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -134,7 +135,7 @@ describe('diff of hand-made checkpoints (dtype mixes, NaN/Inf, shapes, one-sided
     assert.equal(up.nonFinite, 3);
     assert.ok(Number.isFinite(up.deltaNorm) && Number.isFinite(up.normA) && Number.isFinite(up.cosine));
     assert.equal(report.total.nonFinite, 3);
-    assert.match(report.verdict, /3 NaN\/Inf values left out/);
+    assert.match(formatVerdict(report.lineage), /3 NaN\/Inf values left out/);
   });
 
   it('reports an unchanged tensor as unchanged', () => {
@@ -173,7 +174,7 @@ describe('diff of the demo trio', () => {
     }
     assert.deepEqual(chat.groups.map((g) => g.label), ['Embeddings', 'Layer 0', 'Layer 1', 'Layer 2', 'Layer 3', 'Final norm', 'LM head']);
     assert.deepEqual(layers[0]!.modules.map((m) => m.module), ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'norm']);
-    assert.match(chat.verdict, /^B looks fine-tuned from A: relative change \d+\.\d+ % \(weight matrices\)$/);
+    assert.match(formatVerdict(chat.lineage), /^B looks fine-tuned from A: relative change \d+\.\d+ % \(weight matrices\)$/);
     assert.equal(chat.fromCache, false);
   });
 
@@ -202,12 +203,12 @@ describe('diff of the demo trio', () => {
 
   it('a model against itself is identical; two different seeds are unrelated', async () => {
     const same = await runDiff({ a: trio.base, b: trio.base, threads: 1 });
-    assert.match(same.verdict, /^identical weights/);
+    assert.match(formatVerdict(same.lineage), /^identical weights/);
     assert.equal(same.total.deltaNorm, 0);
     assert.equal(same.total.changedFraction, 0);
     const other = generateDemoTrio(path.join(root, 'demo-other'), 'tiny', 8);
     const unrelated = await runDiff({ a: trio.base, b: other.base, threads: 2 });
-    assert.match(unrelated.verdict, /^unrelated weights: cosine -?0\.0\d \(weight matrices\)$/);
+    assert.match(formatVerdict(unrelated.lineage), /^unrelated weights: cosine -?0\.0\d \(weight matrices\)$/);
   });
 });
 
@@ -232,7 +233,7 @@ describe('diff of a chat-vector folder alone', () => {
     assert.equal(r.base, trio.base);
     checkAgainstReference(r, vec, null, { vectorBase: trio.base });
     assert.deepEqual(r.onlyInB, ['lm_head.weight']);
-    assert.match(r.verdict, /^chat vector: ‖Δ‖ [\d.]+, relative to its base \d+\.\d+ %$/);
+    assert.match(formatVerdict(r.lineage), /^chat vector: ‖Δ‖ [\d.]+, relative to its base \d+\.\d+ %$/);
     // Δ equals chat − base, so its layer norms equal those of the two-model diff.
     const pair = await runDiff({ a: trio.base, b: trio.chat, threads: 2 });
     for (const g of r.groups) assertStatsClose(g, { ...pair.groups.find((p) => p.label === g.label)! }, g.label, 1e-6);
@@ -248,7 +249,7 @@ describe('diff of a chat-vector folder alone', () => {
     checkAgainstReference(r, lone, null);
     assert.ok(Number.isNaN(r.total.relative) && Number.isNaN(r.total.cosine) && Number.isNaN(r.total.normA));
     assert.ok(r.total.deltaNorm > 0);
-    assert.match(r.verdict, /base not found/);
+    assert.match(formatVerdict(r.lineage), /base not found/);
     assert.ok(logs.some((m) => /was not found/.test(m)));
   });
 

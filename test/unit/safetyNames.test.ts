@@ -215,7 +215,7 @@ describe('diff cache round trip (item 13)', () => {
           a: verdict,
           b: rows[0]![0],
           total: stats(total),
-          verdict,
+          lineage: { kind: 'vector', deltaNorm: total[0]!, relative: total[1]!, nonFinite: 0 },
           groups: [{ ...stats(total), label: verdict, role: 'other', layer: null, modules: [{ ...stats(rows[0]![1]), module: 'other' }] }],
           tensors: rows.map(([tensor, x], i) => ({ ...stats(x), name: tensor, role: 'layer', layer: i, module: 'q', shapeA: [2, 2], shapeB: [2, 2], note: tensor })),
           onlyInA: rows.map(([tensor]) => tensor),
@@ -237,7 +237,7 @@ describe('diff cache round trip (item 13)', () => {
   it('ignores entries of the previous encoding', () => {
     assert.ok(DIFF_CACHE_VERSION >= 2);
     const key = 'old';
-    const report = { a: 'a', b: 'b', total: stats([1, 1, 1, 1, 1, 1, 1, 1]), verdict: 'x', groups: [], tensors: [], onlyInA: ['\u0000num:NaN'], onlyInB: [], shapeMismatches: [], fromCache: false, seconds: 1 };
+    const report = { a: 'a', b: 'b', total: stats([1, 1, 1, 1, 1, 1, 1, 1]), lineage: { kind: 'identical' }, groups: [], tensors: [], onlyInA: ['\u0000num:NaN'], onlyInB: [], shapeMismatches: [], fromCache: false, seconds: 1 };
     fs.mkdirSync(cacheDir, { recursive: true });
     fs.writeFileSync(diffCacheFile(cacheDir, key), JSON.stringify({ format: 'chatvec-diff', version: 1, key, inputs: {}, report }));
     assert.equal(readCachedDiff(cacheDir, key), null);

@@ -5,6 +5,7 @@ import { userCacheDir } from '../../core/io/files';
 import { join } from '../../core/io/paths';
 import type { DeltaStats, DiffReport } from '../../core/jobs/types';
 import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
+import { formatVerdict } from '../../protocol/verdictText';
 import { diffJob } from '../jobs';
 import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
 import { progressPrinter } from '../progress';
@@ -66,7 +67,8 @@ export function registerDiff(program: Command): void {
             },
           );
           progress.end();
-          if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          // `verdict`: the sentence of the text output, for scripts that show it.
+          if (opts.json) process.stdout.write(JSON.stringify({ ...report, verdict: formatVerdict(report.lineage) }, null, 2) + '\n');
           else if (opts.csv) process.stdout.write(renderDiffCsv(report, by, sort, top));
           else process.stdout.write(renderDiff(report, by, sort, top));
         } finally {
@@ -143,7 +145,7 @@ export function renderDiff(r: DiffReport, by: By, sort: SortBy, top?: number, ba
     lines.push(`A  ${printable(r.a)}`, `B  ${printable(r.b ?? '')}`);
   }
   const t = r.total;
-  lines.push(`verdict  ${printable(r.verdict)}`);
+  lines.push(`verdict  ${printable(formatVerdict(r.lineage))}`);
   lines.push(
     `total    ‖Δ‖ ${formatNorm(t.deltaNorm)}   ‖A‖ ${formatNorm(t.normA)}   relative ${formatPercent(t.relative)}   cosine ${fmtCos(t.cosine)}   max|Δ| ${formatNorm(t.maxAbsDelta)}   changed ${formatPercent(t.changedFraction)}   ${formatCount(t.elements)} elements in ${r.tensors.length} tensors`,
   );

@@ -127,13 +127,26 @@ export interface GroupDiff extends DeltaStats {
   readonly modules: readonly (DeltaStats & { readonly module: ModuleKind })[];
 }
 
+/**
+ * The lineage verdict as data. Figures are those of the weight matrices when `ofMatrices` (else of
+ * every compared tensor); `nonFinite` counts NaN/±Inf elements left out of the figures. Numbers
+ * that are NaN here cross JSON as null.
+ */
+export type Lineage =
+  | { readonly kind: 'nothing'; readonly mode: 'ab' | 'vector' }
+  | { readonly kind: 'vector'; readonly deltaNorm: number; readonly relative: number; readonly nonFinite: number }
+  | { readonly kind: 'identical' }
+  | { readonly kind: 'notIdentical'; readonly nonFinite: number; readonly finite: number }
+  | { readonly kind: 'zeros'; readonly deltaNorm: number; readonly nonFinite: number }
+  | { readonly kind: 'unrelated' | 'fineTuned' | 'changedALot'; readonly cosine: number; readonly relative: number; readonly ofMatrices: boolean; readonly nonFinite: number };
+
 export interface DiffReport {
   readonly a: string;
   /** Null when a chat-vector folder was scanned alone (Δ is the stored tensor). */
   readonly b: string | null;
   readonly total: DeltaStats;
-  /** One line on lineage, e.g. "B looks fine-tuned from A: relative change 0.8 %". */
-  readonly verdict: string;
+  /** What the comparison says about lineage (as a sentence: protocol/verdictText.ts formatVerdict). */
+  readonly lineage: Lineage;
   readonly groups: readonly GroupDiff[];
   readonly tensors: readonly TensorDiff[];
   readonly onlyInA: readonly string[];

@@ -5,7 +5,7 @@
  * √(Σ over its tensors of ‖Δ‖²), never an average of norms.
  */
 import { type ModuleKind, type TensorGroup, MODULE_KIND_ORDER, groupLabel, groupOrder } from '../checkpoint/layers';
-import type { DeltaStats, GroupDiff, TensorDiff } from '../jobs/types';
+import type { DeltaStats, GroupDiff, Lineage, TensorDiff } from '../jobs/types';
 import { addSums, emptySums } from '../compute/elements';
 import type { DiffSums } from '../compute/types';
 
@@ -98,24 +98,14 @@ export function aggregate(tensors: readonly TensorSums[]): { groups: GroupDiff[]
   return { groups, total };
 }
 
-/**
- * 0.0080 → "0.80 %"; 0.45 → "45.0 %": the figures inside the verdict sentence, by the rule of
- * src/protocol/displayFormat.ts (which core may not import; the tables and views use that module).
- */
-function verdictPercent(fraction: number): string {
-  if (!Number.isFinite(fraction)) return 'n/a';
-  const p = fraction * 100;
-  const a = Math.abs(p);
-  return p === 0 ? '0 %' : `${a >= 100 ? p.toFixed(0) : a >= 10 ? p.toFixed(1) : a >= 0.01 ? p.toFixed(2) : p.toExponential(1)} %`;
-}
-
 /** Relative change below which B reads as a fine-tune of A (fine-tunes move weights by ~0.1–5 %). */
 export const FINE_TUNE_MAX_RELATIVE = 0.15;
 /** Cosine below which A and B read as unrelated (independent random-like weights give ≈ 0). */
 export const UNRELATED_MAX_COSINE = 0.3;
 
 /**
- * The one-line lineage verdict with the figure it rests on.
+ * What the comparison says about lineage, with the figures it rests on (as data: the sentence is
+ * written by formatVerdict in src/protocol/verdictText.ts, the one display format).
  *
  * Lineage is judged on the weight matrices (tensors of rank ≥ 2) when there are any: norm weights
  * sit near 1 in every model, so over the whole model even unrelated checkpoints show a cosine of
@@ -127,35 +117,17 @@ export const UNRELATED_MAX_COSINE = 0.3;
  * @param mode 'ab' for two checkpoints; 'vector' for a chat vector scanned alone
  * @param comparedTensors how many tensors were compared
  */
-export function lineageVerdict(total: DeltaStats, matrices: DeltaStats | null, mode: 'ab' | 'vector', comparedTensors: number): string {
-  if (comparedTensors === 0) return mode === 'ab' ? 'nothing to compare: no float tensors in common' : 'empty chat vector: no float tensors';
-  const nf = total.nonFinite > 0 ? `; ${total.nonFinite} NaN/Inf value${total.nonFinite === 1 ? '' : 's'} left out` : '';
-  if (mode === 'vector') {
-    const norm = `‖Δ‖ ${verdictNumber(total.deltaNorm)}`;
-    if (Number.isNaN(total.relative)) return `chat vector: ${norm} (base not found: relative size unknown)${nf}`;
-    return `chat vector: ${norm}, relative to its base ${verdictPercent(total.relative)}${nf}`;
-  }
+export function lineageOf(total: DeltaStats, matrices: DeltaStats | null, mode: 'ab' | 'vector', comparedTensors: number): Lineage {
+  const nonFinite = total.nonFinite;
+  if (comparedTensors === 0) return { kind: 'nothing', mode };
+  if (mode === 'vector') return { kind: 'vector', deltaNorm: total.deltaNorm, relative: total.relative, nonFinite };
   const finite = total.elements - total.nonFinite;
-  if (total.changedFraction === 0 || (finite === 0 && total.nonFinite > 0)) {
-    if (total.nonFinite === 0) return 'identical weights: no element differs';
-    const bad = `${total.nonFinite} NaN/Inf value${total.nonFinite === 1 ? '' : 's'}`;
-    if (finite === 0) return `not identical: every compared element is NaN/Inf (${bad}; NaN never equals NaN)`;
-    return `not identical: ${bad} (NaN never equals NaN), left out; the other ${finite} elements are equal`;
-  }
+  if (total.changedFraction === 0 || (finite === 0 && nonFinite > 0)) return nonFinite === 0 ? { kind: 'identical' } : { kind: 'notIdentical', nonFinite, finite };
   const useMatrices = matrices !== null && matrices.elements > 0;
   const s = useMatrices ? matrices : total;
   // Say which figure it is when it is not the total shown beside the verdict.
-  const of = useMatrices && matrices.elements !== total.elements ? ' (weight matrices)' : '';
-  if (Number.isNaN(s.cosine)) return `B differs from A (‖Δ‖ ${verdictNumber(total.deltaNorm)}) but A or B is all zeros${nf}`;
-  if (s.cosine < UNRELATED_MAX_COSINE) return `unrelated weights: cosine ${s.cosine.toFixed(2)}${of}${nf}`;
-  if (s.relative <= FINE_TUNE_MAX_RELATIVE) return `B looks fine-tuned from A: relative change ${verdictPercent(s.relative)}${of}${nf}`;
-  return `B is related to A but changed a lot: relative change ${verdictPercent(s.relative)}, cosine ${s.cosine.toFixed(3)}${of}${nf}`;
-}
-
-/** A norm inside the verdict sentence: 4 significant digits, as displayFormat.ts formatNorm. */
-function verdictNumber(x: number): string {
-  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'n/a' : x > 0 ? '∞' : '−∞';
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  return a >= 1e5 || a < 1e-4 ? x.toExponential(3) : String(Number(x.toPrecision(4)));
+  const ofMatrices = useMatrices && matrices.elements !== total.elements;
+  if (Number.isNaN(s.cosine)) return { kind: 'zeros', deltaNorm: total.deltaNorm, nonFinite };
+  if (s.cosine < UNRELATED_MAX_COSINE) return { kind: 'unrelated', cosine: s.cosine, relative: s.relative, ofMatrices, nonFinite };
+  return { kind: s.relative <= FINE_TUNE_MAX_RELATIVE ? 'fineTuned' : 'changedALot', cosine: s.cosine, relative: s.relative, ofMatrices, nonFinite };
 }

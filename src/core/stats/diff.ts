@@ -12,7 +12,7 @@ import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { DiffOptions, DiffReport } from '../jobs/types';
 import { dtypeBytes, isFloatDtype } from '../safetensors/dtype';
-import { type ComparedTensor, type TensorSums, aggregate, lineageVerdict, statsFromSums, tensorDiff } from './aggregate';
+import { type ComparedTensor, type TensorSums, aggregate, lineageOf, statsFromSums, tensorDiff } from './aggregate';
 import { type DiffCacheInputs, diffCacheKey, readCachedDiff, writeCachedDiff } from './diffCache';
 import { addSums, emptySums } from '../compute/elements';
 import type { DiffSums } from '../compute/types';
@@ -114,7 +114,7 @@ export async function runDiff(opts: DiffOptions, ctx: ComputeJobContext = {}, tu
     b: plan.b ? plan.b.path : null,
     ...(plan.mode === 'vector' ? { base: plan.base ? plan.base.path : null } : {}),
     total: totalStats,
-    verdict: lineageVerdict(totalStats, matrixSums.elements > 0 ? statsFromSums(matrixSums) : null, plan.mode, tensors.length),
+    lineage: lineageOf(totalStats, matrixSums.elements > 0 ? statsFromSums(matrixSums) : null, plan.mode, tensors.length),
     groups,
     tensors: tensors.map(tensorDiff),
     onlyInA: plan.onlyInA,

@@ -18,7 +18,7 @@ import type { DiffReport } from '../jobs/types';
  * Bumped whenever the statistics, the report's shape or the encoding change, so old entries are
  * not reused. 2: strings that begin with NUL are escaped (see `encodeValue`).
  */
-export const DIFF_CACHE_VERSION = 2;
+export const DIFF_CACHE_VERSION = 3;
 
 /** What a result depends on. */
 export interface DiffCacheInputs {
@@ -73,7 +73,7 @@ export function readCachedDiff(cacheDir: string, key: string): DiffReport | null
     const entry = JSON.parse(text, decodeValue) as { format?: unknown; version?: unknown; key?: unknown; report?: unknown };
     if (entry.format !== 'chatvec-diff' || entry.version !== DIFF_CACHE_VERSION || entry.key !== key) return null;
     const r = entry.report as DiffReport | undefined;
-    if (!r || typeof r !== 'object' || typeof r.verdict !== 'string' || !r.total || typeof r.total.deltaNorm !== 'number') return null;
+    if (!r || typeof r !== 'object' || !r.lineage || typeof r.lineage !== 'object' || !r.total || typeof r.total.deltaNorm !== 'number') return null;
     if (![r.groups, r.tensors, r.onlyInA, r.onlyInB, r.shapeMismatches].every(Array.isArray)) return null;
     return { ...r, fromCache: true };
   } catch {
