@@ -6,7 +6,8 @@
  * often wrong in the wild); the two must agree exactly.
  */
 import { ChatVecError } from '../errors';
-import { type FileIdentity, entryKind, listDir, readJsonObject, realPath } from '../io/files';
+import { type FileIdentity, entryKind, listDir, realPath } from '../io/files';
+import { readJsonObject } from '../io/sideFile';
 import { belongsToCheckpoint } from '../io/sideFile';
 import { basename, dirname, isAbsolute, join, resolve } from '../io/paths';
 import { type Dtype } from '../safetensors/dtype';

@@ -3,7 +3,8 @@
  * model's eos token have the same id in the target's vocabulary". Reads tokenizer_config.json's
  * added_tokens_decoder, tokenizer.json's added_tokens and model vocabulary, and added_tokens.json.
  */
-import { entryKind, readJsonObject } from '../io/files';
+import { entryKind } from '../io/files';
+import { readJsonObject } from '../io/sideFile';
 import { join } from '../io/paths';
 
 export interface Vocabulary {

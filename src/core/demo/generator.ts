@@ -10,7 +10,8 @@
 import { ChatVecError } from '../errors';
 import { AtomicOutputDir } from '../io/atomicOutput';
 import { TOOL_VERSION } from '../version';
-import { entryKind, readSmallText } from '../io/files';
+import { entryKind } from '../io/files';
+import { readSmallText } from '../io/sideFile';
 import { writeSmallFileSync } from '../io/outputFile';
 import { join } from '../io/paths';
 import { classifyTensors } from '../checkpoint/layers';

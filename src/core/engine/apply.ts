@@ -6,7 +6,8 @@
 import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
 import { isEmbeddingOrHead } from '../checkpoint/layers';
 import { ChatVecError } from '../errors';
-import { entryKind, readJsonObject } from '../io/files';
+import { entryKind } from '../io/files';
+import { readJsonObject } from '../io/sideFile';
 import { writeSmallFileSync } from '../io/outputFile';
 import { join } from '../io/paths';
 import type { WorkerTask } from '../io/workerPool';

@@ -4,8 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 // Side files (configs, indexes, tokenizer files) are read only through sideFile.ts's capped,
-// regular-file-only reader; re-exported here for the many modules that read checkpoint metadata.
-export { readJsonObject, readSmallText } from './sideFile';
+// regular-file-only reader.
 
 export interface FileIdentity {
   readonly path: string;

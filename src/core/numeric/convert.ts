@@ -4,7 +4,7 @@
  */
 import { ChatVecError } from '../errors';
 import type { FloatDtype } from '../safetensors/dtype';
-import { f16BitsToF32, f32BitsToBf16, f32BitsToF16 } from './floatBits';
+import { f16BitsToF32, f32BitsToF16 } from './floatBits';
 
 let f16Table: Float32Array | undefined;
 /** All 65,536 binary16 values as float32 (256 KiB), built once: a lookup is the fastest decode. */
@@ -83,5 +83,3 @@ export function encodeFromF32(dtype: FloatDtype, src: Float32Array, dst: Uint8Ar
     }
   }
 }
-
-export { f32BitsToBf16 };

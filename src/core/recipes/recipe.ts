@@ -4,7 +4,7 @@
  * report the same issues at the same places.
  */
 import { ChatVecError } from '../errors';
-import { readSmallText } from '../io/files';
+import { readSmallText } from '../io/sideFile';
 import { dirname, resolve } from '../io/paths';
 import type { JobContext, JobOutcome } from '../jobs/types';
 import { resolveRecipe } from './normalize';

@@ -5,7 +5,8 @@
  */
 import { type Checkpoint, type CatalogueEntry, checkpointIdentity, openCheckpoint } from '../checkpoint/checkpoint';
 import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
-import { entryKind, readJsonObject } from '../io/files';
+import { entryKind } from '../io/files';
+import { readJsonObject } from '../io/sideFile';
 import { threadCount } from '../jobs/threadLimit';
 import { isAbsolute, join, resolve } from '../io/paths';
 import { WorkerPool } from '../io/workerPool';
