@@ -13,7 +13,10 @@ function sources(dir: string): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(repo, dir), { withFileTypes: true })) {
     const rel = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(rel));
+    // generated/: build outputs (the assembled WebAssembly), not sources.
+    if (e.isDirectory()) {
+      if (e.name !== 'generated') out.push(...sources(rel));
+    }
     else if (/\.(ts|mjs)$/.test(e.name) && !e.name.endsWith('.d.ts')) out.push(rel);
   }
   return out;
