@@ -55,7 +55,8 @@ describe('chatvec merge', () => {
     const [B, C, P] = ['tiny-base', 'tiny-chat', 'tiny-cp'].map((m) => readAll(path.join(demo, m)));
     for (const [name, b] of B!) {
       const l = /layers\.(\d+)\./.exec(name);
-      const t = l ? Number(l[1]) / 3 : name.includes('embed_tokens') ? 0 : 1;
+      // Tensors before and after the layers: t = 0 (mergekit ≥ 0.1.2).
+      const t = l ? Number(l[1]) / 3 : 0;
       const w2 = 0.3 + 0.7 * t;
       const c = C!.get(name)!.values;
       const p = P!.get(name)!.values;

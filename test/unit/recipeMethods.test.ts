@@ -54,10 +54,13 @@ const layerOf = (name: string) => {
   const m = /layers\.(\d+)\./.exec(name);
   return m ? Number(m[1]) : null;
 };
-/** Depth of a tensor in the 4-layer demo: layers i/3; embeddings 0; everything after the layers 1. */
-const depth = (name: string) => {
+/**
+ * Depth of a tensor in the 4-layer demo: layers i/3; the tensors before and after the layers 0, as
+ * mergekit ≥ 0.1.2 evaluates them (`postLayerT` 1: after the layers 1, as mergekit ≤ 0.1.1 did).
+ */
+const depth = (name: string, postLayerT = 0) => {
   const l = layerOf(name);
-  return l !== null ? l / 3 : name.includes('embed_tokens') ? 0 : 1;
+  return l !== null ? l / 3 : name.includes('embed_tokens') ? 0 : postLayerT;
 };
 const grad = (pts: number[], t: number) => {
   const s = t * (pts.length - 1);

@@ -6,8 +6,9 @@
 import { entryKind } from '../io/files';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
-import { type ParameterScope, SPARSIFYING, evaluateSetting, methodParameters } from './parameters';
+import { type ParameterScope, SPARSIFYING, evaluateSetting, methodParameters, otherMethodMessage } from './parameters';
 import { yamlNumber } from './schema';
+import { pathLabel } from './yamlSource';
 import type {
   ChatVectorSpec,
   MergeMethodName,
@@ -66,7 +67,7 @@ function settingIssues(params: ParameterMap | null | undefined, at: RecipePath, 
     const def = defs.find((d) => d.name === name);
     const keyPath = [...at, name];
     if (!def) {
-      issues.push({ severity: 'warning', message: `${code(name)} is not used by ${method}${method === 'task_arithmetic' && name === 'density' ? ' (density trims task vectors in ties and dare_*)' : ''}`, path: keyPath, at: 'key' });
+      issues.push({ severity: 'warning', message: otherMethodMessage(name, method) ?? `${code(name)} is not used by ${method}`, path: keyPath, at: 'key' });
       continue;
     }
     if (def.name === 'density' && method === 'task_arithmetic') {
@@ -91,6 +92,32 @@ function settingValues(setting: ParameterSetting, at: RecipePath): [unknown, Rec
   const list = setting as readonly unknown[];
   if (list.every((e) => typeof e !== 'object' || e === null)) return list.map((e, i) => [e, [...at, i]] as [unknown, RecipePath]);
   return list.flatMap((e, i) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? settingValues((e as { value: ParameterSetting }).value, [...at, i, 'value']) : []));
+}
+
+/**
+ * The sources with every repeat of a model dropped, as mergekit does (it gathers a slice's tensors
+ * in a dict keyed by model, so a model counts once and its first entry's parameters apply). Each
+ * repeat is a warning at its `model:` and a line of the dry-run plan (`notes`).
+ */
+function withoutDuplicates(sources: readonly ResolvedSource[], issues: RecipeIssue[], notes: string[]): ResolvedSource[] {
+  const kept: ResolvedSource[] = [];
+  for (const s of sources) {
+    const first = kept.find((k) => k.model.path === s.model.path);
+    if (!first) {
+      kept.push(s);
+      continue;
+    }
+    const firstAt = pathLabel(first.model.at.slice(0, -1));
+    if (s.layerRange && first.layerRange && (s.layerRange[0] !== first.layerRange[0] || s.layerRange[1] !== first.layerRange[1])) {
+      // mergekit would read this entry's layers with the first entry's parameters: never meant.
+      issues.push({ severity: 'error', message: `${s.model.given} is listed again with another layer_range (first at ${firstAt}); a model can be a source of a slice only once`, path: s.model.at });
+      continue;
+    }
+    const why = `${s.model.given} is listed again: mergekit counts a model once per slice, so this entry is ignored and the first one (${firstAt}) applies`;
+    issues.push({ severity: 'warning', message: why, path: s.model.at });
+    notes.push(`${pathLabel(s.model.at.slice(0, -1))}: ${why}`);
+  }
+  return kept;
 }
 
 /** Whether any scope can supply `name` for some tensor (filters may still miss some tensors). */
@@ -142,18 +169,14 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
   const topBase = baseGiven !== undefined ? model(baseGiven, ['base_model']) : null;
   const needsBase = method !== 'linear';
   const slices: ResolvedSlice[] = [];
+  const notes: string[] = [];
 
   if (hasModels) {
-    const sources: ResolvedSource[] = raw.models!.map((m, i) => {
+    const listed: ResolvedSource[] = raw.models!.map((m, i) => {
       settingIssues(m.parameters, ['models', i, 'parameters'], method, issues);
       return { model: model(m.model, ['models', i, 'model']), layerRange: null, parameters: m.parameters ?? {}, at: ['models', i, 'parameters'] };
     });
-    const seen = new Map<string, number>();
-    sources.forEach((s, i) => {
-      const prev = seen.get(s.model.path);
-      if (prev !== undefined) issues.push({ severity: 'error', message: `this model is already listed as models[${prev}]`, path: s.model.at });
-      else seen.set(s.model.path, i);
-    });
+    const sources = withoutDuplicates(listed, issues, notes);
     let baseIndex: number | null = null;
     if (topBase) {
       baseIndex = sources.findIndex((s) => s.model.path === topBase.path);
@@ -171,17 +194,18 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     raw.slices!.forEach((sl, si) => {
       settingIssues(sl.parameters, ['slices', si, 'parameters'], method, issues);
       if (sl.residual_weight !== undefined) issues.push({ severity: 'warning', message: '`residual_weight` is ignored (mergekit does not use it either)', path: ['slices', si, 'residual_weight'], at: 'key' });
-      const sources: ResolvedSource[] = sl.sources.map((s, i) => {
+      const listed: ResolvedSource[] = sl.sources.map((s, i) => {
         const at: RecipePath = ['slices', si, 'sources', i];
         settingIssues(s.parameters, [...at, 'parameters'], method, issues);
         const [a, b] = s.layer_range;
         if (!(a < b)) issues.push({ severity: 'error', message: `layer_range [${a}, ${b}] is empty: it is [first, end) with end excluded`, path: [...at, 'layer_range'] });
         return { model: model(s.model, [...at, 'model']), layerRange: [a, b] as const, parameters: s.parameters ?? {}, at: [...at, 'parameters'] };
       });
-      const lengths = sources.map((s) => s.layerRange![1] - s.layerRange![0]);
+      const lengths = listed.map((s) => s.layerRange![1] - s.layerRange![0]);
       if (lengths.some((n) => n !== lengths[0])) {
         issues.push({ severity: 'error', message: `all sources of a slice must span the same number of layers (got ${lengths.join(', ')})`, path: ['slices', si, 'sources'], at: 'key' });
       }
+      const sources = withoutDuplicates(listed, issues, notes);
       const sliceBase = sl.base_model !== undefined ? model(sl.base_model, ['slices', si, 'base_model']) : topBase;
       let baseIndex: number | null = null;
       if (sliceBase && method !== 'linear') {
@@ -248,10 +272,11 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
       issues.push({ severity: 'error', message: 'tokenizer_source: base needs `base_model:`', path: ['tokenizer_source'] });
     }
   }
+  const postLayerT = raw.chatvec_post_layer_t ?? 0;
   const seed = raw.random_seed ?? 0;
   if (raw.random_seed !== undefined && method !== 'dare_linear' && method !== 'dare_ties') {
     issues.push({ severity: 'warning', message: `random_seed is only used by dare_linear and dare_ties`, path: ['random_seed'], at: 'key' });
   }
-  const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: hasModels ? 'models' : 'slices', slices, parameters: top, outDtype, tokenizerFrom, seed, chatVector: null };
+  const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: hasModels ? 'models' : 'slices', slices, parameters: top, outDtype, tokenizerFrom, seed, chatVector: null, notes, postLayerT };
   return { recipe: issues.some((i) => i.severity === 'error') ? null : recipe, issues };
 }

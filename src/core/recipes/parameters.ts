@@ -8,6 +8,7 @@
  * - lookup order: the model's own `parameters`, then the slice's, then the top-level ones, then
  *   the method's default.
  */
+import { MERGE_METHODS } from './types';
 import type { ConditionalParameter, MergeMethodName, ParameterMap, ParameterSetting, RecipePath, ScalarOrGradient } from './types';
 
 export type ParamValue = number | boolean | string;
@@ -107,6 +108,40 @@ export function methodParameters(method: MergeMethodName): readonly ParameterDef
     case 'chat_vector':
       return [];
   }
+}
+
+/**
+ * Parameters of mergekit methods chatvec does not run yet (mergekit 0.1.4, merge_methods/), so a
+ * recipe written for one of them is told which method the parameter belongs to.
+ */
+const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
+  epsilon: ['della', 'della_linear'],
+  gamma: ['breadcrumbs', 'breadcrumbs_ties'],
+  select_topk: ['sce'],
+  filter_wise: ['model_stock'],
+  max_iter: ['karcher'],
+  tol: ['karcher'],
+  nuslerp_flatten: ['nuslerp'],
+  nuslerp_row_wise: ['nuslerp'],
+  scale: ['passthrough'],
+};
+
+/**
+ * The merge methods (chatvec's, then mergekit's others) that read parameter `name`; empty when
+ * none does.
+ */
+export function parameterOwners(name: string): string[] {
+  const own = MERGE_METHODS.filter((m) => methodParameters(m).some((d) => d.name === name && !(m === 'task_arithmetic' && name === 'density')));
+  return [...own, ...(OTHER_MERGEKIT_PARAMETERS[name] ?? []).filter((m) => !own.includes(m as MergeMethodName))];
+}
+
+/** "`epsilon` is a parameter of della or della_linear (not run by chatvec yet), not of ties"; null when no method reads it. */
+export function otherMethodMessage(name: string, method: string): string | null {
+  const owners = parameterOwners(name).filter((m) => m !== method);
+  if (!owners.length) return null;
+  const ours = owners.some((m) => (MERGE_METHODS as readonly string[]).includes(m));
+  const names = owners.length > 1 ? `${owners.slice(0, -1).join(', ')} or ${owners[owners.length - 1]}` : owners[0];
+  return `\`${name}\` is a parameter of ${names}${ours ? '' : ' (not run by chatvec yet)'}, not of ${method}`;
 }
 
 /** Parameters the method reads only to sparsify; task_arithmetic accepts but ignores them. */

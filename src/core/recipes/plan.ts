@@ -281,7 +281,8 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       outLayer++;
     }
   });
-  nonLayer(recipe.slices.length - 1, ['final_norm', 'lm_head', 'other'], 1);
+  // mergekit ≥ 0.1.2 (plan_module) evaluates the post-layer tensors at t = 0; ≤ 0.1.1 used t = 1.
+  nonLayer(recipe.slices.length - 1, ['final_norm', 'lm_head', 'other'], recipe.postLayerT ?? 0);
 
   const reference = recipe.slices[0]!.baseIndex !== null ? cp(0, lead(0)) : cp(0, 0);
   const referenceLayers = layerCount(reference);
@@ -376,6 +377,8 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
   for (const m of shapeIssues.values()) issues.push({ severity: 'error', message: `shapes that cannot merge: ${list(m.lines)}`, path: m.at });
   for (const m of paramIssues.values()) issues.push({ severity: 'error', message: `${m.message} (tensors: ${list(m.names)})`, path: m.at, at: 'key' });
 
+  tokenizerVocabIssue(recipe, tensors, issues);
+
   // Tensors of the lead model that no output uses (e.g. layers outside every slice) are dropped.
   const used = new Set(specs.map((s) => s.name));
   const extra = firstLead.tensors.filter((t) => t.group.role !== 'layer' && !used.has(t.name)).map((t) => t.name);
@@ -391,6 +394,25 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     filters: filterReports(recipe, specs),
     warnings,
   };
+}
+
+/**
+ * A `tokenizer_source` model whose vocabulary (rows of its input embeddings) differs from the
+ * output's would give a tokenizer that does not match the embeddings: an error until embeddings
+ * can be rebuilt for another tokenizer.
+ */
+function tokenizerVocabIssue(recipe: ResolvedRecipe, tensors: readonly PlannedTensor[], issues: RecipeIssue[]): void {
+  const from = recipe.tokenizerFrom;
+  const out = tensors.find((t) => t.role === 'embedding');
+  if (!from || from.at[0] !== 'tokenizer_source' || !out) return;
+  // A folder without weights (tokenizer files only) cannot be checked; it is not an error here.
+  const own = new Opener([]).open(from)?.tensors.find((e) => e.group.role === 'embedding');
+  if (!own || own.shape[0] === out.shape[0]) return;
+  issues.push({
+    severity: 'error',
+    message: `tokenizer_source ${from.given} has a ${own.shape[0]}-token vocabulary but the output's embeddings have ${out.shape[0]} rows; rebuilding embeddings for another tokenizer is not supported yet (use \`base\` or a model with the output's vocabulary)`,
+    path: ['tokenizer_source'],
+  });
 }
 
 function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly CatalogueEntry[], sl: ResolvedSlice, b: number): PlannedTensor {

@@ -5,6 +5,7 @@
  */
 import Ajv, { type ErrorObject } from 'ajv';
 import schemaJson from '../../../schemas/merge-recipe.schema.json';
+import { otherMethodMessage } from './parameters';
 import { MERGE_METHODS, type RecipeIssue, type RecipePath } from './types';
 import { type ParsedRecipeText, isEmptyValue, pathLabel } from './yamlSource';
 
@@ -49,14 +50,21 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-function suggest(word: string, options: readonly string[]): string {
+/**
+ * " (did you mean `x`?)" for the closest option, or '' when none is close. Never suggests the word
+ * itself; a word that differs only by case or surrounding spaces is told how to write it.
+ */
+export function suggest(word: string, options: readonly string[]): string {
   let best: string | null = null;
   let bestD = Infinity;
   for (const o of options) {
+    if (o === word) continue;
     const dd = distance(word.toLowerCase(), o.toLowerCase());
     if (dd < bestD) [best, bestD] = [o, dd];
   }
-  return best !== null && bestD <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean ${code(best)}?)` : '';
+  if (best === null || bestD > Math.max(2, Math.floor(word.length / 3))) return '';
+  if (word.trim().toLowerCase() === best.toLowerCase()) return ` (write it exactly ${code(best)}: names are case- and space-sensitive)`;
+  return ` (did you mean ${code(best)}?)`;
 }
 
 function typeName(v: unknown): string {
@@ -136,6 +144,9 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
         return { message: misplacedParameter(parsed, path, extra), path: keyPath, at: 'key' };
       }
       if (path[path.length - 1] === 'parameters') {
+        const method = (data as { merge_method?: unknown } | null)?.merge_method;
+        const other = otherMethodMessage(extra, String(method));
+        if (other) return { message: other, path: keyPath, at: 'key' };
         return { message: `unknown parameter ${code(extra)}${suggest(extra, PARAMETER_NAMES)}; chatvec reads ${PARAMETER_NAMES.slice(0, 7).join(', ')}`, path: keyPath, at: 'key' };
       }
       const allowed = Object.keys(((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});

@@ -69,7 +69,7 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     estimatedMemoryBytes: 100e6 + threads * perWorker,
     outputLayers: plan.outputLayers,
     filters: plan.filters.map((f) => ({ ...f, where: pathLabel(f.path) })),
-    warnings: plan.warnings,
+    warnings: [...(plan.recipe.notes ?? []), ...plan.warnings],
     tensors: plan.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, inputs: t.inputs.map((i) => i.model.given), kind: t.kind })),
   };
 }

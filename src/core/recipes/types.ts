@@ -49,6 +49,8 @@ export interface RawRecipe {
   readonly modules?: unknown;
   readonly random_seed?: number;
   readonly name?: string;
+  /** chatvec extension: depth t of the tensors after the last layer (0, mergekit ≥ 0.1.2; 1, ≤ 0.1.1). */
+  readonly chatvec_post_layer_t?: 0 | 1;
   // merge_method: chat_vector
   readonly target_model?: string;
   readonly chat_models?: readonly { readonly model: string; readonly ratio?: number }[];
@@ -132,4 +134,11 @@ export interface ResolvedRecipe {
   /** Seed of the DARE drop masks. */
   readonly seed: number;
   readonly chatVector: ChatVectorSpec | null;
+  /** Lines for the dry-run plan about how the recipe was read (e.g. a model listed twice). */
+  readonly notes?: readonly string[];
+  /**
+   * Depth t at which gradients are evaluated for the tensors after the last layer (final norm,
+   * lm_head): 0 as mergekit ≥ 0.1.2 does (default), 1 as mergekit ≤ 0.1.1 did.
+   */
+  readonly postLayerT?: number;
 }

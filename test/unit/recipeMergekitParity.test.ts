@@ -1,0 +1,193 @@
+// Recipes read as current mergekit (0.1.4) reads them, against float64 references written here:
+// a model listed twice counts once (first entry's parameters), the tensors after the last layer
+// take gradients at t = 0 (t = 1 with `chatvec_post_layer_t: 1`, as mergekit ≤ 0.1.1 did), a
+// tokenizer_source with another vocabulary is an error, and the did-you-mean hints never repeat
+// the word.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
+import { recipeDiagnostics } from '../../src/core/recipes/diagnostics';
+import { loadRecipeFile } from '../../src/core/recipes/recipe';
+import { runMergePlan } from '../../src/core/recipes/run';
+import { schemaIssues } from '../../src/core/recipes/schema';
+import { summarizePlan } from '../../src/core/recipes/summary';
+import { formatPlanSummary } from '../../src/protocol/planText';
+import { readAll, rng, writeModel } from './support/recipeFixtures';
+
+let dir: string;
+let trio: DemoTrio;
+let cpSame: string; // a "continually pretrained" model with the base's vocabulary
+let counter = 0;
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-parity-'));
+  trio = generateDemoTrio(path.join(dir, 'demo'), 'tiny', 11);
+  const r = rng(5);
+  cpSame = writeModel(
+    path.join(dir, 'cp-same'),
+    [...readAll(trio.base)].map(([name, t]) => ({ name, shape: t.shape, values: t.values.map((v) => v + 0.02 * (r() - 0.5)) })),
+    JSON.parse(fs.readFileSync(path.join(trio.base, 'config.json'), 'utf8')) as Record<string, unknown>,
+  );
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function load(yaml: string) {
+  const file = path.join(dir, `recipe-${counter++}.yaml`);
+  fs.writeFileSync(file, yaml);
+  return loadRecipeFile(file);
+}
+
+async function merge(yaml: string): Promise<ReturnType<typeof readAll>> {
+  const loaded = load(yaml);
+  const out = path.join(dir, `out-${counter++}`);
+  await runMergePlan(loaded.plan, { out, threads: 2, recipeText: loaded.text });
+  return readAll(out);
+}
+
+/** Asserts every tensor of `out` equals `ref(name, base, chat, cp)` within float32 rounding. */
+function assertMerged(out: ReturnType<typeof readAll>, ref: (name: string, b: number, c: number, p: number) => number, only?: (name: string) => boolean): void {
+  const [B, C, P] = [readAll(trio.base), readAll(trio.chat), readAll(cpSame)];
+  let checked = 0;
+  for (const [name, b] of B) {
+    if (only && !only(name)) continue;
+    const c = C.get(name)!.values;
+    const p = P.get(name)!.values;
+    const o = out.get(name)!.values;
+    for (let i = 0; i < o.length; i++) {
+      const want = ref(name, b.values[i]!, c[i]!, p[i]!);
+      const tol = 1e-6 * (Math.abs(b.values[i]!) + Math.abs(c[i]!) + Math.abs(p[i]!)) + 1e-12;
+      if (Math.abs(o[i]! - want) > tol) assert.fail(`${name}[${i}]: got ${o[i]}, reference ${want}`);
+    }
+    checked++;
+  }
+  assert.ok(checked > 0);
+}
+
+const layerOf = (name: string) => {
+  const m = /layers\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : null;
+};
+
+describe('a model listed twice counts once, with its first entry\'s parameters (mergekit)', () => {
+  it('slices: the base listed twice is not a zero task vector in the normalize divisor', async () => {
+    const yaml = `merge_method: task_arithmetic
+base_model: ${trio.base}
+slices:
+  - sources:
+      - model: ${trio.base}
+        layer_range: [0, 4]
+      - model: ${trio.chat}
+        layer_range: [0, 4]
+        parameters: {weight: 0.7}
+      - model: ${trio.base}
+        layer_range: [0, 4]
+        parameters: {weight: 0.9}
+      - model: ${cpSame}
+        layer_range: [0, 4]
+        parameters: {weight: 0.3}
+parameters: {normalize: true}
+out_dtype: float32
+`;
+    const loaded = load(yaml);
+    const w = loaded.issues.find((i) => i.severity === 'warning' && /listed again/.test(i.message));
+    assert.ok(w, loaded.issues.map((i) => i.message).join('\n'));
+    assert.deepEqual(w.path, ['slices', 0, 'sources', 2, 'model']);
+    const d = recipeDiagnostics(yaml, { baseDir: dir }).find((x) => /listed again/.test(x.message));
+    assert.equal(d?.line, 9);
+    assert.match(formatPlanSummary(summarizePlan(loaded.plan, 2)), /slices\[0\]\.sources\[2\]: .* is listed again: mergekit counts a model once per slice/);
+    // Reference with the duplicate removed: base + (0.7·τc + 0.3·τp) / (0.7 + 0.3).
+    assertMerged(await merge(yaml), (_, b, c, p) => b + (0.7 * (c - b) + 0.3 * (p - b)) / 1.0);
+  });
+
+  it('models: a repeated model is ignored (its parameters too), with a warning instead of an error', async () => {
+    const yaml = `merge_method: task_arithmetic
+base_model: ${trio.base}
+models:
+  - model: ${trio.chat}
+    parameters: {weight: 0.7}
+  - model: ${cpSame}
+    parameters: {weight: 0.3}
+  - model: ${trio.chat}
+    parameters: {weight: 5}
+out_dtype: float32
+`;
+    const loaded = load(yaml);
+    assert.ok(loaded.issues.some((i) => i.severity === 'warning' && /listed again/.test(i.message) && i.path?.join('/') === 'models/2/model'));
+    assertMerged(await merge(yaml), (_, b, c, p) => b + 0.7 * (c - b) + 0.3 * (p - b));
+  });
+});
+
+describe('gradients of the tensors after the last layer', () => {
+  const recipe = (extra: string) => `merge_method: task_arithmetic
+base_model: ${trio.base}
+models:
+  - model: ${cpSame}
+    parameters: {weight: [0.2, 1.0]}
+out_dtype: float32
+${extra}`;
+  const post = (name: string) => layerOf(name) === null && !name.includes('embed_tokens');
+
+  it('are evaluated at t = 0 by default (mergekit ≥ 0.1.2)', async () => {
+    const out = await merge(recipe(''));
+    assert.ok(out.has('model.norm.weight') && out.has('lm_head.weight'));
+    assertMerged(out, (_, b, _c, p) => b + 0.2 * (p - b), post);
+    assertMerged(out, (name, b, _c, p) => b + (0.2 + 0.8 * (layerOf(name)! / 3)) * (p - b), (n) => layerOf(n) !== null);
+  });
+
+  it('at t = 1 with chatvec_post_layer_t: 1 (mergekit ≤ 0.1.1)', async () => {
+    const out = await merge(recipe('chatvec_post_layer_t: 1\n'));
+    assertMerged(out, (_, b, _c, p) => b + 1.0 * (p - b), post);
+    assertMerged(out, (_, b, _c, p) => b + 0.2 * (p - b), (n) => n.includes('embed_tokens'));
+  });
+
+  it('chatvec_post_layer_t takes 0 or 1 only', () => {
+    const issues = schemaIssues({ merge_method: 'linear', models: [{ model: 'a', parameters: { weight: 1 } }], chatvec_post_layer_t: 0.5 });
+    assert.equal(issues.length, 1);
+    assert.deepEqual(issues[0]!.path, ['chatvec_post_layer_t']);
+    assert.match(issues[0]!.message, /^chatvec_post_layer_t must be one of 0, 1/);
+  });
+});
+
+describe('tokenizer_source', () => {
+  it('a model with another vocabulary is an error at tokenizer_source (embeddings are not rebuilt yet)', () => {
+    const yaml = `merge_method: task_arithmetic
+base_model: ${trio.base}
+models:
+  - model: ${trio.chat}
+    parameters: {weight: 1}
+tokenizer_source: ${trio.cp}
+`;
+    const ds = recipeDiagnostics(yaml, { baseDir: dir }).filter((d) => d.severity === 'error');
+    assert.equal(ds.length, 1, ds.map((d) => d.message).join('\n'));
+    assert.equal(ds[0]!.line, 5);
+    assert.equal(ds[0]!.column, 'tokenizer_source: '.length);
+    assert.match(ds[0]!.message, /^tokenizer_source .* has a (\d+)-token vocabulary but the output's embeddings have (?!\1)\d+ rows; rebuilding embeddings for another tokenizer is not supported yet/);
+    // The same vocabulary is fine.
+    assert.deepEqual(recipeDiagnostics(yaml.replace(trio.cp, cpSame), { baseDir: dir }).filter((d) => d.severity === 'error'), []);
+  });
+});
+
+describe('messages', () => {
+  it('a did-you-mean never repeats the word', () => {
+    for (const method of ['linear ', 'Linear']) {
+      const [m] = schemaIssues({ merge_method: method, models: [{ model: 'a', parameters: { weight: 1 } }] });
+      assert.ok(m);
+      assert.doesNotMatch(m.message, /did you mean `linear`/);
+      assert.match(m.message, /write it exactly `linear`/);
+    }
+    const [typo] = schemaIssues({ merge_method: 'ties', base_model: 'a', models: [{ model: 'a', parameters: { desnity: 0.5 } }] });
+    assert.match(typo!.message, /unknown parameter `desnity` \(did you mean `density`\?\)/);
+  });
+
+  it('a parameter of another method names that method', () => {
+    const [m] = schemaIssues({ merge_method: 'ties', base_model: 'a', models: [{ model: 'a', parameters: { epsilon: 0.1 } }] });
+    assert.equal(m!.message, '`epsilon` is a parameter of della or della_linear (not run by chatvec yet), not of ties');
+    const ds = recipeDiagnostics(`merge_method: ties\nbase_model: ${trio.base}\nmodels:\n  - model: ${trio.chat}\n    parameters: {weight: 1, t: 0.5}\n`, { baseDir: dir });
+    const t = ds.find((d) => /`t`/.test(d.message));
+    assert.equal(t?.message, '`t` is a parameter of slerp, not of ties');
+    assert.equal(t?.severity, 'warning');
+  });
+});
