@@ -2,7 +2,9 @@
 // a model listed twice counts once (first entry's parameters), the tensors after the last layer
 // take gradients at t = 0 (t = 1 with `chatvec_post_layer_t: 1`, as mergekit ≤ 0.1.1 did), a
 // tokenizer_source with another vocabulary is an error, and the did-you-mean hints never repeat
-// the word.
+// the word. Keys and parameters mergekit ignores are warnings; a task method listing only the base
+// outputs the base's bytes; `tokenizer: {source}` and `model:X` read as mergekit reads them.
+import Ajv from 'ajv';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,10 +14,10 @@ import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
 import { recipeDiagnostics } from '../../src/core/recipes/diagnostics';
 import { loadRecipeFile } from '../../src/core/recipes/recipe';
 import { runMergePlan } from '../../src/core/recipes/run';
-import { schemaIssues } from '../../src/core/recipes/schema';
+import { RECIPE_SCHEMA, schemaIssues } from '../../src/core/recipes/schema';
 import { summarizePlan } from '../../src/core/recipes/summary';
 import { formatPlanSummary } from '../../src/protocol/planText';
-import { readAll, rng, writeModel } from './support/recipeFixtures';
+import { readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';
 
 let dir: string;
 let trio: DemoTrio;
@@ -189,5 +191,113 @@ describe('messages', () => {
     const t = ds.find((d) => /`t`/.test(d.message));
     assert.equal(t?.message, '`t` is a parameter of slerp, not of ties');
     assert.equal(t?.severity, 'warning');
+  });
+});
+
+describe('keys and parameters mergekit ignores are warnings, and the merge runs (issue 13, item 4)', () => {
+  const yaml = () => `merge_method: task_arithmetic
+base_model: ${trio.base}
+out_path: ./merged
+models:
+  - model: ${cpSame}
+    parameters:
+      weight: 0.5
+      dare_pruning_rate: 0.3
+      desnity: 0.5
+      epsilon: 0.1
+    notes: from the hub
+parameters:
+  normalize: false
+out_dtype: float32
+`;
+
+  it('each is a warning at its key, with a did-you-mean where one is close', () => {
+    const ds = recipeDiagnostics(yaml(), { baseDir: dir });
+    assert.deepEqual(ds.filter((d) => d.severity === 'error'), []);
+    const warned = (line: number, re: RegExp) => {
+      const d = ds.find((x) => x.line === line && x.severity === 'warning');
+      assert.ok(d, `no warning on line ${line}: ${ds.map((x) => `${x.line}: ${x.message}`).join('\n')}`);
+      assert.match(d.message, re);
+    };
+    warned(2, /^unknown key `out_path` at the top level, ignored \(as mergekit does\)$/);
+    warned(7, /^unknown parameter `dare_pruning_rate`, ignored/);
+    warned(8, /^unknown parameter `desnity` \(did you mean `density`\?\), ignored/);
+    warned(9, /^`epsilon` is a parameter of della or della_linear .*, not of task_arithmetic$/);
+    warned(10, /^unknown key `notes` in models\[0\], ignored/);
+    for (const d of ds) assert.doesNotMatch(d.message, /did you mean `(out_path|notes|dare_pruning_rate)`/);
+  });
+
+  it('the merge is base + 0.5·(cp − base), as without them', async () => {
+    assertMerged(await merge(yaml()), (_, b, _c, p) => b + 0.5 * (p - b));
+  });
+
+  it('misplaced known keys and type errors of known keys stay errors', () => {
+    const misplaced = recipeDiagnostics(`merge_method: linear\nmodels:\n  - model: ${trio.base}\n    weight: 1\n`, { baseDir: dir });
+    assert.equal(misplaced.filter((d) => d.severity === 'error').length, 1);
+    assert.match(misplaced[0]!.message, /^`weight` is a parameter and must be under/);
+    const inSlice = schemaIssues({ merge_method: 'linear', slices: [{ sources: [{ model: 'a', layer_range: [0, 2] }], density: 0.5 }] });
+    assert.deepEqual(inSlice.map((i) => i.severity), ['error']);
+    assert.match(inSlice[0]!.message, /^`density` is a parameter and must be under `parameters:` of slices\[0\]/);
+    const typed = schemaIssues({ merge_method: 'linear', models: [{ model: 'a', parameters: { weight: 'heavy' } }], out_path: 'x' });
+    assert.deepEqual(typed.map((i) => [i.severity, (i.path ?? []).join('.')]), [['warning', 'out_path'], ['error', 'models.0.parameters.weight']]);
+    const chat = schemaIssues({ merge_method: 'chat_vector', base_model: 'a', target_model: 'b', chat_models: [{ model: 'c', ratoi: 1 }] });
+    assert.equal(chat[0]?.severity, 'error'); // chat_vector is chatvec's own form: no mergekit to follow
+  });
+
+  it('the schema file accepts them (the editor checks recipes with it), the strict check does not', () => {
+    const data = { merge_method: 'ties', base_model: 'a', out_path: 'x', models: [{ model: 'a', foo: 1, parameters: { weight: 1, dare_pruning_rate: 0.1 } }], slices: undefined };
+    const loose = new Ajv({ allErrors: true, allowUnionTypes: true }).compile(RECIPE_SCHEMA);
+    assert.ok(loose(JSON.parse(JSON.stringify(data))), JSON.stringify(loose.errors));
+    assert.equal(schemaIssues(JSON.parse(JSON.stringify(data))).length, 3);
+  });
+});
+
+describe('a task method whose only model is the base outputs the base (issue 13, item 5)', () => {
+  const methods = ['task_arithmetic', 'ties', 'dare_linear', 'dare_ties'];
+  for (const method of methods) {
+    it(`${method}: the output tensors are the base model's bytes`, async () => {
+      const loaded = load(`merge_method: ${method}\nbase_model: ${trio.base}\nmodels:\n  - model: ${trio.base}\n    parameters: {weight: 1, density: 0.5, lora_rank: 16}\nparameters:\n  normalize: true\n`);
+      assert.ok(loaded.issues.some((i) => i.severity === 'warning' && /only the base model is listed: the output is the base model/.test(i.message)));
+      assert.match(formatPlanSummary(summarizePlan(loaded.plan, 2)), /only the base model is listed: the output is the base model, as in mergekit/);
+      const out = path.join(dir, `out-${counter++}`);
+      await runMergePlan(loaded.plan, { out, threads: 2, recipeText: loaded.text });
+      const [want, got] = [tensorBytes(trio.base), tensorBytes(out)];
+      assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
+      for (const [name, bytes] of want) assert.ok(Buffer.from(got.get(name)!).equals(Buffer.from(bytes)), name);
+    });
+  }
+
+  it('with another out_dtype, the base converted', async () => {
+    assertMerged(await merge(`merge_method: ties\nbase_model: ${trio.base}\nmodels:\n  - model: ${trio.base}\nout_dtype: float32\n`), (_, b) => b);
+  });
+
+  // linear already gave the base before: this guards "linear where it applies".
+  it('linear listing only the base gives the base', async () => {
+    assertMerged(await merge(`merge_method: linear\nbase_model: ${trio.base}\nmodels:\n  - model: ${trio.base}\n    parameters: {weight: 0.7}\n`), (_, b) => b);
+  });
+});
+
+describe('tokenizer sources as mergekit reads them (issue 13, item 6)', () => {
+  const body = () => `merge_method: task_arithmetic\nbase_model: ${trio.base}\nmodels:\n  - model: ${trio.chat}\n    parameters: {weight: 1}\n`;
+
+  it('`tokenizer: {source: X}` without tokens is tokenizer_source: X', async () => {
+    const loaded = load(`${body()}tokenizer:\n  source: ${cpSame}\n`);
+    assert.equal(loaded.recipe!.tokenizerFrom!.path, path.resolve(cpSame));
+    // Its vocabulary check is made at tokenizer.source.
+    const ds = recipeDiagnostics(`${body()}tokenizer:\n  source: ${trio.cp}\n`, { baseDir: dir }).filter((d) => d.severity === 'error');
+    assert.equal(ds.length, 1, ds.map((d) => d.message).join('\n'));
+    assert.equal(ds[0]!.line, 6);
+    assert.match(ds[0]!.message, /-token vocabulary but the output's embeddings have/);
+  });
+
+  it('`tokenizer_source: model:X` (mergekit ≤ 0.0.5) is X', () => {
+    const loaded = load(`${body()}tokenizer_source: model:${cpSame}\n`);
+    assert.equal(loaded.recipe!.tokenizerFrom!.path, path.resolve(cpSame));
+  });
+
+  it('`tokenizer:` with `tokens:` stays an error, named at `tokens:`', () => {
+    const ds = recipeDiagnostics(`${body()}tokenizer:\n  source: base\n  tokens:\n    <|im_start|>: {source: ${trio.chat}}\n`, { baseDir: dir }).filter((d) => d.severity === 'error');
+    assert.equal(ds.length, 1);
+    assert.match(ds[0]!.message, /^`tokenizer:` with `tokens:` \(vocabulary surgery\) is not supported by chatvec/);
   });
 });

@@ -7,7 +7,7 @@ import { entryKind } from '../io/files';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
 import { type ParameterScope, SPARSIFYING, evaluateSetting, methodParameters, otherMethodMessage } from './parameters';
-import { yamlNumber } from './schema';
+import { SCHEMA_PARAMETERS, yamlNumber } from './schema';
 import { pathLabel } from './yamlSource';
 import type {
   ChatVectorSpec,
@@ -67,6 +67,7 @@ function settingIssues(params: ParameterMap | null | undefined, at: RecipePath, 
     const def = defs.find((d) => d.name === name);
     const keyPath = [...at, name];
     if (!def) {
+      if (!SCHEMA_PARAMETERS.has(name)) continue; // schemaIssues has warned about it already
       issues.push({ severity: 'warning', message: otherMethodMessage(name, method) ?? `${code(name)} is not used by ${method}`, path: keyPath, at: 'key' });
       continue;
     }
@@ -120,6 +121,30 @@ function withoutDuplicates(sources: readonly ResolvedSource[], issues: RecipeIss
   return kept;
 }
 
+/**
+ * The tokenizer source as mergekit reads it, with where it is written: `tokenizer: {source: X}`
+ * without `tokens:` is `tokenizer_source: X`, and `model:X` (mergekit <= 0.0.5) is `X`. Token
+ * surgery (`tokens:`, `pad_to_multiple_of:`) is an error; null when no source is given.
+ */
+function tokenizerSourceOf(raw: RawRecipe, issues: RecipeIssue[]): { source: string; at: RecipePath } | null {
+  let found: { source: string; at: RecipePath } | null = raw.tokenizer_source !== undefined ? { source: raw.tokenizer_source, at: ['tokenizer_source'] } : null;
+  const section = raw.tokenizer as Record<string, unknown> | undefined;
+  if (section !== undefined) {
+    const surgery = ['tokens', 'pad_to_multiple_of'].find((k) => section[k] !== undefined && section[k] !== null);
+    if (surgery) {
+      issues.push({ severity: 'error', message: `\`tokenizer:\` with \`${surgery}:\` (vocabulary surgery) is not supported by chatvec; use tokenizer_source: base or a model path`, path: ['tokenizer', surgery], at: 'key' });
+    } else if (typeof section.source !== 'string' || section.source === '') {
+      issues.push({ severity: 'error', message: '`tokenizer:` needs `source:` (base, union or a model path)', path: ['tokenizer'], at: 'key' });
+    } else if (found) {
+      issues.push({ severity: 'error', message: 'give `tokenizer_source:` or `tokenizer: {source: …}`, not both', path: ['tokenizer'], at: 'key' });
+    } else {
+      found = { source: section.source, at: ['tokenizer', 'source'] };
+    }
+  }
+  if (found && found.source.startsWith('model:')) found = { ...found, source: found.source.slice('model:'.length) };
+  return found;
+}
+
 /** Whether any scope can supply `name` for some tensor (filters may still miss some tensors). */
 function everSet(name: string, scopes: readonly ParameterScope[]): boolean {
   return scopes.some((s) => s.params[name] !== undefined && s.params[name] !== null);
@@ -137,12 +162,8 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     if (r.issue) issues.push(r.issue);
     return r.ref;
   };
-  for (const [key, msg] of [
-    ['tokenizer', '`tokenizer:` (vocabulary surgery) is not supported by chatvec; use tokenizer_source: base or a model path'],
-    ['modules', '`modules:` (multi-module merges) is not supported by chatvec'],
-  ] as const) {
-    if (raw[key] !== undefined) issues.push({ severity: 'error', message: msg, path: [key], at: 'key' });
-  }
+  if (raw.modules !== undefined) issues.push({ severity: 'error', message: '`modules:` (multi-module merges) is not supported by chatvec', path: ['modules'], at: 'key' });
+  const tokenizerSource = tokenizerSourceOf(raw, issues);
   if (raw.chat_template !== undefined) issues.push({ severity: 'warning', message: '`chat_template` is not applied by chatvec; the output keeps the tokenizer source\'s template', path: ['chat_template'], at: 'key' });
   const outDtypeName = raw.out_dtype ?? raw.dtype;
   const outDtype = outDtypeName ? (DTYPES[outDtypeName] ?? null) : null;
@@ -232,7 +253,13 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
       issues.push({ severity: 'error', message: `slerp merges exactly two models, the base model and one other (got ${sl.sources.length})`, path: where, at: 'key' });
     }
     if (method !== 'linear' && method !== 'slerp' && sl.sources.length < 2) {
-      issues.push({ severity: 'error', message: `${method} needs at least one model besides the base model`, path: where, at: 'key' });
+      // mergekit's task arithmetic returns the base tensor when there is no task vector ("bake a
+      // LoRA in" recipes list only the base model, with a LoRA on its path).
+      const why = 'only the base model is listed: the output is the base model, as in mergekit';
+      if (!notes.includes(why)) {
+        issues.push({ severity: 'warning', message: why, path: where, at: 'key' });
+        notes.push(why);
+      }
     }
     const defs = methodParameters(method);
     for (const def of defs) {
@@ -263,13 +290,14 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
   });
 
   let tokenizerFrom: ModelRef | null = topBase ?? slices[0]?.sources[0]?.model ?? null;
-  if (raw.tokenizer_source !== undefined) {
-    if (raw.tokenizer_source === 'union') {
-      issues.push({ severity: 'error', message: 'tokenizer_source: union (merged vocabularies) is not supported by chatvec; use `base` or a model path', path: ['tokenizer_source'] });
-    } else if (raw.tokenizer_source !== 'base') {
-      tokenizerFrom = model(raw.tokenizer_source, ['tokenizer_source']);
+  if (tokenizerSource) {
+    const { source, at } = tokenizerSource;
+    if (source === 'union') {
+      issues.push({ severity: 'error', message: 'tokenizer_source: union (merged vocabularies) is not supported by chatvec; use `base` or a model path', path: at });
+    } else if (source !== 'base') {
+      tokenizerFrom = model(source, at);
     } else if (!topBase) {
-      issues.push({ severity: 'error', message: 'tokenizer_source: base needs `base_model:`', path: ['tokenizer_source'] });
+      issues.push({ severity: 'error', message: 'tokenizer_source: base needs `base_model:`', path: at });
     }
   }
   const postLayerT = raw.chatvec_post_layer_t ?? 0;

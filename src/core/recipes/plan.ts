@@ -26,7 +26,10 @@ export interface PlannedTensor {
   readonly elementCount: number;
   /** Output dtype. */
   readonly dtype: Dtype;
-  /** 'copy': a non-float tensor copied from the base (or first) input, which all inputs must equal. */
+  /**
+   * 'copy': a non-float tensor copied from the base (or first) input, which all inputs must equal;
+   * or any tensor of a task method whose only input is the base.
+   */
   readonly kind: 'merge' | 'copy';
   readonly role: TensorRole;
   /** Output layer index, for layer tensors. */
@@ -324,6 +327,11 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       tensors.push(copySpec(spec, leadEntry, es, sl, b));
       continue;
     }
+    if (gta && es.length === 1 && (recipe.outDtype === null || recipe.outDtype === leadEntry.dtype)) {
+      // Only the base is listed: mergekit returns the base tensor unchanged, so copy its bytes.
+      tensors.push(copySpec(spec, leadEntry, es, sl, b));
+      continue;
+    }
     // Shapes: equal, or embeddings / LM heads of different vocabularies (mergekit's submatrix rule).
     let shape = leadEntry.shape;
     if (es.some((e) => !sameShape(e.shape, leadEntry.shape))) {
@@ -404,14 +412,14 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
 function tokenizerVocabIssue(recipe: ResolvedRecipe, tensors: readonly PlannedTensor[], issues: RecipeIssue[]): void {
   const from = recipe.tokenizerFrom;
   const out = tensors.find((t) => t.role === 'embedding');
-  if (!from || from.at[0] !== 'tokenizer_source' || !out) return;
+  if (!from || (from.at[0] !== 'tokenizer_source' && from.at[0] !== 'tokenizer') || !out) return;
   // A folder without weights (tokenizer files only) cannot be checked; it is not an error here.
   const own = new Opener([]).open(from)?.tensors.find((e) => e.group.role === 'embedding');
   if (!own || own.shape[0] === out.shape[0]) return;
   issues.push({
     severity: 'error',
     message: `tokenizer_source ${from.given} has a ${own.shape[0]}-token vocabulary but the output's embeddings have ${out.shape[0]} rows; rebuilding embeddings for another tokenizer is not supported yet (use \`base\` or a model with the output's vocabulary)`,
-    path: ['tokenizer_source'],
+    path: from.at,
   });
 }
 

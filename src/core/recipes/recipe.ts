@@ -48,7 +48,7 @@ export function checkRecipeText(text: string, opts: RecipeCheckOptions = {}): Ch
   if (!parsed.issues.some((i) => i.severity === 'error')) {
     const schema = schemaIssues(parsed.data, parsed);
     issues.push(...schema);
-    if (schema.length === 0) {
+    if (!schema.some((i) => i.severity === 'error')) {
       raw = parsed.data as RawRecipe;
       const depth = opts.depth ?? 'headers';
       const baseDir = opts.recipePath ? dirname(resolve(opts.recipePath)) : resolve(opts.baseDir ?? '.');

@@ -15,12 +15,28 @@ export const RECIPE_SCHEMA: Readonly<Record<string, unknown>> = schemaJson as Re
 /** Parameter names a method may read: written outside `parameters:` they are a common mistake. */
 export const PARAMETER_NAMES: readonly string[] = ['weight', 'density', 't', 'lambda', 'normalize', 'rescale', 'int8_mask', 'epsilon', 'gamma'];
 
+/** The parameters the schema describes; others are warned about by schemaIssues (and ignored). */
+export const SCHEMA_PARAMETERS: ReadonlySet<string> = new Set(
+  Object.keys((RECIPE_SCHEMA as { definitions: { parameters: { properties: Record<string, unknown> } } }).definitions.parameters.properties),
+);
+
 let validator: ReturnType<Ajv['compile']> | null = null;
+
+/**
+ * The schema with every `additionalProperties: true` made false. The schema file allows the keys
+ * mergekit ignores (so the editor's YAML extension accepts what `chatvec merge` runs); chatvec
+ * checks against this strict copy to warn about them, with a did-you-mean.
+ */
+function strict(s: unknown): unknown {
+  if (Array.isArray(s)) return s.map(strict);
+  if (typeof s !== 'object' || s === null) return s;
+  return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'additionalProperties' && v === true ? false : strict(v)]));
+}
 
 function validate(): ReturnType<Ajv['compile']> {
   if (!validator) {
     const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
-    validator = ajv.compile(RECIPE_SCHEMA);
+    validator = ajv.compile(strict(RECIPE_SCHEMA) as Record<string, unknown>);
   }
   return validator;
 }
@@ -120,7 +136,9 @@ function misplacedParameter(parsed: ParsedRecipeText | null, container: RecipePa
   return `${code(key)} is a parameter and must be under ${where}, e.g.\n  parameters:\n    ${key}: …`;
 }
 
-function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | null): { message: string; path: RecipePath; at: 'key' | 'value' } | null {
+type SchemaMessage = { message: string; path: RecipePath; at: 'key' | 'value'; severity?: 'warning' };
+
+function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | null): SchemaMessage | null {
   const path = toPath(e.instancePath);
   const label = pathLabel(path);
   const inChatVectorBranch = e.schemaPath.includes('/then/');
@@ -139,20 +157,23 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       const keyPath = [...path, extra];
       const parent = path[path.length - 2];
-      const isModelLike = path.length === 0 || (path.length === 2 && (path[0] === 'models' || path[0] === 'chat_models')) || (path.length === 4 && path[2] === 'sources');
+      const isModelLike = path.length === 0 || (path.length === 2 && (path[0] === 'models' || path[0] === 'chat_models' || path[0] === 'slices')) || (path.length === 4 && path[2] === 'sources');
       if (PARAMETER_NAMES.includes(extra) && isModelLike && path[0] !== 'chat_models') {
         return { message: misplacedParameter(parsed, path, extra), path: keyPath, at: 'key' };
       }
       if (path[path.length - 1] === 'parameters') {
         const method = (data as { merge_method?: unknown } | null)?.merge_method;
         const other = otherMethodMessage(extra, String(method));
-        if (other) return { message: other, path: keyPath, at: 'key' };
-        return { message: `unknown parameter ${code(extra)}${suggest(extra, PARAMETER_NAMES)}; chatvec reads ${PARAMETER_NAMES.slice(0, 7).join(', ')}`, path: keyPath, at: 'key' };
+        // mergekit ignores parameters no method reads: a warning, and the merge goes on.
+        if (other) return { message: other, path: keyPath, at: 'key', severity: 'warning' };
+        return { message: `unknown parameter ${code(extra)}${suggest(extra, PARAMETER_NAMES)}, ignored (as mergekit does); chatvec reads ${PARAMETER_NAMES.slice(0, 7).join(', ')}`, path: keyPath, at: 'key', severity: 'warning' };
       }
       const allowed = Object.keys(((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
       const where = path.length === 0 ? 'at the top level' : `in ${label}`;
       if (extra === 'ratio' && parent === 'models') return { message: `${code('ratio')} belongs to chat_models of merge_method chat_vector; in ${code('models')} use ${code('parameters: {weight: …}')}`, path: keyPath, at: 'key' };
-      return { message: `unknown key ${code(extra)} ${where}${suggest(extra, allowed)}`, path: keyPath, at: 'key' };
+      if (path[0] === 'chat_models') return { message: `unknown key ${code(extra)} ${where}${suggest(extra, allowed)}`, path: keyPath, at: 'key' };
+      // mergekit's configuration models ignore keys they do not know (pydantic's default).
+      return { message: `unknown key ${code(extra)} ${where}${suggest(extra, allowed)}, ignored (as mergekit does)`, path: keyPath, at: 'key', severity: 'warning' };
     }
     case 'false schema': {
       const key = String(path[path.length - 1]);
@@ -213,7 +234,8 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
 /**
  * Validates recipe data against the schema.
  * @param parsed the document, used to explain indentation mistakes (optional)
- * @returns issues with paths; empty when the data is valid
+ * @returns issues with paths, empty when the data is valid: errors, and warnings for the keys and
+ *   parameters mergekit ignores (the schema file allows them; see `strict`)
  */
 export function schemaIssues(data: unknown, parsed: ParsedRecipeText | null = null): RecipeIssue[] {
   const v = validate();
@@ -231,7 +253,7 @@ export function schemaIssues(data: unknown, parsed: ParsedRecipeText | null = nu
     const id = `${m.path.join('/')}|${m.message}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    issues.push({ severity: 'error', message: m.message, path: m.path, at: m.at });
+    issues.push({ severity: m.severity ?? 'error', message: m.message, path: m.path, at: m.at });
   }
   return issues;
 }
