@@ -7,17 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeDemoModel } from '../../src/core/demo/generator';
+import { CLI as cli, ensureCli } from './support/builtCli';
 
-const repo = path.resolve(__dirname, '..', '..');
-const cli = path.join(repo, 'dist', 'cli.js');
 let root: string;
 let model: string;
 
 before(() => {
-  if (!fs.existsSync(cli)) {
-    const b = spawnSync(process.execPath, [path.join(repo, 'scripts', 'build.mjs')], { cwd: repo, encoding: 'utf8' });
-    assert.equal(b.status, 0, `build failed: ${b.stderr}`);
-  }
+  ensureCli();
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-cli-'));
   model = path.join(root, 'small-base');
   writeDemoModel(model, 'base', 'small', 7);

@@ -14,8 +14,8 @@ import type { DeltaStats, DiffReport } from '../../src/core/jobs/types';
 import { type TensorSpec, createPlannedFile, planSafetensorsFile } from '../../src/core/safetensors/writer';
 import { DIFF_CACHE_VERSION, diffCacheFile, readCachedDiff, writeCachedDiff } from '../../src/core/stats/diffCache';
 import { REPO_ROOT, tempDir } from './support/engineFixtures';
+import { CLI as cli, ensureCli } from './support/builtCli';
 
-const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
 const root = tempDir('safety-names');
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -71,10 +71,7 @@ let B: string;
 let C: string;
 
 before(() => {
-  if (!fs.existsSync(cli)) {
-    const b = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'build.mjs')], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(b.status, 0, `build failed: ${b.stderr}`);
-  }
+  ensureCli();
   A = path.join(root, 'a');
   B = path.join(root, 'b');
   C = path.join(root, 'c');

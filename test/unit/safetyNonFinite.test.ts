@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { generateDemoTrio, type DemoTrio } from '../../src/core/demo/generator';
 import { EXPONENT_16, type RawElements, anyNonFinite, anyNonFiniteJs, countNonFinite } from '../../src/core/engine/nonFinite';
 import { simdKernels } from '../../src/core/compute/wasm/combineModule';
-import { type OutFloat, REPO_ROOT, decodeAll, readCheckpoint, rng, tempDir, valueOf, writeModel } from './support/engineFixtures';
+import { type OutFloat, decodeAll, readCheckpoint, rng, tempDir, valueOf, writeModel } from './support/engineFixtures';
+import { CLI as cli, ensureCli } from './support/builtCli';
 
-const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
 let root: string;
 let tiny: DemoTrio;
 /** F32 models: base, chat, a target holding NaN and +Inf, and one holding 70000 (beyond f16). */
@@ -26,10 +26,7 @@ const W = 'model.layers.0.mlp.up_proj.weight';
 const EMPTY = 'model.layers.0.self_attn.q_proj.bias';
 
 before(() => {
-  if (!fs.existsSync(cli)) {
-    const b = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'build.mjs')], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(b.status, 0, `build failed: ${b.stderr}`);
-  }
+  ensureCli();
   root = tempDir('nonfinite');
   tiny = generateDemoTrio(path.join(root, 'demo'), 'tiny', 7);
   const values = (f: (i: number) => number) => Array.from({ length: 32 }, (_, i) => Math.fround(f(i)));

@@ -14,9 +14,8 @@ import { runApply } from '../../src/core/engine/apply';
 import { ioError } from '../../src/core/io/outputFile';
 import { readTokenizerInfo } from '../../src/extension/specialTokens';
 import { copyFolder, tempDir, writeModel } from './support/engineFixtures';
+import { CLI as cli, ensureCli } from './support/builtCli';
 
-const repo = path.resolve(__dirname, '..', '..');
-const cli = path.join(repo, 'dist', 'cli.js');
 /** Every case answers in about a second; a hang is cut off here and fails the test. */
 const CLI_LIMIT_MS = 8_000;
 const TEST = { timeout: 20_000 };
@@ -28,10 +27,7 @@ let n = 0;
 const fifos: string[] = [];
 
 before(() => {
-  if (!fs.existsSync(cli)) {
-    const b = spawnSync(process.execPath, [path.join(repo, 'scripts', 'build.mjs')], { cwd: repo, encoding: 'utf8' });
-    assert.equal(b.status, 0, `build failed: ${b.stderr}`);
-  }
+  ensureCli();
   root = tempDir('sidefiles');
   tiny = generateDemoTrio(path.join(root, 'demo'), 'tiny', 5);
 });

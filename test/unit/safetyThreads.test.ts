@@ -13,20 +13,16 @@ import { generateDemoTrio, type DemoTrio } from '../../src/core/demo/generator';
 import { runApply } from '../../src/core/engine/apply';
 import { threadCount } from '../../src/core/jobs/threadLimit';
 import { ChatVecError } from '../../src/core/errors';
-import { REPO_ROOT } from './support/engineFixtures';
+import { CLI as cli, ensureCli } from './support/builtCli';
 
 /** The rule, written out independently of core/jobs/threadLimit.ts. */
 const LIMIT = Math.min(256, 4 * os.availableParallelism());
 
-const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
 let root: string;
 let trio: DemoTrio;
 
 before(() => {
-  if (!fs.existsSync(cli)) {
-    const b = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'build.mjs')], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(b.status, 0, `build failed: ${b.stderr}`);
-  }
+  ensureCli();
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-threads-'));
   trio = generateDemoTrio(path.join(root, 'demo'), 'tiny', 5);
 });
