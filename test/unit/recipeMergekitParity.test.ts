@@ -17,7 +17,7 @@ import { runMergePlan } from '../../src/core/recipes/run';
 import { RECIPE_SCHEMA, schemaIssues } from '../../src/core/recipes/schema';
 import { summarizePlan } from '../../src/core/recipes/summary';
 import { formatPlanSummary } from '../../src/protocol/planText';
-import { readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';
+import { perturbedCopy, readAll, tensorBytes } from './support/recipeFixtures';
 
 let dir: string;
 let trio: DemoTrio;
@@ -27,12 +27,7 @@ let counter = 0;
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-parity-'));
   trio = generateDemoTrio(path.join(dir, 'demo'), 'tiny', 11);
-  const r = rng(5);
-  cpSame = writeModel(
-    path.join(dir, 'cp-same'),
-    [...readAll(trio.base)].map(([name, t]) => ({ name, shape: t.shape, values: t.values.map((v) => v + 0.02 * (r() - 0.5)) })),
-    JSON.parse(fs.readFileSync(path.join(trio.base, 'config.json'), 'utf8')) as Record<string, unknown>,
-  );
+  cpSame = perturbedCopy(trio.base, path.join(dir, 'cp-same'), 5);
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -12,7 +12,7 @@ import { hashString, uniformRange } from '../../src/core/numeric/random';
 import { runApply } from '../../src/core/engine/apply';
 import { loadRecipeFile } from '../../src/core/recipes/recipe';
 import { runMergePlan } from '../../src/core/recipes/run';
-import { readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';
+import { perturbedCopy, readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';
 
 const f = Math.fround;
 let dir: string;
@@ -23,13 +23,7 @@ let counter = 0;
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-recipes-'));
   trio = generateDemoTrio(path.join(dir, 'demo'), 'tiny', 7);
-  const base = readAll(trio.base);
-  const r = rng(99);
-  cpSame = writeModel(
-    path.join(dir, 'cp-same'),
-    [...base].map(([name, t]) => ({ name, shape: t.shape, dtype: 'BF16' as const, values: t.values.map((v) => v + 0.02 * (r() - 0.5)) })),
-    JSON.parse(fs.readFileSync(path.join(trio.base, 'config.json'), 'utf8')) as Record<string, unknown>,
-  );
+  cpSame = perturbedCopy(trio.base, path.join(dir, 'cp-same'), 99, 'BF16');
   for (const name of ['tokenizer.json', 'tokenizer_config.json']) if (fs.existsSync(path.join(trio.base, name))) fs.copyFileSync(path.join(trio.base, name), path.join(cpSame, name));
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -40,6 +40,19 @@ export function writeModel(dir: string, tensors: readonly FixtureTensor[], confi
   return dir;
 }
 
+/**
+ * A "continually pretrained" stand-in for `base`: every value moved by up to ±0.01 (deterministic
+ * from `seed`), the base's config; `dtype` F32 unless given.
+ */
+export function perturbedCopy(base: string, dir: string, seed: number, dtype?: FloatDtype): string {
+  const r = rng(seed);
+  return writeModel(
+    dir,
+    [...readAll(base)].map(([name, t]) => ({ name, shape: t.shape, ...(dtype ? { dtype } : {}), values: t.values.map((v) => v + 0.02 * (r() - 0.5)) })),
+    JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')) as Record<string, unknown>,
+  );
+}
+
 /** Reads every tensor of a checkpoint as float64 values (through float32, as stored). */
 export function readAll(dir: string): Map<string, { shape: readonly number[]; dtype: string; values: Float64Array; bytes: Uint8Array }> {
   const c = openCheckpoint(dir);
