@@ -104,7 +104,7 @@ const measureName = () => (mode === 'relative' ? 'relative ‖Δ‖ (‖Δ‖ / 
 
 function shortLabel(g: ChartGroup): string {
   if (g.layer !== null) return String(g.layer);
-  return { embedding: 'emb', final_norm: 'norm', lm_head: 'head', other: 'other' }[g.key] ?? g.label;
+  return { embedding: 'emb', final_norm: 'norm', lm_head: 'head', vision_tower: 'vision', audio_tower: 'audio', projector: 'proj', mtp: 'mtp', other: 'other' }[g.key] ?? g.label;
 }
 
 function render(): void {

@@ -9,7 +9,7 @@
 export const CHART_VIEW_TYPE = 'chatVector.chart';
 
 /** Module kinds shown as heatmap columns, in the order a transformer block runs them. */
-export const CHART_MODULE_COLUMNS = ['q', 'k', 'v', 'qkv', 'o', 'gate', 'up', 'down', 'router', 'norm'] as const;
+export const CHART_MODULE_COLUMNS = ['q', 'k', 'v', 'kv', 'qkv', 'o', 'gate', 'up', 'gate_up', 'down', 'router', 'norm'] as const;
 export type ChartModuleColumn = (typeof CHART_MODULE_COLUMNS)[number];
 
 /** Number of steps of the heat scale; the colours are contributed as `chatVector.heat0…N-1`. */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openCheckpoint, summarize } from '../../src/core/checkpoint/checkpoint';
-import { classifyTensors, detectFamily, isEmbeddingOrHead, type TensorGroup } from '../../src/core/checkpoint/layers';
+import { classifyTensors, groupTensors, type TensorGroup } from '../../src/core/checkpoint/layers';
 import { ChatVecError } from '../../src/core/errors';
 import { DTYPE_BITS, type Dtype } from '../../src/core/safetensors/dtype';
 import { createPlannedFile, planSafetensorsFile } from '../../src/core/safetensors/writer';
@@ -314,9 +314,10 @@ describe('opening checkpoints', () => {
 
 describe('layer grouping', () => {
   const L = (layer: number, module: TensorGroup['module']): TensorGroup => ({ role: 'layer', layer, module });
-  const E: TensorGroup = { role: 'embedding', module: 'embedding' };
+  const E: TensorGroup = { role: 'embedding', module: 'embedding', vocab: true };
+  const P: TensorGroup = { role: 'embedding', module: 'embedding' }; // position embeddings: rows are not tokens
   const N: TensorGroup = { role: 'final_norm', module: 'norm' };
-  const H: TensorGroup = { role: 'lm_head', module: 'lm_head' };
+  const H: TensorGroup = { role: 'lm_head', module: 'lm_head', vocab: true };
   const O: TensorGroup = { role: 'other', module: 'other' };
 
   const families: Record<string, [string, TensorGroup][]> = {
@@ -339,7 +340,7 @@ describe('layer grouping', () => {
     ],
     gpt2: [
       ['transformer.wte.weight', E],
-      ['transformer.wpe.weight', E],
+      ['transformer.wpe.weight', P],
       ['transformer.h.0.attn.c_attn.weight', L(0, 'qkv')],
       ['transformer.h.0.attn.c_proj.weight', L(0, 'o')],
       ['transformer.h.0.mlp.c_fc.weight', L(0, 'up')],
@@ -361,7 +362,7 @@ describe('layer grouping', () => {
     ],
     opt: [
       ['model.decoder.embed_tokens.weight', E],
-      ['model.decoder.embed_positions.weight', E],
+      ['model.decoder.embed_positions.weight', P],
       ['model.decoder.layers.5.self_attn.q_proj.weight', L(5, 'q')],
       ['model.decoder.layers.5.self_attn.out_proj.weight', L(5, 'o')],
       ['model.decoder.layers.5.fc1.weight', L(5, 'up')],
@@ -381,7 +382,7 @@ describe('layer grouping', () => {
       ['transformer.norm_f.weight', N],
     ],
     generic: [
-      ['backbone.embeddings.weight', E],
+      ['backbone.embeddings.weight', P],
       ['backbone.layers.0.mixer.in_proj.weight', L(0, 'other')],
       ['backbone.layers.3.norm.weight', L(3, 'norm')],
       ['backbone.norm_f.weight', N],
@@ -394,7 +395,7 @@ describe('layer grouping', () => {
   for (const [family, table] of Object.entries(families)) {
     it(`groups ${family} names`, () => {
       const names = table.map(([n]) => n);
-      assert.equal(detectFamily(names).name, family);
+      assert.equal(groupTensors(names, null).family, family);
       const groups = classifyTensors(names);
       for (const [name, want] of table) assert.deepEqual(groups.get(name), want, name);
     });
@@ -406,16 +407,17 @@ describe('layer grouping', () => {
     const c = openCheckpoint(d);
     assert.equal(c.family, 'gpt_neox');
     assert.deepEqual(c.byName.get('embed_out.weight')!.group, H);
-    assert.equal(detectFamily([]).name, 'generic');
-    assert.equal(detectFamily(['h.0.attn.c_attn.weight', 'wte.weight']).name, 'gpt2');
+    assert.equal(groupTensors([], null).family, 'generic');
+    assert.equal(groupTensors(['h.0.attn.c_attn.weight', 'wte.weight'], null).family, 'gpt2');
     assert.deepEqual(classifyTensors(['h.0.attn.c_attn.weight', 'wte.weight', 'ln_f.weight']).get('ln_f.weight'), N);
   });
 
   it('recognises embedding and LM head names of every family', () => {
     const yes = ['model.embed_tokens.weight', 'lm_head.weight', 'transformer.wte.weight', 'wte.weight', 'gpt_neox.embed_in.weight', 'embed_out.weight', 'transformer.word_embeddings.weight', 'tok_embeddings.weight', 'language_model.lm_head.weight', 'model.decoder.embed_tokens.weight'];
     const no = ['model.layers.0.mlp.up_proj.weight', 'transformer.wpe.weight', 'model.embed_tokens.weight_scale', 'transformer.word_embeddings_layernorm.weight', 'my_lm_head.weight', 'model.norm.weight', 'lm_head.bias.extra', 'model.decoder.embed_positions.weight'];
-    for (const n of yes) assert.equal(isEmbeddingOrHead(n), true, n);
-    for (const n of no) assert.equal(isEmbeddingOrHead(n), false, n);
+    const vocab = (n: string) => classifyTensors([n]).get(n)!.vocab === true;
+    for (const n of yes) assert.equal(vocab(n), true, n);
+    for (const n of no) assert.equal(vocab(n), false, n);
   });
 });
 

@@ -4,6 +4,7 @@ import { ChatVecError } from '../../core/errors';
 import { userCacheDir } from '../../core/io/files';
 import { join } from '../../core/io/paths';
 import type { DeltaStats, DiffReport } from '../../core/jobs/types';
+import { prefixOnlyDifference } from '../../core/stats/namePrefix';
 import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { formatVerdict } from '../../protocol/verdictText';
 import { diffJob } from '../jobs';
@@ -153,6 +154,8 @@ export function renderDiff(r: DiffReport, by: By, sort: SortBy, top?: number, ba
   const sideB = vector ? 'only in the base' : 'only in B';
   if (r.onlyInA.length) lines.push(`note     ${plural(r.onlyInA.length, 'tensor')} ${sideA}: ${listNames(r.onlyInA)}`);
   if (r.onlyInB.length) lines.push(`note     ${plural(r.onlyInB.length, 'tensor')} ${sideB}: ${listNames(r.onlyInB)}`);
+  const renamed = prefixOnlyDifference(r.onlyInA, r.onlyInB);
+  if (renamed) lines.push(`note     the names differ only by the prefix "${printable(renamed.prefix)}" on the ${renamed.on} side: the same tensors under another layout, so nothing of them was compared`);
   for (const m of r.shapeMismatches) {
     const td = r.tensors.find((x) => x.name === m.name);
     lines.push(`note     ${printable(m.name)}: ${td?.note !== undefined ? printable(td.note) : `shapes [${m.shapeA.join(', ')}] vs [${m.shapeB.join(', ')}]: not compared`}`);

@@ -18,6 +18,13 @@ export function registerInspect(program: Command): void {
     );
 }
 
+/** Which table grouped the tensors and who chose it: the config, the names, or neither. */
+function familyText(r: InspectReport): string {
+  if (r.familyChosenBy === 'config') return `${r.family}, from config.json`;
+  if (r.familyChosenBy === 'names') return `${r.family}, guessed from tensor names: ${r.architecture !== null ? 'config.json names no family chatvec knows' : 'no config.json'}`;
+  return 'generic name patterns: no known family';
+}
+
 /** The report as text for a terminal; names, paths and metadata from the checkpoint are escaped (`printable`). */
 export function renderInspect(r: InspectReport): string {
   const dtypes = Object.entries(r.dtypes)
@@ -25,7 +32,7 @@ export function renderInspect(r: InspectReport): string {
     .join(', ');
   const lines = [
     printable(r.path),
-    `  architecture  ${r.architecture !== null ? printable(r.architecture) : 'unknown (no config.json)'}  (layer names: ${r.family})`,
+    `  architecture  ${r.architecture !== null ? printable(r.architecture) : 'unknown (no config.json)'}  (layer names: ${familyText(r)})`,
     `  parameters    ${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')}) in ${r.tensorCount} tensors`,
     `  dtypes        ${dtypes || 'none'}`,
     `  size          ${formatBytes(r.fileBytes)} in ${r.shards.length} file${r.shards.length === 1 ? '' : 's'}`,

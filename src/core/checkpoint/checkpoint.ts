@@ -12,7 +12,8 @@ import { belongsToCheckpoint } from '../io/sideFile';
 import { basename, dirname, isAbsolute, join, resolve } from '../io/paths';
 import { type Dtype } from '../safetensors/dtype';
 import { type SafetensorsFileInfo, type TensorLocation, readSafetensorsHeader } from '../safetensors/reader';
-import { type TensorGroup, classifyTensors, detectFamily } from './layers';
+import { aliasOf, architectureNamed } from './architectures';
+import { type TensorGroup, groupTensors } from './layers';
 
 export interface CatalogueEntry extends TensorLocation {
   readonly name: string;
@@ -38,13 +39,20 @@ export interface Checkpoint {
   readonly shards: readonly ShardInfo[];
   /** Tensors in file order: shard by shard, each by data offset. */
   readonly tensors: readonly CatalogueEntry[];
+  /** Name → entry; also under a family's alias spelling (GPT-2's `h.0.x` for `transformer.h.0.x`). */
   readonly byName: ReadonlyMap<string, CatalogueEntry>;
   /** config.json, when the folder has one. */
   readonly config: Readonly<Record<string, unknown>> | null;
   /** config.architectures[0] or model_type, when known. */
   readonly architecture: string | null;
-  /** Which name-template family the layer grouping used. */
+  /** Which family table the grouping used ("llama", "gpt2", …; "generic": name patterns). */
   readonly family: string;
+  /** Who chose the family: config.json, the tensor names, or neither (generic patterns). */
+  readonly familyChosenBy: 'config' | 'names' | 'generic';
+  /** Decoder layers of the language model (config's count where stated; towers and MTP excluded). */
+  readonly layerCount: number;
+  /** The dotted config.json key holding the layer count (`text_config.num_hidden_layers`, …). */
+  readonly layerCountKey: string;
   readonly indexFile: string | null;
 }
 
@@ -191,8 +199,8 @@ function build(
       });
     }
   });
-  const groups = classifyTensors(tensors.map((t) => t.name));
-  const entries: CatalogueEntry[] = tensors.map((t) => ({ ...t, group: groups.get(t.name)! }));
+  const grouping = groupTensors(tensors.map((t) => t.name), config);
+  const entries: CatalogueEntry[] = tensors.map((t) => ({ ...t, group: grouping.groups.get(t.name)! }));
   return {
     path,
     kind,
@@ -207,12 +215,30 @@ function build(
       tensorCount: info.tensors.length,
     })),
     tensors: entries,
-    byName: new Map(entries.map((e) => [e.name, e])),
+    byName: namesWithAliases(entries, grouping.family),
     config,
     architecture: architectureOf(config),
-    family: detectFamily(entries.map((e) => e.name)).name,
+    family: grouping.family,
+    familyChosenBy: grouping.chosenBy,
+    layerCount: grouping.layerCount,
+    layerCountKey: grouping.layerCountKey,
     indexFile,
   };
+}
+
+/**
+ * Name → entry, also under the family's alias spelling where no tensor has that name, so that
+ * `h.0.x` in one checkpoint finds `transformer.h.0.x` in another (GPT-2's two layouts).
+ */
+function namesWithAliases(entries: readonly CatalogueEntry[], family: string): Map<string, CatalogueEntry> {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const arch = architectureNamed(family);
+  if (arch?.aliasPrefix === undefined) return byName;
+  for (const e of entries) {
+    const alias = aliasOf(arch, e.name);
+    if (alias !== null && !byName.has(alias)) byName.set(alias, e);
+  }
+  return byName;
 }
 
 function architectureOf(config: Record<string, unknown> | null): string | null {
@@ -238,15 +264,13 @@ export interface CheckpointSummary {
 export function summarize(c: Checkpoint): CheckpointSummary {
   let params = 0;
   let bytes = 0;
-  let maxLayer = -1;
   const dtypes: Partial<Record<Dtype, number>> = {};
   let vocab: number | null = null;
   for (const t of c.tensors) {
     params += t.elementCount;
     bytes += t.byteLength;
     dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.elementCount;
-    if (t.group.role === 'layer' && t.group.layer !== undefined) maxLayer = Math.max(maxLayer, t.group.layer);
-    if (t.group.role === 'embedding' && vocab === null && t.shape.length === 2 && /embed_tokens|wte|word_embeddings|embed_in|tok_embeddings/.test(t.name)) {
+    if (t.group.role === 'embedding' && t.group.vocab && vocab === null && t.shape.length === 2) {
       vocab = t.shape[0]!;
     }
   }
@@ -255,9 +279,20 @@ export function summarize(c: Checkpoint): CheckpointSummary {
     tensorBytes: bytes,
     fileBytes: c.shards.reduce((a, s) => a + s.size, 0),
     dtypes,
-    layerCount: maxLayer + 1,
+    layerCount: c.layerCount,
     vocabSize: vocab,
   };
+}
+
+/**
+ * The tensor of `c` whose rows are the rows of `t` (a tensor of another checkpoint): the one of
+ * the same name, or for an LM head, `c`'s token embedding when `c` ties its head to it (has no
+ * head of its own). Undefined when `c` has neither.
+ */
+export function rowsCounterpart(c: Checkpoint, t: CatalogueEntry): CatalogueEntry | undefined {
+  const same = c.byName.get(t.name);
+  if (same || t.group.role !== 'lm_head' || c.tensors.some((u) => u.group.role === 'lm_head')) return same;
+  return c.tensors.find((u) => u.group.role === 'embedding' && u.group.vocab === true && u.name.endsWith('.weight'));
 }
 
 /** The identity of every input file (path, size, mtime): a cache key that changes with any shard. */

@@ -16,6 +16,7 @@ export interface InspectReport extends CheckpointSummary {
   readonly kind: 'folder' | 'file';
   readonly architecture: string | null;
   readonly family: string;
+  readonly familyChosenBy: Checkpoint['familyChosenBy'];
   readonly tensorCount: number;
   readonly shards: readonly { fileName: string; size: number; tensorCount: number; metadata: Readonly<Record<string, string>> | null }[];
   readonly groups: readonly GroupSummary[];
@@ -37,6 +38,7 @@ export function inspectReport(c: Checkpoint): InspectReport {
     kind: c.kind,
     architecture: c.architecture,
     family: c.family,
+    familyChosenBy: c.familyChosenBy,
     tensorCount: c.tensors.length,
     ...summarize(c),
     shards: c.shards.map((s) => ({ fileName: s.fileName, size: s.size, tensorCount: s.tensorCount, metadata: s.metadata })),

@@ -3,8 +3,8 @@
  * chat models (one pass reading base, chats and CP; τ is never written). Both paths run the same
  * float32 kernel in the same order, so they give the same bytes.
  */
-import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
-import { isEmbeddingOrHead } from '../checkpoint/layers';
+import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
+import { isVocabTensor } from '../checkpoint/layers';
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';
 import { readJsonObject } from '../io/sideFile';
@@ -67,10 +67,10 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
     const chats = opts.chats!.map(openCheckpoint);
     const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
     for (const c of chats) {
-      requireSameNames(base, c, (n) => skipEmbed && isEmbeddingOrHead(n));
+      requireSameNames(base, c, (t) => skipEmbed && isVocabTensor(t));
       requireSameShapes(base, c, skipEmbed);
     }
-    requireSameNames(target, base, (n) => skipEmbed && isEmbeddingOrHead(n));
+    requireSameNames(target, base, (t) => skipEmbed && isVocabTensor(t));
     requireSameShapes(target, base, skipEmbed);
     sources = chats.map((c, i) => ({ ratio: ratios[i]!, a: c, b: base }));
     chatForFiles = chats[chats.length - 1]!.folder;
@@ -162,11 +162,11 @@ function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boo
     return { kind: 'copyBytes', name: t.name, target: t, agree };
   }
   const terms: { ratio: number; a: CatalogueEntry; b: CatalogueEntry | null }[] = [];
-  if (!(skipEmbed && isEmbeddingOrHead(t.name))) {
+  if (!(skipEmbed && isVocabTensor(t))) {
     for (const s of sources) {
       const a = s.a.byName.get(t.name);
       if (!a) {
-        if (s.b === null && isEmbeddingOrHead(t.name)) continue; // vector extracted with --skip-embed
+        if (s.b === null && isVocabTensor(t)) continue; // vector extracted with --skip-embed
         throw new ChatVecError('NameMismatch', `${s.a.path} has no tensor "${t.name}"`);
       }
       if (!isFloatDtype(a.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in the target but ${a.dtype} in ${s.a.path}`);
@@ -229,16 +229,21 @@ function chatOfVector(v: Checkpoint): string | null {
   return typeof chat === 'string' && entryKind(chat) === 'dir' ? chat : null;
 }
 
+/** Tensors whose rows `--special-tokens` copies: token embeddings and LM heads (weights, biases). */
+function specialTokenRows(t: CatalogueEntry): boolean {
+  return isVocabTensor(t) && (t.shape.length === 1 || t.shape.length === 2);
+}
+
 function specialTokenSource(chat: Checkpoint | string | null, target: Checkpoint): Checkpoint {
   if (chat === null) {
     throw new ChatVecError('InvalidArgument', '--special-tokens needs the chat model; the vector\'s chatvector.json does not name an existing chat folder');
   }
   const c = typeof chat === 'string' ? openCheckpoint(chat) : chat;
   for (const t of target.tensors) {
-    if (!isEmbeddingOrHead(t.name)) continue;
-    const u = c.byName.get(t.name);
+    if (!specialTokenRows(t)) continue;
+    const u = rowsCounterpart(c, t);
     if (!u) throw new ChatVecError('NameMismatch', `--special-tokens: ${c.path} has no tensor "${t.name}"`);
-    if (u.shape.length !== 2 || t.shape.length !== 2 || u.shape[1] !== t.shape[1]) {
+    if (u.shape.length !== t.shape.length || t.shape.length > 2 || u.shape[1] !== t.shape[1]) {
       throw new ChatVecError('ShapeMismatch', `--special-tokens: rows of "${t.name}" differ in width (${JSON.stringify(t.shape)} vs ${JSON.stringify(u.shape)})`);
     }
     if (!isFloatDtype(u.dtype)) throw new ChatVecError('ShapeMismatch', `--special-tokens: "${t.name}" is not a float tensor in ${c.path}`);
@@ -256,10 +261,10 @@ function specialRowTasks(
 ): CombineTask[] {
   const tasks: CombineTask[] = [];
   for (const t of target.tensors) {
-    if (!isEmbeddingOrHead(t.name)) continue;
-    const u = chat.byName.get(t.name)!;
+    if (!specialTokenRows(t)) continue;
+    const u = rowsCounterpart(chat, t)!;
     const out = planned.get(t.name)!;
-    const cols = t.shape[1]!;
+    const cols = t.shape[1] ?? 1; // an LM head's bias has one value per row
     for (const [k, v] of pairs) {
       if (!Number.isInteger(k) || k < 0 || k >= t.shape[0]!) throw new ChatVecError('InvalidArgument', `--special-tokens ${k}:${v}: row ${k} is outside "${t.name}" of the target (${t.shape[0]} rows)`);
       if (!Number.isInteger(v) || v < 0 || v >= u.shape[0]!) throw new ChatVecError('InvalidArgument', `--special-tokens ${k}:${v}: row ${v} is outside "${t.name}" of the chat model (${u.shape[0]} rows)`);

@@ -5,7 +5,7 @@
  * gives the same bytes as the fused apply.
  */
 import { type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
-import { isEmbeddingOrHead } from '../checkpoint/layers';
+import { isVocabTensor } from '../checkpoint/layers';
 import { ChatVecError } from '../errors';
 import { writeSmallFileSync } from '../io/outputFile';
 import type { WorkerTask } from '../io/workerPool';
@@ -54,11 +54,11 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
   const skipEmbed = opts.skipEmbed === true;
   const base = openCheckpoint(opts.base);
   const chat = openCheckpoint(opts.chat);
-  requireSameNames(base, chat, (n) => skipEmbed && isEmbeddingOrHead(n));
+  requireSameNames(base, chat, (t) => skipEmbed && isVocabTensor(t));
   requireSameShapes(base, chat, skipEmbed);
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, [base, chat]);
 
-  const kept = base.tensors.filter((t) => isFloatDtype(t.dtype) && !(skipEmbed && isEmbeddingOrHead(t.name)));
+  const kept = base.tensors.filter((t) => isFloatDtype(t.dtype) && !(skipEmbed && isVocabTensor(t)));
   const skipped = base.tensors.filter((t) => !isFloatDtype(t.dtype)).map((t) => t.name);
   for (const t of kept) {
     const c = chat.byName.get(t.name)!;

@@ -4,7 +4,7 @@
  * Errors list the offending tensors so the user sees everything wrong at once.
  */
 import type { Checkpoint, CatalogueEntry } from '../checkpoint/checkpoint';
-import { isEmbeddingOrHead } from '../checkpoint/layers';
+import { isVocabTensor } from '../checkpoint/layers';
 import { ChatVecError } from '../errors';
 import { PositionalFile } from '../io/positionalFile';
 
@@ -21,12 +21,13 @@ function shapeStr(s: readonly number[]): string {
 }
 
 /**
- * Requires `b` to hold exactly the tensor names of `a`, ignoring names for which `ignore` is true.
+ * Requires `b` to hold exactly the tensor names of `a` (aliases count), ignoring tensors for which
+ * `ignore` is true.
  * @throws ChatVecError NameMismatch listing the names present on one side only
  */
-export function requireSameNames(a: Checkpoint, b: Checkpoint, ignore: (name: string) => boolean = () => false): void {
-  const onlyA = a.tensors.filter((t) => !ignore(t.name) && !b.byName.has(t.name)).map((t) => t.name);
-  const onlyB = b.tensors.filter((t) => !ignore(t.name) && !a.byName.has(t.name)).map((t) => t.name);
+export function requireSameNames(a: Checkpoint, b: Checkpoint, ignore: (t: CatalogueEntry) => boolean = () => false): void {
+  const onlyA = a.tensors.filter((t) => !ignore(t) && !b.byName.has(t.name)).map((t) => t.name);
+  const onlyB = b.tensors.filter((t) => !ignore(t) && !a.byName.has(t.name)).map((t) => t.name);
   if (onlyA.length === 0 && onlyB.length === 0) return;
   const parts: string[] = [];
   if (onlyA.length) parts.push(`${onlyA.length} tensor(s) only in ${a.path} (missing from ${b.path}):\n${listNames(onlyA)}`);
@@ -46,7 +47,7 @@ export function requireSameShapes(a: Checkpoint, b: Checkpoint, skipEmbed: boole
   for (const t of a.tensors) {
     const u = b.byName.get(t.name);
     if (!u || sameShape(t.shape, u.shape)) continue;
-    if (isEmbeddingOrHead(t.name)) {
+    if (isVocabTensor(t)) {
       if (!skipEmbed) vocab.push(`${t.name}: ${shapeStr(t.shape)} in ${a.path} vs ${shapeStr(u.shape)} in ${b.path}`);
     } else {
       other.push(`${t.name}: ${shapeStr(t.shape)} vs ${shapeStr(u.shape)}`);
@@ -69,7 +70,7 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Whether a tensor is taken from the target unchanged because of --skip-embed. */
 export function skippedAsEmbedding(t: CatalogueEntry, skipEmbed: boolean): boolean {
-  return skipEmbed && isEmbeddingOrHead(t.name);
+  return skipEmbed && isVocabTensor(t);
 }
 
 /**

@@ -6,7 +6,7 @@
  * demo's chart. Sequential and chunked: meant for the demo and for spot checks, not for speed.
  */
 import { type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
-import { groupLabel, groupOrder, isEmbeddingOrHead } from '../checkpoint/layers';
+import { groupLabel, groupOrder, isVocabTensor } from '../checkpoint/layers';
 import { PositionalFile } from '../io/positionalFile';
 import { decodeToF32 } from '../numeric/convert';
 import { f32BitsToBf16, f32BitsToF16, f32ToBits } from '../numeric/floatBits';
@@ -69,9 +69,9 @@ export function verifyApply(inp: VerifyInput): VerifyResult {
     for (const t of out.tensors) {
       const c = cp.byName.get(t.name)!;
       if (!isFloatDtype(t.dtype)) continue;
-      const skip = inp.skipEmbed && isEmbeddingOrHead(t.name);
+      const skip = inp.skipEmbed && isVocabTensor(c);
       const cols = t.shape[1] ?? 1;
-      const special = isEmbeddingOrHead(t.name) ? new Map(inp.specialTokens.map(([k, v]) => [k, v])) : new Map<number, number>();
+      const special = isVocabTensor(c) ? new Map(inp.specialTokens.map(([k, v]) => [k, v])) : new Map<number, number>();
       const width = t.dtype === 'F32' ? 32 : 16;
       for (const [first, count] of chunkRanges(t.elementCount)) {
         const got = load(t, first, count);

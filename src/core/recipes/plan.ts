@@ -5,8 +5,8 @@
  * Everything that can be wrong with the inputs is found here, before any data is read, and
  * reported at the recipe path of the model concerned.
  */
-import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
-import { type TensorRole, detectFamily, isEmbeddingOrHead } from '../checkpoint/layers';
+import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
+import { type TensorRole, isTowerRole, isVocabTensor } from '../checkpoint/layers';
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
@@ -91,27 +91,18 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
 
-/** Highest layer index + 1 of a checkpoint (0 when it has no layer tensors). */
-export function layerCount(c: Checkpoint): number {
-  let max = -1;
-  for (const t of c.tensors) if (t.group.role === 'layer' && t.group.layer !== undefined) max = Math.max(max, t.group.layer);
-  return max + 1;
-}
+// Only language-model layer tensors are renamed (towers and MTP layers have their own roles), so
+// the first `<segment>.<index>.` in the name is the decoder layer's index.
+const LAYER_INDEX = /(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)\./;
 
-const GENERIC_LAYER = /(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)\./;
-
-/** Renames a layer tensor from layer `from` to layer `to` (the index in the layer template). */
-function renameLayer(name: string, from: number, to: number, layerRe: RegExp): string {
+/** Renames a layer (or MTP layer) tensor from layer `from` to layer `to`. */
+function renameLayer(name: string, from: number, to: number): string {
   if (from === to) return name;
-  for (const re of [layerRe, GENERIC_LAYER]) {
-    const m = re.exec(name);
-    if (m && Number(m[1]) === from) {
-      const end = m.index + m[0].length - 1; // position of the '.' after the index
-      const start = end - m[1]!.length;
-      return name.slice(0, start) + String(to) + name.slice(end);
-    }
-  }
-  return name;
+  const m = LAYER_INDEX.exec(name);
+  if (!m || Number(m[1]) !== from) return name;
+  const end = m.index + m[0].length - 1; // position of the '.' after the index
+  const start = end - m[1]!.length;
+  return name.slice(0, start) + String(to) + name.slice(end);
 }
 
 /** Opens every model once; failures become issues at the model's path. */
@@ -160,7 +151,7 @@ function planChatVector(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePla
       issues.push({ severity: 'error', message: toChatVecError(e).message.replace(/--skip-embed/g, '`skip_embed: true`'), path: at });
     }
   };
-  const skip = (n: string) => cv.skipEmbed && isEmbeddingOrHead(n);
+  const skip = (t: CatalogueEntry) => cv.skipEmbed && isVocabTensor(t);
   chats.forEach((c, i) => {
     check(() => requireSameNames(base, c!, skip), cv.chats[i]!.model.at);
     check(() => requireSameShapes(base, c!, cv.skipEmbed), cv.chats[i]!.model.at);
@@ -170,15 +161,15 @@ function planChatVector(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePla
   const lastChat = chats[chats.length - 1]!;
   for (const [k, v] of cv.specialTokens) {
     for (const t of target.tensors) {
-      if (!isEmbeddingOrHead(t.name)) continue;
-      const u = lastChat.byName.get(t.name);
+      if (!isVocabTensor(t)) continue;
+      const u = rowsCounterpart(lastChat, t);
       if (k >= t.shape[0]!) issues.push({ severity: 'error', message: `row ${k} is outside "${t.name}" of the target (${t.shape[0]} rows)`, path: ['special_tokens', String(k)], at: 'key' });
       if (u && v >= u.shape[0]!) issues.push({ severity: 'error', message: `row ${v} is outside "${t.name}" of the chat model (${u.shape[0]} rows)`, path: ['special_tokens', String(k)] });
     }
   }
   const tensors: PlannedTensor[] = target.tensors.map((t) => {
     const inputs: PlanInput[] = [{ entry: t, model: cv.target }];
-    if (!skip(t.name)) {
+    if (!skip(t)) {
       const b = base.byName.get(t.name);
       if (b) inputs.push({ entry: b, model: cv.base });
       chats.forEach((c, i) => {
@@ -216,6 +207,8 @@ interface OutputSpec {
   readonly slice: ResolvedSlice;
   /** Input name per source. */
   readonly inputNames: readonly string[];
+  /** Copied from the slice's base (or first) model, not merged (towers in a \`slices:\` recipe). */
+  readonly copy?: boolean;
 }
 
 function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | null {
@@ -230,7 +223,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
   const ranges = recipe.slices.map((sl, si) =>
     sl.sources.map((s, i) => {
       if (s.layerRange) return s.layerRange;
-      return [0, layerCount(cp(si, i))] as const;
+      return [0, cp(si, i).layerCount] as const;
     }),
   );
   if (recipe.form === 'models') {
@@ -244,7 +237,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
   } else {
     recipe.slices.forEach((sl, si) =>
       sl.sources.forEach((s, i) => {
-        const n = layerCount(cp(si, i));
+        const n = cp(si, i).layerCount;
         const [a, b] = s.layerRange!;
         if (b > n) issues.push({ severity: 'error', message: `layer_range [${a}, ${b}] goes past the last layer of ${s.model.given} (${n} layers)`, path: [...s.at.slice(0, -1), 'layer_range'] });
       }),
@@ -255,12 +248,15 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
   // Output tensors: pre-layer (from the first slice), layers slice by slice, post-layer (last slice).
   const specs: OutputSpec[] = [];
   const firstLead = cp(0, lead(0));
-  const layerRe = detectFamily(firstLead.tensors.map((t) => t.name)).layer;
-  const nonLayer = (si: number, roles: readonly TensorRole[], t: number) => {
+  const nonLayer = (si: number, keep: (role: TensorRole) => boolean, t: number, copy = false) => {
     const sl = recipe.slices[si]!;
-    for (const e of cp(si, lead(si)).tensors) if (roles.includes(e.group.role)) specs.push({ name: e.name, role: e.group.role, layer: null, t, slice: sl, inputNames: sl.sources.map(() => e.name) });
+    for (const e of cp(si, lead(si)).tensors) if (keep(e.group.role)) specs.push({ name: e.name, role: e.group.role, layer: null, t, slice: sl, inputNames: sl.sources.map(() => e.name), copy });
   };
-  nonLayer(0, ['embedding'], 0);
+  // Towers beside the language model (vision, audio, projector) are merged per tensor with the
+  // same parameters throughout (depth 0) in the \`models:\` form; a \`slices:\` recipe stacks
+  // decoder layers only, so it copies them from the first slice's base (or first) model.
+  nonLayer(0, isTowerRole, 0, recipe.form !== 'models');
+  nonLayer(0, (r) => r === 'embedding', 0);
   let outLayer = 0;
   recipe.slices.forEach((sl, si) => {
     const leadCk = cp(si, lead(si));
@@ -273,22 +269,33 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       const t = n > 1 ? off / (n - 1) : 1;
       for (const e of byLayer.get(leadLayer) ?? []) {
         specs.push({
-          name: renameLayer(e.name, leadLayer, outLayer, layerRe),
+          name: renameLayer(e.name, leadLayer, outLayer),
           role: 'layer',
           layer: outLayer,
           t,
           slice: sl,
-          inputNames: sl.sources.map((_, i) => renameLayer(e.name, leadLayer, r[i]![0] + off, layerRe)),
+          inputNames: sl.sources.map((_, i) => renameLayer(e.name, leadLayer, r[i]![0] + off)),
         });
       }
       outLayer++;
     }
   });
   // mergekit ≥ 0.1.2 (plan_module) evaluates the post-layer tensors at t = 0; ≤ 0.1.1 used t = 1.
-  nonLayer(recipe.slices.length - 1, ['final_norm', 'lm_head', 'other'], recipe.postLayerT ?? 0);
+  const postT = recipe.postLayerT ?? 0;
+  nonLayer(recipe.slices.length - 1, (r) => r === 'final_norm' || r === 'lm_head' || r === 'other', postT);
+  // A multi-token-prediction layer (DeepSeek-V3) follows the last decoder layer: numbered after
+  // the output's last layer, merged like the tensors after the layers.
+  const lastSi = recipe.slices.length - 1;
+  const lastLead = cp(lastSi, lead(lastSi));
+  for (const e of lastLead.tensors) {
+    if (e.group.role !== 'mtp') continue;
+    const at = outLayer + e.group.layer! - lastLead.layerCount;
+    const sl = recipe.slices[lastSi]!;
+    specs.push({ name: renameLayer(e.name, e.group.layer!, at), role: 'mtp', layer: at, t: postT, slice: sl, inputNames: sl.sources.map((_, i) => renameLayer(e.name, e.group.layer!, e.group.layer! - lastLead.layerCount + cp(lastSi, i).layerCount)), copy: false });
+  }
 
   const reference = recipe.slices[0]!.baseIndex !== null ? cp(0, lead(0)) : cp(0, 0);
-  const referenceLayers = layerCount(reference);
+  const referenceLayers = reference.layerCount;
   const gta = recipe.method !== 'linear' && recipe.method !== 'slerp';
   const tensors: PlannedTensor[] = [];
   const missing = new Map<string, { at: RecipePath; names: string[] }>();
@@ -299,6 +306,12 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
   for (const spec of specs) {
     const si = recipe.slices.indexOf(spec.slice);
     const sl = spec.slice;
+    if (spec.copy) {
+      const b = sl.baseIndex ?? 0;
+      const e = cp(si, b).byName.get(spec.inputNames[b]!)!;
+      tensors.push({ ...copySpec(spec, e, [e], sl, 0), inputs: [{ entry: e, model: sl.sources[b]!.model }] });
+      continue;
+    }
     const entries: (CatalogueEntry | undefined)[] = sl.sources.map((_, i) => cp(si, i).byName.get(spec.inputNames[i]!));
     let ok = true;
     entries.forEach((e, i) => {
@@ -335,7 +348,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     // Shapes: equal, or embeddings / LM heads of different vocabularies (mergekit's submatrix rule).
     let shape = leadEntry.shape;
     if (es.some((e) => !sameShape(e.shape, leadEntry.shape))) {
-      const embed = isEmbeddingOrHead(spec.name) && es.every((e) => e.shape.length === 2 && e.shape[1] === leadEntry.shape[1]);
+      const embed = isVocabTensor(leadEntry) && es.every((e) => e.shape.length === 2 && e.shape[1] === leadEntry.shape[1]);
       if (!embed) {
         es.forEach((e, i) => {
           if (!sameShape(e.shape, leadEntry.shape)) shapeProblem(i, `${spec.name}: ${shapeStr(e.shape)} here vs ${shapeStr(leadEntry.shape)} in ${sl.sources[b]!.model.given}`);

@@ -7,6 +7,7 @@
  * Per-chunk results are combined in chunk order, so sums and therefore bytes do not depend on the
  * thread count; chunk sizes do not change the bytes either (only the element index matters).
  */
+import { setConfigValue } from '../checkpoint/architectures';
 import { runApply, DEFAULT_MAX_SHARD_BYTES } from '../engine/apply';
 import { CHUNK_ELEMENTS, type ChunkRef, chunkRanges, refAt } from '../engine/chunking';
 import type { CombineTask, CombineTerm, CopyBytesTask } from '../engine/combineKernel';
@@ -258,7 +259,7 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
   const config = readSideJson(plan.reference.folder, 'config.json', warnings);
   if (config) {
     if (uniform) config.torch_dtype = torchDtypeName(uniform);
-    if (plan.outputLayers !== null) config.num_hidden_layers = plan.outputLayers;
+    if (plan.outputLayers !== null) setConfigValue(config, plan.reference.layerCountKey, plan.outputLayers);
     if (plan.outputVocab !== null) config.vocab_size = plan.outputVocab;
     writeSmallFileSync(file('config.json'), JSON.stringify(config, null, 2) + '\n');
   }
