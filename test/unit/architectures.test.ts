@@ -313,3 +313,35 @@ describe('diff and inspect as a user sees them (the built CLI)', () => {
     assert.match(r.stdout, /the names differ only by the prefix "model\." on the B side/);
   });
 });
+
+describe('recipes over vocabulary tensors of every kind', () => {
+  it('task_arithmetic onto an extended vocabulary: Phi-2 lm_head.bias and the DeepSeek MTP embedding/head take the base rows (mergekit)', async () => {
+    for (const [make, wideNames] of [
+      [phi2, ['model.embed_tokens.weight', 'lm_head.weight', 'lm_head.bias']],
+      [deepseekV3, ['model.embed_tokens.weight', 'lm_head.weight', 'model.layers.2.embed_tokens.weight', 'model.layers.2.shared_head.head.weight']],
+    ] as const) {
+      const base = writeLayout(fresh('v-base'), make(), 23);
+      const chat = writeLayout(fresh('v-chat'), make(), 24);
+      const cp = writeLayout(fresh('v-cp'), make(VOCAB + 4), 25, Object.fromEntries(wideNames.map((k) => [k, VOCAB + 4])));
+      const out = await mergeYaml(`merge_method: task_arithmetic
+base_model: ${base}
+models:
+  - model: ${chat}
+    parameters: { weight: 1.0 }
+  - model: ${cp}
+    parameters: { weight: 1.0 }
+dtype: float32
+`);
+      const [B, C, P, O] = [readAll(base), readAll(chat), readAll(cp), readAll(out)];
+      for (const name of wideNames) {
+        const o = O.get(name)!.values;
+        const b = B.get(name)!.values;
+        assert.equal(o.length, b.length, `${name}: the base's rows`);
+        for (let i = 0; i < o.length; i++) {
+          const want = b[i]! + (C.get(name)!.values[i]! - b[i]!) + (P.get(name)!.values[i]! - b[i]!);
+          assert.ok(Math.abs(o[i]! - want) <= 1e-6 * (1 + Math.abs(want)), `${name}[${i}]: ${o[i]} vs ${want}`);
+        }
+      }
+    }
+  });
+});

@@ -348,7 +348,8 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     // Shapes: equal, or embeddings / LM heads of different vocabularies (mergekit's submatrix rule).
     let shape = leadEntry.shape;
     if (es.some((e) => !sameShape(e.shape, leadEntry.shape))) {
-      const embed = isVocabTensor(leadEntry) && es.every((e) => e.shape.length === 2 && e.shape[1] === leadEntry.shape[1]);
+      // Rows are token ids (embeddings, heads and their biases): only the row count may differ.
+      const embed = isVocabTensor(leadEntry) && es.every((e) => e.shape.length === leadEntry.shape.length && e.shape.length <= 2 && e.shape[1] === leadEntry.shape[1]);
       if (!embed) {
         es.forEach((e, i) => {
           if (!sameShape(e.shape, leadEntry.shape)) shapeProblem(i, `${spec.name}: ${shapeStr(e.shape)} here vs ${shapeStr(leadEntry.shape)} in ${sl.sources[b]!.model.given}`);
@@ -367,7 +368,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
         warnings.push(`${spec.name}: vocabularies differ; using the first ${leadEntry.shape[0]} rows of every model (the base model's size), as mergekit does`);
       } else {
         const rows = Math.min(...es.map((e) => e.shape[0]!));
-        shape = [rows, leadEntry.shape[1]!];
+        shape = [rows, ...leadEntry.shape.slice(1)];
         warnings.push(`${spec.name}: vocabularies differ; using the first ${rows} rows of every model (the smallest), as mergekit does`);
         if (spec.role === 'embedding') outputVocab = rows;
       }
