@@ -3,8 +3,8 @@
  * global `--via-host` option. Each `…Job` has the signature of the engine function it stands for,
  * so a command does not know (or care) where its job runs.
  */
-import { openCheckpoint } from '../core/checkpoint/checkpoint';
-import { type InspectReport, inspectReport } from '../core/checkpoint/inspect';
+import type { InspectReport } from '../core/checkpoint/inspect';
+import { inspectPath } from '../core/lora/inspectAdapter';
 import { runApply as applyInProcess } from '../core/engine/apply';
 import { runExtract as extractInProcess } from '../core/engine/extract';
 import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
@@ -28,7 +28,7 @@ export async function closeTaskHost(): Promise<void> {
 
 /** A checkpoint's summary (headers only). @throws ChatVecError BadCheckpoint, Unsupported, Io */
 export async function inspectCheckpoint(path: string): Promise<InspectReport> {
-  return host ? host.inspect(path) : inspectReport(openCheckpoint(path));
+  return host ? host.inspect(path) : inspectPath(path);
 }
 
 /** See core/engine/extract.ts runExtract. */

@@ -8,8 +8,7 @@
  */
 import fs from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import { openCheckpoint } from '../core/checkpoint/checkpoint';
-import { inspectReport } from '../core/checkpoint/inspect';
+import { inspectPath } from '../core/lora/inspectAdapter';
 import { toChatVecError } from '../core/errors';
 import type { InspectParams, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { recipeCheck, recipePlan, rowStatsRequest } from './runners';
@@ -43,7 +42,7 @@ export type LightReplyMessage =
   | { readonly id: number; readonly ok: false; readonly error: { readonly code: string; readonly message: string; readonly details?: string } };
 
 const HANDLERS: { readonly [M in LightMethod]: (p: LightParamsMap[M], c: LightContext) => unknown } = {
-  inspect: (p) => inspectReport(openCheckpoint(p.path)),
+  inspect: (p) => inspectPath(p.path),
   recipeCheck: (p) => recipeCheck(p),
   recipePlan: (p, c) => recipePlan(p, c.defaultThreads),
   rowStats: (p) => rowStatsRequest(p),

@@ -25,6 +25,16 @@ function familyText(r: InspectReport): string {
   return 'generic name patterns: no known family';
 }
 
+/** What an adapter folder is, in place of the architecture line. */
+function adapterLines(a: NonNullable<InspectReport['adapter']>): string[] {
+  const scale = a.alpha / (a.rslora ? Math.sqrt(a.rank) : a.rank);
+  return [
+    `  adapter       PEFT LoRA, r ${a.rank}${a.otherRanks.length ? ` (also ${a.otherRanks.join(', ')} by rank_pattern)` : ''}, alpha ${a.alpha}${a.rslora ? ', rsLoRA' : ''} (scale ${Number(scale.toPrecision(4))})`,
+    `  modules       ${a.modules} adapted: ${a.targets.map(printable).join(', ')}${a.fullTensors.length ? `; saved whole: ${a.fullTensors.slice(0, 4).map(printable).join(', ')}${a.fullTensors.length > 4 ? ' …' : ''}` : ''}`,
+    `  base model    ${a.baseModel !== null ? printable(a.baseModel) : 'not named'}`,
+  ];
+}
+
 /** The report as text for a terminal; names, paths and metadata from the checkpoint are escaped (`printable`). */
 export function renderInspect(r: InspectReport): string {
   const dtypes = Object.entries(r.dtypes)
@@ -38,6 +48,7 @@ export function renderInspect(r: InspectReport): string {
     `  size          ${formatBytes(r.fileBytes)} in ${r.shards.length} file${r.shards.length === 1 ? '' : 's'}`,
     `  layers        ${r.layerCount}${r.vocabSize !== null ? `   vocabulary ${r.vocabSize}` : ''}`,
   ];
+  if (r.adapter) lines.splice(1, 1, ...adapterLines(r.adapter));
   if (r.shards.length > 1 || r.shards.some((s) => s.metadata && Object.keys(s.metadata).length)) {
     lines.push('', '  shards');
     for (const s of r.shards) {

@@ -11,7 +11,24 @@ export interface GroupSummary {
   readonly bytes: number;
 }
 
+/** What a PEFT LoRA adapter folder holds (filled in by lora/inspectAdapter.ts). */
+export interface AdapterSummary {
+  readonly rank: number;
+  readonly alpha: number;
+  readonly rslora: boolean;
+  /** Ranks other than `rank` that rank_pattern gives some modules. */
+  readonly otherRanks: readonly number[];
+  readonly modules: number;
+  /** Distinct module names (`q_proj`, `v_proj`, `embed_tokens`, …). */
+  readonly targets: readonly string[];
+  /** Tensors saved whole (modules_to_save, biases). */
+  readonly fullTensors: readonly string[];
+  readonly baseModel: string | null;
+}
+
 export interface InspectReport extends CheckpointSummary {
+  /** Present for a PEFT LoRA adapter folder. */
+  readonly adapter?: AdapterSummary;
   readonly path: string;
   readonly kind: 'folder' | 'file';
   readonly architecture: string | null;

@@ -5,6 +5,8 @@
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
 import { isVocabTensor } from '../checkpoint/layers';
+import { type Adapter, isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
+import { type AdapterLowRank, addAdapterTerms, lowRankTermAt, requireBaseForFullTensors } from './adapterTerms';
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';
 import { readJsonObject } from '../io/sideFile';
@@ -29,16 +31,20 @@ export const DEFAULT_MAX_SHARD_BYTES = 5e9;
 /** Bytes per task when non-float tensors are copied. */
 const COPY_PIECE_BYTES = 4 << 20;
 
-/** One (a, b) pair of a combination: chat and base (fused) or a vector and nothing. */
+/**
+ * One (a, b) pair of a combination: chat and base (fused) or a vector and nothing; for a LoRA
+ * adapter, `a` is its weights file and `adapter` says how they make τ.
+ */
 interface Source {
   readonly ratio: number;
   readonly a: Checkpoint;
   readonly b: Checkpoint | null;
+  readonly adapter?: Adapter;
 }
 
 /** How one output tensor is made. */
 type Recipe =
-  | { kind: 'combine'; name: string; target: CatalogueEntry; terms: { ratio: number; a: CatalogueEntry; b: CatalogueEntry | null }[] }
+  | { kind: 'combine'; name: string; target: CatalogueEntry; terms: { ratio: number; a: CatalogueEntry; b: CatalogueEntry | null }[]; lowRank: AdapterLowRank[] }
   | { kind: 'copyBytes'; name: string; target: CatalogueEntry; agree: [CatalogueEntry, CatalogueEntry][] };
 
 /**
@@ -64,25 +70,36 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   let chatForFiles: string | null;
   if (fused) {
     const base = openCheckpoint(opts.base!);
-    const chats = opts.chats!.map(openCheckpoint);
+    const chats = opts.chats!.map(openModelOrAdapter);
     const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
     for (const c of chats) {
+      if ('weights' in c) {
+        requireAdapterFits(c, base, (t) => skipEmbed && isVocabTensor(t));
+        continue;
+      }
       requireSameNames(base, c, (t) => skipEmbed && isVocabTensor(t));
       requireSameShapes(base, c, skipEmbed);
     }
     requireSameNames(target, base, (t) => skipEmbed && isVocabTensor(t));
     requireSameShapes(target, base, skipEmbed);
-    sources = chats.map((c, i) => ({ ratio: ratios[i]!, a: c, b: base }));
-    chatForFiles = chats[chats.length - 1]!.folder;
+    sources = chats.map((c, i) => ('weights' in c ? { ratio: ratios[i]!, a: c.weights, b: base, adapter: c } : { ratio: ratios[i]!, a: c, b: base }));
+    chatForFiles = sources[sources.length - 1]!.a.folder;
   } else {
-    const vectors = opts.vectors!.map(openCheckpoint);
-    const ratios = pairRatios(opts.ratios, vectors.length, 'vectors');
-    for (const v of vectors) {
+    const opened = opts.vectors!.map(openModelOrAdapter);
+    const ratios = pairRatios(opts.ratios, opened.length, 'vectors');
+    const adapters = opened.filter((v): v is Adapter => 'weights' in v);
+    for (const ad of adapters) {
+      requireBaseForFullTensors(ad, null);
+      requireAdapterFits(ad, target, (t) => skipEmbed && isVocabTensor(t));
+    }
+    const vectors = opened.map((v) => ('weights' in v ? v.weights : v));
+    for (const v of opened) {
+      if ('weights' in v) continue;
       const extra = v.tensors.filter((t) => !target.byName.has(t.name)).map((t) => t.name);
       if (extra.length) throw new ChatVecError('NameMismatch', `${v.path} holds tensors the target lacks: ${extra.slice(0, 12).join(', ')}${extra.length > 12 ? ' …' : ''}`);
       requireSameShapes(target, v, skipEmbed);
     }
-    sources = vectors.map((v, i) => ({ ratio: ratios[i]!, a: v, b: null }));
+    sources = opened.map((v, i) => ('weights' in v ? { ratio: ratios[i]!, a: v.weights, b: null, adapter: v } : { ratio: ratios[i]!, a: v, b: null }));
     chatForFiles = chatOfVector(vectors[vectors.length - 1]!);
   }
 
@@ -91,13 +108,16 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   const specs: TensorSpec[] = target.tensors.map((t) => ({ name: t.name, dtype: outDtype(t) ?? t.dtype, shape: t.shape }));
 
   const specialTokens = opts.specialTokens ?? [];
+  if (specialTokens.length && sources[sources.length - 1]!.adapter) {
+    throw new ChatVecError('InvalidArgument', `--special-tokens copies rows of the chat model's embeddings; ${sources[sources.length - 1]!.a.path} is an adapter, not a model — merge it into its base first (chatvec apply --target BASE --vector ADAPTER) and use that as --chat`);
+  }
   const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
   const read = [target, ...sources.flatMap((s) => (s.b ? [s.a, s.b] : [s.a])), ...(rowSource ? [rowSource] : [])];
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, read, chatForFiles ? [chatForFiles] : []);
 
   // Chosen before planning: the output's metadata names it. Sized by the bytes the kernels read.
   let readBytes = 0;
-  for (const r of recipes) if (r.kind === 'combine') readBytes += r.target.byteLength + r.terms.reduce((s, t) => s + t.a.byteLength + (t.b?.byteLength ?? 0), 0);
+  for (const r of recipes) if (r.kind === 'combine') readBytes += r.target.byteLength + r.terms.reduce((s, t) => s + t.a.byteLength + (t.b?.byteLength ?? 0), 0) + 4 * r.lowRank.length * r.target.elementCount;
   const compute = await computeScope.select(readBytes, opts.threads);
 
   const metadata = {
@@ -162,8 +182,13 @@ function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boo
     return { kind: 'copyBytes', name: t.name, target: t, agree };
   }
   const terms: { ratio: number; a: CatalogueEntry; b: CatalogueEntry | null }[] = [];
+  const lowRank: AdapterLowRank[] = [];
   if (!(skipEmbed && isVocabTensor(t))) {
     for (const s of sources) {
+      if (s.adapter) {
+        addAdapterTerms(s.adapter, s.ratio, s.b, t, terms, lowRank);
+        continue;
+      }
       const a = s.a.byName.get(t.name);
       if (!a) {
         if (s.b === null && isVocabTensor(t)) continue; // vector extracted with --skip-embed
@@ -176,12 +201,17 @@ function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boo
       terms.push({ ratio: s.ratio, a, b });
     }
   }
-  return { kind: 'combine', name: t.name, target: t, terms };
+  return { kind: 'combine', name: t.name, target: t, terms, lowRank };
+}
+
+/** A PEFT adapter folder (adapter_config.json) as an adapter, anything else as a checkpoint. */
+function openModelOrAdapter(path: string): Checkpoint | Adapter {
+  return isAdapterFolder(path) ? openAdapter(path) : openCheckpoint(path);
 }
 
 function recipeBytes(r: Recipe, out: PlacedTensor): number {
   if (r.kind === 'copyBytes') return out.byteLength * (2 + 2 * r.agree.length);
-  let bytes = r.target.byteLength + out.byteLength;
+  let bytes = r.target.byteLength + out.byteLength + 4 * r.lowRank.length * r.target.elementCount;
   for (const t of r.terms) bytes += t.a.byteLength + (t.b?.byteLength ?? 0);
   return bytes;
 }
@@ -215,6 +245,7 @@ function* tasksFor(recipes: readonly Recipe[], planned: ReadonlyMap<string, Plac
         target: refAt(r.target, first),
         terms,
         out: { file: fileOf(out.fileName), position: out.position + first * dtypeBytes(out.dtype), dtype: out.dtype as FloatDtype },
+        ...(r.lowRank.length ? { lowRank: r.lowRank.map((l) => lowRankTermAt(l, first, count)) } : {}),
       };
       yield task;
     }

@@ -1,0 +1,144 @@
+/**
+ * A PEFT LoRA adapter folder as a chat vector: for each adapted module, τ_W = scale · B·A (or its
+ * transpose for `fan_in_fan_out` and embedding LoRA), never formed whole — the engine multiplies
+ * the factors chunk by chunk. Full tensors the adapter also saves (`modules_to_save`, trained
+ * biases) are the chat model's weights: their τ is saved − base, so they need the base model.
+ *
+ * Keys are read as PEFT writes them (`get_peft_model_state_dict`): `base_model.model.<module>.
+ * lora_A.weight` / `lora_B.weight` (also with the `.default` adapter name, also without the
+ * `base_model.model.` prefix), `lora_embedding_A` / `lora_embedding_B`, and full tensors under
+ * their module's name (`modules_to_save.default.` removed where a tool left it in).
+ */
+import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
+import { ChatVecError } from '../errors';
+import { entryKind } from '../io/files';
+import { join } from '../io/paths';
+import { isFloatDtype } from '../safetensors/dtype';
+import { ADAPTER_CONFIG, type AdapterConfig, moduleScale, readAdapterConfig } from './adapterConfig';
+
+/** How τ follows from the factors: 'BA' τ = B·A (Linear); 'transposed' τ = (B·A)ᵀ (Conv1D, embeddings). */
+export type FactorLayout = 'BA' | 'transposed';
+
+export interface LowRankFactors {
+  /** The module (`model.layers.0.self_attn.q_proj`) and the tensor it updates (`….weight`). */
+  readonly module: string;
+  readonly target: string;
+  /** lora_A: [rank, in] (BA) or [rank, rows] (transposed); lora_B: [out, rank] or [cols, rank]. */
+  readonly a: CatalogueEntry;
+  readonly b: CatalogueEntry;
+  readonly rank: number;
+  readonly alpha: number;
+  readonly scale: number;
+  readonly layout: FactorLayout;
+  /** The updated weight's shape [rows, cols]. */
+  readonly shape: readonly [number, number];
+}
+
+export interface Adapter {
+  readonly path: string;
+  readonly config: AdapterConfig;
+  /** The adapter's weights file(s), opened as a checkpoint. */
+  readonly weights: Checkpoint;
+  /** Target tensor name → its factors. */
+  readonly lowRank: ReadonlyMap<string, LowRankFactors>;
+  /** Target tensor name → the chat model's full tensor (τ = it − base). */
+  readonly full: ReadonlyMap<string, CatalogueEntry>;
+}
+
+/** Whether `path` is a folder holding adapter_config.json (a PEFT adapter). */
+export function isAdapterFolder(path: string): boolean {
+  return entryKind(path) === 'dir' && entryKind(join(path, ADAPTER_CONFIG)) === 'file';
+}
+
+const PREFIX = 'base_model.model.';
+type Part = 'A' | 'B' | 'embA' | 'embB';
+const SUFFIXES: readonly (readonly [string, Part])[] = [
+  ['.lora_A.weight', 'A'],
+  ['.lora_A.default.weight', 'A'],
+  ['.lora_B.weight', 'B'],
+  ['.lora_B.default.weight', 'B'],
+  ['.lora_embedding_A', 'embA'],
+  ['.lora_embedding_A.default', 'embA'],
+  ['.lora_embedding_B', 'embB'],
+  ['.lora_embedding_B.default', 'embB'],
+];
+
+function splitKey(key: string): { module: string; part: Part } | { name: string } {
+  const k = key.startsWith(PREFIX) ? key.slice(PREFIX.length) : key;
+  for (const [suffix, part] of SUFFIXES) if (k.endsWith(suffix)) return { module: k.slice(0, -suffix.length), part };
+  return { name: k.replace('.modules_to_save.default.', '.') };
+}
+
+/**
+ * Opens a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors): pairs every
+ * lora_A with its lora_B, checks ranks against the config's r/rank_pattern, and computes each
+ * module's scale.
+ * @throws ChatVecError BadCheckpoint (unpaired factors, a rank that disagrees with the config,
+ *   non-float factors), Unsupported (DoRA, other PEFT types), naming the file and the rule
+ */
+export function openAdapter(path: string): Adapter {
+  const config = readAdapterConfig(join(path, ADAPTER_CONFIG));
+  const weights = openCheckpoint(path);
+  const parts = new Map<string, Partial<Record<Part, CatalogueEntry>>>();
+  const full = new Map<string, CatalogueEntry>();
+  for (const e of weights.tensors) {
+    if (e.name.endsWith('.lora_magnitude_vector') || e.name.includes('.lora_magnitude_vector.')) {
+      throw new ChatVecError('Unsupported', `${path}: "${e.name}" is a DoRA magnitude; a DoRA adapter is not an additive chat vector`);
+    }
+    if (!isFloatDtype(e.dtype)) throw new ChatVecError('BadCheckpoint', `${path}: "${e.name}" is ${e.dtype}, not a float tensor`);
+    const s = splitKey(e.name);
+    if ('name' in s) {
+      full.set(s.name, e);
+      continue;
+    }
+    const p = parts.get(s.module) ?? {};
+    p[s.part] = e;
+    parts.set(s.module, p);
+  }
+  const lowRank = new Map<string, LowRankFactors>();
+  for (const [module, p] of parts) {
+    const embedding = p.embA !== undefined || p.embB !== undefined;
+    const a = embedding ? p.embA : p.A;
+    const b = embedding ? p.embB : p.B;
+    if (!a || !b) throw new ChatVecError('BadCheckpoint', `${path}: module "${module}" has lora_${a ? 'A' : 'B'} but no lora_${a ? 'B' : 'A'}`);
+    if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[0] !== b.shape[1]) {
+      throw new ChatVecError('BadCheckpoint', `${path}: module "${module}": lora_A ${JSON.stringify(a.shape)} and lora_B ${JSON.stringify(b.shape)} do not multiply (A must be [r, n], B [m, r])`);
+    }
+    const { rank, alpha, scale } = moduleScale(config, module);
+    if (a.shape[0] !== rank) {
+      throw new ChatVecError('BadCheckpoint', `${path}: module "${module}" has rank ${a.shape[0]} but ${config.file} gives it r = ${rank} (r / rank_pattern)`);
+    }
+    const layout: FactorLayout = embedding || config.fanInFanOut ? 'transposed' : 'BA';
+    const shape: [number, number] = layout === 'BA' ? [b.shape[0]!, a.shape[1]!] : [a.shape[1]!, b.shape[0]!];
+    const target = `${module}.weight`;
+    lowRank.set(target, { module, target, a, b, rank, alpha, scale, layout, shape });
+  }
+  if (lowRank.size === 0 && full.size === 0) throw new ChatVecError('BadCheckpoint', `${path}: the adapter holds no tensors`);
+  return { path, config, weights, lowRank, full };
+}
+
+/**
+ * Checks that an adapter fits a model (the target, or the base the adapter was trained on): every
+ * adapted module and every full tensor exists there with the shape the factors give. Tensors for
+ * which `skip` is true (e.g. vocabulary tensors under --skip-embed) are not checked.
+ * @throws ChatVecError NameMismatch / ShapeMismatch naming the adapter, the model and the tensor
+ */
+export function requireAdapterFits(adapter: Adapter, model: Checkpoint, skip: (t: CatalogueEntry) => boolean): void {
+  const problems: string[] = [];
+  for (const f of adapter.lowRank.values()) {
+    const t = model.byName.get(f.target);
+    if (!t) problems.push(`${f.target}: not in the model`);
+    else if (!skip(t) && (t.shape.length !== 2 || t.shape[0] !== f.shape[0] || t.shape[1] !== f.shape[1])) {
+      problems.push(`${f.target}: ${JSON.stringify(t.shape)} in the model, [${f.shape.join(', ')}] from the adapter's factors`);
+    }
+  }
+  for (const [name, e] of adapter.full) {
+    const t = model.byName.get(name);
+    if (!t) problems.push(`${name}: not in the model`);
+    else if (!skip(t) && JSON.stringify(t.shape) !== JSON.stringify(e.shape)) problems.push(`${name}: ${JSON.stringify(t.shape)} in the model, ${JSON.stringify(e.shape)} in the adapter`);
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, 8).join('; ') + (problems.length > 8 ? ` … (${problems.length} in all)` : '');
+    throw new ChatVecError('ShapeMismatch', `${adapter.path} does not fit ${model.path}${adapter.config.baseModel ? ` (it was trained on ${adapter.config.baseModel})` : ''}: ${shown}`);
+  }
+}

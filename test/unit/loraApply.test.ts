@@ -1,0 +1,221 @@
+// LoRA adapters as chat vectors (issue 15, adapters in): PEFT adapter folders written here with
+// known factors, applied with `apply --vector ADAPTER` and `--base B --chat ADAPTER`, against
+// float64 references computed here from the values read back: τ = scale·B·A (scale alpha/r,
+// alpha/√r with rsLoRA, rank_pattern/alpha_pattern per module), (B·A)ᵀ for fan_in_fan_out and
+// embedding LoRA, saved − base for modules_to_save; DoRA and other PEFT types refused.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { lowRankChunk } from '../../src/core/compute/kernels/lowRankJs';
+import { runApply } from '../../src/core/engine/apply';
+import { ChatVecError } from '../../src/core/errors';
+import { CLI, ensureCli } from './support/builtCli';
+import { type FixtureTensor, readAll, writeModel } from './support/recipeFixtures';
+
+let dir: string;
+let n = 0;
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-lora-'));
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const fresh = (name: string) => path.join(dir, `${name}-${n++}`);
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const values = (count: number, r: () => number) => Array.from({ length: count }, () => 2 * r() - 1);
+
+const D = 8;
+const V = 16;
+const MODEL: [string, number[]][] = [
+  ['model.embed_tokens.weight', [V, D]],
+  ...[0, 1].flatMap((i): [string, number[]][] => [
+    [`model.layers.${i}.self_attn.q_proj.weight`, [D, D]],
+    [`model.layers.${i}.self_attn.v_proj.weight`, [4, D]],
+    [`model.layers.${i}.mlp.down_proj.weight`, [D, 12]],
+    [`model.layers.${i}.input_layernorm.weight`, [D]],
+  ]),
+  ['model.norm.weight', [D]],
+  ['lm_head.weight', [V, D]],
+];
+
+function model(seed: number, shapes: [string, number[]][] = MODEL): string {
+  const r = rng(seed);
+  return writeModel(fresh('model'), shapes.map(([name, shape]) => ({ name, shape, values: values(shape.reduce((a, b) => a * b, 1), r) })));
+}
+
+/** Writes a PEFT adapter folder: adapter_config.json and adapter_model.safetensors with `tensors`. */
+function adapter(config: Record<string, unknown>, tensors: FixtureTensor[]): string {
+  const d = fresh('adapter');
+  writeModel(d, tensors);
+  fs.rmSync(path.join(d, 'config.json'));
+  fs.renameSync(path.join(d, 'model.safetensors'), path.join(d, 'adapter_model.safetensors'));
+  fs.writeFileSync(path.join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, ...config }));
+  return d;
+}
+
+/** Factors of `module` with rank r for a [rows, cols] weight: A [r, cols], B [rows, r] (or A [r, rows], B [cols, r] transposed). */
+function factors(prefix: string, r: number, rows: number, cols: number, seed: number, opts: { transposed?: boolean; dtype?: 'BF16' | 'F32'; suffix?: string; embedding?: boolean } = {}): FixtureTensor[] {
+  const g = rng(seed);
+  const [aShape, bShape] = opts.transposed ? [[r, rows], [cols, r]] : [[r, cols], [rows, r]];
+  const names = opts.embedding ? ['lora_embedding_A', 'lora_embedding_B'] : [`lora_A${opts.suffix ?? ''}.weight`, `lora_B${opts.suffix ?? ''}.weight`];
+  return [
+    { name: `${prefix}.${names[0]}`, shape: aShape, values: values(aShape[0]! * aShape[1]!, g), ...(opts.dtype ? { dtype: opts.dtype } : {}) },
+    { name: `${prefix}.${names[1]}`, shape: bShape, values: values(bShape[0]! * bShape[1]!, g), ...(opts.dtype ? { dtype: opts.dtype } : {}) },
+  ];
+}
+
+/** τ = scale·B·A (or its transpose) in float64 from the adapter's stored values. */
+function tauRef(ad: string, prefix: string, rows: number, cols: number, scale: number, transposed: boolean, names = ['lora_A.weight', 'lora_B.weight']): Float64Array {
+  const w = readAll(ad);
+  const a = w.get(`${prefix}.${names[0]}`)!;
+  const b = w.get(`${prefix}.${names[1]}`)!;
+  const r = a.shape[0]!;
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let s = 0;
+      for (let k = 0; k < r; k++) s += transposed ? a.values[k * rows + i]! * b.values[j * r + k]! : b.values[i * r + k]! * a.values[k * cols + j]!;
+      out[i * cols + j] = scale * s;
+    }
+  }
+  return out;
+}
+
+function assertClose(got: Float64Array, want: Float64Array, what: string, rel = 2e-6): void {
+  assert.equal(got.length, want.length, what);
+  for (let i = 0; i < got.length; i++) if (Math.abs(got[i]! - want[i]!) > rel * (1 + Math.abs(want[i]!))) assert.fail(`${what}[${i}]: ${got[i]} vs ${want[i]}`);
+}
+
+const add = (x: Float64Array, y: Float64Array, r = 1) => Float64Array.from(x, (v, i) => v + r * y[i]!);
+
+describe('the low-rank chunk kernel', () => {
+  it('forms any element range of B·A and (B·A)ᵀ, rows cut anywhere, against a float64 reference', () => {
+    const g = rng(1);
+    const [rows, cols, rank] = [7, 5, 3];
+    const A = Float32Array.from(values(rank * cols, g));
+    const B = Float32Array.from(values(rows * rank, g));
+    const At = Float32Array.from(values(rank * rows, g));
+    const Bt = Float32Array.from(values(cols * rank, g));
+    for (const [first, count] of [[0, 35], [3, 9], [4, 1], [12, 23], [34, 1]] as const) {
+      const out = new Float32Array(count);
+      const r0 = Math.floor(first / cols);
+      lowRankChunk({ layout: 'BA', rank, rows, cols, first, count, left: B.subarray(r0 * rank), right: A }, out);
+      const outT = new Float32Array(count);
+      lowRankChunk({ layout: 'transposed', rank, rows, cols, first, count, left: At, right: Bt }, outT);
+      for (let e = 0; e < count; e++) {
+        const [i, j] = [Math.floor((first + e) / cols), (first + e) % cols];
+        let s = 0;
+        let st = 0;
+        for (let k = 0; k < rank; k++) {
+          s += B[i * rank + k]! * A[k * cols + j]!;
+          st += At[k * rows + i]! * Bt[j * rank + k]!;
+        }
+        assert.equal(out[e], Math.fround(s), `BA [${first}+${e}]`);
+        assert.equal(outT[e], Math.fround(st), `transposed [${first}+${e}]`);
+      }
+    }
+  });
+});
+
+describe('apply --vector ADAPTER', () => {
+  it('adds scale·B·A per module: r and lora_alpha, rank_pattern, alpha_pattern, BF16 factors, keys with and without .default', async () => {
+    const cp = model(2);
+    const p = (i: number, m: string) => `base_model.model.model.layers.${i}.self_attn.${m}`;
+    const ad = adapter({ rank_pattern: { 'model.layers.1.self_attn.v_proj': 2 }, alpha_pattern: { v_proj: 4 }, target_modules: ['q_proj', 'v_proj'] }, [
+      ...factors(p(0, 'q_proj'), 4, D, D, 3, { dtype: 'BF16' }),
+      ...factors(p(1, 'q_proj'), 4, D, D, 4, { suffix: '.default' }),
+      ...factors(p(0, 'v_proj'), 4, 4, D, 5),
+      ...factors(p(1, 'v_proj'), 2, 4, D, 6),
+    ]);
+    const out = fresh('out');
+    await runApply({ target: cp, vectors: [ad], ratios: [0.5], out, threads: 2 });
+    const [P, O] = [readAll(cp), readAll(out)];
+    const cases: [number, string, number, number, number, string[]?][] = [
+      [0, 'q_proj', D, 8 / 4, 8],
+      [1, 'q_proj', D, 8 / 4, 8, ['lora_A.default.weight', 'lora_B.default.weight']],
+      [0, 'v_proj', 4, 4 / 4, 8],
+      [1, 'v_proj', 4, 4 / 2, 8],
+    ];
+    for (const [i, m, rows, scale, cols, names] of cases) {
+      const name = `model.layers.${i}.self_attn.${m}.weight`;
+      assertClose(O.get(name)!.values, add(P.get(name)!.values, tauRef(ad, p(i, m), rows, cols, scale, false, names), 0.5), name);
+    }
+    for (const name of ['model.embed_tokens.weight', 'model.layers.0.mlp.down_proj.weight', 'lm_head.weight', 'model.norm.weight']) {
+      assert.deepEqual(O.get(name)!.bytes, P.get(name)!.bytes, `${name} is the target's`);
+    }
+  });
+
+  it('use_rslora scales by alpha/√r; embedding LoRA and fan_in_fan_out add (B·A)ᵀ', async () => {
+    const cp = model(7);
+    const ad = adapter({ use_rslora: true, fan_in_fan_out: true }, [
+      ...factors('base_model.model.model.layers.0.mlp.down_proj', 4, D, 12, 8, { transposed: true }),
+      ...factors('base_model.model.model.embed_tokens', 4, V, D, 9, { transposed: true, embedding: true }),
+    ]);
+    const out = fresh('out');
+    await runApply({ target: cp, vectors: [ad], out, threads: 2 });
+    const [P, O] = [readAll(cp), readAll(out)];
+    const scale = 8 / Math.sqrt(4);
+    assertClose(O.get('model.layers.0.mlp.down_proj.weight')!.values, add(P.get('model.layers.0.mlp.down_proj.weight')!.values, tauRef(ad, 'base_model.model.model.layers.0.mlp.down_proj', D, 12, scale, true)), 'down_proj (fan_in_fan_out)');
+    assertClose(O.get('model.embed_tokens.weight')!.values, add(P.get('model.embed_tokens.weight')!.values, tauRef(ad, 'base_model.model.model.embed_tokens', V, D, scale, true, ['lora_embedding_A', 'lora_embedding_B'])), 'embed_tokens (embedding LoRA)');
+  });
+
+  it('modules_to_save: τ = saved − base with --base/--chat; with --vector alone a one-line error asks for the base', async () => {
+    const base = model(10);
+    const cp = model(11);
+    const g = rng(12);
+    const saved = { name: 'base_model.model.lm_head.weight', shape: [V, D], values: values(V * D, g) };
+    const ad = adapter({ modules_to_save: ['lm_head'] }, [...factors('base_model.model.model.layers.0.self_attn.q_proj', 4, D, D, 13), saved]);
+    await assert.rejects(runApply({ target: cp, vectors: [ad], out: fresh('out'), threads: 2 }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument' && /saves whole tensors .*lm_head\.weight.*--base BASE --chat/.test(e.message));
+    const out = fresh('out');
+    await runApply({ target: cp, base, chats: [ad], out, threads: 2 });
+    const [B, P, O, A] = [readAll(base), readAll(cp), readAll(out), readAll(ad)];
+    const tauHead = Float64Array.from(A.get('base_model.model.lm_head.weight')!.values, (v, i) => v - B.get('lm_head.weight')!.values[i]!);
+    assertClose(O.get('lm_head.weight')!.values, add(P.get('lm_head.weight')!.values, tauHead), 'lm_head (modules_to_save)');
+    assertClose(O.get('model.layers.0.self_attn.q_proj.weight')!.values, add(P.get('model.layers.0.self_attn.q_proj.weight')!.values, tauRef(ad, 'base_model.model.model.layers.0.self_attn.q_proj', D, D, 2, false)), 'q_proj');
+  });
+
+  it('refuses DoRA, other PEFT types, a rank that disagrees with the config, and an adapter that does not fit — before writing anything', async () => {
+    const cp = model(14);
+    const ok = factors('base_model.model.model.layers.0.self_attn.q_proj', 4, D, D, 15);
+    const cases: [Record<string, unknown>, FixtureTensor[], RegExp][] = [
+      [{ use_dora: true }, ok, /DoRA adapter \(use_dora\)/],
+      [{ peft_type: 'IA3' }, ok, /peft_type IA3 is not LoRA; chatvec applies LoRA adapters only/],
+      [{ r: 8 }, ok, /has rank 4 but .*adapter_config\.json gives it r = 8/],
+      [{}, factors('base_model.model.model.layers.0.self_attn.v_proj', 4, D, D, 16), /does not fit .*v_proj\.weight: \[4,8\] in the model, \[8, 8\]/],
+      [{}, factors('base_model.model.model.layers.9.self_attn.q_proj', 4, D, D, 17), /layers\.9\.self_attn\.q_proj\.weight: not in the model/],
+      [{ rank_pattern: { '.*q_proj': 2 } }, ok, /rank_pattern key ".\*q_proj" is a regular expression/],
+    ];
+    for (const [config, tensors, message] of cases) {
+      const ad = adapter(config, tensors);
+      const out = fresh('out');
+      await assert.rejects(runApply({ target: cp, vectors: [ad], out, threads: 2 }), (e: unknown) => e instanceof ChatVecError && message.test(e.message), String(message));
+      assert.ok(!fs.existsSync(out), 'no output');
+    }
+  });
+});
+
+describe('inspect of an adapter folder (the built CLI)', () => {
+  before(() => ensureCli());
+  it('names it a PEFT LoRA adapter with its rank, alpha, scale, modules and base model', () => {
+    const ad = adapter({ rank_pattern: { v_proj: 2 }, base_model_name_or_path: 'org/base-model', modules_to_save: ['lm_head'] }, [
+      ...factors('base_model.model.model.layers.0.self_attn.q_proj', 4, D, D, 20),
+      ...factors('base_model.model.model.layers.0.self_attn.v_proj', 2, 4, D, 21),
+      { name: 'base_model.model.lm_head.weight', shape: [V, D], values: values(V * D, rng(22)) },
+    ]);
+    const r = spawnSync(process.execPath, [CLI, 'inspect', ad], { encoding: 'utf8', env: { ...process.env, CHATVEC_WORKER_SCRIPT: '' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^ {2}adapter {7}PEFT LoRA, r 4 \(also 2 by rank_pattern\), alpha 8 \(scale 2\)$/m);
+    assert.match(r.stdout, /^ {2}modules {7}2 adapted: q_proj, v_proj; saved whole: lm_head\.weight$/m);
+    assert.match(r.stdout, /^ {2}base model {4}org\/base-model$/m);
+  });
+});
