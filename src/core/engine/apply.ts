@@ -5,6 +5,7 @@
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
 import { isEmbeddingOrHead } from '../checkpoint/layers';
+import { requireUnquantized } from '../checkpoint/quantization';
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';
 import { readJsonObject } from '../io/sideFile';
@@ -44,7 +45,8 @@ type Recipe =
 /**
  * Runs apply (fused when `base` and `chats` are given, else from `vectors`).
  * @throws ChatVecError InvalidArgument (also when the arithmetic turns finite inputs into NaN/±Inf,
- *   unless opts.allowNonFinite: engine/nonFinite.ts), BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists,
+ *   unless opts.allowNonFinite: engine/nonFinite.ts), BadCheckpoint, Unsupported (a quantized input:
+ *   checkpoint/quantization.ts), NameMismatch, ShapeMismatch, OutputExists,
  *   Io; CancelledError when ctx.signal is raised
  */
 export function runApply(opts: ApplyOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
@@ -59,12 +61,14 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   const skipEmbed = opts.skipEmbed === true;
   const warnings: string[] = [];
 
-  const target = openCheckpoint(opts.target);
+  // Quantized inputs are refused as they are opened, before any other check or output.
+  const open = (p: string) => requireUnquantized(openCheckpoint(p));
+  const target = open(opts.target);
   let sources: Source[];
   let chatForFiles: string | null;
   if (fused) {
-    const base = openCheckpoint(opts.base!);
-    const chats = opts.chats!.map(openCheckpoint);
+    const base = open(opts.base!);
+    const chats = opts.chats!.map(open);
     const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
     for (const c of chats) {
       requireSameNames(base, c, (n) => skipEmbed && isEmbeddingOrHead(n));
@@ -75,7 +79,7 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
     sources = chats.map((c, i) => ({ ratio: ratios[i]!, a: c, b: base }));
     chatForFiles = chats[chats.length - 1]!.folder;
   } else {
-    const vectors = opts.vectors!.map(openCheckpoint);
+    const vectors = opts.vectors!.map(open);
     const ratios = pairRatios(opts.ratios, vectors.length, 'vectors');
     for (const v of vectors) {
       const extra = v.tensors.filter((t) => !target.byName.has(t.name)).map((t) => t.name);

@@ -6,6 +6,7 @@
  * reported at the recipe path of the model concerned.
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
+import { requireUnquantized } from '../checkpoint/quantization';
 import { type TensorRole, detectFamily, isEmbeddingOrHead } from '../checkpoint/layers';
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
@@ -122,7 +123,7 @@ class Opener {
     if (this.cache.has(ref.path)) return this.cache.get(ref.path)!;
     let c: Checkpoint | null = null;
     try {
-      c = openCheckpoint(ref.path);
+      c = requireUnquantized(openCheckpoint(ref.path));
     } catch (e) {
       this.issues.push({ severity: 'error', message: toChatVecError(e).message, path: ref.at });
     }
