@@ -83,13 +83,13 @@ export function quantizationOf(c: Checkpoint): Quantization | null {
   const codeDtypes = new Set<Dtype>();
   for (const t of codes) {
     codeDtypes.add(t.dtype);
-    tensors.set(t.name, `quantized weight (${t.dtype} codes)`);
+    tensors.set(t.name, 'quantized weight');
   }
   const companionKinds = new Set<string>();
   for (const t of c.tensors) {
     if (tensors.has(t.name) || !isCompanionName(t.name)) continue;
     companionKinds.add(name2kind(t.name));
-    tensors.set(t.name, 'scale/state of a quantized weight');
+    tensors.set(t.name, 'scale or state of a quantized weight');
   }
   const has = (...ds: Dtype[]) => ds.some((d) => codeDtypes.has(d));
   const kind = has('F8_E4M3', 'F8_E5M2') ? 'fp8' : has('F4') ? 'fp4' : has('F6_E2M3', 'F6_E3M2') ? 'fp6' : (method ?? 'integer');
