@@ -127,6 +127,9 @@ describe('quantizationOf', () => {
     assert.equal(q.kind, 'gptq');
     assert.equal(q.evidence, 'I32 weights with qzeros, scales, quantization_config.quant_method gptq');
     assert.equal(q.tensors.size, 3);
+    // Without the scales and the config, an integer tensor may be any buffer: not evidence.
+    const bare = writeModel(path.join(root, 'int-buffer'), [...floats(), { name: 'model.layers.0.self_attn.q_proj.qweight', dtype: 'I32', shape: [1, H], bytes: new Uint8Array(4 * H) }], { files: { 'config.json': BF16_CONFIG } });
+    assert.equal(quantizationOf(openCheckpoint(bare)), null);
   });
 });
 

@@ -55,9 +55,8 @@ function isCompanionName(name: string): boolean {
   return name.includes('.quant_state.');
 }
 
-/** Whether a tensor holds quantized codes: a low-precision float, or an integer weight. */
-function isCodeTensor(name: string, dtype: Dtype): boolean {
-  if (LOW_PRECISION_FLOAT.has(dtype)) return true;
+/** Whether an integer tensor is named as a weight of the integer formats. */
+function isIntegerWeight(name: string, dtype: Dtype): boolean {
   if (!INTEGER.has(dtype)) return false;
   const last = lastSegment(name);
   return last === 'weight' || last === 'qweight' || last === 'weight_packed' || last.endsWith('_blocks');
@@ -76,8 +75,11 @@ function configMethod(config: Readonly<Record<string, unknown>> | null): string 
  *   buffers such as I64 position ids or BOOL masks)
  */
 export function quantizationOf(c: Checkpoint): Quantization | null {
-  const codes = c.tensors.filter((t) => isCodeTensor(t.name, t.dtype));
   const method = configMethod(c.config);
+  // Low-precision floats are codes wherever they are; an integer tensor named like a weight only
+  // beside scale tensors or a quantization_config (an integer buffer may be called anything).
+  const integerCodes = method !== null || c.tensors.some((t) => isCompanionName(t.name));
+  const codes = c.tensors.filter((t) => LOW_PRECISION_FLOAT.has(t.dtype) || (integerCodes && isIntegerWeight(t.name, t.dtype)));
   if (codes.length === 0 && !(method !== null && c.tensors.some((t) => !isFloatDtype(t.dtype) && isCompanionName(t.name)))) return null;
   const tensors = new Map<string, string>();
   const codeDtypes = new Set<Dtype>();
