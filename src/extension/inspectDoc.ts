@@ -2,6 +2,7 @@
 import type * as vscode from 'vscode';
 import { formatBytes, formatCount, printable } from '../protocol/displayFormat';
 import type { InspectReport } from '../protocol/taskHost';
+import { formatQuantization } from '../protocol/quantizationText';
 import { dtypeSummary } from './checkpoints';
 
 export const INSPECT_SCHEME = 'chatvector-inspect';
@@ -19,6 +20,7 @@ export function inspectMarkdown(r: InspectReport): string {
     `| Layers | ${r.layerCount} |`,
     `| Vocabulary | ${r.vocabSize ?? '—'} |`,
     `| Dtype | ${dtypeSummary(r)} |`,
+    ...(r.quantization ? [`| Quantized | ${printable(formatQuantization(r.quantization))} |`] : []),
     `| Tensors | ${r.tensorCount} |`,
     `| Tensor bytes | ${formatBytes(r.tensorBytes)} |`,
     `| Files | ${r.shards.length} (${formatBytes(r.fileBytes)}) |`,

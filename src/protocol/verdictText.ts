@@ -21,6 +21,8 @@ export function formatVerdict(l: Lineage): string {
         : `chat vector: ‖Δ‖ ${formatNorm(l.deltaNorm)}, relative to its base ${formatPercent(l.relative)}${nf}`;
     case 'identical':
       return 'identical weights: no element differs';
+    case 'equalWhereCompared':
+      return `no compared element differs, but ${l.notCompared} tensor${l.notCompared === 1 ? ' was' : 's were'} not compared (quantized, non-float or on one side only): equal only where compared`;
     case 'notIdentical':
       return l.finite === 0
         ? `not identical: every compared element is NaN/Inf (${count(l.nonFinite)}; NaN never equals NaN)`

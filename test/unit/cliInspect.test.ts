@@ -80,7 +80,7 @@ describe('chatvec inspect', () => {
     const out = r.stdout;
     const params = raw.tensors.reduce((a, t) => a + count(t.shape), 0);
     assert.ok(out.includes(model), 'names the checkpoint');
-    assert.match(out, /architecture\s+LlamaForCausalLM\s+\(layer names: llama\)/);
+    assert.match(out, /architecture\s+LlamaForCausalLM\s+\(layer names: llama, from config\.json\)/);
     assert.ok(out.includes(`(${params.toLocaleString('en-US')}) in ${raw.tensors.length} tensors`), out);
     assert.match(out, /dtypes\s+BF16 /);
     const bytes = raw.shards.reduce((a, s) => a + fs.statSync(path.join(model, s)).size, 0);

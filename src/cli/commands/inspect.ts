@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { InspectReport } from '../../core/checkpoint/inspect';
 import { formatBytes, formatCount, printable, printableLines, table } from '../../protocol/displayFormat';
+import { formatQuantization } from '../../protocol/quantizationText';
 import { inspectCheckpoint } from '../jobs';
 import { action } from '../run';
 
@@ -49,6 +50,7 @@ export function renderInspect(r: InspectReport): string {
     `  layers        ${r.layerCount}${r.vocabSize !== null ? `   vocabulary ${r.vocabSize}` : ''}`,
   ];
   if (r.adapter) lines.splice(1, 1, ...adapterLines(r.adapter));
+  if (r.quantization) lines.push(`  quantized     ${printable(formatQuantization(r.quantization))}`);
   if (r.shards.length > 1 || r.shards.some((s) => s.metadata && Object.keys(s.metadata).length)) {
     lines.push('', '  shards');
     for (const s of r.shards) {

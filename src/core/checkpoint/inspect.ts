@@ -2,6 +2,7 @@
 import { type Dtype } from '../safetensors/dtype';
 import { type Checkpoint, type CheckpointSummary, summarize } from './checkpoint';
 import { type TensorGroup, groupLabel, groupOrder } from './layers';
+import { quantizationLabel, quantizationOf } from './quantization';
 
 export interface GroupSummary {
   readonly label: string;
@@ -37,10 +38,18 @@ export interface InspectReport extends CheckpointSummary {
   readonly tensorCount: number;
   readonly shards: readonly { fileName: string; size: number; tensorCount: number; metadata: Readonly<Record<string, string>> | null }[];
   readonly groups: readonly GroupSummary[];
+  /**
+   * Set for a quantized checkpoint (checkpoint/quantization.ts): e.g. label "FP8", evidence
+   * "F8_E4M3 weights with weight_scale_inv", and the codes and scale tensors, which apply, extract
+   * and merge refuse and diff does not compare.
+   */
+  readonly quantization: { readonly label: string; readonly evidence: string; readonly tensors: readonly string[] } | null;
   readonly tensors: readonly { name: string; dtype: Dtype; shape: readonly number[]; file: string; begin: number; end: number; group: string }[];
 }
 
+/** The summary, groups and catalogue of an opened checkpoint (headers only; reads no tensor data). */
 export function inspectReport(c: Checkpoint): InspectReport {
+  const q = quantizationOf(c);
   const groups = new Map<string, GroupSummary & { tensorCount: number; parameterCount: number; bytes: number }>();
   for (const t of c.tensors) {
     const label = groupLabel(t.group);
@@ -60,6 +69,7 @@ export function inspectReport(c: Checkpoint): InspectReport {
     ...summarize(c),
     shards: c.shards.map((s) => ({ fileName: s.fileName, size: s.size, tensorCount: s.tensorCount, metadata: s.metadata })),
     groups: [...groups.values()].sort((a, b) => groupOrder(a.group) - groupOrder(b.group)),
+    quantization: q ? { label: quantizationLabel(q), evidence: q.evidence, tensors: [...q.tensors.keys()] } : null,
     tensors: c.tensors.map((t) => ({
       name: t.name,
       dtype: t.dtype,

@@ -7,6 +7,7 @@ import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart }
 import { isVocabTensor } from '../checkpoint/layers';
 import { type Adapter, isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
 import { type AdapterLowRank, addAdapterTerms, lowRankTermAt, requireBaseForFullTensors } from './adapterTerms';
+import { requireUnquantized } from '../checkpoint/quantization';
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';
 import { readJsonObject } from '../io/sideFile';
@@ -50,7 +51,8 @@ type Recipe =
 /**
  * Runs apply (fused when `base` and `chats` are given, else from `vectors`).
  * @throws ChatVecError InvalidArgument (also when the arithmetic turns finite inputs into NaN/±Inf,
- *   unless opts.allowNonFinite: engine/nonFinite.ts), BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists,
+ *   unless opts.allowNonFinite: engine/nonFinite.ts), BadCheckpoint, Unsupported (a quantized input:
+ *   checkpoint/quantization.ts), NameMismatch, ShapeMismatch, OutputExists,
  *   Io; CancelledError when ctx.signal is raised
  */
 export function runApply(opts: ApplyOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
@@ -65,11 +67,13 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   const skipEmbed = opts.skipEmbed === true;
   const warnings: string[] = [];
 
-  const target = openCheckpoint(opts.target);
+  // Quantized inputs are refused as they are opened, before any other check or output.
+  const open = (p: string) => requireUnquantized(openCheckpoint(p));
+  const target = open(opts.target);
   let sources: Source[];
   let chatForFiles: string | null;
   if (fused) {
-    const base = openCheckpoint(opts.base!);
+    const base = open(opts.base!);
     const chats = opts.chats!.map(openModelOrAdapter);
     const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
     for (const c of chats) {
@@ -206,7 +210,7 @@ function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boo
 
 /** A PEFT adapter folder (adapter_config.json) as an adapter, anything else as a checkpoint. */
 function openModelOrAdapter(path: string): Checkpoint | Adapter {
-  return isAdapterFolder(path) ? openAdapter(path) : openCheckpoint(path);
+  return isAdapterFolder(path) ? openAdapter(path) : requireUnquantized(openCheckpoint(path));
 }
 
 function recipeBytes(r: Recipe, out: PlacedTensor): number {

@@ -6,6 +6,7 @@
  */
 import { type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
 import { isVocabTensor } from '../checkpoint/layers';
+import { requireUnquantized } from '../checkpoint/quantization';
 import { ChatVecError } from '../errors';
 import { writeSmallFileSync } from '../io/outputFile';
 import type { WorkerTask } from '../io/workerPool';
@@ -43,6 +44,7 @@ export interface ChatVectorInfo {
  * Runs extract.
  * @throws ChatVecError InvalidArgument when a difference is NaN/±Inf although both inputs are
  *   finite (e.g. beyond f16's range with --dtype f16), unless opts.allowNonFinite; BadCheckpoint,
+ *   Unsupported (a quantized input: checkpoint/quantization.ts),
  *   NameMismatch, ShapeMismatch, OutputExists, Io; CancelledError when ctx.signal is raised
  */
 export function runExtract(opts: ExtractOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
@@ -52,8 +54,9 @@ export function runExtract(opts: ExtractOptions, ctx: ComputeJobContext = {}): P
 async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: ComputeScope): Promise<JobOutcome> {
   const dtype = opts.dtype ?? 'F32';
   const skipEmbed = opts.skipEmbed === true;
-  const base = openCheckpoint(opts.base);
-  const chat = openCheckpoint(opts.chat);
+  // Quantized inputs are refused as they are opened, before any other check or output.
+  const base = requireUnquantized(openCheckpoint(opts.base));
+  const chat = requireUnquantized(openCheckpoint(opts.chat));
   requireSameNames(base, chat, (t) => skipEmbed && isVocabTensor(t));
   requireSameShapes(base, chat, skipEmbed);
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, [base, chat]);

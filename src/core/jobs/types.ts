@@ -136,6 +136,8 @@ export type Lineage =
   | { readonly kind: 'nothing'; readonly mode: 'ab' | 'vector' }
   | { readonly kind: 'vector'; readonly deltaNorm: number; readonly relative: number; readonly nonFinite: number }
   | { readonly kind: 'identical' }
+  /** Every compared element is equal, but `notCompared` tensors were not compared (see `skipped`, `onlyInA`/`onlyInB`). */
+  | { readonly kind: 'equalWhereCompared'; readonly notCompared: number }
   | { readonly kind: 'notIdentical'; readonly nonFinite: number; readonly finite: number }
   | { readonly kind: 'zeros'; readonly deltaNorm: number; readonly nonFinite: number }
   | { readonly kind: 'unrelated' | 'fineTuned' | 'changedALot'; readonly cosine: number; readonly relative: number; readonly ofMatrices: boolean; readonly nonFinite: number };
@@ -152,7 +154,7 @@ export interface DiffReport {
   readonly onlyInA: readonly string[];
   readonly onlyInB: readonly string[];
   readonly shapeMismatches: readonly { name: string; shapeA: readonly number[]; shapeB: readonly number[] }[];
-  /** Tensors present on both sides but not compared (non-float dtypes, shapes that cannot be lined up). */
+  /** Tensors present on both sides but not compared (quantized codes and their scales, other non-float dtypes, shapes that cannot be lined up). */
   readonly skipped?: readonly { name: string; reason: string }[];
   /** Chat-vector mode only: the base model used as A for norms, or null when it was not found. */
   readonly base?: string | null;

@@ -7,6 +7,7 @@
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
 import { type TensorRole, isTowerRole, isVocabTensor } from '../checkpoint/layers';
+import { requireUnquantized } from '../checkpoint/quantization';
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
@@ -113,7 +114,7 @@ class Opener {
     if (this.cache.has(ref.path)) return this.cache.get(ref.path)!;
     let c: Checkpoint | null = null;
     try {
-      c = openCheckpoint(ref.path);
+      c = requireUnquantized(openCheckpoint(ref.path));
     } catch (e) {
       this.issues.push({ severity: 'error', message: toChatVecError(e).message, path: ref.at });
     }

@@ -111,18 +111,21 @@ export const UNRELATED_MAX_COSINE = 0.3;
  * sit near 1 in every model, so over the whole model even unrelated checkpoints show a cosine of
  * ~0.3; over the matrices unrelated weights give ≈ 0 and a fine-tune ≈ 1.
  * Never "identical" when A or B holds NaN/±Inf: NaN equals nothing, not even itself, so such
- * checkpoints are not the same weights even when compared with themselves.
+ * checkpoints are not the same weights even when compared with themselves. Never "identical"
+ * either when some tensor was not compared (quantized codes and scales, other non-float tensors,
+ * tensors on one side only): then equal compared elements say nothing about the rest.
  * @param total statistics over every compared tensor (decides "identical" and the vector figures)
  * @param matrices statistics over the compared tensors of rank ≥ 2 (null when there are none)
  * @param mode 'ab' for two checkpoints; 'vector' for a chat vector scanned alone
  * @param comparedTensors how many tensors were compared
+ * @param notCompared how many tensors of A or B were not compared
  */
-export function lineageOf(total: DeltaStats, matrices: DeltaStats | null, mode: 'ab' | 'vector', comparedTensors: number): Lineage {
+export function lineageOf(total: DeltaStats, matrices: DeltaStats | null, mode: 'ab' | 'vector', comparedTensors: number, notCompared = 0): Lineage {
   const nonFinite = total.nonFinite;
   if (comparedTensors === 0) return { kind: 'nothing', mode };
   if (mode === 'vector') return { kind: 'vector', deltaNorm: total.deltaNorm, relative: total.relative, nonFinite };
   const finite = total.elements - total.nonFinite;
-  if (total.changedFraction === 0 || (finite === 0 && nonFinite > 0)) return nonFinite === 0 ? { kind: 'identical' } : { kind: 'notIdentical', nonFinite, finite };
+  if (total.changedFraction === 0 || (finite === 0 && nonFinite > 0)) return nonFinite === 0 ? (notCompared === 0 ? { kind: 'identical' } : { kind: 'equalWhereCompared', notCompared }) : { kind: 'notIdentical', nonFinite, finite };
   const useMatrices = matrices !== null && matrices.elements > 0;
   const s = useMatrices ? matrices : total;
   // Say which figure it is when it is not the total shown beside the verdict.

@@ -4,6 +4,7 @@
  * memory stays flat in model size (a few MiB per worker plus a few numbers per chunk).
  */
 import { type Checkpoint, type CatalogueEntry, checkpointIdentity, openCheckpoint } from '../checkpoint/checkpoint';
+import { quantizationOf } from '../checkpoint/quantization';
 import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
 import { entryKind } from '../io/files';
 import { readJsonObject } from '../io/sideFile';
@@ -115,7 +116,7 @@ export async function runDiff(opts: DiffOptions, ctx: ComputeJobContext = {}, tu
     b: plan.b ? plan.b.path : null,
     ...(plan.mode === 'vector' ? { base: plan.base ? plan.base.path : null } : {}),
     total: totalStats,
-    lineage: lineageOf(totalStats, matrixSums.elements > 0 ? statsFromSums(matrixSums) : null, plan.mode, tensors.length),
+    lineage: lineageOf(totalStats, matrixSums.elements > 0 ? statsFromSums(matrixSums) : null, plan.mode, tensors.length, notCompared(plan)),
     groups,
     tensors: tensors.map(tensorDiff),
     onlyInA: plan.onlyInA,
@@ -140,10 +141,18 @@ function planPair(pathA: string, pathB: string): Plan {
   const a = openCheckpoint(pathA);
   const b = openCheckpoint(pathB);
   const plan: Plan = { mode: 'ab', a, b, base: null, comparisons: [], onlyInA: [], onlyInB: [], shapeMismatches: [], skipped: [], warnings: [] };
+  const quantizedA = quantizationOf(a);
+  const quantizedB = quantizationOf(b);
   for (const ta of a.tensors) {
     const tb = b.byName.get(ta.name);
     if (!tb) {
       plan.onlyInA.push(ta.name);
+      continue;
+    }
+    // Codes and scales of a quantized weight are not values: their difference means nothing.
+    const quantized = quantizedA?.tensors.get(ta.name) ?? quantizedB?.tensors.get(ta.name);
+    if (quantized !== undefined) {
+      plan.skipped.push({ name: ta.name, reason: `${quantized} (${ta.dtype} / ${tb.dtype})` });
       continue;
     }
     if (!isFloatDtype(ta.dtype) || !isFloatDtype(tb.dtype)) {
@@ -231,6 +240,14 @@ function planVector(pathV: string): Plan {
   }
   if (base) for (const bt of base.tensors) if (!v.byName.has(bt.name)) plan.onlyInB.push(bt.name);
   return plan;
+}
+
+/**
+ * Tensors of A or B that were not compared: skipped ones (quantized, non-float, shapes that cannot
+ * be lined up) and, for two checkpoints, those on one side only. Any of them rules out "identical".
+ */
+function notCompared(plan: Plan): number {
+  return plan.skipped.length + (plan.mode === 'ab' ? plan.onlyInA.length + plan.onlyInB.length : 0);
 }
 
 /** Resolves chatvector.json's "base": absolute, else relative to the vector folder, else to cwd. */

@@ -16,9 +16,10 @@ import type { DiffReport } from '../jobs/types';
 
 /**
  * Bumped whenever the statistics, the report's shape or the encoding change, so old entries are
- * not reused. 2: strings that begin with NUL are escaped (see `encodeValue`).
+ * not reused. 2: strings that begin with NUL are escaped (see `encodeValue`). 4: quantized
+ * tensors are skipped and the verdict counts tensors not compared.
  */
-export const DIFF_CACHE_VERSION = 3;
+export const DIFF_CACHE_VERSION = 4;
 
 /** What a result depends on. */
 export interface DiffCacheInputs {
