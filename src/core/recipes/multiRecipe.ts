@@ -10,6 +10,7 @@
  * partial output if the process dies) or, with `intermediateDir`, to `DIR/<name>`, kept and reused
  * on the next run when their recorded recipe is unchanged (mergekit-multi's "lazy" mode).
  */
+import { LineCounter } from 'yaml';
 import { ChatVecError, throwIfCancelled } from '../errors';
 import { AtomicOutputDir } from '../io/atomicOutput';
 import { entryKind } from '../io/files';
@@ -107,7 +108,7 @@ export function checkRecipeFileText(text: string, opts: RecipeFileOptions = {}):
         // A model that is not there may be a misspelt merge name.
         const ref = issue.severity === 'error' ? refs.get(where) : undefined;
         const hint = ref !== undefined && !folder.has(ref) ? suggest(ref, [...folder.keys()]).replace('did you mean', 'did you mean the merge') : '';
-        issues.push({ ...issue, message: issue.message + hint, offsets: issue.offsets ?? offsetsOf(doc.parsed, issue.path ?? [], issue.at ?? 'value') });
+        issues.push({ ...issue, message: byName(issue.message, folder) + hint, offsets: issue.offsets ?? offsetsOf(doc.parsed, issue.path ?? [], issue.at ?? 'value') });
       }
       if (role === 'unused') {
         issues.push({
@@ -123,9 +124,26 @@ export function checkRecipeFileText(text: string, opts: RecipeFileOptions = {}):
       documents.push({ doc, checked, role, waitingFor, reused, keptAt });
     }
   }
-  const parsed = parseRecipeText(text);
   issues.sort((a, b) => a.offsets![0] - b.offsets![0]);
-  return { text, parsed: { ...parsed, issues: [] }, graph, documents, issues, mergeFolders: folder };
+  return { text, parsed: wholeFile(text), graph, documents, issues, mergeFolders: folder };
+}
+
+/**
+ * The whole file for locating issues by offset. (parseDocument stops counting lines at the second
+ * document, so the line starts are counted here.)
+ */
+function wholeFile(text: string): ParsedRecipeText {
+  const lineCounter = new LineCounter();
+  lineCounter.addNewLine(0);
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+  return { ...parseRecipeText(''), text, lineCounter, issues: [] };
+}
+
+/** A message with the folders of merges named by the merges' names (the folder may not exist yet). */
+function byName(message: string, folders: ReadonlyMap<string, string>): string {
+  let m = message;
+  for (const [name, f] of folders) m = m.split(f).join(`\`${name}\``);
+  return m;
 }
 
 /** An earlier output of chatvec at `dir` made from exactly `record`. */
@@ -232,7 +250,7 @@ export async function runRecipeFileAll(path: string, opts: Omit<MergeRunOptions,
       const checked = checkRecipeText(d.doc.text, { ...check, recipePath: abs, depth: 'headers', substitute: (raw) => substituteMerges(raw, folders) });
       const errors = checked.issues.filter((i) => i.severity === 'error');
       if (errors.length || !checked.plan) {
-        const lines = errors.map((i) => formatIssue(path, { ...checked.parsed, text: file.text }, i));
+        const lines = errors.map((i) => formatIssue(path, { ...checked.parsed, text: file.text }, { ...i, message: byName(i.message, folders) }));
         throw new ChatVecError('InvalidArgument', `${path}: the merge ${label} cannot run:\n${lines.join('\n')}`);
       }
       const record = d.role === 'final' ? file.text : docRecord(file.text, d.doc);
