@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { recipeDiagnostics } from '../../src/core/recipes/diagnostics';
 import { documentGraph, substituteMerges } from '../../src/core/recipes/multiDocument';
 import { checkRecipeFileText } from '../../src/core/recipes/multiRecipe';
+import { recipeInputs } from '../../src/extension/recipes/inputs';
+import { mergeMethodLines } from '../../src/extension/recipes/selector';
 import { recipePlan } from '../../src/taskhost/runners';
 import { writeModel } from './support/recipeFixtures';
 
@@ -135,5 +137,21 @@ describe('multi-document recipes: the dry run (task host recipePlan)', () => {
     assert.match(r.text, /1\. `first` \(line 1\) → a temporary folder/);
     assert.match(r.text, /2\. the final merge \(line 6, uses `first`\) → the output/);
     assert.match(r.text, /planned when `first` is made/);
+  });
+});
+
+describe('multi-document recipes in the editor (CodeLens lines, Compare Inputs)', () => {
+  const text = ['# two merges', 'name: first', 'merge_method: linear', 'models: [{model: a}, {model: b}]', '---', '', 'base_model: a', 'merge_method: task_arithmetic', 'models: [{model: first}, {model: b}]', '---', ''].join('\n');
+
+  it('one CodeLens line per document: its merge_method line', () => {
+    assert.deepEqual(mergeMethodLines(text), [2, 7]);
+    assert.deepEqual(mergeMethodLines('# c\nmerge_method: linear\n'), [1]);
+  });
+
+  it('Compare Inputs takes the chosen document (default: the final merge) and leaves out other merges', () => {
+    assert.deepEqual(recipeInputs(text, '/r', 0).models, ['/r/a', '/r/b']);
+    const final = recipeInputs(text, '/r');
+    assert.equal(final.base, '/r/a');
+    assert.deepEqual(final.models, ['/r/b']);
   });
 });
