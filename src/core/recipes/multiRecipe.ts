@@ -254,7 +254,9 @@ export async function runRecipeFileAll(path: string, opts: Omit<MergeRunOptions,
         throw new ChatVecError('InvalidArgument', `${path}: the merge ${label} cannot run:\n${lines.join('\n')}`);
       }
       const record = d.role === 'final' ? file.text : docRecord(file.text, d.doc);
-      const res = await runMergePlan(checked.plan, { ...opts, out, overwrite: d.keptAt !== null || d.role === 'final' ? opts.overwrite : false, recipePath: abs, recipeText: record }, ctx);
+      // Earlier merges by name: a temporary folder's path means nothing after the run.
+      const inputLabels = new Map([...folders].map(([name, f]) => [f, name]));
+      const res = await runMergePlan(checked.plan, { ...opts, out, overwrite: d.keptAt !== null || d.role === 'final' ? opts.overwrite : false, recipePath: abs, recipeText: record, inputLabels }, ctx);
       bytes += res.bytesWritten;
       warnings.push(...res.warnings.map((w) => (d.role === 'final' ? w : `${label}: ${w}`)));
       last = res;
