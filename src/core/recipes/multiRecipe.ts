@@ -207,7 +207,7 @@ export function summarizeRecipeFile(file: CheckedRecipeFile, threads: number): D
 }
 
 /** Every path a resolved recipe reads. */
-function recipeInputs(r: ResolvedRecipe): string[] {
+function inputPaths(r: ResolvedRecipe): string[] {
   const cv = r.chatVector;
   return [
     ...r.slices.flatMap((s) => s.sources.map((x) => x.model.path)),
@@ -230,7 +230,7 @@ export async function runRecipeFileAll(path: string, opts: Omit<MergeRunOptions,
 
   const runs = file.documents.filter((d) => d.role !== 'unused' && !d.reused);
   const made = new Set(file.mergeFolders.values());
-  const inputs = [abs, ...new Set(file.documents.flatMap((d) => (d.checked.recipe ? recipeInputs(d.checked.recipe) : [])))].filter((p) => !made.has(p));
+  const inputs = [abs, ...new Set(file.documents.flatMap((d) => (d.checked.recipe ? inputPaths(d.checked.recipe) : [])))].filter((p) => !made.has(p));
   // Every output path is checked before the first merge starts (hours may pass before the last).
   for (const d of runs) checkOutputTarget({ out: d.keptAt ?? opts.out, overwrite: opts.overwrite === true, inputs });
   const temp = opts.intermediateDir === undefined ? AtomicOutputDir.begin(opts.out, { overwrite: opts.overwrite === true, inputs, tag: `merges-${Date.now().toString(36)}` }) : null;
