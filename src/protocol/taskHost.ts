@@ -23,6 +23,7 @@ import type { ErrorCode } from '../core/errors';
 import type { ApplyOptions, BackendChoice, CreateDemoOptions, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
 import type { RecipeDiagnostic } from '../core/recipes/diagnostics';
 import type { PlanSummary } from '../core/recipes/summary';
+import type { DocumentPlanSummary } from '../core/recipes/multiRecipe';
 
 export type { ApplyOptions, BackendChoice, CreateDemoOptions, DemoTrio, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
 
@@ -189,6 +190,11 @@ export interface RecipePlanResult {
   readonly text: string;
   /** The recipe's warnings and notes (errors make the request fail instead). */
   readonly issues: readonly RecipeDiagnostic[];
+  /**
+   * Multi-document (mergekit-multi) recipes: every document in run order; `summary` is then the
+   * last one that could be planned (a document waits for the merges it uses).
+   */
+  readonly documents?: readonly DocumentPlanSummary[];
 }
 /**
  * `recipePlan` → RecipePlanResult. A recipe that cannot run fails with InvalidArgument whose

@@ -9,25 +9,26 @@ import { runCreateDemo } from '../core/demo/job';
 import { runApply } from '../core/engine/apply';
 import { runExtract } from '../core/engine/extract';
 import { threadCount } from '../core/jobs/threadLimit';
-import { ChatVecError } from '../core/errors';
 import type { JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
 import { type RecipeDiagnostic, recipeDiagnostics } from '../core/recipes/diagnostics';
-import { checkRecipeText, formatIssue, loadRecipeFile, runRecipeFile } from '../core/recipes/recipe';
+import { checkRecipeFileText, loadRecipeFileAll, runRecipeFileAll, summarizeRecipeFile, throwRecipeFileErrors } from '../core/recipes/multiRecipe';
 import { summarizePlan } from '../core/recipes/summary';
 import type { RecipeIssue } from '../core/recipes/types';
 import { issueRange } from '../core/recipes/yamlSource';
 import { runDiff } from '../core/stats/diff';
+import { formatRecipeFilePlan } from '../protocol/multiPlanText';
 import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
 import type { JobRunners } from './jobManager';
 
 /**
  * A merge job: the recipe file checked, planned from headers and merged into `opts.out`. The
  * recipe's warnings go to the job's log as file:line:col lines.
- * @throws as core/recipes runRecipeFile (InvalidArgument listing the recipe's errors, OutputExists …)
+ * A multi-document (mergekit-multi) recipe runs every merge the final one needs, in order.
+ * @throws as core/recipes runRecipeFileAll (InvalidArgument listing the recipe's errors, OutputExists …)
  */
 export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
-  const { recipe, out, overwrite, threads, maxShardBytes, backend, allowNonFinite } = opts;
-  return runRecipeFile(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite }, ctx);
+  const { recipe, out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir } = opts;
+  return runRecipeFileAll(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir }, ctx);
 }
 
 /** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo. */
@@ -59,14 +60,18 @@ export function recipeCheck(p: RecipeCheckParams): RecipeDiagnostic[] {
  */
 export function recipePlan(p: RecipePlanParams, defaultThreads: number | null): RecipePlanResult {
   const label = p.recipePath ?? 'recipe';
-  const checked = p.text === undefined ? loadRecipeFile(label) : checkRecipeText(p.text, { recipePath: p.recipePath, depth: 'headers' });
-  const errors = checked.issues.filter((i) => i.severity === 'error');
-  // loadRecipeFile throws for these itself; text gets the same message.
-  if (errors.length || !checked.plan) {
-    const lines = (errors.length ? errors : checked.issues).map((i) => formatIssue(label, checked.parsed, i));
-    throw new ChatVecError('InvalidArgument', `${label}: the recipe has ${errors.length || 'unresolved'} error${errors.length === 1 ? '' : 's'}:\n${lines.join('\n')}`);
+  const file = p.text === undefined ? loadRecipeFileAll(label) : checkRecipeFileText(p.text, { recipePath: p.recipePath, depth: 'headers' });
+  // loadRecipeFileAll throws for these itself; text gets the same message.
+  throwRecipeFileErrors(label, file);
+  const threads = threadCount(p.threads ?? defaultThreads ?? undefined);
+  const toDiagnostic = (i: RecipeIssue): RecipeDiagnostic => ({ ...issueRange(file.parsed, i), severity: i.severity, message: i.message, source: 'chatvec' });
+  const issues = file.issues.map(toDiagnostic);
+  if (file.graph === null) {
+    const summary = summarizePlan(file.documents[0]!.checked.plan!, threads);
+    return { summary, text: formatPlanSummary(summary, p.verbose === true), issues };
   }
-  const summary = summarizePlan(checked.plan, threadCount(p.threads ?? defaultThreads ?? undefined));
-  const toDiagnostic = (i: RecipeIssue): RecipeDiagnostic => ({ ...issueRange(checked.parsed, i), severity: i.severity, message: i.message, source: 'chatvec' });
-  return { summary, text: formatPlanSummary(summary, p.verbose === true), issues: checked.issues.map(toDiagnostic) };
+  const documents = summarizeRecipeFile(file, threads);
+  // Some document has no inputs from another, so some plan exists; the final one's when it can be planned.
+  const summary = [...documents].reverse().find((d) => d.role !== 'unused' && d.plan)!.plan!;
+  return { summary, text: formatRecipeFilePlan(documents, p.verbose === true), issues, documents };
 }

@@ -90,6 +90,7 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     ...common,
     recipe: { check: str, required: true },
     out: { check: str, required: true },
+    intermediateDir: { check: str },
     overwrite: { check: bool },
     maxShardBytes: { check: posNum },
     allowNonFinite: { check: bool },

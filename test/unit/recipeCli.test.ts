@@ -33,7 +33,7 @@ function chatvec(...args: string[]): { status: number | null; stdout: string; st
 }
 
 describe('chatvec merge', () => {
-  for (const name of ['task_arithmetic', 'ties', 'dare_ties', 'slerp', 'chat_vector']) {
+  for (const name of ['task_arithmetic', 'ties', 'dare_ties', 'slerp', 'chat_vector', 'multi']) {
     it(`runs examples/recipes/${name}.yaml into a valid checkpoint`, () => {
       const out = path.join(root, 'out', name);
       const r = chatvec('merge', path.join(root, `examples/recipes/${name}.yaml`), '--out', out, '--threads', '2', '--quiet');

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import Ajv from 'ajv';
 import { type RecipeDiagnostic, recipeDiagnostics } from '../../src/core/recipes/diagnostics';
 import { checkRecipeText } from '../../src/core/recipes/recipe';
+import { checkRecipeFileText } from '../../src/core/recipes/multiRecipe';
 import { RECIPE_SCHEMA } from '../../src/core/recipes/schema';
 import { writeModel } from './support/recipeFixtures';
 
@@ -217,9 +218,10 @@ parameters:
     const validate = new Ajv({ allErrors: true, allowUnionTypes: true }).compile(RECIPE_SCHEMA);
     const examples = path.resolve(__dirname, '../../examples/recipes');
     for (const f of fs.readdirSync(examples).filter((n) => n.endsWith('.yaml'))) {
-      const c = checkRecipeText(fs.readFileSync(path.join(examples, f), 'utf8'), { recipePath: path.join(examples, f), depth: 'none' });
+      const c = checkRecipeFileText(fs.readFileSync(path.join(examples, f), 'utf8'), { recipePath: path.join(examples, f), depth: 'none' });
       assert.deepEqual(c.issues, [], f);
-      assert.ok(validate(c.parsed.data), f);
+      // A multi-document file (multi.yaml): every document is a recipe.
+      for (const d of c.documents) assert.ok(validate(d.checked.parsed.data), f);
     }
   });
 });

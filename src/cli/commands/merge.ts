@@ -1,8 +1,10 @@
 /** `chatvec merge RECIPE --out DIR [--dry-run]`: run a mergekit-compatible YAML recipe. */
 import type { Command } from 'commander';
 import { threadCount } from '../../core/jobs/threadLimit';
-import { formatIssue, loadRecipeFile } from '../../core/recipes/recipe';
+import { formatIssue } from '../../core/recipes/recipe';
+import { loadRecipeFileAll, summarizeRecipeFile } from '../../core/recipes/multiRecipe';
 import { summarizePlan } from '../../core/recipes/summary';
+import { formatRecipeFilePlan } from '../../protocol/multiPlanText';
 import { formatPlanSummary } from '../../protocol/planText';
 import { ChatVecError } from '../../core/errors';
 import { printableLines } from '../../protocol/displayFormat';
@@ -21,6 +23,7 @@ interface MergeCli {
   verbose?: boolean;
   json?: boolean;
   quiet?: boolean;
+  intermediateDir?: string;
 }
 
 export function registerMerge(program: Command): void {
@@ -30,6 +33,7 @@ export function registerMerge(program: Command): void {
     .argument('<recipe>', 'the recipe file (.yaml); model paths in it are relative to its folder')
     .option('--out <dir>', 'output folder (required unless --dry-run)')
     .option('--dry-run', 'check the recipe and print the plan (tensors, output size, estimates, filter matches); write nothing')
+    .option('--intermediate-dir <dir>', 'multi-document (mergekit-multi) recipes: keep the named merges in DIR/<name> and reuse them while their recipe is unchanged (default: a temporary folder next to --out, removed after the run)')
     .option('--overwrite', 'replace an existing output folder')
     .option('--allow-non-finite', 'write the output even when finite weights give NaN/±Inf (e.g. an overflowing weight), with a warning; default: fail and write nothing')
     .option('--threads <n>', 'worker threads (default: all cores)')
@@ -42,11 +46,22 @@ export function registerMerge(program: Command): void {
         if (!o.dryRun && !o.out) throw new ChatVecError('InvalidArgument', 'give --out DIR (or --dry-run to only check the recipe)');
         const mode = progressMode(o);
         const threads = parseThreads(o.threads);
-        const loaded = loadRecipeFile(recipePath, { cwd: process.cwd() });
+        const loaded = loadRecipeFileAll(recipePath, { cwd: process.cwd(), intermediateDir: o.intermediateDir });
+        if (o.intermediateDir !== undefined && loaded.graph === null) throw new ChatVecError('InvalidArgument', `--intermediate-dir applies to recipes with several YAML documents (mergekit-multi); ${recipePath} has one`);
         const warnings = loaded.issues.filter((i) => i.severity !== 'error');
         if (mode === 'auto') for (const w of warnings) process.stderr.write(`${printableLines(formatIssue(recipePath, loaded.parsed, w))}\n`);
+        if (o.dryRun && loaded.graph !== null) {
+          const documents = summarizeRecipeFile(loaded, threadCount(threads));
+          if (mode === 'json') {
+            const issues = warnings.map((w) => ({ severity: w.severity, message: w.message, where: formatIssue(recipePath, loaded.parsed, w).split(': ')[0] }));
+            process.stdout.write(JSON.stringify({ type: 'plan', documents, issues }) + '\n');
+          } else if (mode === 'auto') {
+            process.stdout.write(formatRecipeFilePlan(documents, o.verbose === true) + '\n');
+          }
+          return;
+        }
         if (o.dryRun) {
-          const summary = summarizePlan(loaded.plan, threadCount(threads));
+          const summary = summarizePlan(loaded.documents[0]!.checked.plan!, threadCount(threads));
           if (mode === 'json') {
             const issues = warnings.map((w) => ({ severity: w.severity, message: w.message, where: formatIssue(recipePath, loaded.parsed, w).split(': ')[0] }));
             process.stdout.write(JSON.stringify({ type: 'plan', ...summary, issues }) + '\n');
@@ -60,7 +75,7 @@ export function registerMerge(program: Command): void {
         const printed = new Set(loaded.issues.filter((i) => i.severity === 'warning').map((w) => formatIssue(recipePath, loaded.parsed, w)));
         await runOutputCommand(
           mode,
-          (ctx) => mergeJob({ recipe: recipePath, out: o.out!, overwrite: o.overwrite, allowNonFinite: o.allowNonFinite, threads, maxShardBytes: parseShardSize(o.maxShardSize) }, ctx),
+          (ctx) => mergeJob({ recipe: recipePath, out: o.out!, intermediateDir: o.intermediateDir, overwrite: o.overwrite, allowNonFinite: o.allowNonFinite, threads, maxShardBytes: parseShardSize(o.maxShardSize) }, ctx),
           { showLog: (l, m) => mode === 'auto' && !(l === 'warn' && printed.has(m)) },
         );
       }),

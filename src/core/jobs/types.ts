@@ -170,6 +170,8 @@ export interface MergeOptions extends CommonJobOptions {
   /** The recipe file; model paths in it are relative to its folder. */
   readonly recipe: string;
   readonly out: string;
+  /** Multi-document recipes: keep the named merges in DIR/<name> (default: a temporary folder, removed). */
+  readonly intermediateDir?: string;
   readonly overwrite?: boolean;
   /** Bytes per shard; default 5 GB. */
   readonly maxShardBytes?: number;

@@ -3,7 +3,7 @@
  * the extension maps each entry to a vscode.Diagnostic (lines and columns are 0-based, like
  * vscode.Position; end exclusive) and the CLI prints the same issues as file:line:col.
  */
-import { type RecipeCheckOptions, checkRecipeText } from './recipe';
+import { type RecipeFileOptions, checkRecipeFileText } from './multiRecipe';
 import type { IssueSeverity } from './types';
 import { issueRange } from './yamlSource';
 
@@ -25,9 +25,10 @@ export interface RecipeDiagnostic {
 /**
  * Diagnostics for recipe text as it is being typed. With `depth: 'headers'` (default) model
  * folders are checked and their safetensors headers read (kilobytes per model, no tensor data);
- * use 'none' for syntax and schema only.
+ * use 'none' for syntax and schema only. A multi-document (mergekit-multi) file gets each
+ * document's diagnostics at its own lines.
  */
-export function recipeDiagnostics(text: string, opts: RecipeCheckOptions = {}): RecipeDiagnostic[] {
-  const checked = checkRecipeText(text, opts);
+export function recipeDiagnostics(text: string, opts: RecipeFileOptions = {}): RecipeDiagnostic[] {
+  const checked = checkRecipeFileText(text, opts);
   return checked.issues.map((i) => ({ ...issueRange(checked.parsed, i), severity: i.severity, message: i.message, source: 'chatvec' as const }));
 }

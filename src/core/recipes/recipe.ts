@@ -26,6 +26,8 @@ export interface RecipeCheckOptions {
    * also read checkpoint headers and plan (shapes, names, per-tensor parameters).
    */
   readonly depth?: 'none' | 'folders' | 'headers';
+  /** Rewrites the recipe data after the schema check (a multi-document file's references to merges). */
+  readonly substitute?: (raw: RawRecipe) => RawRecipe;
 }
 
 export interface CheckedRecipe {
@@ -49,7 +51,7 @@ export function checkRecipeText(text: string, opts: RecipeCheckOptions = {}): Ch
     const schema = schemaIssues(parsed.data, parsed);
     issues.push(...schema);
     if (!schema.some((i) => i.severity === 'error')) {
-      raw = parsed.data as RawRecipe;
+      raw = opts.substitute ? opts.substitute(parsed.data as RawRecipe) : (parsed.data as RawRecipe);
       const depth = opts.depth ?? 'headers';
       const baseDir = opts.recipePath ? dirname(resolve(opts.recipePath)) : resolve(opts.baseDir ?? '.');
       const r = resolveRecipe(raw, { baseDir, cwd: opts.cwd, checkFiles: depth !== 'none' });

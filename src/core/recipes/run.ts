@@ -51,6 +51,8 @@ export interface MergeRunOptions {
   readonly backend?: BackendChoice;
   /** Write the output even when finite inputs give NaN/±Inf (with a warning); default: fail. */
   readonly allowNonFinite?: boolean;
+  /** Input path → what the metadata and model card call it (a multi-document file's earlier merges, by name). */
+  readonly inputLabels?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -75,7 +77,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   const decisions = await analyse(plan, chunk, threads, ctx);
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
-    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.path)))] }),
+    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => opts.inputLabels?.get(i.model.path) ?? i.model.path)))] }),
   };
   const cp = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
   const placed = placeTensors(cp);
@@ -264,7 +266,7 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
     writeSmallFileSync(file('config.json'), JSON.stringify(config, null, 2) + '\n');
   }
   if (opts.recipeText !== undefined) writeSmallFileSync(file('mergekit_config.yml'), opts.recipeText.endsWith('\n') ? opts.recipeText : opts.recipeText + '\n');
-  const models = [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.given)))];
+  const models = [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => opts.inputLabels?.get(i.model.path) ?? i.model.given)))];
   const lines = [
     `This model was merged with \`chatvec merge\` (merge method \`${plan.method}\`, mergekit-compatible recipe in \`mergekit_config.yml\`).`,
     '',

@@ -26,6 +26,8 @@ export interface RecipeArgs {
   readonly overwrite?: boolean;
   /** Dry Run: list every output tensor. */
   readonly verbose?: boolean;
+  /** Compare Inputs: which document of a multi-document file (0-based; default: the final merge). */
+  readonly document?: number;
 }
 
 function argsOf(arg: unknown): { uri?: vscode.Uri; args: Partial<RecipeArgs> } {
@@ -152,9 +154,9 @@ export async function dryRunFlow(ctx: Ctx, arg?: unknown): Promise<RecipePlanRes
 export async function compareInputsFlow(ctx: Ctx, arg?: unknown): Promise<Comparison | undefined> {
   const got = await recipeDocument(arg, 'Compare Inputs');
   if (!got) return undefined;
-  const { doc } = got;
+  const { doc, args } = got;
   const dir = doc.isUntitled ? (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd()) : path.dirname(doc.uri.fsPath);
-  const pair = comparedInputs(recipeInputs(doc.getText(), dir));
-  if (!pair) throw new Error(`${path.basename(doc.fileName)} names fewer than two models to compare (base_model and models, slices or chat_models)`);
+  const pair = comparedInputs(recipeInputs(doc.getText(), dir, args.document));
+  if (!pair) throw new Error(`${path.basename(doc.fileName)} names fewer than two models to compare (base_model and models, slices or chat_models; another document's merge is not a checkpoint yet)`);
   return ctx.compare(pair.a, pair.b);
 }

@@ -9,10 +9,14 @@ import { Disposable } from '../dispose';
 import type { TaskHostService } from '../host';
 import { RecipeDiagnostics } from './diagnostics';
 import { PlanDocuments } from './planDoc';
-import { isRecipeDocument, mergeMethodLine, RECIPE_SELECTOR } from './selector';
+import { isRecipeDocument, mergeMethodLines, RECIPE_SELECTOR } from './selector';
 import { ChatvecTaskProvider } from './tasks';
 
-/** The CodeLens row: one lens per command, on the `merge_method:` line (else the first line). */
+/**
+ * The CodeLens row: one lens per command, on the `merge_method:` line (else the first line). In a
+ * multi-document file: Run and Dry Run (of the whole file) above the first document, Compare
+ * Inputs above each.
+ */
 export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvider {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChangeCodeLenses = this.changed.event;
@@ -24,14 +28,27 @@ export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvi
 
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     if (!isRecipeDocument(doc)) return [];
-    const line = mergeMethodLine(doc.getText());
-    const range = new vscode.Range(line, 0, line, 0);
-    const lens = (title: string, command: string, tooltip: string) => new vscode.CodeLens(range, { title, command, tooltip, arguments: [doc.uri] });
-    const lenses = [
-      lens('$(play) Run Merge', 'chatVector.runMerge', 'Run this recipe in the task host (asks for the output folder)'),
-      lens('$(checklist) Dry Run', 'chatVector.dryRunMerge', 'Plan: tensors, output size, estimated time and memory, parameter filter matches'),
-      lens('$(diff) Compare Inputs', 'chatVector.compareRecipeInputs', 'The base model against the first other model, in the Layer Deltas view'),
-    ];
+    const lines = mergeMethodLines(doc.getText());
+    const at = (line: number) => new vscode.Range(line, 0, line, 0);
+    const lens = (line: number, title: string, command: string, tooltip: string, arg: unknown = doc.uri) => new vscode.CodeLens(at(line), { title, command, tooltip, arguments: [arg] });
+    const compare = 'The base model against the first other model, in the Layer Deltas view';
+    let lenses: vscode.CodeLens[];
+    if (lines.length === 1) {
+      lenses = [
+        lens(lines[0]!, '$(play) Run Merge', 'chatVector.runMerge', 'Run this recipe in the task host (asks for the output folder)'),
+        lens(lines[0]!, '$(checklist) Dry Run', 'chatVector.dryRunMerge', 'Plan: tensors, output size, estimated time and memory, parameter filter matches'),
+        lens(lines[0]!, '$(diff) Compare Inputs', 'chatVector.compareRecipeInputs', compare),
+      ];
+    } else {
+      // A mergekit-multi file runs as a whole: one Run and one Dry Run at the top; each document
+      // compares its own inputs (a model that is another document's merge is left out).
+      const n = lines.length;
+      lenses = [
+        lens(lines[0]!, `$(play) Run ${n} Merges`, 'chatVector.runMerge', `Run the ${n} merges of this file in dependency order in the task host; the final one is written to the output folder it asks for`),
+        lens(lines[0]!, `$(checklist) Dry Run (${n} merges)`, 'chatVector.dryRunMerge', 'The run order and each merge\'s plan: tensors, output size, estimates, filter matches'),
+        ...lines.map((line, document) => lens(line, '$(diff) Compare Inputs', 'chatVector.compareRecipeInputs', `${compare} (this document)`, { recipe: doc.uri, document })),
+      ];
+    }
     // Writing is disabled in Restricted Mode; the lens would only earn a refusal.
     return vscode.workspace.isTrusted ? lenses : lenses.slice(1);
   }

@@ -4,7 +4,7 @@
  * engine resolves them: relative to the recipe file's folder.
  */
 import * as path from 'node:path';
-import { parse } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 
 export interface RecipeInputs {
   readonly method: string | undefined;
@@ -24,11 +24,32 @@ function modelOf(entry: unknown): string | undefined {
   return undefined;
 }
 
-/** @throws Error when the text is not YAML at all */
-export function recipeInputs(text: string, recipeDir: string): RecipeInputs {
-  const doc: unknown = parse(text, { uniqueKeys: false });
+/**
+ * The recipe documents of a file: one, or several in a mergekit-multi file (`---` between them),
+ * empty documents left out.
+ * @throws Error when the text is not YAML at all
+ */
+export function recipeDocuments(text: string): unknown[] {
+  const docs = parseAllDocuments(text, { uniqueKeys: false });
+  if (!Array.isArray(docs)) return [];
+  const bad = docs.find((d) => d.errors.length);
+  if (bad) throw new Error(bad.errors[0]!.message.split('\n')[0]);
+  return docs.map((d) => d.toJS() as unknown).filter((d) => d !== null && d !== undefined);
+}
+
+/**
+ * The inputs of one document: `document` counts the file's non-empty documents from 0; by default
+ * the final merge (the document without `name:`, else the last). A model named like another
+ * document's merge is that merge's output, which is not a checkpoint yet: it is left out.
+ * @throws Error when the text is not YAML at all
+ */
+export function recipeInputs(text: string, recipeDir: string, document?: number): RecipeInputs {
+  const docs = recipeDocuments(text);
+  const names = new Set(docs.flatMap((d) => (isObj(d) && typeof d.name === 'string' ? [d.name] : [])));
+  const unnamed = docs.findIndex((d) => !isObj(d) || typeof d.name !== 'string');
+  const doc = docs[document ?? (unnamed >= 0 ? unnamed : docs.length - 1)];
   if (!isObj(doc)) return { method: undefined, base: undefined, target: undefined, models: [] };
-  const resolve = (p: string | undefined) => (p === undefined || p.trim() === '' ? undefined : path.resolve(recipeDir, p.trim()));
+  const resolve = (p: string | undefined) => (p === undefined || p.trim() === '' || (docs.length > 1 && names.has(p)) ? undefined : path.resolve(recipeDir, p.trim()));
   const list: string[] = [];
   const add = (p: string | undefined) => {
     const r = resolve(p);

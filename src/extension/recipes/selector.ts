@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
+import { LineCounter, isMap, isScalar, parseAllDocuments } from 'yaml';
 
 /** The CodeLens and diagnostics document filter: YAML in files and unsaved editors. */
 export const RECIPE_SELECTOR: vscode.DocumentSelector = [
@@ -52,6 +53,26 @@ export function mergeMethodLine(text: string): number {
   let line = 0;
   for (let i = 0; i < m.index; i++) if (text.charCodeAt(i) === 10) line++;
   return line;
+}
+
+/**
+ * The 0-based `merge_method:` line of each non-empty YAML document (its first line when it has
+ * none): one entry for a plain recipe, several for a mergekit-multi file. Unparsable text: the
+ * one line {@link mergeMethodLine} finds.
+ */
+export function mergeMethodLines(text: string): number[] {
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: false });
+  if (!Array.isArray(docs) || docs.length < 2 || docs.some((d) => d.errors.length)) return [mergeMethodLine(text)];
+  const lines: number[] = [];
+  for (const d of docs) {
+    const c = d.contents;
+    if (c === null || (isScalar(c) && (c.value === null || c.value === undefined))) continue;
+    const key = isMap(c) ? c.items.find((p) => isScalar(p.key) && p.key.value === 'merge_method')?.key : undefined;
+    const at = (isScalar(key) ? key.range?.[0] : undefined) ?? c.range?.[0] ?? 0;
+    lines.push(lc.linePos(at).line - 1);
+  }
+  return lines.length ? lines : [mergeMethodLine(text)];
 }
 
 /**
