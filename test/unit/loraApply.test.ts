@@ -13,7 +13,7 @@ import { lowRankChunk } from '../../src/core/compute/kernels/lowRankJs';
 import { runApply } from '../../src/core/engine/apply';
 import { ChatVecError } from '../../src/core/errors';
 import { CLI, ensureCli } from './support/builtCli';
-import { type FixtureTensor, readAll, writeModel } from './support/recipeFixtures';
+import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
 let dir: string;
 let n = 0;
@@ -23,15 +23,6 @@ before(() => {
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const fresh = (name: string) => path.join(dir, `${name}-${n++}`);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const values = (count: number, r: () => number) => Array.from({ length: count }, () => 2 * r() - 1);
 
 const D = 8;

@@ -1,7 +1,7 @@
 // Tiny checkpoints in the tensor layouts of real families (names and configs as transformers
 // saves them, per mergekit's architecture files and public weight maps), with small shapes and
 // values drawn from a seed. Used by the architecture tests; no code under test is involved.
-import { type FixtureTensor, writeModel } from './recipeFixtures';
+import { type FixtureTensor, rng, writeModel } from './recipeFixtures';
 
 export interface Layout {
   readonly config: Record<string, unknown>;
@@ -173,18 +173,6 @@ export function gpt2(prefixed: boolean): Layout {
       ...[0, 1].flatMap((i) => [mat(`${p}h.${i}.attn.c_attn.weight`, D, 3 * D), vec(`${p}h.${i}.attn.c_attn.bias`, 3 * D), mat(`${p}h.${i}.mlp.c_fc.weight`), vec(`${p}h.${i}.ln_1.weight`)]),
       vec(`${p}ln_f.weight`),
     ],
-  };
-}
-
-/** A small deterministic generator (mulberry32) for fixture values. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
