@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { lowRankChunk } from '../../src/core/compute/kernels/lowRankJs';
 import { runApply } from '../../src/core/engine/apply';
 import { ChatVecError } from '../../src/core/errors';
+import { runDiff } from '../../src/core/stats/diff';
 import { CLI, ensureCli } from './support/builtCli';
 import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
@@ -208,5 +209,33 @@ describe('inspect of an adapter folder (the built CLI)', () => {
     assert.match(r.stdout, /^ {2}adapter {7}PEFT LoRA, r 4 \(also 2 by rank_pattern\), alpha 8 \(scale 2\)$/m);
     assert.match(r.stdout, /^ {2}modules {7}2 adapted: q_proj, v_proj; saved whole: lm_head\.weight$/m);
     assert.match(r.stdout, /^ {2}base model {4}org\/base-model$/m);
+  });
+});
+
+describe('diff BASE ADAPTER', () => {
+  it("lists each adapted tensor with ‖scale·B·A‖ formed chunk by chunk, as a diff of the base and the base with the adapter applied", async () => {
+    const base = model(30);
+    const p = (i: number) => `base_model.model.model.layers.${i}.self_attn.q_proj`;
+    const ad = adapter({ lora_alpha: 6 }, [...factors(p(0), 4, D, D, 31), ...factors(p(1), 4, D, D, 32)]);
+    const report = await runDiff({ a: base, b: ad, threads: 2 }, {}, { chunkElements: 1024 });
+    assert.deepEqual(report.tensors.map((t) => t.name).sort(), ['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.q_proj.weight']);
+    const B = readAll(base);
+    for (const [i, t] of report.tensors.entries()) {
+      const tau = tauRef(ad, p(i), D, D, 6 / 4, false);
+      const w = B.get(t.name)!.values;
+      const norm = Math.sqrt(tau.reduce((s, x) => s + x * x, 0));
+      const normA = Math.sqrt(w.reduce((s, x) => s + x * x, 0));
+      assert.ok(Math.abs(t.deltaNorm - norm) <= 1e-5 * norm, `${t.name}: ‖Δ‖ ${t.deltaNorm} vs ${norm}`);
+      assert.ok(Math.abs(t.normA - normA) <= 1e-9 * normA, `${t.name}: ‖A‖`);
+    }
+    // The same figures as a diff against the merged model written to disk.
+    const merged = fresh('merged');
+    await runApply({ target: base, vectors: [ad], out: merged, threads: 2 });
+    const materialised = await runDiff({ a: base, b: merged, threads: 2 });
+    for (const t of report.tensors) {
+      const m = materialised.tensors.find((x) => x.name === t.name)!;
+      assert.ok(Math.abs(m.deltaNorm - t.deltaNorm) <= 1e-5 * t.deltaNorm, `${t.name}: ${m.deltaNorm} vs ${t.deltaNorm}`);
+    }
+    await assert.rejects(runDiff({ a: ad, threads: 2 }), /is a LoRA adapter: give the base model it was trained on first/);
   });
 });

@@ -8,7 +8,7 @@ import { bRowsOf } from '../compute/kernels/lowRankJs';
 import { ChatVecError } from '../errors';
 import type { Adapter, LowRankFactors } from '../lora/adapter';
 import { refAt } from './chunking';
-import type { LowRankTerm } from './combineKernel';
+import type { LowRankTerm } from './lowRankTerm';
 
 /** A low-rank term of one output tensor: the factors and the ratio they are added with. */
 export interface AdapterLowRank {

@@ -12,29 +12,12 @@ import type { CombineOf, CombineTermOf, ElementArray } from '../compute/types';
 import { ChatVecError } from '../errors';
 import { readerFor, writerFor } from '../io/handleCache';
 import type { WorkerTask } from '../io/workerPool';
-import { type Dtype, type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
-import { decodeToF32 } from '../numeric/convert';
-import { type LowRankArgs, lowRankChunk } from '../compute/kernels/lowRankJs';
+import { type Dtype, type FloatDtype, isFloatDtype } from '../safetensors/dtype';
+import { type LowRankTerm, formLowRank } from './lowRankTerm';
 import type { ChunkRef } from './chunking';
 import { type ChunkResult, type RawElements, checkChunk } from './nonFinite';
 
 export type CombineTerm = CombineTermOf<ChunkRef>;
-
-/** Factors in a file: a run of `count` elements. */
-export interface FactorRef extends ChunkRef {
-  readonly count: number;
-}
-
-/**
- * A term whose τ is a low-rank product (a LoRA adapter's B·A), formed for the task's elements in
- * float32 by the worker (compute/kernels/lowRankJs.ts) and then combined like any other term.
- */
-export interface LowRankTerm extends Omit<LowRankArgs, 'left' | 'right'> {
-  /** ratio × the adapter's scale. */
-  readonly ratio: number;
-  readonly left: FactorRef;
-  readonly right: FactorRef;
-}
 
 /** The combine kernel over `count` elements of each input, written at `out`. */
 export interface CombineTask extends CombineOf<ChunkRef> {
@@ -102,7 +85,7 @@ export function runCombine(t: CombineTask): ChunkResult {
   const terms = t.terms.map((x) => ({ ratio: x.ratio, a: next(), b: x.b ? next() : null }));
   for (const lr of lowRank) {
     const tau = next();
-    lowRankChunk({ ...lr, left: readFactor(lr.left, 0), right: readFactor(lr.right, 1) }, tau.data as Float32Array);
+    formLowRank(lr, tau.data as Float32Array);
     terms.push({ ratio: lr.ratio, a: tau, b: null });
     bytes += 4 * n; // counted as the τ it stands for (what the job's byte total expects)
   }
@@ -113,23 +96,6 @@ export function runCombine(t: CombineTask): ChunkResult {
   const inputs = (): RawElements[] => arrays.slice(0, -1).map((a) => ({ dtype: a.dtype, bytes: bytesOf(a) }));
   const nonFinite = checkChunk({ dtype: out.dtype, bytes: outBytes }, n, inputs);
   return nonFinite ? { bytes: bytes + outBytes.length, nonFinite } : { bytes: bytes + outBytes.length };
-}
-
-// Factor buffers reused across tasks of one worker (two: left and right).
-const factorBytes: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
-const factorValues: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
-
-/** Reads a factor run into this worker's float32 buffer `slot`. */
-function readFactor(ref: FactorRef, slot: 0 | 1): Float32Array {
-  const dtype = floatDtype(ref);
-  const byteLength = ref.count * dtypeBytes(dtype);
-  if (factorBytes[slot]!.length < byteLength) factorBytes[slot] = new Uint8Array(byteLength);
-  if (factorValues[slot]!.length < ref.count) factorValues[slot] = new Float32Array(ref.count);
-  const raw = factorBytes[slot]!.subarray(0, byteLength);
-  readerFor(ref.file).readIntoSync(raw, ref.position);
-  const values = factorValues[slot]!.subarray(0, ref.count);
-  decodeToF32(dtype, raw, values, ref.count);
-  return values;
 }
 
 // Buffers reused across copy tasks of one worker: memory stays flat whatever the model size.

@@ -6,7 +6,9 @@
 import { type Checkpoint, type CatalogueEntry, checkpointIdentity, openCheckpoint } from '../checkpoint/checkpoint';
 import { quantizationOf } from '../checkpoint/quantization';
 import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
-import { entryKind } from '../io/files';
+import { entryKind, fileIdentity } from '../io/files';
+import { isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
+import { type AdapterLowRank, lowRankTermAt } from '../engine/adapterTerms';
 import { readJsonObject } from '../io/sideFile';
 import { threadCount } from '../jobs/threadLimit';
 import { isAbsolute, join, resolve } from '../io/paths';
@@ -42,6 +44,8 @@ interface Comparison extends ComparedTensor {
   readonly a: CatalogueEntry | null;
   readonly b: CatalogueEntry;
   readonly mode: 'ab' | 'delta';
+  /** Δ is a LoRA adapter's B·A, formed per chunk (`b` is then its lora_B, not read). */
+  readonly lowRank?: AdapterLowRank;
 }
 
 interface Plan {
@@ -55,6 +59,8 @@ interface Plan {
   readonly shapeMismatches: { name: string; shapeA: readonly number[]; shapeB: readonly number[] }[];
   readonly skipped: { name: string; reason: string }[];
   readonly warnings: string[];
+  /** Further files whose change must invalidate a cached result (an adapter's config). */
+  readonly alsoDependsOn?: readonly string[];
 }
 
 type Task = DiffChunkTask & { readonly index: number; readonly chunk: number };
@@ -80,13 +86,13 @@ type Task = DiffChunkTask & { readonly index: number; readonly chunk: number };
 export async function runDiff(opts: DiffOptions, ctx: ComputeJobContext = {}, tuning: DiffTuning = {}): Promise<DiffReport> {
   const started = performance.now();
   throwIfCancelled(ctx.signal);
-  const plan = opts.b === undefined ? planVector(opts.a) : planPair(opts.a, opts.b);
+  const plan = opts.b === undefined ? planVector(opts.a) : isAdapterFolder(opts.b) ? planAdapter(opts.a, opts.b) : planPair(opts.a, opts.b);
   for (const w of plan.warnings) ctx.onLog?.('warn', w);
 
   const inputs: DiffCacheInputs = {
     mode: plan.mode,
     a: checkpointIdentity(plan.a),
-    b: plan.b ? checkpointIdentity(plan.b) : null,
+    b: plan.b ? [...checkpointIdentity(plan.b), ...(plan.alsoDependsOn ?? []).map(fileIdentity)] : null,
     base: plan.base ? checkpointIdentity(plan.base) : null,
   };
   const key = opts.cacheDir ? diffCacheKey(inputs) : null;
@@ -182,12 +188,43 @@ function planPair(pathA: string, pathB: string): Plan {
 }
 
 /**
+ * A base model and a PEFT LoRA adapter trained on it (Δ = the adapter's update): each adapted
+ * tensor against Δ = scale·B·A formed chunk by chunk (never whole), and tensors the adapter saves
+ * whole against the base. Tensors the adapter leaves alone (Δ = 0) are not listed.
+ */
+function planAdapter(pathBase: string, pathAdapter: string): Plan {
+  const a = openCheckpoint(pathBase);
+  const adapter = openAdapter(pathAdapter);
+  requireAdapterFits(adapter, a, () => false);
+  const plan: Plan = { mode: 'ab', a, b: adapter.weights, base: null, comparisons: [], onlyInA: [], onlyInB: [], shapeMismatches: [], skipped: [], warnings: [], alsoDependsOn: [adapter.config.file] };
+  let unchanged = 0;
+  for (const ta of a.tensors) {
+    const full = adapter.full.get(ta.name);
+    const factors = adapter.lowRank.get(ta.name);
+    if (!full && !factors) {
+      unchanged++;
+      continue;
+    }
+    if (!isFloatDtype(ta.dtype)) {
+      plan.skipped.push({ name: ta.name, reason: `not a float tensor (${ta.dtype})` });
+      continue;
+    }
+    const common = { name: ta.name, entry: ta, shapeA: ta.shape, shapeB: ta.shape, count: ta.elementCount, a: ta };
+    if (full) plan.comparisons.push({ ...common, b: full, mode: 'ab' });
+    else plan.comparisons.push({ ...common, b: factors!.b, mode: 'delta', lowRank: { ratio: 1, factors: factors! } });
+  }
+  if (unchanged) plan.warnings.push(`${unchanged} tensor${unchanged === 1 ? '' : 's'} of the base ${unchanged === 1 ? 'is' : 'are'} not changed by the adapter (Δ = 0) and not listed`);
+  return plan;
+}
+
+/**
  * A chat-vector folder alone: Δ is each stored tensor. The base named in chatvector.json serves as
  * A (for ‖A‖, relative and cosine, with B = A + Δ) when it still exists. In this mode onlyInA
  * lists vector tensors the base lacks and onlyInB base tensors the vector lacks (e.g. embeddings
  * left out by --skip-embed).
  */
 function planVector(pathV: string): Plan {
+  if (isAdapterFolder(pathV)) throw new ChatVecError('InvalidArgument', `${pathV} is a LoRA adapter: give the base model it was trained on first, e.g. chatvec diff BASE ${pathV}`);
   const v = openCheckpoint(pathV);
   const manifestPath = join(v.folder, CHAT_VECTOR_MANIFEST);
   if (entryKind(manifestPath) !== 'file') {
@@ -289,7 +326,7 @@ async function scan(plan: Plan, opts: DiffOptions, ctx: ComputeJobContext, tunin
   let totalBytes = 0;
   let taskCount = 0;
   for (const c of plan.comparisons) {
-    totalBytes += c.count * (dtypeBytes(c.b.dtype) + (c.a ? dtypeBytes(c.a.dtype) : 0));
+    totalBytes += c.count * ((c.lowRank ? 4 : dtypeBytes(c.b.dtype)) + (c.a ? dtypeBytes(c.a.dtype) : 0));
     taskCount += Math.ceil(c.count / chunk);
   }
   const meter = new ProgressMeter('diff', totalBytes, ctx.onProgress, 'bytes');
@@ -348,6 +385,7 @@ function* tasks(comparisons: readonly Comparison[], chunk: number): Generator<Ta
         mode: c.mode,
         a: c.a ? { file: c.a.file, position: c.a.position + first * bytesA, dtype: c.a.dtype } : null,
         b: { file: c.b.file, position: c.b.position + first * bytesB, dtype: c.b.dtype },
+        ...(c.lowRank ? { lowRank: lowRankTermAt(c.lowRank, first, Math.min(chunk, c.count - first)) } : {}),
       };
     }
   }

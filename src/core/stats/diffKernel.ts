@@ -14,6 +14,7 @@ import type { WorkerTask } from '../io/workerPool';
 import { type FloatDtype, isFloatDtype } from '../safetensors/dtype';
 import type { ChunkRef } from '../engine/chunking';
 import type { AcceleratedKind } from '../engine/gpuExecutor';
+import { type LowRankTerm, formLowRank } from '../engine/lowRankTerm';
 
 /**
  * Compare `count` elements.
@@ -24,12 +25,18 @@ import type { AcceleratedKind } from '../engine/gpuExecutor';
 export interface DiffChunkTask extends DiffOf<ChunkRef> {
   readonly kind: 'diffChunk';
   readonly count: number;
+  /**
+   * A LoRA adapter's update of `a` (mode 'delta'): Δ is formed from the factors for these
+   * elements, and `b` is not read.
+   */
+  readonly lowRank?: LowRankTerm;
 }
 
 /** What a diff chunk returns: its sums and the bytes read. */
 export type DiffChunkResult = DiffSums & { readonly bytes: number };
 
 function refsOf(t: DiffChunkTask): ChunkRef[] {
+  if (t.lowRank) return t.a ? [t.a] : [];
   return t.a ? [t.a, t.b] : [t.b];
 }
 
@@ -50,20 +57,26 @@ function argsOf(t: DiffChunkTask, arrays: readonly ElementArray[]) {
 export function runDiffChunk(t: DiffChunkTask): DiffChunkResult {
   const kernel = cpuDiff();
   const refs = refsOf(t);
-  const arrays = kernel.arrays(refs.map(floatDtype), t.count);
+  const arrays = kernel.arrays([...refs.map(floatDtype), ...(t.lowRank ? ['F32' as const] : [])], t.count);
   let bytes = 0;
   refs.forEach((ref, i) => {
     const b = bytesOf(arrays[i]!);
     readerFor(ref.file).readIntoSync(b, ref.position);
     bytes += b.length;
   });
+  if (t.lowRank) {
+    const tau = arrays[arrays.length - 1]!.data as Float32Array;
+    formLowRank(t.lowRank, tau);
+    for (let i = 0; i < t.count; i++) tau[i] = t.lowRank.ratio * tau[i]!;
+    bytes += 4 * t.count; // counted as the Δ it stands for
+  }
   return { ...kernel.run(argsOf(t, arrays)), bytes };
 }
 
 /** Diff chunks on the GPU: every chunk of BF16, F16 or F32 inputs (F64 stays on the CPU). */
 export const diffOnGpu: AcceleratedKind<DiffChunkTask, DiffSums, DiffChunkResult> = {
   usesAccelerator: (task: WorkerTask): task is DiffChunkTask =>
-    task.kind === 'diffChunk' && (task as DiffChunkTask).count > 0 && refsOf(task as DiffChunkTask).every((r) => isKernelDtype(r.dtype)),
+    task.kind === 'diffChunk' && (task as DiffChunkTask).count > 0 && !(task as DiffChunkTask).lowRank && refsOf(task as DiffChunkTask).every((r) => isKernelDtype(r.dtype)),
   inputs: refsOf,
   compute: (gpu, t, inputs, _output, signal) => gpu.diff(argsOf(t, inputs), { signal }),
   finish: (_t, sums, _inputs, _io, bytesRead) => ({ ...sums, bytes: bytesRead }),
