@@ -110,6 +110,13 @@ describe('grouping by the family table config.json names', () => {
     }
   });
 
+  it('a numbered block the family table does not place is "Other", never a decoder layer', () => {
+    const names = ['model.layers.0.self_attn.q_proj.weight', 'model.speech_encoder.layers.5.fc1.weight', 'model.norm.weight'];
+    const g = groupTensors(names, { architectures: ['LlamaForCausalLM'], num_hidden_layers: 1 });
+    assert.deepEqual(g.groups.get('model.speech_encoder.layers.5.fc1.weight'), { role: 'other', module: 'other' });
+    assert.equal(g.layerCount, 1);
+  });
+
   it('without a config the names pick the table, and inspect can say so', () => {
     const layout = llava(false);
     const g = groupTensors(layout.tensors.map((t) => t.name), null);

@@ -121,7 +121,7 @@ function placesLayers(a: Architecture, names: readonly string[]): boolean {
   });
 }
 
-/** Names patterns for checkpoints of no known family (the fallback; inspect says so). */
+/** Name patterns for checkpoints of no known family (the fallback; inspect says so). */
 const GENERIC = {
   layer: /(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)\./,
   embedding: /(?:^|\.)(?:embed_tokens|wte|wpe|word_embeddings|embed_in|tok_embeddings|embeddings?)(?:\.|$)/,
@@ -131,8 +131,8 @@ const GENERIC = {
   vocab: /(?:^|\.)(?:embed_tokens|wte|word_embeddings|embed_in|tok_embeddings|lm_head|embed_out)\.(?:weight|bias)$/,
 };
 
-function classifyGeneric(name: string): TensorGroup {
-  const m = GENERIC.layer.exec(name);
+function classifyGeneric(name: string, layers = true): TensorGroup {
+  const m = layers ? GENERIC.layer.exec(name) : null;
   if (m) return { role: 'layer', layer: Number(m[1]), module: moduleKindOf(name) };
   const vocab = GENERIC.vocab.test(name);
   if (GENERIC.embedding.test(name)) return vocab ? TOKEN_EMBEDDING : OTHER_EMBEDDING;
@@ -181,8 +181,10 @@ function classifyOne(arch: Architecture | null, name: string, layerCount: number
   const tower = towerOf(name);
   if (tower) return { role: tower, module: moduleKindOf(name) };
   if (arch === null) return classifyGeneric(name);
-  // A name the table does not place (a variant it does not list) still gets the generic patterns.
-  return classifyIn(arch, name, layerCount) ?? classifyGeneric(name);
+  // A name the table does not place (a variant it does not list) still gets the generic patterns,
+  // except the layer pattern: the table knows where this family's decoder layers are, so a numbered
+  // block elsewhere (an unlisted encoder) is kept as "Other", never counted as a decoder layer.
+  return classifyIn(arch, name, layerCount) ?? classifyGeneric(name, false);
 }
 
 /** Assigns each name its group (no config: the family is chosen by the names). */
