@@ -194,7 +194,7 @@ parameters:
     assert.equal(errors(ds).length, 0);
     at(ds, 9, /filter "q_proj" never applies: an earlier entry matches every tensor it matches/);
     at(ds, 11, /filter "nonexistent" matches no tensor/);
-    at(ds, 14, /^`density` is a parameter of ties, dare_linear or dare_ties, not of slerp$/);
+    at(ds, 14, /^`density` is a parameter of ties, dare_linear, dare_ties, breadcrumbs or breadcrumbs_ties, not of slerp$/);
   });
 
   it('the plan lists which tensors each filter applies to', () => {

@@ -30,14 +30,16 @@ export interface RandomDrop {
 export type ModelStat =
   /** Counts of |τ|'s float32 bit patterns by their upper 16 bits, and Σ|τ| over the chunk. */
   | { readonly kind: 'magnitudeHigh' }
-  /** For elements whose upper 16 bits equal `high`: counts by the lower 16 bits; and Σ|τ| of elements above `high`. */
-  | { readonly kind: 'magnitudeLow'; readonly high: number }
+  /** For each of `highs`: counts of the elements whose upper 16 bits equal it, by their lower 16 bits; and Σ|τ| of elements above it. */
+  | { readonly kind: 'magnitudeLow'; readonly highs: readonly number[] }
   /** Σ|τ| and Σ|τ| over the elements the drop keeps. */
   | { readonly kind: 'dropL1'; readonly drop: RandomDrop }
   | { readonly kind: 'none' };
 
 export type ModelStatResult =
   | { readonly kind: 'hist'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number }
+  /** One per `highs` entry of a magnitudeLow stat. */
+  | { readonly kind: 'lows'; readonly lows: readonly { readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number }[] }
   | { readonly kind: 'dropL1'; readonly all: number; readonly kept: number }
   | { readonly kind: 'none' };
 
@@ -59,14 +61,22 @@ export type RecipeStatsResult =
   | { readonly mode: 'taskVectors'; readonly models: readonly ModelStatResult[]; readonly bytes: number }
   | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number };
 
+/** The elements of a chunk among a tensor's k largest |τ|: bit patterns above `threshold`, and the first `keepTies` equal to it. */
+export interface TopCut {
+  readonly threshold: number;
+  readonly keepTies: number;
+}
+
 /** How one model's task vector is sparsified in a chunk. */
 export type Sparsify =
   | { readonly kind: 'none' }
   /**
    * Keep |τ| bit patterns above `threshold`; of those equal to it, keep the first `keepTies` in
-   * this chunk (ties go to the lowest element index). Kept values are multiplied by `scale`.
+   * this chunk (ties go to the lowest element index) — the k largest of the tensor. `exclude`, the
+   * same for a smaller k, removes the largest of those again (breadcrumbs' outliers). Kept values
+   * are multiplied by `scale`.
    */
-  | { readonly kind: 'magnitude'; readonly threshold: number; readonly keepTies: number; readonly scale: number }
+  | { readonly kind: 'magnitude'; readonly threshold: number; readonly keepTies: number; readonly scale: number; readonly exclude?: TopCut }
   | { readonly kind: 'random'; readonly drop: RandomDrop; readonly scale: number };
 
 export interface RecipeGtaTask {
@@ -217,13 +227,18 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
         l1 += Math.abs(tv[i]!);
       }
     } else {
-      const high = stat.high;
-      for (let i = 0; i < n; i++) {
-        const u = bits[i]! & 0x7fffffff;
-        const hi = u >>> 16;
-        if (hi === high) hist[u & 0xffff]!++;
-        else if (hi > high) l1 += Math.abs(tv[i]!);
-      }
+      const lows = stat.highs.map((high) => {
+        let above = 0;
+        for (let i = 0; i < n; i++) {
+          const u = bits[i]! & 0x7fffffff;
+          const hi = u >>> 16;
+          if (hi === high) hist[u & 0xffff]!++;
+          else if (hi > high) above += Math.abs(tv[i]!);
+        }
+        return { ...sparseHistogram(), l1: above };
+      });
+      results.push({ kind: 'lows', lows });
+      return;
     }
     results.push({ kind: 'hist', ...sparseHistogram(), l1 });
   });
@@ -251,9 +266,14 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
       const scale = Math.fround(sp.scale);
       const threshold = sp.threshold;
       let ties = 0;
+      // No exclusion: a threshold no pattern reaches (|τ| patterns are below 2^31).
+      const exThreshold = sp.exclude?.threshold ?? 0xffffffff;
+      const exTies = sp.exclude?.keepTies ?? 0;
+      let exSeen = 0;
       for (let i = 0; i < n; i++) {
         const u = (bits[i]! & 0x7fffffff) >>> 0;
-        const keep = u > threshold || (u === threshold && ties++ < sp.keepTies);
+        const excluded = u > exThreshold || (u === exThreshold && exSeen++ < exTies);
+        const keep = (u > threshold || (u === threshold && ties++ < sp.keepTies)) && !excluded;
         tv[i] = keep ? Math.fround(tv[i]! * scale) * w : 0;
       }
     } else if (sp.kind === 'random') {

@@ -10,8 +10,9 @@ import { type TensorRole, detectFamily, isEmbeddingOrHead } from '../checkpoint/
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
-import { type ParamValue, type ParameterScope, SPARSIFYING, asBoolean, asNumber, filterMatches, lookupParameter, methodParameters } from './parameters';
-import type { ConditionalParameter, MergeMethodName, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
+import { type MergeMethodName, isSparsifying, methodDef, methodParameters } from './methods/registry';
+import { type ParamValue, type ParameterScope, asBoolean, asNumber, filterMatches, lookupParameter } from './parameters';
+import type { ConditionalParameter, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
 
 /** One input of an output tensor: the input tensor (only its first elementCount elements are read). */
 export interface PlanInput {
@@ -48,6 +49,8 @@ export interface PlannedTensor {
   readonly lambda: number;
   /** slerp's t. */
   readonly slerpT: number;
+  /** Per input (NaN for the base): breadcrumbs' `gamma`; absent when the method has none. */
+  readonly gammas?: readonly number[];
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -289,7 +292,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
 
   const reference = recipe.slices[0]!.baseIndex !== null ? cp(0, lead(0)) : cp(0, 0);
   const referenceLayers = layerCount(reference);
-  const gta = recipe.method !== 'linear' && recipe.method !== 'slerp';
+  const gta = methodDef(recipe.method).kind === 'gta';
   const tensors: PlannedTensor[] = [];
   const missing = new Map<string, { at: RecipePath; names: string[] }>();
   const shapeIssues = new Map<string, { at: RecipePath; lines: string[] }>();
@@ -444,7 +447,7 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT'>;
+type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas'>;
 
 /** Every parameter of one output tensor, looked up as mergekit does. */
 function resolveTensorParameters(
@@ -475,13 +478,13 @@ function resolveTensorParameters(
   };
   const has = (name: string) => defs.some((d) => d.name === name);
   const weights = es.map((_, i) => (i === sl.baseIndex || !has('weight') ? NaN : asNumber(perModel('weight', i) ?? NaN)));
-  const densities = es.map((_, i) => (i === sl.baseIndex || !SPARSIFYING.has(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
+  const densities = es.map((_, i) => (i === sl.baseIndex || !isSparsifying(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
   densities.forEach((d, i) => {
     if (d >= 1) return;
     const at = sl.sources[i]!.model.at.slice(0, -1);
     if (!(d > 0)) problems.push({ at, message: `density must be in (0, 1], got ${d}` });
     // A zero-element tensor keeps nothing whatever the density: it is passed through empty.
-    else if (recipe.method === 'ties' && elementCount > 0 && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
+    else if (methodDef(recipe.method).gta?.sparsification === 'magnitude' && elementCount > 0 && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
   });
   return {
     values: {
@@ -491,6 +494,7 @@ function resolveTensorParameters(
       rescale: has('rescale') ? asBoolean(global('rescale')!) : false,
       lambda: has('lambda') ? asNumber(global('lambda')!) : 1,
       slerpT: has('t') ? asNumber(global('t') ?? NaN) : 0,
+      ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
     },
     problems,
   };

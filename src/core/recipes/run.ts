@@ -27,6 +27,7 @@ import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
 import { TOOL_VERSION } from '../version';
 import { type TensorDecision, analyse, gtaModels } from './analysis';
 import type { RecipeGtaTask } from './kernels';
+import { methodDef } from './methods/registry';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 
 export interface MergeRunOptions {
@@ -188,12 +189,15 @@ function* writeTasks(
       continue;
     }
     const d = decisions.get(ti);
-    const coef = plan.method === 'linear' || plan.method === 'task_arithmetic' ? foldedCoefficients(t, plan.method) : [];
+    const def = methodDef(plan.method);
+    // Task arithmetic without trim or sign election is one linear combination: the engine's combine.
+    const folded = def.kind === 'linear' ? 'linear' : def.kind === 'gta' && !def.gta!.sparsification && !def.gta!.consensus ? 'task_arithmetic' : null;
+    const coef = folded ? foldedCoefficients(t, folded) : [];
     let c = 0;
     for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
       const ref = (i: number) => refAt(t.inputs[i]!.entry, first);
-      if (plan.method === 'linear' || plan.method === 'task_arithmetic') {
-        if (plan.method === 'linear') {
+      if (folded) {
+        if (folded === 'linear') {
           const task: CombineTask = { kind: 'combine', count, target: null, terms: t.inputs.map((_, i): CombineTerm => ({ ratio: coef[i]!, a: ref(i), b: null })), out: outRef(fileOf, out, first) };
           yield task;
         } else {
@@ -235,8 +239,8 @@ function* writeTasks(
           base: ref(t.baseIndex!),
           models: models.map(ref),
           weights: models.map((i) => t.weights[i]!),
-          sparsify: models.map((_, mi) => d!.sparsify![mi]!(c)),
-          consensus: plan.method !== 'dare_linear',
+          sparsify: models.map((_, mi) => d?.sparsify?.[mi]?.(c) ?? { kind: 'none' }),
+          consensus: def.gta!.consensus === 'sum',
           normalize: t.normalize,
           lambda: t.lambda,
           out: outRef(fileOf, out, first),

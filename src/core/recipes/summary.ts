@@ -4,6 +4,7 @@
  */
 import { CHUNK_ELEMENTS } from '../engine/chunking';
 import { dtypeBits } from '../safetensors/dtype';
+import { methodDef } from './methods/registry';
 import { type FilterReport, type MergePlan, inputBytes } from './plan';
 import { pathLabel } from './yamlSource';
 
@@ -47,12 +48,14 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     maxInputs = Math.max(maxInputs, t.inputs.length);
     if (t.kind !== 'merge') continue;
     const trims = t.densities.some((d) => d < 1);
-    if (plan.method === 'slerp') analyse += read;
-    if (plan.method === 'ties' && trims) {
+    const def = methodDef(plan.method);
+    const sparsification = def.gta?.sparsification ?? null;
+    if (def.kind === 'slerp') analyse += read;
+    if ((sparsification === 'magnitude' || sparsification === 'magnitude_outliers') && trims) {
       analyse += read;
       refine += read;
     }
-    if ((plan.method === 'dare_linear' || plan.method === 'dare_ties') && trims && t.rescale) analyse += read;
+    if (sparsification === 'random' && trims && t.rescale) analyse += read;
   }
   const moved = write + outputBytes + analyse + refine;
   const rate = Math.min(threads * PER_THREAD_RATE, DISK_RATE);
