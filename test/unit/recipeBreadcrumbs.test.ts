@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
 import { loadRecipeFile } from '../../src/core/recipes/recipe';
 import { runMergePlan } from '../../src/core/recipes/run';
+import { assertClose, gtaReference as reference } from './support/gtaReference';
 import { perturbedCopy, readAll, tensorBytes, writeModel } from './support/recipeFixtures';
 
 const f = Math.fround;
@@ -66,44 +67,6 @@ function breadcrumbsKeep(density: number, gamma: number, rescale: boolean) {
     }
     return out;
   };
-}
-
-/** base + λ·mix of wᵢ·τ̂ᵢ (sum, or TIES sign election by mass), optional normalize; marks near-tie votes as fragile. */
-function reference(base: Float64Array, models: Float64Array[], weights: number[], keep: ((t: Float64Array) => Float64Array)[], o: { consensus: boolean; normalize: boolean; lambda: number }) {
-  const n = base.length;
-  const kept = models.map((m, k) => keep[k]!(Float64Array.from(m, (x, i) => f(x - base[i]!))));
-  const ref = new Float64Array(n);
-  const scale = new Float64Array(n);
-  const fragile = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = kept.map((t, k) => t[i]! * weights[k]!);
-    const sum = v.reduce((a, x) => a + x, 0);
-    const mass = v.reduce((a, x) => a + Math.abs(x), 0);
-    let mixed = 0;
-    let div = 0;
-    v.forEach((x, k) => {
-      if (!o.consensus || Math.sign(x) === (sum >= 0 ? 1 : -1)) {
-        mixed += x;
-        div += weights[k]!;
-      }
-    });
-    if (!o.consensus) div = weights.reduce((a, w) => a + w, 0);
-    if (o.consensus ? div === 0 : Math.abs(div) < 1e-8) div = 1;
-    if (o.normalize) mixed /= div;
-    ref[i] = base[i]! + o.lambda * mixed;
-    scale[i] = Math.abs(base[i]!) + 4 * mass * Math.max(1, o.lambda);
-    fragile[i] = o.consensus && Math.abs(sum) <= 1e-5 * mass ? 1 : 0;
-  }
-  return { ref, scale, fragile };
-}
-
-function assertClose(name: string, got: Float64Array, r: ReturnType<typeof reference>): void {
-  assert.equal(got.length, r.ref.length, name);
-  let bad = 0;
-  for (let i = 0; i < got.length; i++) {
-    const tol = 1e-6 * (Math.abs(r.ref[i]!) + r.scale[i]!) + 1e-12;
-    if (Math.abs(got[i]! - r.ref[i]!) > tol && !r.fragile[i] && bad++ < 3) assert.fail(`${name}[${i}]: got ${got[i]}, reference ${r.ref[i]}`);
-  }
 }
 
 describe('breadcrumbs', () => {

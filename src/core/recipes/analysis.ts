@@ -17,6 +17,7 @@ import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { JobContext } from '../jobs/types';
 import { type ModelStat, type ModelStatResult, type RandomDrop, type RecipeStatsResult, type RecipeStatsTask, type Sparsify, type TopCut, bitsToFloat } from './kernels';
+import { dellaDrop } from './methods/dellaMagprune';
 import { methodDef } from './methods/registry';
 import type { Sparsification } from './methods/method';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
@@ -149,6 +150,7 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
       const d = t.densities[i]!;
       if (d >= 1) return { kind: 'none' };
       if (isMagnitude(sparsification)) return { kind: 'magnitudeHigh' };
+      if (sparsification === 'della_magprune') return t.rescale ? { kind: 'dellaL1', drop: dellaDrop(seed, i, t.name, d, t.epsilons![i]!, t.shape) } : { kind: 'none' };
       return t.rescale ? { kind: 'dropL1', drop: randomDrop(seed, i, t.name, d) } : { kind: 'none' };
     });
     if (ms.some((m) => m.kind !== 'none')) stats1.set(ti, ms);
@@ -316,6 +318,9 @@ function finishPass1(
     if (m.kind === 'dropL1') {
       const scale = l1Scale(inOrder(s.l1[mi]!), inOrder(s.kept[mi]!));
       per[mi] = () => ({ kind: 'random', drop: m.drop, scale });
+    } else if (m.kind === 'dellaL1') {
+      const scale = l1Scale(inOrder(s.l1[mi]!), inOrder(s.kept[mi]!));
+      per[mi] = () => ({ kind: 'della', drop: m.drop, scale });
     }
   });
   if (per.length) decisions.set(ti, { ...decisions.get(ti), sparsify: per });
@@ -339,6 +344,7 @@ function fillDecisions(
       if (prev[mi]) return prev[mi]!;
       const d = t.densities[inputIndex]!;
       if (d >= 1) return () => ({ kind: 'none' });
+      if (sparsificationOf(plan) === 'della_magprune') return () => ({ kind: 'della', drop: dellaDrop(seed, inputIndex, t.name, d, t.epsilons![inputIndex]!, t.shape), scale: 1 });
       if (!isMagnitude(sparsificationOf(plan))) return () => ({ kind: 'random', drop: randomDrop(seed, inputIndex, t.name, d), scale: 1 });
       const st = magnitude.get(`${ti}:${mi}`)!;
       const low = lowDone.get(ti)?.low[mi] ?? [];

@@ -19,6 +19,7 @@ import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype'
 import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
+import { type DellaDrop, dellaKeepMask } from './methods/dellaMagprune';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
 export interface RandomDrop {
@@ -34,6 +35,8 @@ export type ModelStat =
   | { readonly kind: 'magnitudeLow'; readonly highs: readonly number[] }
   /** Σ|τ| and Σ|τ| over the elements the drop keeps. */
   | { readonly kind: 'dropL1'; readonly drop: RandomDrop }
+  /** Σ|τ| and Σ|τ| over the elements DELLA's drop keeps (result kind 'dropL1'). */
+  | { readonly kind: 'dellaL1'; readonly drop: DellaDrop }
   | { readonly kind: 'none' };
 
 export type ModelStatResult =
@@ -77,7 +80,8 @@ export type Sparsify =
    * are multiplied by `scale`.
    */
   | { readonly kind: 'magnitude'; readonly threshold: number; readonly keepTies: number; readonly scale: number; readonly exclude?: TopCut }
-  | { readonly kind: 'random'; readonly drop: RandomDrop; readonly scale: number };
+  | { readonly kind: 'random'; readonly drop: RandomDrop; readonly scale: number }
+  | { readonly kind: 'della'; readonly drop: DellaDrop; readonly scale: number };
 
 export interface RecipeGtaTask {
   readonly kind: 'recipeGta';
@@ -102,6 +106,7 @@ let accBuf = new Float32Array(0);
 let divBuf = new Float32Array(0);
 let tvBufs: Float32Array[] = [];
 const hist = new Uint32Array(65536);
+let keepBuf = new Uint8Array(0);
 const rnd = new Float64Array(BLOCK);
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -114,6 +119,7 @@ function ensure(count: number, models: number): void {
     accBuf = new Float32Array(count);
     divBuf = new Float32Array(count);
     raw = new Uint8Array(count * 8);
+    keepBuf = new Uint8Array(count);
     tvBufs = [];
     tvBits = [];
   }
@@ -219,6 +225,18 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
       results.push({ kind: 'dropL1', all, kept });
       return;
     }
+    if (stat.kind === 'dellaL1') {
+      bytes += dellaKeepMask(stat.drop, ref, t.base, t.first, n, keepBuf);
+      let all = 0;
+      let kept = 0;
+      for (let i = 0; i < n; i++) {
+        const a = Math.abs(tv[i]!);
+        all += a;
+        if (keepBuf[i]) kept += a;
+      }
+      results.push({ kind: 'dropL1', all, kept });
+      return;
+    }
     // |τ|'s float32 bit pattern orders like |τ| (NaN above +Inf) as an unsigned integer.
     let l1 = 0;
     if (stat.kind === 'magnitudeHigh') {
@@ -285,6 +303,10 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
           tv[i] = rnd[j]! < below ? Math.fround(tv[i]! * scale) * w : 0;
         }
       }
+    } else if (sp.kind === 'della') {
+      const scale = Math.fround(sp.scale);
+      bytes += dellaKeepMask(sp.drop, t.models[k]!, t.base, t.first, n, keepBuf);
+      for (let i = 0; i < n; i++) tv[i] = keepBuf[i] ? Math.fround(tv[i]! * scale) * w : 0;
     } else {
       for (let i = 0; i < n; i++) tv[i] = tv[i]! * w;
     }

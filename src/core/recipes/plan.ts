@@ -51,6 +51,8 @@ export interface PlannedTensor {
   readonly slerpT: number;
   /** Per input (NaN for the base): breadcrumbs' `gamma`; absent when the method has none. */
   readonly gammas?: readonly number[];
+  /** Per input (NaN for the base): della's `epsilon`; absent when the method has none. */
+  readonly epsilons?: readonly number[];
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -447,7 +449,7 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas'>;
+type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons'>;
 
 /** Every parameter of one output tensor, looked up as mergekit does. */
 function resolveTensorParameters(
@@ -479,8 +481,11 @@ function resolveTensorParameters(
   const has = (name: string) => defs.some((d) => d.name === name);
   const weights = es.map((_, i) => (i === sl.baseIndex || !has('weight') ? NaN : asNumber(perModel('weight', i) ?? NaN)));
   const densities = es.map((_, i) => (i === sl.baseIndex || !isSparsifying(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
+  const epsilons = has('epsilon') ? es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('epsilon', i)!))) : null;
   densities.forEach((d, i) => {
     if (d >= 1) return;
+    // mergekit's della_magprune raises ValueError unless both ends of the keep probabilities are in (0, 1).
+    if (epsilons && !(d - epsilons[i]! > 0 && d + epsilons[i]! < 1)) problems.push({ at: sl.sources[i]!.model.at.slice(0, -1), message: `density ± epsilon must lie in (0, 1) (keep probabilities), got density ${d} and epsilon ${epsilons[i]}` });
     const at = sl.sources[i]!.model.at.slice(0, -1);
     if (!(d > 0)) problems.push({ at, message: `density must be in (0, 1], got ${d}` });
     // A zero-element tensor keeps nothing whatever the density: it is passed through empty.
@@ -495,6 +500,7 @@ function resolveTensorParameters(
       lambda: has('lambda') ? asNumber(global('lambda')!) : 1,
       slerpT: has('t') ? asNumber(global('t') ?? NaN) : 0,
       ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
+      ...(epsilons ? { epsilons } : {}),
     },
     problems,
   };

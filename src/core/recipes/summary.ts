@@ -55,7 +55,7 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
       analyse += read;
       refine += read;
     }
-    if (sparsification === 'random' && trims && t.rescale) analyse += read;
+    if ((sparsification === 'random' || sparsification === 'della_magprune') && trims && t.rescale) analyse += read;
   }
   const moved = write + outputBytes + analyse + refine;
   const rate = Math.min(threads * PER_THREAD_RATE, DISK_RATE);

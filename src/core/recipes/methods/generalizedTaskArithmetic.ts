@@ -13,6 +13,7 @@ function gtaParameters(v: GtaVariant): ParameterDef[] {
     { name: 'weight', scope: 'tensor', type: 'number' },
     { name: 'density', scope: 'tensor', type: 'number', default: 1 },
     ...(v.sparsification === 'magnitude_outliers' ? [{ name: 'gamma', scope: 'tensor', type: 'number', default: 0.01 } as const] : []),
+    ...(v.sparsification === 'della_magprune' ? [{ name: 'epsilon', scope: 'tensor', type: 'number', default: 0.15 } as const] : []),
     { name: 'int8_mask', scope: 'global', type: 'boolean', default: false },
     { name: 'normalize', scope: 'global', type: 'boolean', default: v.defaultNormalize },
     { name: 'rescale', scope: 'global', type: 'boolean', default: v.defaultRescale },
@@ -31,7 +32,8 @@ function row<N extends string>(
   output: string,
 ): MergeMethodDef<N> {
   const gta: GtaVariant = { consensus, sparsification, defaultNormalize, defaultRescale };
-  return { name, prettyName, referenceUrl, kind: 'gta', parameters: gtaParameters(gta), gta, needsBase: true, usesSeed: sparsification === 'random', output };
+  const usesSeed = sparsification === 'random' || sparsification === 'della_magprune';
+  return { name, prettyName, referenceUrl, kind: 'gta', parameters: gtaParameters(gta), gta, needsBase: true, usesSeed, output };
 }
 
 export const TASK_ARITHMETIC = row('task_arithmetic', 'Task Arithmetic', 'https://arxiv.org/abs/2212.04089', null, null, false, false, 'base + λ·Σ wᵢ·τᵢ (/ Σ wᵢ with normalize)');
@@ -39,4 +41,6 @@ export const TIES = row('ties', 'TIES', 'https://arxiv.org/abs/2306.01708', 'sum
 export const DARE_TIES = row('dare_ties', 'DARE TIES', 'https://arxiv.org/abs/2311.03099', 'sum', 'random', false, true, "as ties, with DARE's drop instead of the trim");
 export const DARE_LINEAR = row('dare_linear', 'Linear DARE', 'https://arxiv.org/abs/2311.03099', null, 'random', false, true, 'base + λ·Σ wᵢ·τ̂ᵢ with τ̂ a random drop');
 export const BREADCRUMBS = row('breadcrumbs', 'Model Breadcrumbs', 'https://arxiv.org/abs/2312.06795', null, 'magnitude_outliers', false, false, 'base + λ·Σ wᵢ·τ̂ᵢ with τ̂ without its largest `gamma` and smallest magnitudes');
+export const DELLA = row('della', 'DELLA', 'https://arxiv.org/abs/2406.11617', 'sum', 'della_magprune', true, true, "as ties, with DELLA's magnitude-ranked random drop");
+export const DELLA_LINEAR = row('della_linear', 'Linear DELLA', 'https://arxiv.org/abs/2406.11617', null, 'della_magprune', false, true, 'base + λ·Σ wᵢ·τ̂ᵢ with τ̂ a magnitude-ranked random drop');
 export const BREADCRUMBS_TIES = row('breadcrumbs_ties', 'Model Breadcrumbs with TIES', 'https://arxiv.org/abs/2312.06795', 'sum', 'magnitude_outliers', false, false, "as ties, with breadcrumbs' trim");

@@ -16,7 +16,7 @@ export interface ParameterDef {
 }
 
 /** mergekit's SparsificationMethod (sparsify.py). */
-export type Sparsification = 'magnitude' | 'random' | 'magnitude_outliers';
+export type Sparsification = 'magnitude' | 'random' | 'magnitude_outliers' | 'della_magprune';
 
 /** A generalized-task-arithmetic variant (mergekit's GeneralizedTaskArithmeticMerge fields). */
 export interface GtaVariant {

@@ -5,12 +5,12 @@
  * the docs table (docs/recipes.md) and the `chatvec merge` help agree with it.
  */
 import { CHAT_VECTOR } from './chatVector';
-import { BREADCRUMBS, BREADCRUMBS_TIES, DARE_LINEAR, DARE_TIES, TASK_ARITHMETIC, TIES } from './generalizedTaskArithmetic';
+import { BREADCRUMBS, BREADCRUMBS_TIES, DARE_LINEAR, DARE_TIES, DELLA, DELLA_LINEAR, TASK_ARITHMETIC, TIES } from './generalizedTaskArithmetic';
 import { LINEAR } from './linear';
 import type { MergeMethodDef, ParameterDef } from './method';
 import { SLERP } from './slerp';
 
-const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, SLERP, CHAT_VECTOR] as const;
+const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SLERP, CHAT_VECTOR] as const;
 
 /** The merge methods chatvec runs. */
 export type MergeMethodName = (typeof ALL)[number]['name'];
@@ -46,7 +46,6 @@ export function isSparsifying(method: MergeMethodName): boolean {
  * written for one of them is told which method the parameter belongs to.
  */
 export const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  epsilon: ['della', 'della_linear'],
   select_topk: ['sce'],
   filter_wise: ['model_stock'],
   max_iter: ['karcher'],
