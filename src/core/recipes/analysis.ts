@@ -16,8 +16,9 @@ import { CancelledError } from '../errors';
 import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { JobContext } from '../jobs/types';
-import { type ModelStat, type ModelStatResult, type RandomDrop, type RecipeStatsResult, type RecipeStatsTask, type Sparsify, type TopCut, bitsToFloat } from './kernels';
+import { type ModelStat, type ModelStatResult, type RandomDrop, type RecipeStatsResult, type RecipeStatsTask, type Sparsify, } from './kernels';
 import { dellaDrop } from './methods/dellaMagprune';
+import { type CutState, EMPTY_CUT, type LowHistogram, cutDecision, highCut, inOrder } from './topK';
 import { methodDef } from './methods/registry';
 import type { Sparsification } from './methods/method';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
@@ -102,8 +103,6 @@ function isMagnitude(s: Sparsification | null): boolean {
 
 
 
-type LowHistogram = { readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number };
-
 /** A stats task tagged with its tensor and chunk (two small numbers the worker ignores). */
 type StatsJob = RecipeStatsTask & { readonly tensor: number; readonly chunk: number };
 
@@ -118,13 +117,6 @@ interface TensorStats {
   /** Pass 2: per model, per chunk, the sparse low histogram and Σ|τ| above the bucket, per cut with k > 0. */
   low: (readonly LowHistogram[] | null)[][];
   slerp: { aa: number; bb: number; ab: number }[];
-}
-
-/** Pass 1's answer for one cut: the upper-16-bit bucket holding the k-th largest |τ|, and how many lie above it. */
-interface CutState {
-  k: number;
-  high: number;
-  above: number;
 }
 
 interface MagnitudeState {
@@ -180,7 +172,7 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
           state.set(job.tensor, s);
         }
         if (r.mode === 'slerp') s.slerp[job.chunk] = r;
-        else r.models.forEach((mr, m) => addModelResult(s!, m, job.chunk, mr));
+        else if (r.mode === 'taskVectors') r.models.forEach((mr, m) => addModelResult(s!, m, job.chunk, mr));
         if (--s.remaining === 0) {
           state.delete(job.tensor);
           finishPass1(plan, job.tensor, s, stats1.get(job.tensor)!, decisions, magnitude, key);
@@ -262,13 +254,6 @@ function magnitudeModels(ms: readonly ModelStat[]): number[] {
   return ms.map((m, i) => (m.kind === 'magnitudeHigh' ? i : -1)).filter((i) => i >= 0);
 }
 
-/** Sums per-chunk values in chunk order (the same order whatever the threads). */
-function inOrder(xs: readonly number[]): number {
-  let s = 0;
-  for (const x of xs) s += x;
-  return s;
-}
-
 function finishPass1(
   plan: MergePlan,
   ti: number,
@@ -296,19 +281,7 @@ function finishPass1(
   ms.forEach((m, mi) => {
     if (m.kind !== 'magnitudeHigh') return;
     const h = s.hist[mi]!;
-    const cuts = magnitudeCuts(sparsification, t, models[mi]!).map((k): CutState => {
-      let cum = 0;
-      let high = 0;
-      for (let b = 32767; b >= 0 && k > 0; b--) {
-        const c = h[b]!;
-        if (cum + c >= k) {
-          high = b;
-          break;
-        }
-        cum += c;
-      }
-      return { k, high, above: cum };
-    });
+    const cuts = magnitudeCuts(sparsification, t, models[mi]!).map((k) => highCut(h, k));
     magnitude.set(key(ti, mi), { cuts, l1All: inOrder(s.l1[mi]!) });
     s.hist[mi] = null;
   });
@@ -353,52 +326,6 @@ function fillDecisions(
     decisions.set(ti, { sparsify: per });
   });
   return decisions;
-}
-
-/** A cut's exact threshold and per-chunk tie shares, and Σ|τ| of the k largest. */
-interface CutDecision {
-  readonly perChunk: (c: number) => TopCut;
-  readonly l1: number;
-}
-
-/** Keeps nothing: no bit pattern of |τ| reaches it. */
-const EMPTY_CUT: CutDecision = { perChunk: () => ({ threshold: 0xffffffff, keepTies: 0 }), l1: 0 };
-
-/**
- * The exact threshold from the low histograms of the threshold bucket: T is the bit pattern of the
- * k-th largest |τ|; elements above T are kept, and of those equal to T the first `need` in element
- * order (so the kept count is exactly k, ties going to lower indexes).
- */
-function cutDecision(st: CutState, lowPerChunk: readonly (LowHistogram | null)[], nChunks: number): CutDecision {
-  const low = new Float64Array(65536);
-  for (const h of lowPerChunk) if (h) for (let j = 0; j < h.buckets.length; j++) low[h.buckets[j]!]! += h.counts[j]!;
-  const want = st.k - st.above;
-  let cum = 0;
-  let lo = 0;
-  for (let l = 65535; l >= 0; l--) {
-    const c = low[l]!;
-    if (cum + c >= want) {
-      lo = l;
-      break;
-    }
-    cum += c;
-  }
-  const threshold = ((st.high << 16) | lo) >>> 0;
-  const need = want - cum;
-  // Ties (elements equal to T) per chunk, then how many of them each chunk keeps.
-  const keepTies: number[] = [];
-  let before = 0;
-  for (let c = 0; c < nChunks; c++) {
-    const h = lowPerChunk[c];
-    let ties = 0;
-    if (h) for (let j = 0; j < h.buckets.length; j++) if (h.buckets[j] === lo) ties = h.counts[j]!;
-    keepTies.push(Math.max(0, Math.min(ties, need - before)));
-    before += ties;
-  }
-  let l1 = inOrder(lowPerChunk.map((h) => h?.l1 ?? 0));
-  for (let l = 65535; l > lo; l--) if (low[l]) l1 += low[l]! * bitsToFloat(((st.high << 16) | l) >>> 0);
-  l1 += need * bitsToFloat(threshold);
-  return { perChunk: (c) => ({ threshold, keepTies: keepTies[c]! }), l1 };
 }
 
 /**

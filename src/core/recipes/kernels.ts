@@ -20,6 +20,7 @@ import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
 import { type DellaDrop, dellaKeepMask } from './methods/dellaMagprune';
+import { type SceChunk, eraseAndMix, selectByVariance, varianceAcross } from './methods/sce';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
 export interface RandomDrop {
@@ -51,7 +52,12 @@ export interface RecipeStatsTask {
   readonly count: number;
   /** Index of the chunk's first element in its tensor (for the random stream). */
   readonly first: number;
-  readonly mode: 'taskVectors' | 'slerp';
+  /** sceVariance: histograms of the variance across the task vectors; sceSquares: Σ τ̂ᵢ² per model. */
+  readonly mode: 'taskVectors' | 'slerp' | 'sceVariance' | 'sceSquares';
+  /** sceVariance: absent for pass 1 (upper 16 bits); the bucket whose lower 16 bits pass 2 counts. */
+  readonly sceHigh?: number;
+  /** sceSquares: the variance cut (null: every element). */
+  readonly sceCut?: TopCut | null;
   /** taskVectors: the base; slerp: v0 (the base model). */
   readonly base: ChunkRef;
   /** taskVectors: the models; slerp: [v1]. */
@@ -62,7 +68,10 @@ export interface RecipeStatsTask {
 
 export type RecipeStatsResult =
   | { readonly mode: 'taskVectors'; readonly models: readonly ModelStatResult[]; readonly bytes: number }
-  | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number };
+  | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number }
+  /** Sparse counts by upper (pass 1) or lower (pass 2) 16 bits; pass 1 also counts non-zero variances. */
+  | { readonly mode: 'sceVariance'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly nonzero: number; readonly bytes: number }
+  | { readonly mode: 'sceSquares'; readonly sums: readonly number[]; readonly bytes: number };
 
 /** The elements of a chunk among a tensor's k largest |τ|: bit patterns above `threshold`, and the first `keepTies` equal to it. */
 export interface TopCut {
@@ -94,6 +103,8 @@ export interface RecipeGtaTask {
   readonly sparsify: readonly Sparsify[];
   /** TIES sign election ("sum" consensus). */
   readonly consensus: boolean;
+  /** sce: its variance cut and weights (then sparsify, consensus, normalize and lambda are unused). */
+  readonly sce?: SceChunk;
   readonly normalize: boolean;
   readonly lambda: number;
   readonly out: ChunkRef & { readonly dtype: FloatDtype };
@@ -181,6 +192,47 @@ function sparseHistogram(): { buckets: Uint32Array; counts: Uint32Array } {
   return { buckets, counts };
 }
 
+/** Loads every model's τ into tvBufs (the base is in baseBuf); the variance's float32 patterns into accBuf when asked. */
+function loadTaskVectors(models: readonly ChunkRef[], n: number, variance: boolean): number {
+  let bytes = 0;
+  models.forEach((ref, k) => (bytes += taskVector(ref, n, tvBufs[k]!)));
+  if (variance) varianceAcross(tvBufs, models.length, n, accBuf);
+  return bytes;
+}
+
+function sceStats(t: RecipeStatsTask, bytes: number): RecipeStatsResult {
+  const n = t.count;
+  const m = t.models.length;
+  bytes += loadTaskVectors(t.models, n, t.mode === 'sceVariance' || !!t.sceCut);
+  const bits = new Uint32Array(accBuf.buffer, 0, n);
+  if (t.mode === 'sceVariance') {
+    let nonzero = 0;
+    if (t.sceHigh === undefined) {
+      for (let i = 0; i < n; i++) {
+        const u = bits[i]! & 0x7fffffff;
+        hist[u >>> 16]!++;
+        if (accBuf[i] !== 0) nonzero++;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const u = bits[i]! & 0x7fffffff;
+        if (u >>> 16 === t.sceHigh) hist[u & 0xffff]!++;
+      }
+    }
+    return { mode: 'sceVariance', ...sparseHistogram(), nonzero, bytes };
+  }
+  const keep = keepBuf;
+  selectByVariance(bits, n, t.sceCut ?? null, keep);
+  const sums: number[] = [];
+  for (let k = 0; k < m; k++) {
+    const tv = tvBufs[k]!;
+    let s = 0;
+    for (let i = 0; i < n; i++) if (keep[i]) s += tv[i]! * tv[i]!;
+    sums.push(s);
+  }
+  return { mode: 'sceSquares', sums, bytes };
+}
+
 /** Runs a RecipeStatsTask. */
 export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
   const n = t.count;
@@ -201,6 +253,7 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
     }
     return { mode: 'slerp', aa, bb, ab, bytes };
   }
+  if (t.mode === 'sceVariance' || t.mode === 'sceSquares') return sceStats(t, bytes);
   const results: ModelStatResult[] = [];
   t.models.forEach((ref, m) => {
     const stat = t.stats[m]!;
@@ -272,6 +325,12 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
   const m = t.models.length;
   ensure(n, m);
   let bytes = load(t.base, n, baseBuf);
+  if (t.sce) {
+    bytes += loadTaskVectors(t.models, n, t.sce.cut !== null);
+    selectByVariance(new Uint32Array(accBuf.buffer, 0, n), n, t.sce.cut, keepBuf);
+    eraseAndMix(tvBufs, m, n, keepBuf, t.sce.weights, baseBuf, accBuf);
+    return writeOut(t, n, bytes);
+  }
   const weights = t.weights.map((w) => Math.fround(w));
   for (let k = 0; k < m; k++) {
     const tv = tvBufs[k]!;
@@ -352,6 +411,12 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
     if (lambda !== 1) v = Math.fround(v * lambda);
     acc[i] = baseBuf[i]! + v;
   }
+  return writeOut(t, n, bytes);
+}
+
+/** Encodes accBuf[0..n) to the output dtype, writes it, and checks it for NaN/±Inf. */
+function writeOut(t: RecipeGtaTask, n: number, bytes: number): ChunkResult {
+  const acc = accBuf;
   const outBytes = raw.subarray(0, n * dtypeBytes(t.out.dtype));
   encodeFromF32(t.out.dtype, acc, outBytes, n);
   writerFor(t.out.file).writeAtSync(outBytes, t.out.position);

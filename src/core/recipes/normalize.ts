@@ -6,7 +6,7 @@
 import { entryKind } from '../io/files';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
-import { METHODS, type MergeMethodName, isSparsifying, methodDef, methodParameters } from './methods/registry';
+import { METHODS, type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
 import { type ParameterScope, evaluateSetting, otherMethodMessage } from './parameters';
 import { SCHEMA_PARAMETERS, yamlNumber } from './schema';
 import { pathLabel } from './yamlSource';
@@ -253,7 +253,7 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     if (method === 'slerp' && sl.sources.length !== 2) {
       issues.push({ severity: 'error', message: `slerp merges exactly two models, the base model and one other (got ${sl.sources.length})`, path: where, at: 'key' });
     }
-    if (def.kind === 'gta' && sl.sources.length < 2) {
+    if (takesTaskVectors(method) && sl.sources.length < 2) {
       // mergekit's task arithmetic returns the base tensor when there is no task vector ("bake a
       // LoRA in" recipes list only the base model, with a LoRA on its path).
       const why = 'only the base model is listed: the output is the base model, as in mergekit';

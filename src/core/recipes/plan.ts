@@ -10,7 +10,7 @@ import { type TensorRole, detectFamily, isEmbeddingOrHead } from '../checkpoint/
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
-import { type MergeMethodName, isSparsifying, methodDef, methodParameters } from './methods/registry';
+import { type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
 import { type ParamValue, type ParameterScope, asBoolean, asNumber, filterMatches, lookupParameter } from './parameters';
 import type { ConditionalParameter, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
 
@@ -53,6 +53,8 @@ export interface PlannedTensor {
   readonly gammas?: readonly number[];
   /** Per input (NaN for the base): della's `epsilon`; absent when the method has none. */
   readonly epsilons?: readonly number[];
+  /** sce's `select_topk`; absent for other methods. */
+  readonly selectTopk?: number;
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -294,7 +296,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
 
   const reference = recipe.slices[0]!.baseIndex !== null ? cp(0, lead(0)) : cp(0, 0);
   const referenceLayers = layerCount(reference);
-  const gta = methodDef(recipe.method).kind === 'gta';
+  const gta = takesTaskVectors(recipe.method);
   const tensors: PlannedTensor[] = [];
   const missing = new Map<string, { at: RecipePath; names: string[] }>();
   const shapeIssues = new Map<string, { at: RecipePath; lines: string[] }>();
@@ -449,7 +451,7 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons'>;
+type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk'>;
 
 /** Every parameter of one output tensor, looked up as mergekit does. */
 function resolveTensorParameters(
@@ -501,6 +503,7 @@ function resolveTensorParameters(
       slerpT: has('t') ? asNumber(global('t') ?? NaN) : 0,
       ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
       ...(epsilons ? { epsilons } : {}),
+      ...(has('select_topk') ? { selectTopk: asNumber(global('select_topk')!) } : {}),
     },
     problems,
   };

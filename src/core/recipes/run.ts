@@ -28,6 +28,7 @@ import { TOOL_VERSION } from '../version';
 import { type TensorDecision, analyse, gtaModels } from './analysis';
 import type { RecipeGtaTask } from './kernels';
 import { methodDef } from './methods/registry';
+import { type SceDecisions, analyseSce } from './methods/sceAnalysis';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 
 export interface MergeRunOptions {
@@ -72,7 +73,9 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   if (!Number.isInteger(chunk) || chunk < 1) throw new ChatVecError('InvalidArgument', `chunk size must be a whole number ≥ 1, got ${chunk}`);
   const threads = threadCount(opts.threads);
   const warnings = [...plan.warnings];
-  const decisions = await analyse(plan, chunk, threads, ctx);
+  const sce = methodDef(plan.method).kind === 'sce';
+  const decisions = sce ? new Map<number, TensorDecision>() : await analyse(plan, chunk, threads, ctx);
+  const sceDecisions = sce ? await analyseSce(plan, chunk, threads, ctx) : new Map();
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
     chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.path)))] }),
@@ -89,7 +92,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
       threads,
       nonFinite: mergeNonFinite(plan, opts.allowNonFinite === true, warnings),
       totalBytes,
-      tasks: (fileOf) => writeTasks(plan, decisions, placed, fileOf, chunk),
+      tasks: (fileOf) => writeTasks(plan, decisions, sceDecisions, placed, fileOf, chunk),
       writeExtras: (file) => writeExtras(plan, opts, file, warnings),
     },
     ctx,
@@ -168,6 +171,7 @@ export function foldedCoefficients(t: PlannedTensor, method: 'linear' | 'task_ar
 function* writeTasks(
   plan: MergePlan,
   decisions: ReadonlyMap<number, TensorDecision>,
+  sceDecisions: SceDecisions,
   placed: ReadonlyMap<string, PlacedTensor>,
   fileOf: (f: string) => string,
   chunk: number,
@@ -240,7 +244,8 @@ function* writeTasks(
           models: models.map(ref),
           weights: models.map((i) => t.weights[i]!),
           sparsify: models.map((_, mi) => d?.sparsify?.[mi]?.(c) ?? { kind: 'none' }),
-          consensus: def.gta!.consensus === 'sum',
+          consensus: def.gta?.consensus === 'sum',
+          ...(def.kind === 'sce' ? { sce: sceDecisions.get(ti)!(c) } : {}),
           normalize: t.normalize,
           lambda: t.lambda,
           out: outRef(fileOf, out, first),

@@ -56,6 +56,12 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
       refine += read;
     }
     if ((sparsification === 'random' || sparsification === 'della_magprune') && trims && t.rescale) analyse += read;
+    if (def.kind === 'sce') {
+      // Σ τ̂² always; the variance's two passes when select_topk selects.
+      const selects = (t.selectTopk ?? 1) > 0 && (t.selectTopk ?? 1) < 1;
+      analyse += selects ? 2 * read : read;
+      if (selects) refine += read;
+    }
   }
   const moved = write + outputBytes + analyse + refine;
   const rate = Math.min(threads * PER_THREAD_RATE, DISK_RATE);

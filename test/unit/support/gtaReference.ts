@@ -29,7 +29,7 @@ export function gtaReference(base: Float64Array, models: Float64Array[], weights
     if (o.normalize) mixed /= div;
     ref[i] = base[i]! + o.lambda * mixed;
     scale[i] = Math.abs(base[i]!) + 4 * mass * Math.max(1, o.lambda);
-    fragile[i] = o.consensus && Math.abs(sum) <= 1e-5 * mass ? 1 : 0;
+    fragile[i] = o.consensus && mass > 0 && Math.abs(sum) <= 1e-5 * mass ? 1 : 0; // a vote a rounding may flip (not an all-dropped element)
   }
   return { ref, scale, fragile };
 }

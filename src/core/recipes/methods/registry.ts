@@ -8,9 +8,10 @@ import { CHAT_VECTOR } from './chatVector';
 import { BREADCRUMBS, BREADCRUMBS_TIES, DARE_LINEAR, DARE_TIES, DELLA, DELLA_LINEAR, TASK_ARITHMETIC, TIES } from './generalizedTaskArithmetic';
 import { LINEAR } from './linear';
 import type { MergeMethodDef, ParameterDef } from './method';
+import { SCE } from './sce';
 import { SLERP } from './slerp';
 
-const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SLERP, CHAT_VECTOR] as const;
+const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, SLERP, CHAT_VECTOR] as const;
 
 /** The merge methods chatvec runs. */
 export type MergeMethodName = (typeof ALL)[number]['name'];
@@ -36,6 +37,12 @@ export function methodParameters(method: MergeMethodName): readonly ParameterDef
   return methodDef(method).parameters;
 }
 
+/** Whether the method merges task vectors τᵢ = mᵢ − base (so a recipe listing only the base gives the base). */
+export function takesTaskVectors(method: MergeMethodName): boolean {
+  const kind = methodDef(method).kind;
+  return kind === 'gta' || kind === 'sce';
+}
+
 /** Whether the method sparsifies task vectors (so `density` and its range matter). */
 export function isSparsifying(method: MergeMethodName): boolean {
   return (methodDef(method).gta?.sparsification ?? null) !== null;
@@ -46,7 +53,6 @@ export function isSparsifying(method: MergeMethodName): boolean {
  * written for one of them is told which method the parameter belongs to.
  */
 export const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  select_topk: ['sce'],
   filter_wise: ['model_stock'],
   max_iter: ['karcher'],
   tol: ['karcher'],
