@@ -21,6 +21,7 @@ import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
 import { type DellaDrop, dellaKeepMask } from './methods/dellaMagprune';
 import { type SceChunk, eraseAndMix, selectByVariance, varianceAcross } from './methods/sce';
+import { type GramRule, chunkGram, rowCombine } from './methods/gram';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
 export interface RandomDrop {
@@ -53,7 +54,9 @@ export interface RecipeStatsTask {
   /** Index of the chunk's first element in its tensor (for the random stream). */
   readonly first: number;
   /** sceVariance: histograms of the variance across the task vectors; sceSquares: Σ τ̂ᵢ² per model. */
-  readonly mode: 'taskVectors' | 'slerp' | 'sceVariance' | 'sceSquares';
+  readonly mode: 'taskVectors' | 'slerp' | 'sceVariance' | 'sceSquares' | 'gram';
+  /** gram: whether the vectors are models − base (else the models themselves; `base` is not read). */
+  readonly gramBase?: boolean;
   /** sceVariance: absent for pass 1 (upper 16 bits); the bucket whose lower 16 bits pass 2 counts. */
   readonly sceHigh?: number;
   /** sceSquares: the variance cut (null: every element). */
@@ -71,7 +74,9 @@ export type RecipeStatsResult =
   | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number }
   /** Sparse counts by upper (pass 1) or lower (pass 2) 16 bits; pass 1 also counts non-zero variances. */
   | { readonly mode: 'sceVariance'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly nonzero: number; readonly bytes: number }
-  | { readonly mode: 'sceSquares'; readonly sums: readonly number[]; readonly bytes: number };
+  | { readonly mode: 'sceSquares'; readonly sums: readonly number[]; readonly bytes: number }
+  /** Σ vᵢ·vⱼ over the chunk, row-major k×k. */
+  | { readonly mode: 'gram'; readonly gram: Float64Array; readonly bytes: number };
 
 /** The elements of a chunk among a tensor's k largest |τ|: bit patterns above `threshold`, and the first `keepTies` equal to it. */
 export interface TopCut {
@@ -105,6 +110,8 @@ export interface RecipeGtaTask {
   readonly consensus: boolean;
   /** sce: its variance cut and weights (then sparsify, consensus, normalize and lambda are unused). */
   readonly sce?: SceChunk;
+  /** model_stock / nuslerp per row: the rule, the row length, and whether `base` is one (else it is not read). */
+  readonly rows?: { readonly rule: GramRule; readonly rowLength: number; readonly withBase: boolean };
   readonly normalize: boolean;
   readonly lambda: number;
   readonly out: ChunkRef & { readonly dtype: FloatDtype };
@@ -236,6 +243,7 @@ function sceStats(t: RecipeStatsTask, bytes: number): RecipeStatsResult {
 /** Runs a RecipeStatsTask. */
 export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
   const n = t.count;
+  if (t.mode === 'gram') return { mode: 'gram', ...chunkGram(t.gramBase ? t.base : null, t.models, n) };
   ensure(n, Math.max(1, t.models.length));
   let bytes = load(t.base, n, baseBuf);
   if (t.mode === 'slerp') {
@@ -324,6 +332,7 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
   const n = t.count;
   const m = t.models.length;
   ensure(n, m);
+  if (t.rows) return writeOut(t, n, rowCombine(t.rows.rule, t.rows.rowLength, t.rows.withBase ? t.base : null, t.models, t.first, n, accBuf));
   let bytes = load(t.base, n, baseBuf);
   if (t.sce) {
     bytes += loadTaskVectors(t.models, n, t.sce.cut !== null);

@@ -253,6 +253,14 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     if (method === 'slerp' && sl.sources.length !== 2) {
       issues.push({ severity: 'error', message: `slerp merges exactly two models, the base model and one other (got ${sl.sources.length})`, path: where, at: 'key' });
     }
+    const others = sl.sources.length - (sl.baseIndex === null ? 0 : 1);
+    if (method === 'model_stock' && others < 2) {
+      issues.push({ severity: 'error', message: `model_stock needs the base model and at least two others (got ${others}), as in mergekit`, path: where, at: 'key' });
+    }
+    if (method === 'nuslerp' && others !== 2) {
+      const why = sl.baseIndex !== null && sl.sources.length === 2 ? 'the base model cannot be one of the two models nuslerp interpolates' : `nuslerp interpolates exactly two models (plus an optional base_model), got ${others}`;
+      issues.push({ severity: 'error', message: why, path: where, at: 'key' });
+    }
     if (takesTaskVectors(method) && sl.sources.length < 2) {
       // mergekit's task arithmetic returns the base tensor when there is no task vector ("bake a
       // LoRA in" recipes list only the base model, with a LoRA on its path).

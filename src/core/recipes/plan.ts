@@ -55,6 +55,8 @@ export interface PlannedTensor {
   readonly epsilons?: readonly number[];
   /** sce's `select_topk`; absent for other methods. */
   readonly selectTopk?: number;
+  /** Flags of model_stock and nuslerp (`filter_wise`, `nuslerp_flatten`, `nuslerp_row_wise`), by name. */
+  readonly flags?: Readonly<Record<string, boolean>>;
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -451,7 +453,7 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk'>;
+type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk' | 'flags'>;
 
 /** Every parameter of one output tensor, looked up as mergekit does. */
 function resolveTensorParameters(
@@ -484,6 +486,9 @@ function resolveTensorParameters(
   const weights = es.map((_, i) => (i === sl.baseIndex || !has('weight') ? NaN : asNumber(perModel('weight', i) ?? NaN)));
   const densities = es.map((_, i) => (i === sl.baseIndex || !isSparsifying(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
   const epsilons = has('epsilon') ? es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('epsilon', i)!))) : null;
+  if (has('nuslerp_row_wise') && asBoolean(global('nuslerp_row_wise')!) && !asBoolean(global('nuslerp_flatten')!)) {
+    problems.push({ at: ['parameters'], message: '`nuslerp_row_wise: true` with `nuslerp_flatten: false` (interpolating columns) is not supported by chatvec yet' });
+  }
   densities.forEach((d, i) => {
     if (d >= 1) return;
     // mergekit's della_magprune raises ValueError unless both ends of the keep probabilities are in (0, 1).
@@ -504,6 +509,7 @@ function resolveTensorParameters(
       ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
       ...(epsilons ? { epsilons } : {}),
       ...(has('select_topk') ? { selectTopk: asNumber(global('select_topk')!) } : {}),
+      ...(methodDef(recipe.method).kind === 'gram' ? { flags: Object.fromEntries(defs.filter((d) => d.type === 'boolean').map((d) => [d.name, asBoolean(global(d.name)!)])) } : {}),
     },
     problems,
   };

@@ -6,7 +6,7 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import schemaJson from '../../../schemas/merge-recipe.schema.json';
 import { otherMethodMessage } from './parameters';
-import { MERGE_METHODS, parameterNames } from './methods/registry';
+import { MERGE_METHODS, METHODS, parameterNames } from './methods/registry';
 import type { RecipeIssue, RecipePath } from './types';
 import { type ParsedRecipeText, isEmptyValue, pathLabel } from './yamlSource';
 
@@ -213,7 +213,7 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
     }
     case 'anyOf': {
       const last = path[path.length - 1];
-      if (last === 'normalize' || last === 'rescale' || last === 'int8_mask') {
+      if (METHODS.some((m) => m.parameters.some((p) => p.name === last && p.type === 'boolean'))) {
         return { message: `${label} must be true or false, or a list of {filter, value} (got ${typeName(e.data)})`, path, at: 'value' };
       }
       // Every branch takes numbers: a NaN or ±Inf inside is the mistake, said at the number.

@@ -8,10 +8,12 @@ import { CHAT_VECTOR } from './chatVector';
 import { BREADCRUMBS, BREADCRUMBS_TIES, DARE_LINEAR, DARE_TIES, DELLA, DELLA_LINEAR, TASK_ARITHMETIC, TIES } from './generalizedTaskArithmetic';
 import { LINEAR } from './linear';
 import type { MergeMethodDef, ParameterDef } from './method';
+import { MODEL_STOCK } from './modelStock';
+import { NUSLERP } from './nuslerp';
 import { SCE } from './sce';
 import { SLERP } from './slerp';
 
-const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, SLERP, CHAT_VECTOR] as const;
+const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, MODEL_STOCK, SLERP, NUSLERP, CHAT_VECTOR] as const;
 
 /** The merge methods chatvec runs. */
 export type MergeMethodName = (typeof ALL)[number]['name'];
@@ -53,11 +55,8 @@ export function isSparsifying(method: MergeMethodName): boolean {
  * written for one of them is told which method the parameter belongs to.
  */
 export const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  filter_wise: ['model_stock'],
   max_iter: ['karcher'],
   tol: ['karcher'],
-  nuslerp_flatten: ['nuslerp'],
-  nuslerp_row_wise: ['nuslerp'],
   scale: ['passthrough'],
 };
 
