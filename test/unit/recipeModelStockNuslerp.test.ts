@@ -11,26 +11,17 @@ import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
 import { recipeDiagnostics } from '../../src/core/recipes/diagnostics';
 import { loadRecipeFile } from '../../src/core/recipes/recipe';
 import { runMergePlan } from '../../src/core/recipes/run';
-import { readAll, rng, tensorBytes, writeModel } from './support/recipeFixtures';
+import { readAll, shiftedCopy, tensorBytes } from './support/recipeFixtures';
 
 let dir: string;
 let trio: DemoTrio;
 let models: string[];
 let counter = 0;
 
-/** base + a shared direction + a model's own noise: offsets at a real angle to each other. */
-function shifted(base: string, out: string, seed: number): string {
-  const r = rng(seed);
-  return writeModel(
-    out,
-    [...readAll(base)].map(([name, t]) => ({ name, shape: t.shape, values: t.values.map((v, i) => v + 0.02 * Math.sin(i * 0.37 + name.length) + 0.015 * (r() - 0.5)) })),
-  );
-}
-
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-gram-'));
   trio = generateDemoTrio(path.join(dir, 'demo'), 'tiny', 21);
-  models = [41, 42, 43].map((s) => shifted(trio.base, path.join(dir, `m-${s}`), s));
+  models = [41, 42, 43].map((s) => shiftedCopy(trio.base, path.join(dir, `m-${s}`), s));
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

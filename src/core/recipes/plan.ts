@@ -55,8 +55,8 @@ export interface PlannedTensor {
   readonly epsilons?: readonly number[];
   /** sce's `select_topk`; absent for other methods. */
   readonly selectTopk?: number;
-  /** Flags of model_stock and nuslerp (`filter_wise`, `nuslerp_flatten`, `nuslerp_row_wise`), by name. */
-  readonly flags?: Readonly<Record<string, boolean>>;
+  /** Global parameters of model_stock, nuslerp and karcher (`filter_wise`, `nuslerp_flatten`, `max_iter` …), by name. */
+  readonly options?: Readonly<Record<string, boolean | number>>;
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -453,7 +453,7 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk' | 'flags'>;
+type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk' | 'options'>;
 
 /** Every parameter of one output tensor, looked up as mergekit does. */
 function resolveTensorParameters(
@@ -509,7 +509,7 @@ function resolveTensorParameters(
       ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
       ...(epsilons ? { epsilons } : {}),
       ...(has('select_topk') ? { selectTopk: asNumber(global('select_topk')!) } : {}),
-      ...(methodDef(recipe.method).kind === 'gram' ? { flags: Object.fromEntries(defs.filter((d) => d.type === 'boolean').map((d) => [d.name, asBoolean(global(d.name)!)])) } : {}),
+      ...(methodDef(recipe.method).kind === 'gram' ? { options: Object.fromEntries(defs.filter((d) => d.scope === 'global').map((d) => [d.name, d.type === 'boolean' ? asBoolean(global(d.name)!) : asNumber(global(d.name)!)])) } : {}),
     },
     problems,
   };

@@ -29,7 +29,7 @@ import { type TensorDecision, analyse, gtaModels } from './analysis';
 import type { RecipeGtaTask } from './kernels';
 import { methodDef } from './methods/registry';
 import { type SceDecisions, analyseSce } from './methods/sceAnalysis';
-import { analyseGram, gramModels, gramRule } from './methods/gramAnalysis';
+import { analyseGram, gramBase, gramModels, gramRule } from './methods/gramAnalysis';
 import type { Coefficients } from './methods/gram';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 
@@ -224,12 +224,13 @@ function* writeTasks(
         }
       } else if (coefficients) {
         // model_stock / nuslerp over the whole tensor: base + Σ cᵢ·(mᵢ − base), or Σ cᵢ·mᵢ.
-        const b = t.baseIndex !== null ? ref(t.baseIndex) : null;
+        const bi = gramBase(plan, t);
+        const b = bi !== null ? ref(bi) : null;
         const task: CombineTask = {
           kind: 'combine',
           count,
           target: b,
-          terms: gramModels(t).map((i, k): CombineTerm => ({ ratio: coefficients[k]!, a: ref(i), b })),
+          terms: gramModels(plan, t).map((i, k): CombineTerm => ({ ratio: coefficients[k]!, a: ref(i), b })),
           out: outRef(fileOf, out, first),
         };
         yield task;

@@ -56,7 +56,7 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
       refine += read;
     }
     if ((sparsification === 'random' || sparsification === 'della_magprune') && trims && t.rescale) analyse += read;
-    if (def.kind === 'gram' && !(plan.method === 'nuslerp' ? t.flags?.nuslerp_flatten === false : t.flags?.filter_wise === true)) analyse += read;
+    if (def.kind === 'gram' && !(plan.method === 'nuslerp' ? t.options?.nuslerp_flatten === false : t.options?.filter_wise === true)) analyse += read;
     if (def.kind === 'sce') {
       // Σ τ̂² always; the variance's two passes when select_topk selects.
       const selects = (t.selectTopk ?? 1) > 0 && (t.selectTopk ?? 1) < 1;

@@ -1,6 +1,6 @@
 /**
  * Kernels of the methods whose output is a linear combination of the inputs with coefficients
- * from dot products (model_stock, nuslerp): out = c_base·base + Σ cᵢ·mᵢ, where the coefficients
+ * from dot products (model_stock, nuslerp, karcher): out = c_base·base + Σ cᵢ·mᵢ, where the coefficients
  * come from the Gram matrix Gᵢⱼ = Σ vᵢ·vⱼ of the vectors vᵢ = mᵢ − base (or mᵢ without a base).
  * Over a whole tensor the Gram matrix is summed chunk by chunk (an analysis pass) and the write
  * pass is the engine's `combine`; per row (the last dimension; a 1-D tensor is one row) this
@@ -12,6 +12,7 @@ import { decodeToF32 } from '../../numeric/convert';
 import { dtypeBytes, isFloatDtype } from '../../safetensors/dtype';
 import { ChatVecError } from '../../errors';
 import type { ChunkRef } from '../../engine/chunking';
+import { karcherCoefficients } from './karcher';
 import { modelStockCoefficients } from './modelStock';
 import { nuslerpCoefficients } from './nuslerp';
 
@@ -19,10 +20,14 @@ import { nuslerpCoefficients } from './nuslerp';
 export type Coefficients = readonly number[];
 
 /** How a method turns a Gram matrix into coefficients (plain data: it travels to the workers). */
-export type GramRule = { readonly method: 'model_stock' } | { readonly method: 'nuslerp'; readonly t: number };
+export type GramRule =
+  | { readonly method: 'model_stock' }
+  | { readonly method: 'nuslerp'; readonly t: number }
+  | { readonly method: 'karcher'; readonly maxIter: number; readonly tol: number };
 
 /** The coefficients of `rule` from the k×k Gram matrix `g` (row-major). */
 export function coefficientsOf(rule: GramRule, g: Float64Array, k: number): Coefficients {
+  if (rule.method === 'karcher') return karcherCoefficients(g, k, rule.maxIter, rule.tol);
   return rule.method === 'model_stock' ? modelStockCoefficients(g, k) : nuslerpCoefficients(g, rule.t);
 }
 

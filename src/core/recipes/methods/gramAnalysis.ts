@@ -16,21 +16,28 @@ import { nuslerpT } from './nuslerp';
 
 type Job = RecipeStatsTask & { readonly tensor: number; readonly chunk: number };
 
-/** The models of a tensor (every input but the base), in order. */
-export function gramModels(t: PlannedTensor): number[] {
-  return t.inputs.map((_, i) => i).filter((i) => i !== t.baseIndex);
+/** The base input of a tensor's vectors vᵢ = mᵢ − base; null: the vectors are the inputs (karcher counts the base as one). */
+export function gramBase(plan: MergePlan, t: PlannedTensor): number | null {
+  return plan.method === 'karcher' ? null : t.baseIndex;
+}
+
+/** The inputs whose vectors make the Gram matrix, in order: every input but the base. */
+export function gramModels(plan: MergePlan, t: PlannedTensor): number[] {
+  const base = gramBase(plan, t);
+  return t.inputs.map((_, i) => i).filter((i) => i !== base);
 }
 
 /** How a tensor's coefficients are made from a Gram matrix. */
 export function gramRule(plan: MergePlan, t: PlannedTensor): GramRule {
+  if (plan.method === 'karcher') return { method: 'karcher', maxIter: Number(t.options?.max_iter ?? 10), tol: Number(t.options?.tol ?? 1e-5) };
   if (plan.method !== 'nuslerp') return { method: 'model_stock' };
-  const [a, b] = gramModels(t);
+  const [a, b] = gramModels(plan, t);
   return { method: 'nuslerp', t: nuslerpT(t.weights[a!]!, t.weights[b!]!) };
 }
 
 /** Whether a tensor is merged per row (its coefficients made in the write pass). */
 export function perRow(plan: MergePlan, t: PlannedTensor): boolean {
-  return plan.method === 'nuslerp' ? t.flags?.nuslerp_flatten === false : t.flags?.filter_wise === true;
+  return plan.method === 'nuslerp' ? t.options?.nuslerp_flatten === false : t.options?.filter_wise === true;
 }
 
 /**
@@ -51,9 +58,10 @@ export async function analyseGram(plan: MergePlan, chunk: number, threads: numbe
       const t = plan.tensors[ti]!;
       let c = 0;
       for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
-        const models = gramModels(t).map((i) => refAt(t.inputs[i]!.entry, first));
-        const base = t.baseIndex !== null ? refAt(t.inputs[t.baseIndex]!.entry, first) : models[0]!;
-        yield { kind: 'recipeStats', mode: 'gram', gramBase: t.baseIndex !== null, count, first, base, models, stats: [], tensor: ti, chunk: c++ };
+        const models = gramModels(plan, t).map((i) => refAt(t.inputs[i]!.entry, first));
+        const b = gramBase(plan, t);
+        const base = b !== null ? refAt(t.inputs[b]!.entry, first) : models[0]!;
+        yield { kind: 'recipeStats', mode: 'gram', gramBase: b !== null, count, first, base, models, stats: [], tensor: ti, chunk: c++ };
       }
     }
   }
@@ -73,7 +81,7 @@ export async function analyseGram(plan: MergePlan, chunk: number, threads: numbe
   }
   for (const ti of tensors) {
     const t = plan.tensors[ti]!;
-    const k = gramModels(t).length;
+    const k = gramModels(plan, t).length;
     const g = new Float64Array(k * k);
     for (const part of sums.get(ti)!) for (let j = 0; j < g.length; j++) g[j]! += part[j]!;
     out.set(ti, coefficientsOf(gramRule(plan, t), g, k));

@@ -8,12 +8,13 @@ import { CHAT_VECTOR } from './chatVector';
 import { BREADCRUMBS, BREADCRUMBS_TIES, DARE_LINEAR, DARE_TIES, DELLA, DELLA_LINEAR, TASK_ARITHMETIC, TIES } from './generalizedTaskArithmetic';
 import { LINEAR } from './linear';
 import type { MergeMethodDef, ParameterDef } from './method';
+import { KARCHER } from './karcher';
 import { MODEL_STOCK } from './modelStock';
 import { NUSLERP } from './nuslerp';
 import { SCE } from './sce';
 import { SLERP } from './slerp';
 
-const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, MODEL_STOCK, SLERP, NUSLERP, CHAT_VECTOR] as const;
+const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, MODEL_STOCK, SLERP, NUSLERP, KARCHER, CHAT_VECTOR] as const;
 
 /** The merge methods chatvec runs. */
 export type MergeMethodName = (typeof ALL)[number]['name'];
@@ -55,8 +56,6 @@ export function isSparsifying(method: MergeMethodName): boolean {
  * written for one of them is told which method the parameter belongs to.
  */
 export const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  max_iter: ['karcher'],
-  tol: ['karcher'],
   scale: ['passthrough'],
 };
 
