@@ -101,7 +101,7 @@ describe('task host recipes', () => {
     assert.ok(new Set(job.map((e) => e.phase)).has('merge'), 'the write pass reports progress');
     const warn = logs.find((l) => l.jobId === 'merge-1' && l.source === 'job' && l.level === 'warn' && /random_seed/.test(l.message));
     assert.ok(warn, 'the recipe warning reaches the job log');
-    assert.match(warn.message, /^.*ties\.yaml:17:1: warning: random_seed is only used by dare_linear and dare_ties$/);
+    assert.match(warn.message, /^.*ties\.yaml:17:1: warning: random_seed is only used by dare_linear, dare_ties, della and della_linear$/);
     assert.ok(logs.some((l) => l.jobId === 'merge-1' && l.source === 'host' && /^merge merge-1 finished .* on cpu/.test(l.message)));
   });
 
@@ -193,7 +193,7 @@ describe('task host recipes', () => {
     assert.ok(p.summary.filters.some((f) => f.filter === 'self_attn' && f.matched === 16), JSON.stringify(p.summary.filters));
     assert.deepEqual(
       p.issues.map((d) => [d.severity, d.line, d.message]),
-      [['warning', 16, 'random_seed is only used by dare_linear and dare_ties']],
+      [['warning', 16, 'random_seed is only used by dare_linear, dare_ties, della and della_linear']],
     );
     const verbose = await client.recipePlan({ recipePath: recipe, threads: 3, verbose: true });
     assert.equal(verbose.text, formatPlanSummary(local, true));

@@ -71,7 +71,7 @@ dtype: float8
   });
 
   it('an unsupported merge method names the supported ones', () => {
-    const d = at(diag('merge_method: della\nmodels:\n  - model: a\n'), 0, /merge_method `della` is not supported by chatvec; use one of linear, task_arithmetic/);
+    const d = at(diag('merge_method: arcee_fusion\nmodels:\n  - model: a\n'), 0, /merge_method `arcee_fusion` is not supported by chatvec; use one of linear, task_arithmetic/);
     assert.equal(d.column, 14);
   });
 
@@ -195,7 +195,7 @@ parameters:
     assert.equal(errors(ds).length, 0);
     at(ds, 9, /filter "q_proj" never applies: an earlier entry matches every tensor it matches/);
     at(ds, 11, /filter "nonexistent" matches no tensor/);
-    at(ds, 14, /^`density` is a parameter of ties, dare_linear or dare_ties, not of slerp$/);
+    at(ds, 14, /^`density` is a parameter of ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, della or della_linear, not of slerp$/);
   });
 
   it('the plan lists which tensors each filter applies to', () => {

@@ -5,6 +5,7 @@ import { formatIssue } from '../../core/recipes/recipe';
 import { loadRecipeFileAll, summarizeRecipeFile } from '../../core/recipes/multiRecipe';
 import { summarizePlan } from '../../core/recipes/summary';
 import { formatRecipeFilePlan } from '../../protocol/multiPlanText';
+import { methodList } from '../../core/recipes/methods/registry';
 import { formatPlanSummary } from '../../protocol/planText';
 import { ChatVecError } from '../../core/errors';
 import { printableLines } from '../../protocol/displayFormat';
@@ -29,7 +30,7 @@ interface MergeCli {
 export function registerMerge(program: Command): void {
   program
     .command('merge')
-    .description('run a merge recipe (mergekit YAML: linear, task_arithmetic, ties, dare_linear, dare_ties, slerp; or chat_vector)')
+    .description(`run a merge recipe (mergekit YAML: ${methodList()})`)
     .argument('<recipe>', 'the recipe file (.yaml); model paths in it are relative to its folder')
     .option('--out <dir>', 'output folder (required unless --dry-run)')
     .option('--dry-run', 'check the recipe and print the plan (tensors, output size, estimates, filter matches); write nothing')

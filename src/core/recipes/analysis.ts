@@ -16,7 +16,11 @@ import { CancelledError } from '../errors';
 import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { JobContext } from '../jobs/types';
-import { type ModelStat, type ModelStatResult, type RandomDrop, type RecipeStatsResult, type RecipeStatsTask, type Sparsify, bitsToFloat } from './kernels';
+import { type ModelStat, type ModelStatResult, type RandomDrop, type RecipeStatsResult, type RecipeStatsTask, type Sparsify, } from './kernels';
+import { dellaDrop } from './methods/dellaMagprune';
+import { type CutState, EMPTY_CUT, type LowHistogram, cutDecision, highCut, inOrder } from './topK';
+import { methodDef } from './methods/registry';
+import type { Sparsification } from './methods/method';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 /** Seed of the drop mask of input `inputIndex` (its position in the slice's sources) for a tensor. */
 export function dropSeed(seed: number, inputIndex: number, tensorName: string): number {
@@ -36,6 +40,27 @@ export function l1Scale(all: number, kept: number): number {
 /** The k of "keep the k largest" for a density (Python's int(density · n)). */
 export function keepCount(density: number, n: number): number {
   return Math.floor(density * n);
+}
+
+/**
+ * Breadcrumbs' kept ranks (mergekit sparsify.py `magnitude_outliers`): of the n elements sorted by
+ * |τ| descending, ranks [top, top + kept) are kept — the int(gamma·n) largest are dropped as
+ * outliers (fewer when the density leaves no room), then all but int(density·n) of the rest.
+ * mergekit writes the kept range as `indices[n_bot:-n_top]`, which is empty when n_top is 0 (a
+ * small tensor or gamma 0), zeroing the whole task vector; chatvec drops no outliers then instead.
+ */
+export function outlierRanks(density: number, gamma: number, n: number): { top: number; kept: number } {
+  const kept = keepCount(density, n);
+  const top = Math.min(Math.floor(gamma * n), n - kept);
+  return { top, kept };
+}
+
+/** The "keep the k largest" cuts of one task vector, smallest k first: [k] or [outliers, outliers + kept]. */
+function magnitudeCuts(sparsification: Sparsification | null, t: PlannedTensor, inputIndex: number): number[] {
+  const d = t.densities[inputIndex]!;
+  if (sparsification !== 'magnitude_outliers') return [keepCount(d, t.elementCount)];
+  const { top, kept } = outlierRanks(d, t.gammas![inputIndex]!, t.elementCount);
+  return top > 0 ? [top, top + kept] : [kept];
 }
 
 /** SLERP coefficients (s0 on the base, s1 on the other) from Σa², Σb², Σab, as mergekit computes them (in float64 here). */
@@ -63,8 +88,17 @@ export function gtaModels(t: PlannedTensor): number[] {
   return t.inputs.map((_, i) => i).filter((i) => i !== t.baseIndex);
 }
 
+/** The method's sparsification when it runs the GTA kernel (null: it does not, or keeps everything). */
+function sparsificationOf(plan: MergePlan): Sparsification | null {
+  return methodDef(plan.method).gta?.sparsification ?? null;
+}
+
 function isGta(plan: MergePlan): boolean {
-  return plan.method === 'ties' || plan.method === 'dare_linear' || plan.method === 'dare_ties';
+  return sparsificationOf(plan) !== null;
+}
+
+function isMagnitude(s: Sparsification | null): boolean {
+  return s === 'magnitude' || s === 'magnitude_outliers';
 }
 
 
@@ -80,15 +114,13 @@ interface TensorStats {
   /** Per model, per chunk. */
   l1: number[][];
   kept: number[][];
-  /** Pass 2: per model, per chunk, the sparse low histogram. */
-  low: ({ buckets: Uint32Array; counts: Uint32Array } | null)[][];
+  /** Pass 2: per model, per chunk, the sparse low histogram and Σ|τ| above the bucket, per cut with k > 0. */
+  low: (readonly LowHistogram[] | null)[][];
   slerp: { aa: number; bb: number; ab: number }[];
 }
 
 interface MagnitudeState {
-  k: number;
-  high: number;
-  above: number;
+  cuts: CutState[];
   l1All: number;
 }
 
@@ -97,6 +129,7 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
   const seed = plan.recipe.seed;
   const stats1 = new Map<number, ModelStat[]>();
   const isSlerp = plan.method === 'slerp';
+  const sparsification = sparsificationOf(plan);
   plan.tensors.forEach((t, ti) => {
     // A zero-element tensor has no chunks, so nothing to analyse (nor to write).
     if (t.kind !== 'merge' || t.elementCount === 0) return;
@@ -108,7 +141,8 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
     const ms = gtaModels(t).map((i): ModelStat => {
       const d = t.densities[i]!;
       if (d >= 1) return { kind: 'none' };
-      if (plan.method === 'ties') return { kind: 'magnitudeHigh' };
+      if (isMagnitude(sparsification)) return { kind: 'magnitudeHigh' };
+      if (sparsification === 'della_magprune') return t.rescale ? { kind: 'dellaL1', drop: dellaDrop(seed, i, t.name, d, t.epsilons![i]!, t.shape) } : { kind: 'none' };
       return t.rescale ? { kind: 'dropL1', drop: randomDrop(seed, i, t.name, d) } : { kind: 'none' };
     });
     if (ms.some((m) => m.kind !== 'none')) stats1.set(ti, ms);
@@ -138,7 +172,7 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
           state.set(job.tensor, s);
         }
         if (r.mode === 'slerp') s.slerp[job.chunk] = r;
-        else r.models.forEach((mr, m) => addModelResult(s!, m, job.chunk, mr));
+        else if (r.mode === 'taskVectors') r.models.forEach((mr, m) => addModelResult(s!, m, job.chunk, mr));
         if (--s.remaining === 0) {
           state.delete(job.tensor);
           finishPass1(plan, job.tensor, s, stats1.get(job.tensor)!, decisions, magnitude, key);
@@ -148,11 +182,11 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
     );
     if (cancelled()) throw new CancelledError();
 
-    // Pass 2 (ties): the lower 16 bits inside the threshold's bucket.
+    // Pass 2 (magnitude trims): the lower 16 bits inside each threshold's bucket.
     const stats2 = new Map<number, ModelStat[]>();
     for (const [ti, ms] of stats1) {
       if (!magnitudeModels(ms).length) continue;
-      stats2.set(ti, ms.map((m, mi) => (m.kind === 'magnitudeHigh' ? { kind: 'magnitudeLow', high: magnitude.get(key(ti, mi))!.high } : { kind: 'none' })));
+      stats2.set(ti, ms.map((m, mi) => (m.kind === 'magnitudeHigh' ? { kind: 'magnitudeLow', highs: magnitude.get(key(ti, mi))!.cuts.filter((c) => c.k > 0).map((c) => c.high) } : { kind: 'none' })));
     }
     const lowDone = new Map<number, TensorStats>();
     if (stats2.size) {
@@ -168,9 +202,7 @@ export async function analyse(plan: MergePlan, chunk: number, threads: number, c
           }
           if (r.mode === 'taskVectors') {
             r.models.forEach((mr, m) => {
-              if (mr.kind !== 'hist') return;
-              s!.low[m]![job.chunk] = { buckets: mr.buckets, counts: mr.counts };
-              s!.l1[m]![job.chunk] = mr.l1;
+              if (mr.kind === 'lows') s!.low[m]![job.chunk] = mr.lows;
             });
           }
           s.remaining--;
@@ -222,13 +254,6 @@ function magnitudeModels(ms: readonly ModelStat[]): number[] {
   return ms.map((m, i) => (m.kind === 'magnitudeHigh' ? i : -1)).filter((i) => i >= 0);
 }
 
-/** Sums per-chunk values in chunk order (the same order whatever the threads). */
-function inOrder(xs: readonly number[]): number {
-  let s = 0;
-  for (const x of xs) s += x;
-  return s;
-}
-
 function finishPass1(
   plan: MergePlan,
   ti: number,
@@ -252,21 +277,12 @@ function finishPass1(
     return;
   }
   const models = gtaModels(t);
+  const sparsification = sparsificationOf(plan);
   ms.forEach((m, mi) => {
     if (m.kind !== 'magnitudeHigh') return;
-    const k = keepCount(t.densities[models[mi]!]!, t.elementCount);
     const h = s.hist[mi]!;
-    let cum = 0;
-    let high = 0;
-    for (let b = 32767; b >= 0; b--) {
-      const c = h[b]!;
-      if (cum + c >= k) {
-        high = b;
-        break;
-      }
-      cum += c;
-    }
-    magnitude.set(key(ti, mi), { k, high, above: cum, l1All: inOrder(s.l1[mi]!) });
+    const cuts = magnitudeCuts(sparsification, t, models[mi]!).map((k) => highCut(h, k));
+    magnitude.set(key(ti, mi), { cuts, l1All: inOrder(s.l1[mi]!) });
     s.hist[mi] = null;
   });
   // dare: the rescale factor from the L1 sums.
@@ -275,6 +291,9 @@ function finishPass1(
     if (m.kind === 'dropL1') {
       const scale = l1Scale(inOrder(s.l1[mi]!), inOrder(s.kept[mi]!));
       per[mi] = () => ({ kind: 'random', drop: m.drop, scale });
+    } else if (m.kind === 'dellaL1') {
+      const scale = l1Scale(inOrder(s.l1[mi]!), inOrder(s.kept[mi]!));
+      per[mi] = () => ({ kind: 'della', drop: m.drop, scale });
     }
   });
   if (per.length) decisions.set(ti, { ...decisions.get(ti), sparsify: per });
@@ -298,10 +317,11 @@ function fillDecisions(
       if (prev[mi]) return prev[mi]!;
       const d = t.densities[inputIndex]!;
       if (d >= 1) return () => ({ kind: 'none' });
-      if (plan.method !== 'ties') return () => ({ kind: 'random', drop: randomDrop(seed, inputIndex, t.name, d), scale: 1 });
+      if (sparsificationOf(plan) === 'della_magprune') return () => ({ kind: 'della', drop: dellaDrop(seed, inputIndex, t.name, d, t.epsilons![inputIndex]!, t.shape), scale: 1 });
+      if (!isMagnitude(sparsificationOf(plan))) return () => ({ kind: 'random', drop: randomDrop(seed, inputIndex, t.name, d), scale: 1 });
       const st = magnitude.get(`${ti}:${mi}`)!;
-      const low = lowDone.get(ti)!;
-      return magnitudeDecision(st, low.low[mi]!, low.l1[mi]!, t.rescale, chunkCount(t.elementCount, chunk));
+      const low = lowDone.get(ti)?.low[mi] ?? [];
+      return magnitudeDecision(st, low, t.rescale, chunkCount(t.elementCount, chunk));
     });
     decisions.set(ti, { sparsify: per });
   });
@@ -309,50 +329,20 @@ function fillDecisions(
 }
 
 /**
- * The exact threshold from the low histograms of the threshold bucket: T is the bit pattern of the
- * k-th largest |τ|; elements above T are kept, and of those equal to T the first `need` in element
- * order (so the kept count is exactly k, ties going to lower indexes).
+ * A magnitude trim from its cuts: keep the k largest of the last cut, less the k largest of the
+ * first when there are two (breadcrumbs' outliers); with `rescale`, to the L1 norm of the whole τ.
  */
-function magnitudeDecision(
-  st: MagnitudeState,
-  lowPerChunk: readonly ({ buckets: Uint32Array; counts: Uint32Array } | null)[],
-  l1AbovePerChunk: readonly number[],
-  rescale: boolean,
-  nChunks: number,
-): (c: number) => Sparsify {
-  const low = new Float64Array(65536);
-  for (const h of lowPerChunk) if (h) for (let j = 0; j < h.buckets.length; j++) low[h.buckets[j]!]! += h.counts[j]!;
-  const want = st.k - st.above;
-  let cum = 0;
-  let lo = 0;
-  for (let l = 65535; l >= 0; l--) {
-    const c = low[l]!;
-    if (cum + c >= want) {
-      lo = l;
-      break;
-    }
-    cum += c;
-  }
-  const threshold = ((st.high << 16) | lo) >>> 0;
-  const need = want - cum;
-  // Ties (elements equal to T) per chunk, then how many of them each chunk keeps.
-  const keepTies: number[] = [];
-  let before = 0;
-  for (let c = 0; c < nChunks; c++) {
-    const h = lowPerChunk[c];
-    let ties = 0;
-    if (h) for (let j = 0; j < h.buckets.length; j++) if (h.buckets[j] === lo) ties = h.counts[j]!;
-    keepTies.push(Math.max(0, Math.min(ties, need - before)));
-    before += ties;
-  }
-  let scale = 1;
-  if (rescale) {
-    let kept = inOrder(l1AbovePerChunk);
-    for (let l = 65535; l > lo; l--) if (low[l]) kept += low[l]! * bitsToFloat(((st.high << 16) | l) >>> 0);
-    kept += need * bitsToFloat(threshold);
-    scale = l1Scale(st.l1All, kept);
-  }
-  return (c) => ({ kind: 'magnitude', threshold, keepTies: keepTies[c]!, scale });
+function magnitudeDecision(st: MagnitudeState, lowPerChunk: readonly (readonly LowHistogram[] | null)[], rescale: boolean, nChunks: number): (c: number) => Sparsify {
+  let lowIndex = 0;
+  const cuts = st.cuts.map((cut) => {
+    if (cut.k === 0) return EMPTY_CUT;
+    const j = lowIndex++;
+    return cutDecision(cut, lowPerChunk.map((h) => h?.[j] ?? null), nChunks);
+  });
+  const keep = cuts[cuts.length - 1]!;
+  const exclude = cuts.length > 1 ? cuts[0]! : null;
+  const scale = rescale ? l1Scale(st.l1All, keep.l1 - (exclude?.l1 ?? 0)) : 1;
+  return (c) => ({ kind: 'magnitude', ...keep.perChunk(c), scale, ...(exclude ? { exclude: exclude.perChunk(c) } : {}) });
 }
 
 function* statsJobs(plan: MergePlan, stats: ReadonlyMap<number, readonly ModelStat[]>, chunk: number, slerp: boolean): Generator<StatsJob> {

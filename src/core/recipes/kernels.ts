@@ -19,6 +19,9 @@ import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype'
 import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
+import { type DellaDrop, dellaKeepMask } from './methods/dellaMagprune';
+import { type SceChunk, eraseAndMix, selectByVariance, varianceAcross } from './methods/sce';
+import { type GramRule, chunkGram, rowCombine } from './methods/gram';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
 export interface RandomDrop {
@@ -30,14 +33,18 @@ export interface RandomDrop {
 export type ModelStat =
   /** Counts of |τ|'s float32 bit patterns by their upper 16 bits, and Σ|τ| over the chunk. */
   | { readonly kind: 'magnitudeHigh' }
-  /** For elements whose upper 16 bits equal `high`: counts by the lower 16 bits; and Σ|τ| of elements above `high`. */
-  | { readonly kind: 'magnitudeLow'; readonly high: number }
+  /** For each of `highs`: counts of the elements whose upper 16 bits equal it, by their lower 16 bits; and Σ|τ| of elements above it. */
+  | { readonly kind: 'magnitudeLow'; readonly highs: readonly number[] }
   /** Σ|τ| and Σ|τ| over the elements the drop keeps. */
   | { readonly kind: 'dropL1'; readonly drop: RandomDrop }
+  /** Σ|τ| and Σ|τ| over the elements DELLA's drop keeps (result kind 'dropL1'). */
+  | { readonly kind: 'dellaL1'; readonly drop: DellaDrop }
   | { readonly kind: 'none' };
 
 export type ModelStatResult =
   | { readonly kind: 'hist'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number }
+  /** One per `highs` entry of a magnitudeLow stat. */
+  | { readonly kind: 'lows'; readonly lows: readonly { readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number }[] }
   | { readonly kind: 'dropL1'; readonly all: number; readonly kept: number }
   | { readonly kind: 'none' };
 
@@ -46,7 +53,14 @@ export interface RecipeStatsTask {
   readonly count: number;
   /** Index of the chunk's first element in its tensor (for the random stream). */
   readonly first: number;
-  readonly mode: 'taskVectors' | 'slerp';
+  /** sceVariance: histograms of the variance across the task vectors; sceSquares: Σ τ̂ᵢ² per model. */
+  readonly mode: 'taskVectors' | 'slerp' | 'sceVariance' | 'sceSquares' | 'gram';
+  /** gram: whether the vectors are models − base (else the models themselves; `base` is not read). */
+  readonly gramBase?: boolean;
+  /** sceVariance: absent for pass 1 (upper 16 bits); the bucket whose lower 16 bits pass 2 counts. */
+  readonly sceHigh?: number;
+  /** sceSquares: the variance cut (null: every element). */
+  readonly sceCut?: TopCut | null;
   /** taskVectors: the base; slerp: v0 (the base model). */
   readonly base: ChunkRef;
   /** taskVectors: the models; slerp: [v1]. */
@@ -57,17 +71,31 @@ export interface RecipeStatsTask {
 
 export type RecipeStatsResult =
   | { readonly mode: 'taskVectors'; readonly models: readonly ModelStatResult[]; readonly bytes: number }
-  | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number };
+  | { readonly mode: 'slerp'; readonly aa: number; readonly bb: number; readonly ab: number; readonly bytes: number }
+  /** Sparse counts by upper (pass 1) or lower (pass 2) 16 bits; pass 1 also counts non-zero variances. */
+  | { readonly mode: 'sceVariance'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly nonzero: number; readonly bytes: number }
+  | { readonly mode: 'sceSquares'; readonly sums: readonly number[]; readonly bytes: number }
+  /** Σ vᵢ·vⱼ over the chunk, row-major k×k. */
+  | { readonly mode: 'gram'; readonly gram: Float64Array; readonly bytes: number };
+
+/** The elements of a chunk among a tensor's k largest |τ|: bit patterns above `threshold`, and the first `keepTies` equal to it. */
+export interface TopCut {
+  readonly threshold: number;
+  readonly keepTies: number;
+}
 
 /** How one model's task vector is sparsified in a chunk. */
 export type Sparsify =
   | { readonly kind: 'none' }
   /**
    * Keep |τ| bit patterns above `threshold`; of those equal to it, keep the first `keepTies` in
-   * this chunk (ties go to the lowest element index). Kept values are multiplied by `scale`.
+   * this chunk (ties go to the lowest element index) — the k largest of the tensor. `exclude`, the
+   * same for a smaller k, removes the largest of those again (breadcrumbs' outliers). Kept values
+   * are multiplied by `scale`.
    */
-  | { readonly kind: 'magnitude'; readonly threshold: number; readonly keepTies: number; readonly scale: number }
-  | { readonly kind: 'random'; readonly drop: RandomDrop; readonly scale: number };
+  | { readonly kind: 'magnitude'; readonly threshold: number; readonly keepTies: number; readonly scale: number; readonly exclude?: TopCut }
+  | { readonly kind: 'random'; readonly drop: RandomDrop; readonly scale: number }
+  | { readonly kind: 'della'; readonly drop: DellaDrop; readonly scale: number };
 
 export interface RecipeGtaTask {
   readonly kind: 'recipeGta';
@@ -80,6 +108,10 @@ export interface RecipeGtaTask {
   readonly sparsify: readonly Sparsify[];
   /** TIES sign election ("sum" consensus). */
   readonly consensus: boolean;
+  /** sce: its variance cut and weights (then sparsify, consensus, normalize and lambda are unused). */
+  readonly sce?: SceChunk;
+  /** model_stock / nuslerp per row: the rule, the row length, and whether `base` is one (else it is not read). */
+  readonly rows?: { readonly rule: GramRule; readonly rowLength: number; readonly withBase: boolean };
   readonly normalize: boolean;
   readonly lambda: number;
   readonly out: ChunkRef & { readonly dtype: FloatDtype };
@@ -92,6 +124,7 @@ let accBuf = new Float32Array(0);
 let divBuf = new Float32Array(0);
 let tvBufs: Float32Array[] = [];
 const hist = new Uint32Array(65536);
+let keepBuf = new Uint8Array(0);
 const rnd = new Float64Array(BLOCK);
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -104,6 +137,7 @@ function ensure(count: number, models: number): void {
     accBuf = new Float32Array(count);
     divBuf = new Float32Array(count);
     raw = new Uint8Array(count * 8);
+    keepBuf = new Uint8Array(count);
     tvBufs = [];
     tvBits = [];
   }
@@ -165,9 +199,51 @@ function sparseHistogram(): { buckets: Uint32Array; counts: Uint32Array } {
   return { buckets, counts };
 }
 
+/** Loads every model's τ into tvBufs (the base is in baseBuf); the variance's float32 patterns into accBuf when asked. */
+function loadTaskVectors(models: readonly ChunkRef[], n: number, variance: boolean): number {
+  let bytes = 0;
+  models.forEach((ref, k) => (bytes += taskVector(ref, n, tvBufs[k]!)));
+  if (variance) varianceAcross(tvBufs, models.length, n, accBuf);
+  return bytes;
+}
+
+function sceStats(t: RecipeStatsTask, bytes: number): RecipeStatsResult {
+  const n = t.count;
+  const m = t.models.length;
+  bytes += loadTaskVectors(t.models, n, t.mode === 'sceVariance' || !!t.sceCut);
+  const bits = new Uint32Array(accBuf.buffer, 0, n);
+  if (t.mode === 'sceVariance') {
+    let nonzero = 0;
+    if (t.sceHigh === undefined) {
+      for (let i = 0; i < n; i++) {
+        const u = bits[i]! & 0x7fffffff;
+        hist[u >>> 16]!++;
+        if (accBuf[i] !== 0) nonzero++;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const u = bits[i]! & 0x7fffffff;
+        if (u >>> 16 === t.sceHigh) hist[u & 0xffff]!++;
+      }
+    }
+    return { mode: 'sceVariance', ...sparseHistogram(), nonzero, bytes };
+  }
+  const keep = keepBuf;
+  selectByVariance(bits, n, t.sceCut ?? null, keep);
+  const sums: number[] = [];
+  for (let k = 0; k < m; k++) {
+    const tv = tvBufs[k]!;
+    let s = 0;
+    for (let i = 0; i < n; i++) if (keep[i]) s += tv[i]! * tv[i]!;
+    sums.push(s);
+  }
+  return { mode: 'sceSquares', sums, bytes };
+}
+
 /** Runs a RecipeStatsTask. */
 export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
   const n = t.count;
+  if (t.mode === 'gram') return { mode: 'gram', ...chunkGram(t.gramBase ? t.base : null, t.models, n) };
   ensure(n, Math.max(1, t.models.length));
   let bytes = load(t.base, n, baseBuf);
   if (t.mode === 'slerp') {
@@ -185,6 +261,7 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
     }
     return { mode: 'slerp', aa, bb, ab, bytes };
   }
+  if (t.mode === 'sceVariance' || t.mode === 'sceSquares') return sceStats(t, bytes);
   const results: ModelStatResult[] = [];
   t.models.forEach((ref, m) => {
     const stat = t.stats[m]!;
@@ -209,6 +286,18 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
       results.push({ kind: 'dropL1', all, kept });
       return;
     }
+    if (stat.kind === 'dellaL1') {
+      bytes += dellaKeepMask(stat.drop, ref, t.base, t.first, n, keepBuf);
+      let all = 0;
+      let kept = 0;
+      for (let i = 0; i < n; i++) {
+        const a = Math.abs(tv[i]!);
+        all += a;
+        if (keepBuf[i]) kept += a;
+      }
+      results.push({ kind: 'dropL1', all, kept });
+      return;
+    }
     // |τ|'s float32 bit pattern orders like |τ| (NaN above +Inf) as an unsigned integer.
     let l1 = 0;
     if (stat.kind === 'magnitudeHigh') {
@@ -217,13 +306,18 @@ export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
         l1 += Math.abs(tv[i]!);
       }
     } else {
-      const high = stat.high;
-      for (let i = 0; i < n; i++) {
-        const u = bits[i]! & 0x7fffffff;
-        const hi = u >>> 16;
-        if (hi === high) hist[u & 0xffff]!++;
-        else if (hi > high) l1 += Math.abs(tv[i]!);
-      }
+      const lows = stat.highs.map((high) => {
+        let above = 0;
+        for (let i = 0; i < n; i++) {
+          const u = bits[i]! & 0x7fffffff;
+          const hi = u >>> 16;
+          if (hi === high) hist[u & 0xffff]!++;
+          else if (hi > high) above += Math.abs(tv[i]!);
+        }
+        return { ...sparseHistogram(), l1: above };
+      });
+      results.push({ kind: 'lows', lows });
+      return;
     }
     results.push({ kind: 'hist', ...sparseHistogram(), l1 });
   });
@@ -238,7 +332,14 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
   const n = t.count;
   const m = t.models.length;
   ensure(n, m);
+  if (t.rows) return writeOut(t, n, rowCombine(t.rows.rule, t.rows.rowLength, t.rows.withBase ? t.base : null, t.models, t.first, n, accBuf));
   let bytes = load(t.base, n, baseBuf);
+  if (t.sce) {
+    bytes += loadTaskVectors(t.models, n, t.sce.cut !== null);
+    selectByVariance(new Uint32Array(accBuf.buffer, 0, n), n, t.sce.cut, keepBuf);
+    eraseAndMix(tvBufs, m, n, keepBuf, t.sce.weights, baseBuf, accBuf);
+    return writeOut(t, n, bytes);
+  }
   const weights = t.weights.map((w) => Math.fround(w));
   for (let k = 0; k < m; k++) {
     const tv = tvBufs[k]!;
@@ -251,9 +352,14 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
       const scale = Math.fround(sp.scale);
       const threshold = sp.threshold;
       let ties = 0;
+      // No exclusion: a threshold no pattern reaches (|τ| patterns are below 2^31).
+      const exThreshold = sp.exclude?.threshold ?? 0xffffffff;
+      const exTies = sp.exclude?.keepTies ?? 0;
+      let exSeen = 0;
       for (let i = 0; i < n; i++) {
         const u = (bits[i]! & 0x7fffffff) >>> 0;
-        const keep = u > threshold || (u === threshold && ties++ < sp.keepTies);
+        const excluded = u > exThreshold || (u === exThreshold && exSeen++ < exTies);
+        const keep = (u > threshold || (u === threshold && ties++ < sp.keepTies)) && !excluded;
         tv[i] = keep ? Math.fround(tv[i]! * scale) * w : 0;
       }
     } else if (sp.kind === 'random') {
@@ -265,6 +371,10 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
           tv[i] = rnd[j]! < below ? Math.fround(tv[i]! * scale) * w : 0;
         }
       }
+    } else if (sp.kind === 'della') {
+      const scale = Math.fround(sp.scale);
+      bytes += dellaKeepMask(sp.drop, t.models[k]!, t.base, t.first, n, keepBuf);
+      for (let i = 0; i < n; i++) tv[i] = keepBuf[i] ? Math.fround(tv[i]! * scale) * w : 0;
     } else {
       for (let i = 0; i < n; i++) tv[i] = tv[i]! * w;
     }
@@ -310,6 +420,12 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
     if (lambda !== 1) v = Math.fround(v * lambda);
     acc[i] = baseBuf[i]! + v;
   }
+  return writeOut(t, n, bytes);
+}
+
+/** Encodes accBuf[0..n) to the output dtype, writes it, and checks it for NaN/±Inf. */
+function writeOut(t: RecipeGtaTask, n: number, bytes: number): ChunkResult {
+  const acc = accBuf;
   const outBytes = raw.subarray(0, n * dtypeBytes(t.out.dtype));
   encodeFromF32(t.out.dtype, acc, outBytes, n);
   writerFor(t.out.file).writeAtSync(outBytes, t.out.position);

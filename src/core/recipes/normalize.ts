@@ -6,12 +6,12 @@
 import { entryKind } from '../io/files';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
-import { type ParameterScope, SPARSIFYING, evaluateSetting, methodParameters, otherMethodMessage } from './parameters';
+import { METHODS, type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
+import { type ParameterScope, evaluateSetting, otherMethodMessage } from './parameters';
 import { SCHEMA_PARAMETERS, yamlNumber } from './schema';
 import { pathLabel } from './yamlSource';
 import type {
   ChatVectorSpec,
-  MergeMethodName,
   ModelRef,
   ParameterMap,
   ParameterSetting,
@@ -71,13 +71,13 @@ function settingIssues(params: ParameterMap | null | undefined, at: RecipePath, 
       issues.push({ severity: 'warning', message: otherMethodMessage(name, method) ?? `${code(name)} is not used by ${method}`, path: keyPath, at: 'key' });
       continue;
     }
-    if (def.name === 'density' && method === 'task_arithmetic') {
-      issues.push({ severity: 'warning', message: '`density` is not used by task_arithmetic (it trims task vectors in ties and dare_*)', path: keyPath, at: 'key' });
+    if (def.name === 'density' && !isSparsifying(method)) {
+      issues.push({ severity: 'warning', message: `\`density\` is not used by ${method} (it trims task vectors in ties and dare_*)`, path: keyPath, at: 'key' });
     }
     for (const [v, where] of settingValues(setting, keyPath)) {
       if (def.type === 'number' && typeof v !== 'number') {
         issues.push({ severity: 'error', message: `${code(name)} must be a number (got ${JSON.stringify(v)})`, path: where });
-      } else if (def.name === 'density' && typeof v === 'number' && !(v > 0 && v <= 1) && SPARSIFYING.has(method)) {
+      } else if (def.name === 'density' && typeof v === 'number' && !(v > 0 && v <= 1) && isSparsifying(method)) {
         issues.push({ severity: 'error', message: `density must be in (0, 1] (the fraction of each task vector kept), got ${v}`, path: where });
       } else if (typeof v === 'number' && !Number.isFinite(v)) {
         issues.push({ severity: 'error', message: `${code(name)} must be a finite number, got ${yamlNumber(v)}`, path: where });
@@ -188,7 +188,8 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
   settingIssues(top, ['parameters'], method, issues);
   const baseGiven = raw.base_model;
   const topBase = baseGiven !== undefined ? model(baseGiven, ['base_model']) : null;
-  const needsBase = method !== 'linear';
+  const def = methodDef(method);
+  const needsBase = def.needsBase;
   const slices: ResolvedSlice[] = [];
   const notes: string[] = [];
 
@@ -252,7 +253,15 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     if (method === 'slerp' && sl.sources.length !== 2) {
       issues.push({ severity: 'error', message: `slerp merges exactly two models, the base model and one other (got ${sl.sources.length})`, path: where, at: 'key' });
     }
-    if (method !== 'linear' && method !== 'slerp' && sl.sources.length < 2) {
+    const others = sl.sources.length - (sl.baseIndex === null ? 0 : 1);
+    if (method === 'model_stock' && others < 2) {
+      issues.push({ severity: 'error', message: `model_stock needs the base model and at least two others (got ${others}), as in mergekit`, path: where, at: 'key' });
+    }
+    if (method === 'nuslerp' && others !== 2) {
+      const why = sl.baseIndex !== null && sl.sources.length === 2 ? 'the base model cannot be one of the two models nuslerp interpolates' : `nuslerp interpolates exactly two models (plus an optional base_model), got ${others}`;
+      issues.push({ severity: 'error', message: why, path: where, at: 'key' });
+    }
+    if (takesTaskVectors(method) && sl.sources.length < 2) {
       // mergekit's task arithmetic returns the base tensor when there is no task vector ("bake a
       // LoRA in" recipes list only the base model, with a LoRA on its path).
       const why = 'only the base model is listed: the output is the base model, as in mergekit';
@@ -302,8 +311,9 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
   }
   const postLayerT = raw.chatvec_post_layer_t ?? 0;
   const seed = raw.random_seed ?? 0;
-  if (raw.random_seed !== undefined && method !== 'dare_linear' && method !== 'dare_ties') {
-    issues.push({ severity: 'warning', message: `random_seed is only used by dare_linear and dare_ties`, path: ['random_seed'], at: 'key' });
+  if (raw.random_seed !== undefined && !def.usesSeed) {
+    const users = METHODS.filter((m) => m.usesSeed).map((m) => m.name);
+    issues.push({ severity: 'warning', message: `random_seed is only used by ${users.slice(0, -1).join(', ')} and ${users[users.length - 1]}`, path: ['random_seed'], at: 'key' });
   }
   const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: hasModels ? 'models' : 'slices', slices, parameters: top, outDtype, tokenizerFrom, seed, chatVector: null, notes, postLayerT };
   return { recipe: issues.some((i) => i.severity === 'error') ? null : recipe, issues };

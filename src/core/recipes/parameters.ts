@@ -8,8 +8,8 @@
  * - lookup order: the model's own `parameters`, then the slice's, then the top-level ones, then
  *   the method's default.
  */
-import { MERGE_METHODS } from './types';
-import type { ConditionalParameter, MergeMethodName, ParameterMap, ParameterSetting, RecipePath, ScalarOrGradient } from './types';
+import { MERGE_METHODS, type MergeMethodName, OTHER_MERGEKIT_PARAMETERS, isSparsifying, methodParameters } from './methods/registry';
+import type { ConditionalParameter, ParameterMap, ParameterSetting, RecipePath, ScalarOrGradient } from './types';
 
 export type ParamValue = number | boolean | string;
 
@@ -68,70 +68,13 @@ export function lookupParameter(name: string, scopes: readonly ParameterScope[],
   return undefined;
 }
 
-/** A parameter a method reads: per model ('tensor') or once per tensor ('global'). */
-export interface ParameterDef {
-  readonly name: string;
-  readonly scope: 'tensor' | 'global';
-  readonly type: 'number' | 'boolean';
-  /** undefined: required. */
-  readonly default?: number | boolean;
-}
-
-/**
- * What each method reads and its defaults, as mergekit's code defines them
- * (merge_methods/registry.py, linear.py, slerp.py, generalized_task_arithmetic.py).
- */
-export function methodParameters(method: MergeMethodName): readonly ParameterDef[] {
-  const gta = (normalize: boolean, rescale: boolean): ParameterDef[] => [
-    { name: 'weight', scope: 'tensor', type: 'number' },
-    { name: 'density', scope: 'tensor', type: 'number', default: 1 },
-    { name: 'normalize', scope: 'global', type: 'boolean', default: normalize },
-    { name: 'rescale', scope: 'global', type: 'boolean', default: rescale },
-    { name: 'lambda', scope: 'global', type: 'number', default: 1 },
-    { name: 'int8_mask', scope: 'global', type: 'boolean', default: false },
-  ];
-  switch (method) {
-    case 'linear':
-      return [
-        { name: 'weight', scope: 'tensor', type: 'number' },
-        { name: 'normalize', scope: 'global', type: 'boolean', default: true },
-      ];
-    case 'task_arithmetic':
-      return gta(false, false);
-    case 'ties':
-      return gta(true, false);
-    case 'dare_linear':
-    case 'dare_ties':
-      return gta(false, true);
-    case 'slerp':
-      return [{ name: 't', scope: 'global', type: 'number' }];
-    case 'chat_vector':
-      return [];
-  }
-}
-
-/**
- * Parameters of mergekit methods chatvec does not run yet (mergekit 0.1.4, merge_methods/), so a
- * recipe written for one of them is told which method the parameter belongs to.
- */
-const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  epsilon: ['della', 'della_linear'],
-  gamma: ['breadcrumbs', 'breadcrumbs_ties'],
-  select_topk: ['sce'],
-  filter_wise: ['model_stock'],
-  max_iter: ['karcher'],
-  tol: ['karcher'],
-  nuslerp_flatten: ['nuslerp'],
-  nuslerp_row_wise: ['nuslerp'],
-  scale: ['passthrough'],
-};
-
 /**
  * The merge methods (chatvec's, then mergekit's others) that read parameter `name`; empty when
  * none does.
  */
 export function parameterOwners(name: string): string[] {
-  const own = MERGE_METHODS.filter((m) => methodParameters(m).some((d) => d.name === name && !(m === 'task_arithmetic' && name === 'density')));
+  // task_arithmetic accepts `density` (as every task method does) but never trims.
+  const own = MERGE_METHODS.filter((m) => methodParameters(m).some((d) => d.name === name && !(name === 'density' && !isSparsifying(m))));
   return [...own, ...(OTHER_MERGEKIT_PARAMETERS[name] ?? []).filter((m) => !own.includes(m as MergeMethodName))];
 }
 
@@ -143,9 +86,6 @@ export function otherMethodMessage(name: string, method: string): string | null 
   const names = owners.length > 1 ? `${owners.slice(0, -1).join(', ')} or ${owners[owners.length - 1]}` : owners[0];
   return `\`${name}\` is a parameter of ${names}${ours ? '' : ' (not run by chatvec yet)'}, not of ${method}`;
 }
-
-/** Parameters the method reads only to sparsify; task_arithmetic accepts but ignores them. */
-export const SPARSIFYING: ReadonlySet<MergeMethodName> = new Set(['ties', 'dare_linear', 'dare_ties']);
 
 /** A value as a number (true/false count as 1/0, as in Python). */
 export function asNumber(v: ParamValue): number {

@@ -11,8 +11,9 @@ import { requireUnquantized } from '../checkpoint/quantization';
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
-import { type ParamValue, type ParameterScope, SPARSIFYING, asBoolean, asNumber, filterMatches, lookupParameter, methodParameters } from './parameters';
-import type { ConditionalParameter, MergeMethodName, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
+import { type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
+import { type ParamValue, type ParameterScope, asBoolean, asNumber, filterMatches, lookupParameter } from './parameters';
+import type { ConditionalParameter, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
 
 /** One input of an output tensor: the input tensor (only its first elementCount elements are read). */
 export interface PlanInput {
@@ -49,6 +50,14 @@ export interface PlannedTensor {
   readonly lambda: number;
   /** slerp's t. */
   readonly slerpT: number;
+  /** Per input (NaN for the base): breadcrumbs' `gamma`; absent when the method has none. */
+  readonly gammas?: readonly number[];
+  /** Per input (NaN for the base): della's `epsilon`; absent when the method has none. */
+  readonly epsilons?: readonly number[];
+  /** sce's `select_topk`; absent for other methods. */
+  readonly selectTopk?: number;
+  /** Global parameters of model_stock, nuslerp and karcher (`filter_wise`, `nuslerp_flatten`, `max_iter` …), by name. */
+  readonly options?: Readonly<Record<string, boolean | number>>;
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -297,7 +306,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
 
   const reference = recipe.slices[0]!.baseIndex !== null ? cp(0, lead(0)) : cp(0, 0);
   const referenceLayers = reference.layerCount;
-  const gta = recipe.method !== 'linear' && recipe.method !== 'slerp';
+  const gta = takesTaskVectors(recipe.method);
   const tensors: PlannedTensor[] = [];
   const missing = new Map<string, { at: RecipePath; names: string[] }>();
   const shapeIssues = new Map<string, { at: RecipePath; lines: string[] }>();
@@ -459,7 +468,7 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT'>;
+type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk' | 'options'>;
 
 /** Every parameter of one output tensor, looked up as mergekit does. */
 function resolveTensorParameters(
@@ -490,13 +499,19 @@ function resolveTensorParameters(
   };
   const has = (name: string) => defs.some((d) => d.name === name);
   const weights = es.map((_, i) => (i === sl.baseIndex || !has('weight') ? NaN : asNumber(perModel('weight', i) ?? NaN)));
-  const densities = es.map((_, i) => (i === sl.baseIndex || !SPARSIFYING.has(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
+  const densities = es.map((_, i) => (i === sl.baseIndex || !isSparsifying(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
+  const epsilons = has('epsilon') ? es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('epsilon', i)!))) : null;
+  if (has('nuslerp_row_wise') && asBoolean(global('nuslerp_row_wise')!) && !asBoolean(global('nuslerp_flatten')!)) {
+    problems.push({ at: ['parameters'], message: '`nuslerp_row_wise: true` with `nuslerp_flatten: false` (interpolating columns) is not supported by chatvec yet' });
+  }
   densities.forEach((d, i) => {
     if (d >= 1) return;
+    // mergekit's della_magprune raises ValueError unless both ends of the keep probabilities are in (0, 1).
+    if (epsilons && !(d - epsilons[i]! > 0 && d + epsilons[i]! < 1)) problems.push({ at: sl.sources[i]!.model.at.slice(0, -1), message: `density ± epsilon must lie in (0, 1) (keep probabilities), got density ${d} and epsilon ${epsilons[i]}` });
     const at = sl.sources[i]!.model.at.slice(0, -1);
     if (!(d > 0)) problems.push({ at, message: `density must be in (0, 1], got ${d}` });
     // A zero-element tensor keeps nothing whatever the density: it is passed through empty.
-    else if (recipe.method === 'ties' && elementCount > 0 && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
+    else if (methodDef(recipe.method).gta?.sparsification === 'magnitude' && elementCount > 0 && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
   });
   return {
     values: {
@@ -506,6 +521,10 @@ function resolveTensorParameters(
       rescale: has('rescale') ? asBoolean(global('rescale')!) : false,
       lambda: has('lambda') ? asNumber(global('lambda')!) : 1,
       slerpT: has('t') ? asNumber(global('t') ?? NaN) : 0,
+      ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
+      ...(epsilons ? { epsilons } : {}),
+      ...(has('select_topk') ? { selectTopk: asNumber(global('select_topk')!) } : {}),
+      ...(methodDef(recipe.method).kind === 'gram' ? { options: Object.fromEntries(defs.filter((d) => d.scope === 'global').map((d) => [d.name, d.type === 'boolean' ? asBoolean(global(d.name)!) : asNumber(global(d.name)!)])) } : {}),
     },
     problems,
   };

@@ -28,6 +28,10 @@ import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
 import { TOOL_VERSION } from '../version';
 import { type TensorDecision, analyse, gtaModels } from './analysis';
 import type { RecipeGtaTask } from './kernels';
+import { methodDef } from './methods/registry';
+import { type SceDecisions, analyseSce } from './methods/sceAnalysis';
+import { analyseGram, gramBase, gramModels, gramRule } from './methods/gramAnalysis';
+import type { Coefficients } from './methods/gram';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 
 export interface MergeRunOptions {
@@ -74,7 +78,10 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   if (!Number.isInteger(chunk) || chunk < 1) throw new ChatVecError('InvalidArgument', `chunk size must be a whole number ≥ 1, got ${chunk}`);
   const threads = threadCount(opts.threads);
   const warnings = [...plan.warnings];
-  const decisions = await analyse(plan, chunk, threads, ctx);
+  const sce = methodDef(plan.method).kind === 'sce';
+  const decisions = sce ? new Map<number, TensorDecision>() : await analyse(plan, chunk, threads, ctx);
+  const sceDecisions = sce ? await analyseSce(plan, chunk, threads, ctx) : new Map();
+  const gram = methodDef(plan.method).kind === 'gram' ? await analyseGram(plan, chunk, threads, ctx) : new Map<number, Coefficients>();
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
     chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => opts.inputLabels?.get(i.model.path) ?? i.model.path)))] }),
@@ -91,7 +98,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
       threads,
       nonFinite: mergeNonFinite(plan, opts.allowNonFinite === true, warnings),
       totalBytes,
-      tasks: (fileOf) => writeTasks(plan, decisions, placed, fileOf, chunk),
+      tasks: (fileOf) => writeTasks(plan, { gta: decisions, sce: sceDecisions, gram }, placed, fileOf, chunk),
       writeExtras: (file) => writeExtras(plan, opts, file, warnings),
     },
     ctx,
@@ -169,7 +176,7 @@ export function foldedCoefficients(t: PlannedTensor, method: 'linear' | 'task_ar
 
 function* writeTasks(
   plan: MergePlan,
-  decisions: ReadonlyMap<number, TensorDecision>,
+  all: { readonly gta: ReadonlyMap<number, TensorDecision>; readonly sce: SceDecisions; readonly gram: ReadonlyMap<number, Coefficients> },
   placed: ReadonlyMap<string, PlacedTensor>,
   fileOf: (f: string) => string,
   chunk: number,
@@ -190,13 +197,17 @@ function* writeTasks(
       yield task;
       continue;
     }
-    const d = decisions.get(ti);
-    const coef = plan.method === 'linear' || plan.method === 'task_arithmetic' ? foldedCoefficients(t, plan.method) : [];
+    const d = all.gta.get(ti);
+    const coefficients = all.gram.get(ti);
+    const def = methodDef(plan.method);
+    // Task arithmetic without trim or sign election is one linear combination: the engine's combine.
+    const folded = def.kind === 'linear' ? 'linear' : def.kind === 'gta' && !def.gta!.sparsification && !def.gta!.consensus ? 'task_arithmetic' : null;
+    const coef = folded ? foldedCoefficients(t, folded) : [];
     let c = 0;
     for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
       const ref = (i: number) => refAt(t.inputs[i]!.entry, first);
-      if (plan.method === 'linear' || plan.method === 'task_arithmetic') {
-        if (plan.method === 'linear') {
+      if (folded) {
+        if (folded === 'linear') {
           const task: CombineTask = { kind: 'combine', count, target: null, terms: t.inputs.map((_, i): CombineTerm => ({ ratio: coef[i]!, a: ref(i), b: null })), out: outRef(fileOf, out, first) };
           yield task;
         } else {
@@ -214,6 +225,18 @@ function* writeTasks(
           };
           yield task;
         }
+      } else if (coefficients) {
+        // model_stock / nuslerp over the whole tensor: base + Σ cᵢ·(mᵢ − base), or Σ cᵢ·mᵢ.
+        const bi = gramBase(plan, t);
+        const b = bi !== null ? ref(bi) : null;
+        const task: CombineTask = {
+          kind: 'combine',
+          count,
+          target: b,
+          terms: gramModels(plan, t).map((i, k): CombineTerm => ({ ratio: coefficients[k]!, a: ref(i), b })),
+          out: outRef(fileOf, out, first),
+        };
+        yield task;
       } else if (plan.method === 'slerp') {
         const base = t.baseIndex ?? 0;
         const other = base === 0 ? 1 : 0;
@@ -235,11 +258,13 @@ function* writeTasks(
           kind: 'recipeGta',
           count,
           first,
-          base: ref(t.baseIndex!),
+          base: ref(t.baseIndex ?? 0), // nuslerp without a base: not read (rows.withBase is false)
           models: models.map(ref),
           weights: models.map((i) => t.weights[i]!),
-          sparsify: models.map((_, mi) => d!.sparsify![mi]!(c)),
-          consensus: plan.method !== 'dare_linear',
+          sparsify: models.map((_, mi) => d?.sparsify?.[mi]?.(c) ?? { kind: 'none' }),
+          consensus: def.gta?.consensus === 'sum',
+          ...(def.kind === 'sce' ? { sce: all.sce.get(ti)!(c) } : {}),
+          ...(def.kind === 'gram' ? { rows: { rule: gramRule(plan, t), rowLength: t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : t.elementCount, withBase: t.baseIndex !== null } } : {}),
           normalize: t.normalize,
           lambda: t.lambda,
           out: outRef(fileOf, out, first),

@@ -6,14 +6,18 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import schemaJson from '../../../schemas/merge-recipe.schema.json';
 import { otherMethodMessage } from './parameters';
-import { MERGE_METHODS, type RecipeIssue, type RecipePath } from './types';
+import { MERGE_METHODS, METHODS, parameterNames } from './methods/registry';
+import type { RecipeIssue, RecipePath } from './types';
 import { type ParsedRecipeText, isEmptyValue, pathLabel } from './yamlSource';
 
 /** The JSON Schema of recipes, as a plain object. */
 export const RECIPE_SCHEMA: Readonly<Record<string, unknown>> = schemaJson as Record<string, unknown>;
 
-/** Parameter names a method may read: written outside `parameters:` they are a common mistake. */
-export const PARAMETER_NAMES: readonly string[] = ['weight', 'density', 't', 'lambda', 'normalize', 'rescale', 'int8_mask', 'epsilon', 'gamma'];
+/**
+ * Parameter names a method may read (chatvec's, and two common ones of mergekit methods chatvec
+ * does not run): written outside `parameters:` they are a common mistake.
+ */
+export const PARAMETER_NAMES: readonly string[] = [...new Set([...parameterNames(), 'epsilon', 'gamma'])];
 
 /** The parameters the schema describes; others are warned about by schemaIssues (and ignored). */
 export const SCHEMA_PARAMETERS: ReadonlySet<string> = new Set(
@@ -166,7 +170,7 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
         const other = otherMethodMessage(extra, String(method));
         // mergekit ignores parameters no method reads: a warning, and the merge goes on.
         if (other) return { message: other, path: keyPath, at: 'key', severity: 'warning' };
-        return { message: `unknown parameter ${code(extra)}${suggest(extra, PARAMETER_NAMES)}, ignored (as mergekit does); chatvec reads ${PARAMETER_NAMES.slice(0, 7).join(', ')}`, path: keyPath, at: 'key', severity: 'warning' };
+        return { message: `unknown parameter ${code(extra)}${suggest(extra, PARAMETER_NAMES)}, ignored (as mergekit does); chatvec reads ${parameterNames().join(', ')}`, path: keyPath, at: 'key', severity: 'warning' };
       }
       const allowed = Object.keys(((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
       const where = path.length === 0 ? 'at the top level' : `in ${label}`;
@@ -209,7 +213,7 @@ function messageFor(e: ErrorObject, data: unknown, parsed: ParsedRecipeText | nu
     }
     case 'anyOf': {
       const last = path[path.length - 1];
-      if (last === 'normalize' || last === 'rescale' || last === 'int8_mask') {
+      if (METHODS.some((m) => m.parameters.some((p) => p.name === last && p.type === 'boolean'))) {
         return { message: `${label} must be true or false, or a list of {filter, value} (got ${typeName(e.data)})`, path, at: 'value' };
       }
       // Every branch takes numbers: a NaN or ±Inf inside is the mistake, said at the number.

@@ -3,6 +3,7 @@
  * mirror the YAML after schema validation; the resolved types are what planning and running use.
  */
 import type { FloatDtype } from '../safetensors/dtype';
+import type { MergeMethodName } from './methods/registry';
 
 /** A number, a flag, a word, or a gradient (a list interpolated over layer depth). */
 export type ScalarOrGradient = number | boolean | string | readonly number[] | readonly (string | boolean)[];
@@ -57,11 +58,6 @@ export interface RawRecipe {
   readonly skip_embed?: boolean;
   readonly special_tokens?: Readonly<Record<string, number>>;
 }
-
-/** The merge methods chatvec runs. */
-export type MergeMethodName = 'linear' | 'task_arithmetic' | 'ties' | 'dare_linear' | 'dare_ties' | 'slerp' | 'chat_vector';
-
-export const MERGE_METHODS: readonly MergeMethodName[] = ['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'slerp', 'chat_vector'];
 
 /** A location in the recipe: keys and list indexes from the document root. */
 export type RecipePath = readonly (string | number)[];

@@ -53,6 +53,18 @@ export function perturbedCopy(base: string, dir: string, seed: number, dtype?: F
   );
 }
 
+/**
+ * A copy of `base` moved by a direction shared by every such copy (a sine over the element index)
+ * plus its own noise from `seed`: task vectors at a real angle to each other; float32.
+ */
+export function shiftedCopy(base: string, dir: string, seed: number): string {
+  const r = rng(seed);
+  return writeModel(
+    dir,
+    [...readAll(base)].map(([name, t]) => ({ name, shape: t.shape, values: t.values.map((v, i) => v + 0.02 * Math.sin(i * 0.37 + name.length) + 0.015 * (r() - 0.5)) })),
+  );
+}
+
 /** Reads every tensor of a checkpoint as float64 values (through float32, as stored). */
 export function readAll(dir: string): Map<string, { shape: readonly number[]; dtype: string; values: Float64Array; bytes: Uint8Array }> {
   const c = openCheckpoint(dir);
