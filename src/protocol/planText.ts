@@ -20,6 +20,11 @@ export function formatPlanSummary(s: PlanSummary, verbose = false): string {
     `reads:        ${reads.join(', ')}`,
     `estimate:     ~${formatDuration(s.estimatedSeconds)} on ${s.threads} thread${s.threads === 1 ? '' : 's'}, ~${formatBytes(s.estimatedMemoryBytes)} memory (rough)`,
   ];
+  if (s.layerMap?.length) {
+    lines.push('', 'layers (output ← model):');
+    const span = ([a, b]: readonly [number, number]) => (b - a === 1 ? `${a}` : `${a}–${b - 1}`);
+    lines.push(table(s.layerMap.map((e) => [span(e.out), '←', printable(e.model), span(e.layers)])).replace(/^/gm, '  '));
+  }
   if (s.filters.length) {
     lines.push('', 'filters (first match wins):');
     const rows = s.filters.map((f) => [

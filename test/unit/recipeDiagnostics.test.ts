@@ -71,7 +71,7 @@ dtype: float8
   });
 
   it('an unsupported merge method names the supported ones', () => {
-    const d = at(diag('merge_method: arcee_fusion\nmodels:\n  - model: a\n'), 0, /merge_method `arcee_fusion` is not supported by chatvec; use one of linear, task_arithmetic/);
+    const d = at(diag('merge_method: arcee_fusion\nmodels:\n  - model: a\n'), 0, /merge_method `arcee_fusion` is not supported by chatvec; use one of linear, passthrough, task_arithmetic/);
     assert.equal(d.column, 14);
   });
 

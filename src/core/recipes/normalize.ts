@@ -230,7 +230,8 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
       const sources = withoutDuplicates(listed, issues, notes);
       const sliceBase = sl.base_model !== undefined ? model(sl.base_model, ['slices', si, 'base_model']) : topBase;
       let baseIndex: number | null = null;
-      if (sliceBase && method !== 'linear') {
+      // linear and passthrough read no base model (a passthrough frankenmerge may still name one).
+      if (sliceBase && method !== 'linear' && method !== 'passthrough') {
         baseIndex = sources.findIndex((s) => s.model.path === sliceBase.path);
         if (baseIndex < 0) {
           issues.push({ severity: 'error', message: 'the base model must be one of this slice\'s sources (with the same layer_range as the others)', path: ['slices', si, 'sources'], at: 'key' });
@@ -249,6 +250,9 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
         issues.push({ severity: 'error', message: `${method} needs \`base_model:\`${method === 'slerp' ? ' (the t = 0 end)' : ' (task vectors are taken against it)'}`, path: [], at: 'key' });
       }
       return;
+    }
+    if (method === 'passthrough' && sl.sources.length !== 1) {
+      issues.push({ severity: 'error', message: `passthrough takes exactly one model ${hasModels ? 'in `models:`' : 'per slice'} (got ${sl.sources.length}), as mergekit does; use \`slices:\` to stack layers of several models`, path: where, at: 'key' });
     }
     if (method === 'slerp' && sl.sources.length !== 2) {
       issues.push({ severity: 'error', message: `slerp merges exactly two models, the base model and one other (got ${sl.sources.length})`, path: where, at: 'key' });

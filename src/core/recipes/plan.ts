@@ -11,9 +11,10 @@ import { requireUnquantized } from '../checkpoint/quantization';
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
-import { type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
-import { type ParamValue, type ParameterScope, asBoolean, asNumber, filterMatches, lookupParameter } from './parameters';
+import { type MergeMethodName, methodDef, takesTaskVectors } from './methods/registry';
+import { filterMatches } from './parameters';
 import type { ConditionalParameter, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
+import { type OutputSpec, type TensorParams, resolveTensorParameters } from './tensorParameters';
 
 /** One input of an output tensor: the input tensor (only its first elementCount elements are read). */
 export interface PlanInput {
@@ -22,7 +23,7 @@ export interface PlanInput {
 }
 
 /** How one output tensor is made. */
-export interface PlannedTensor {
+export interface PlannedTensor extends TensorParams {
   readonly name: string;
   readonly shape: readonly number[];
   readonly elementCount: number;
@@ -41,23 +42,6 @@ export interface PlannedTensor {
   /** One per source of the slice, in recipe order (chat_vector: target, base, chats…). */
   readonly inputs: readonly PlanInput[];
   readonly baseIndex: number | null;
-  /** Per input; NaN for the base. */
-  readonly weights: readonly number[];
-  /** Per input; 1 = keep everything. */
-  readonly densities: readonly number[];
-  readonly normalize: boolean;
-  readonly rescale: boolean;
-  readonly lambda: number;
-  /** slerp's t. */
-  readonly slerpT: number;
-  /** Per input (NaN for the base): breadcrumbs' `gamma`; absent when the method has none. */
-  readonly gammas?: readonly number[];
-  /** Per input (NaN for the base): della's `epsilon`; absent when the method has none. */
-  readonly epsilons?: readonly number[];
-  /** sce's `select_topk`; absent for other methods. */
-  readonly selectTopk?: number;
-  /** Global parameters of model_stock, nuslerp and karcher (`filter_wise`, `nuslerp_flatten`, `max_iter` …), by name. */
-  readonly options?: Readonly<Record<string, boolean | number>>;
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -80,10 +64,22 @@ export interface MergePlan {
   readonly reference: Checkpoint;
   /** Layers of the output; null when unchanged from the reference. */
   readonly outputLayers: number | null;
+  /**
+   * `slices:` recipes: which output layers each slice makes, from which layers of its base (or
+   * first) model — the frankenmerge's layer map. Null for the \`models:\` form.
+   */
+  readonly layerMap: readonly LayerMapEntry[] | null;
   /** Rows of the output's input embeddings when they differ from the reference's vocabulary. */
   readonly outputVocab: number | null;
   readonly filters: readonly FilterReport[];
   readonly warnings: readonly string[];
+}
+
+/** Output layers [out[0], out[1]) come from `layers` [0, 1) of `model` (as the recipe names it). */
+export interface LayerMapEntry {
+  readonly out: readonly [number, number];
+  readonly model: string;
+  readonly layers: readonly [number, number];
 }
 
 export interface PlanResult {
@@ -206,19 +202,7 @@ function planChatVector(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePla
       slerpT: 0,
     };
   });
-  return { recipe, method: 'chat_vector', tensors, reference: target, outputLayers: null, outputVocab: null, filters: [], warnings: [] };
-}
-
-interface OutputSpec {
-  readonly name: string;
-  readonly role: TensorRole;
-  readonly layer: number | null;
-  readonly t: number;
-  readonly slice: ResolvedSlice;
-  /** Input name per source. */
-  readonly inputNames: readonly string[];
-  /** Copied from the slice's base (or first) model, not merged (towers in a \`slices:\` recipe). */
-  readonly copy?: boolean;
+  return { recipe, method: 'chat_vector', tensors, reference: target, outputLayers: null, layerMap: null, outputVocab: null, filters: [], warnings: [] };
 }
 
 function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | null {
@@ -268,12 +252,14 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
   nonLayer(0, isTowerRole, 0, recipe.form !== 'models');
   nonLayer(0, (r) => r === 'embedding', 0);
   let outLayer = 0;
+  const layerMap: LayerMapEntry[] = [];
   recipe.slices.forEach((sl, si) => {
     const leadCk = cp(si, lead(si));
     const byLayer = new Map<number, CatalogueEntry[]>();
     for (const e of leadCk.tensors) if (e.group.role === 'layer') byLayer.set(e.group.layer!, [...(byLayer.get(e.group.layer!) ?? []), e]);
     const r = ranges[si]!;
     const n = r[lead(si)]![1] - r[lead(si)]![0];
+    layerMap.push({ out: [outLayer, outLayer + n], model: sl.sources[lead(si)]!.model.given, layers: r[lead(si)]! });
     for (let off = 0; off < n; off++) {
       const leadLayer = r[lead(si)]![0] + off;
       const t = n > 1 ? off / (n - 1) : 1;
@@ -391,6 +377,10 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       m.names.push(spec.name);
       paramIssues.set(key, m);
     }
+    if (methodDef(recipe.method).kind === 'passthrough' && r.values.weights[0] === 1 && (recipe.outDtype === null || recipe.outDtype === leadEntry.dtype)) {
+      tensors.push(copySpec(spec, leadEntry, es, sl, b)); // scale 1: the model's bytes
+      continue;
+    }
     tensors.push({
       name: spec.name,
       shape,
@@ -422,6 +412,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     tensors,
     reference,
     outputLayers: outLayer !== referenceLayers ? outLayer : null,
+    layerMap: recipe.form === 'models' ? null : layerMap,
     outputVocab,
     filters: filterReports(recipe, specs),
     warnings,
@@ -468,69 +459,6 @@ function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly Cata
   };
 }
 
-type TensorParams = Pick<PlannedTensor, 'weights' | 'densities' | 'normalize' | 'rescale' | 'lambda' | 'slerpT' | 'gammas' | 'epsilons' | 'selectTopk' | 'options'>;
-
-/** Every parameter of one output tensor, looked up as mergekit does. */
-function resolveTensorParameters(
-  recipe: ResolvedRecipe,
-  spec: OutputSpec,
-  es: readonly CatalogueEntry[],
-  elementCount: number,
-): { values: TensorParams; problems: { at: RecipePath; message: string }[] } {
-  const sl = spec.slice;
-  const problems: { at: RecipePath; message: string }[] = [];
-  const defs = methodParameters(recipe.method);
-  const sliceScopes: ParameterScope[] = [
-    { params: sl.parameters, at: [...sl.at, 'parameters'] },
-    { params: recipe.parameters, at: ['parameters'] },
-  ];
-  const global = (name: string): ParamValue | undefined => {
-    const def = defs.find((d) => d.name === name);
-    const v = lookupParameter(name, sliceScopes, spec.name, spec.t);
-    if (v === undefined && def && def.default === undefined) problems.push({ at: ['parameters'], message: `no value of \`${name}\` applies (every filter misses)` });
-    return v ?? def?.default;
-  };
-  const perModel = (name: string, i: number): ParamValue | undefined => {
-    const s = sl.sources[i]!;
-    const def = defs.find((d) => d.name === name);
-    const v = lookupParameter(name, [{ params: s.parameters, at: s.at }, ...sliceScopes], spec.inputNames[i]!, spec.t);
-    if (v === undefined && def && def.default === undefined) problems.push({ at: s.model.at.slice(0, -1).length ? s.model.at.slice(0, -1) : s.model.at, message: `no \`${name}\` applies to ${s.model.given} (every filter misses)` });
-    return v ?? def?.default;
-  };
-  const has = (name: string) => defs.some((d) => d.name === name);
-  const weights = es.map((_, i) => (i === sl.baseIndex || !has('weight') ? NaN : asNumber(perModel('weight', i) ?? NaN)));
-  const densities = es.map((_, i) => (i === sl.baseIndex || !isSparsifying(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
-  const epsilons = has('epsilon') ? es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('epsilon', i)!))) : null;
-  if (has('nuslerp_row_wise') && asBoolean(global('nuslerp_row_wise')!) && !asBoolean(global('nuslerp_flatten')!)) {
-    problems.push({ at: ['parameters'], message: '`nuslerp_row_wise: true` with `nuslerp_flatten: false` (interpolating columns) is not supported by chatvec yet' });
-  }
-  densities.forEach((d, i) => {
-    if (d >= 1) return;
-    // mergekit's della_magprune raises ValueError unless both ends of the keep probabilities are in (0, 1).
-    if (epsilons && !(d - epsilons[i]! > 0 && d + epsilons[i]! < 1)) problems.push({ at: sl.sources[i]!.model.at.slice(0, -1), message: `density ± epsilon must lie in (0, 1) (keep probabilities), got density ${d} and epsilon ${epsilons[i]}` });
-    const at = sl.sources[i]!.model.at.slice(0, -1);
-    if (!(d > 0)) problems.push({ at, message: `density must be in (0, 1], got ${d}` });
-    // A zero-element tensor keeps nothing whatever the density: it is passed through empty.
-    else if (methodDef(recipe.method).gta?.sparsification === 'magnitude' && elementCount > 0 && Math.floor(d * elementCount) === 0) problems.push({ at, message: `density ${d} keeps no element of a tensor this small (mergekit refuses too); raise it or give small tensors their own density with a filter` });
-  });
-  return {
-    values: {
-      weights,
-      densities,
-      normalize: has('normalize') ? asBoolean(global('normalize')!) : false,
-      rescale: has('rescale') ? asBoolean(global('rescale')!) : false,
-      lambda: has('lambda') ? asNumber(global('lambda')!) : 1,
-      slerpT: has('t') ? asNumber(global('t') ?? NaN) : 0,
-      ...(has('gamma') ? { gammas: es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('gamma', i)!))) } : {}),
-      ...(epsilons ? { epsilons } : {}),
-      ...(has('select_topk') ? { selectTopk: asNumber(global('select_topk')!) } : {}),
-      ...(methodDef(recipe.method).kind === 'gram' ? { options: Object.fromEntries(defs.filter((d) => d.scope === 'global').map((d) => [d.name, d.type === 'boolean' ? asBoolean(global(d.name)!) : asNumber(global(d.name)!)])) } : {}),
-    },
-    problems,
-  };
-}
-
-/** Every `{filter, value}` list in the recipe with the output tensors it applies to. */
 function filterReports(recipe: ResolvedRecipe, specs: readonly OutputSpec[]): FilterReport[] {
   const lists: { path: RecipePath; parameter: string; conds: readonly ConditionalParameter[]; isList: boolean }[] = [];
   const collect = (params: ParameterMap, at: RecipePath) => {

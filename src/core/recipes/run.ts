@@ -206,7 +206,11 @@ function* writeTasks(
     let c = 0;
     for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
       const ref = (i: number) => refAt(t.inputs[i]!.entry, first);
-      if (folded) {
+      if (def.kind === 'passthrough') {
+        // The one model × scale (a scale of 1 was planned as a byte copy).
+        const task: CombineTask = { kind: 'combine', count, target: null, terms: [{ ratio: t.weights[0]!, a: ref(0), b: null }], out: outRef(fileOf, out, first) };
+        yield task;
+      } else if (folded) {
         if (folded === 'linear') {
           const task: CombineTask = { kind: 'combine', count, target: null, terms: t.inputs.map((_, i): CombineTerm => ({ ratio: coef[i]!, a: ref(i), b: null })), out: outRef(fileOf, out, first) };
           yield task;

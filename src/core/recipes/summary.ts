@@ -23,6 +23,8 @@ export interface PlanSummary {
   /** Rough peak resident memory of the job, in bytes (it does not grow with model size). */
   readonly estimatedMemoryBytes: number;
   readonly outputLayers: number | null;
+  /** `slices:` recipes: output layers ← layers of a model (see MergePlan.layerMap). */
+  readonly layerMap: MergePlan['layerMap'];
   /** Each filter report with `where`, its place in the recipe as text (e.g. `slices[0].parameters`). */
   readonly filters: readonly (FilterReport & { readonly where: string })[];
   readonly warnings: readonly string[];
@@ -78,6 +80,7 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     estimatedSeconds: moved / rate,
     estimatedMemoryBytes: 100e6 + threads * perWorker,
     outputLayers: plan.outputLayers,
+    layerMap: plan.layerMap,
     filters: plan.filters.map((f) => ({ ...f, where: pathLabel(f.path) })),
     warnings: [...(plan.recipe.notes ?? []), ...plan.warnings],
     tensors: plan.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, inputs: t.inputs.map((i) => i.model.given), kind: t.kind })),

@@ -28,7 +28,7 @@ export interface GtaVariant {
 }
 
 /** How the write pass makes a chunk (and which analysis it needs first). */
-export type MethodKind = 'linear' | 'slerp' | 'gta' | 'sce' | 'gram' | 'chat_vector';
+export type MethodKind = 'linear' | 'passthrough' | 'slerp' | 'gta' | 'sce' | 'gram' | 'chat_vector';
 
 export interface MergeMethodDef<N extends string = string> {
   readonly name: N;

@@ -11,10 +11,11 @@ import type { MergeMethodDef, ParameterDef } from './method';
 import { KARCHER } from './karcher';
 import { MODEL_STOCK } from './modelStock';
 import { NUSLERP } from './nuslerp';
+import { PASSTHROUGH } from './passthrough';
 import { SCE } from './sce';
 import { SLERP } from './slerp';
 
-const ALL = [LINEAR, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, MODEL_STOCK, SLERP, NUSLERP, KARCHER, CHAT_VECTOR] as const;
+const ALL = [LINEAR, PASSTHROUGH, TASK_ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, BREADCRUMBS, BREADCRUMBS_TIES, DELLA, DELLA_LINEAR, SCE, MODEL_STOCK, SLERP, NUSLERP, KARCHER, CHAT_VECTOR] as const;
 
 /** The merge methods chatvec runs. */
 export type MergeMethodName = (typeof ALL)[number]['name'];
@@ -56,7 +57,6 @@ export function isSparsifying(method: MergeMethodName): boolean {
  * written for one of them is told which method the parameter belongs to.
  */
 export const OTHER_MERGEKIT_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  scale: ['passthrough'],
 };
 
 /** Every parameter name a method of chatvec reads, in first-seen order. */
