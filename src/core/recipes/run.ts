@@ -29,6 +29,8 @@ import { TOOL_VERSION } from '../version';
 import { type TensorDecision, analyse, gtaModels } from './analysis';
 import type { RecipeGtaTask } from './kernels';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
+import { snapshotOrigin } from '../hub/cacheLayout';
+import { cardLabel, hubSources } from '../hub/provenance';
 
 export interface MergeRunOptions {
   /** Output folder (created atomically). */
@@ -75,7 +77,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   const decisions = await analyse(plan, chunk, threads, ctx);
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
-    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.path)))] }),
+    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: modelPaths(plan), hub_sources: hubSources(modelPaths(plan)) }),
   };
   const cp = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
   const placed = placeTensors(cp);
@@ -249,6 +251,10 @@ function* writeTasks(
   }
 }
 
+function modelPaths(plan: MergePlan): string[] {
+  return [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.path)))];
+}
+
 function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string) => string, warnings: string[]): void {
   const dtypes = new Set(plan.tensors.filter((t) => t.kind === 'merge').map((t) => t.dtype));
   const uniform = dtypes.size === 1 ? ([...dtypes][0] as FloatDtype) : null;
@@ -264,11 +270,11 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
     writeSmallFileSync(file('config.json'), JSON.stringify(config, null, 2) + '\n');
   }
   if (opts.recipeText !== undefined) writeSmallFileSync(file('mergekit_config.yml'), opts.recipeText.endsWith('\n') ? opts.recipeText : opts.recipeText + '\n');
-  const models = [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.given)))];
+  const models = [...new Map(plan.tensors.flatMap((t) => t.inputs.map((i) => [i.model.given, i.model.path] as const)))];
   const lines = [
     `This model was merged with \`chatvec merge\` (merge method \`${plan.method}\`, mergekit-compatible recipe in \`mergekit_config.yml\`).`,
     '',
-    ...models.map((m) => `- \`${m}\``),
+    ...models.map(([given, path]) => `- ${snapshotOrigin(path) ? cardLabel(path) : `\`${given}\``}`),
     '',
     '- arithmetic in float32, one rounding to the output dtype',
     `- tool: chatvec ${TOOL_VERSION}`,
