@@ -46,6 +46,27 @@ describe('CLI with Hugging Face ids', () => {
     assert.ok(r.stdout.startsWith(path.join(cache, 'models--demo--tiny-base', 'snapshots', BASE)), r.stdout);
   });
 
+  it('the task host resolves ids too (--via-host, as the extension runs jobs): inspect and apply', () => {
+    const r = chatvec('--via-host', 'inspect', 'demo/tiny-chat@v1');
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.startsWith(path.join(cache, 'models--demo--tiny-chat', 'snapshots', CHAT)), r.stdout);
+    const out = path.join(root, 'out-via-host');
+    const a = chatvec('--via-host', 'apply', '--target', 'demo/tiny-cp', '--base', 'demo/tiny-base', '--chat', 'demo/tiny-chat', '--out', out, '--threads', '1', '--skip-embed');
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stderr, new RegExp(`base: demo/tiny-base commit ${BASE} \\(Hugging Face cache`));
+  });
+
+  it('extract --base/--chat and diff A B take ids; the vector records the commits', () => {
+    const out = path.join(root, 'out-extract');
+    const e = chatvec('extract', '--base', 'demo/tiny-base', '--chat', `demo/tiny-chat@${CHAT}`, '--out', out, '--threads', '1');
+    assert.equal(e.status, 0, e.stderr);
+    const meta = JSON.parse(readSafetensorsFile(path.join(out, readCheckpoint(out).files[0]!)).metadata.chatvec!) as { hub_sources: Record<string, string> };
+    assert.deepEqual(Object.values(meta.hub_sources).sort(), [`demo/tiny-base@${BASE}`, `demo/tiny-chat@${CHAT}`]);
+    const d = chatvec('diff', 'demo/tiny-base', 'demo/tiny-chat', '--json');
+    assert.equal(d.status, 0, d.stderr);
+    assert.ok(d.stdout.includes(path.join(cache, 'models--demo--tiny-chat', 'snapshots', CHAT)), 'the report names the snapshot');
+  });
+
   it('inspect of an id not in the cache: one line with the download command, exit 1', () => {
     const r = chatvec('inspect', 'demo/absent');
     assert.equal(r.status, 1);
