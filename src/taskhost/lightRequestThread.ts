@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { openCheckpoint } from '../core/checkpoint/checkpoint';
 import { inspectReport } from '../core/checkpoint/inspect';
+import { listCachedModels } from '../core/hub/cachedModels';
 import { toChatVecError } from '../core/errors';
 import type { InspectParams, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { recipeCheck, recipePlan, rowStatsRequest } from './runners';
@@ -20,6 +21,7 @@ export interface LightParamsMap {
   readonly recipeCheck: RecipeCheckParams;
   readonly recipePlan: RecipePlanParams;
   readonly rowStats: RowStatsParams;
+  readonly hubCacheList: Record<string, never>;
 }
 export type LightMethod = keyof LightParamsMap;
 
@@ -47,6 +49,7 @@ const HANDLERS: { readonly [M in LightMethod]: (p: LightParamsMap[M], c: LightCo
   recipeCheck: (p) => recipeCheck(p),
   recipePlan: (p, c) => recipePlan(p, c.defaultThreads),
   rowStats: (p) => rowStatsRequest(p),
+  hubCacheList: () => listCachedModels(),
 };
 
 /**

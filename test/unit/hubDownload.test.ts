@@ -17,6 +17,7 @@ import { parseModelId } from '../../src/core/hub/modelId';
 import type { ProgressEvent } from '../../src/core/jobs/types';
 import { writeModel } from './support/engineFixtures';
 import { FakeHub } from './support/fakeHub';
+import { TaskHostClient } from '../../src/taskhost/client';
 import { fakeCommit } from './support/hubCacheFixture';
 
 const repo = path.resolve(__dirname, '../..');
@@ -167,7 +168,8 @@ describe('chatvec download', () => {
     // Asynchronous: the fake Hub answers from this process's event loop.
     const run = (...args: string[]) =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((ok) => {
-        const c = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'download', ...args], { cwd: repo, env: process.env });
+        const global = args[0] === '--via-host' ? [args.shift()!] : [];
+        const c = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/cli/main.ts'), ...global, 'download', ...args], { cwd: repo, env: process.env });
         let stdout = '';
         let stderr = '';
         c.stdout.on('data', (d) => (stdout += d));
@@ -183,5 +185,25 @@ describe('chatvec download', () => {
     assert.equal(denied.stderr.trim().split('\n').filter((l) => !l.startsWith('cache: ')).length, 1, denied.stderr);
     assert.match(denied.stderr, /chatvec: error: org\/gated: the Hub refused access \(HTTP 401\)/);
     assert.ok(!denied.stderr.includes('hf_wrong_cli'));
+    // Through the task host (as the extension downloads): the same job, progress and result.
+    fs.rmSync(cache, { recursive: true, force: true });
+    const host = await run('--via-host', 'org/model');
+    assert.equal(host.status, 0, host.stderr);
+    assert.match(host.stdout, new RegExp(`org/model: ${files.size} files at commit ${COMMIT}`));
+    assert.match(host.stderr, /download org\/model +100% /);
+    assert.deepEqual(fs.readdirSync(path.join(storage('org/model'), 'snapshots', COMMIT)).sort(), [...files.keys()].sort());
+  });
+
+  it('the task host lists the downloaded model for the Checkpoints view (hubCacheList)', async () => {
+    const r = await download('org/model');
+    const client = new TaskHostClient({ hostScript: path.join(repo, 'dist', 'taskhost.js') });
+    try {
+      const listed = await client.hubCacheList();
+      assert.deepEqual(listed.map((m) => [m.repoId, m.commit, m.revisions, m.path, m.architecture]), [['org/model', COMMIT, ['main'], r.snapshot, 'llama']]);
+      const weights = shardNames().reduce((a, n) => a + files.get(n)!.length, 0);
+      assert.equal(listed[0]!.weightBytes, weights);
+    } finally {
+      await client.dispose();
+    }
   });
 });

@@ -12,6 +12,7 @@ import { ChatVecError } from '../../src/core/errors';
 import { hubCacheLocation, snapshotOrigin } from '../../src/core/hub/cacheLayout';
 import { parseModelId } from '../../src/core/hub/modelId';
 import { resolveModelRef } from '../../src/core/hub/resolveModelRef';
+import { listCachedModels } from '../../src/core/hub/cachedModels';
 import { writeModel } from './support/engineFixtures';
 import { fakeCommit, placeInCache } from './support/hubCacheFixture';
 
@@ -152,5 +153,21 @@ describe('resolving ids from the cache', () => {
     } finally {
       process.env.HF_HUB_CACHE = cache;
     }
+  });
+});
+
+describe('listing the cache', () => {
+  it('every snapshot with safetensors weights: id, the refs naming it, weight bytes, architecture', () => {
+    const bytes = (dir: string) => fs.readdirSync(dir).filter((n) => n.endsWith('.safetensors')).reduce((a, n) => a + fs.statSync(path.join(dir, n)).size, 0);
+    // A repository with a config alone is left out.
+    fs.mkdirSync(path.join(cache, 'models--org--config-only', 'snapshots', C1), { recursive: true });
+    fs.writeFileSync(path.join(cache, 'models--org--config-only', 'snapshots', C1, 'config.json'), '{}');
+    const got = listCachedModels(cache).map((m) => [m.repoId, m.commit, m.revisions.join(','), m.weightBytes, m.architecture, m.path]);
+    assert.deepEqual(got, [
+      ['gpt-like', C1, 'main', bytes(path.join(root, 'src3')), 'llama', path.join(cache, 'models--gpt-like', 'snapshots', C1)],
+      ['org/sharded', C1, 'main', bytes(path.join(root, 'src4')), 'llama', path.join(cache, 'models--org--sharded', 'snapshots', C1)],
+      ['org/tiny', C2, 'pr/1,v2', bytes(path.join(root, 'src2')), 'llama', path.join(cache, 'models--org--tiny', 'snapshots', C2)],
+      ['org/tiny', C1, 'main', bytes(path.join(root, 'src1')), 'llama', path.join(cache, 'models--org--tiny', 'snapshots', C1)],
+    ]);
   });
 });

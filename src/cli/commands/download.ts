@@ -1,14 +1,12 @@
 /** `chatvec download ID[@rev] [--include GLOB] [--token T]`: a model into the Hugging Face hub cache. */
 import type { Command } from 'commander';
-import { ChatVecError } from '../../core/errors';
 import { describeCacheLocation, hubCacheLocation } from '../../core/hub/cacheLayout';
-import { downloadModel } from '../../core/hub/download';
-import { parseModelId } from '../../core/hub/modelId';
 import { formatBytes, printable } from '../../protocol/displayFormat';
 import { collect } from '../options';
 import { progressMode } from '../jobCommand';
 import { progressPrinter } from '../progress';
-import { action } from '../run';
+import { downloadJob } from '../jobs';
+import { action, interruptSignal } from '../run';
 
 interface DownloadCli {
   include?: string[];
@@ -28,25 +26,19 @@ export function registerDownload(program: Command): void {
     .option('--quiet', 'print nothing but errors')
     .action(
       action(async (given: string, o: DownloadCli) => {
-        const id = parseModelId(given);
-        if (!id) throw new ChatVecError('InvalidArgument', `"${given}" is not a model id (org/name or org/name@revision)`);
         const mode = progressMode(o);
         const progress = progressPrinter(mode);
-        // Ctrl-C aborts the transfer at once; the partial file is kept and the next run resumes it.
-        const abort = new AbortController();
-        const onSignal = () => abort.abort();
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        const signal = interruptSignal();
         try {
           if (mode === 'auto') process.stderr.write(`cache: ${describeCacheLocation(hubCacheLocation())}\n`);
-          const r = await downloadModel({ id, include: o.include, token: o.token, signal: abort.signal, onProgress: progress });
+          // Ctrl-C cancels; the partial file is kept and the next run resumes it.
+          const r = await downloadJob({ id: given, include: o.include, token: o.token }, { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && l !== 'info' && process.stderr.write(`${l}: ${printable(m)}\n`) });
           progress.end();
           if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
           else if (mode === 'auto') process.stdout.write(`${printable(given)}: ${r.files.length} files at commit ${r.commit} (${formatBytes(r.bytesReceived)} received) in ${printable(r.snapshot)}\n`);
         } finally {
           progress.end();
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          signal.dispose();
         }
       }),
     );

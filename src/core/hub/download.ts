@@ -10,15 +10,15 @@
  * them by sha256) and writes no refs.
  */
 import { HubApiError, listFiles, modelInfo } from '@huggingface/hub';
-import { ChatVecError } from '../errors';
+import { CancelledError, ChatVecError, isCancelled } from '../errors';
 import { ProgressMeter } from '../jobs/progressMeter';
-import type { ProgressSink } from '../jobs/types';
+import type { JobContext, ProgressSink } from '../jobs/types';
 import { getEnv } from '../io/env';
 import { fileExists, fileSizeOrZero, linkSnapshotFile, openPartialBlob, takeLock, writeRefFile } from '../io/hubBlobFile';
 import { join } from '../io/paths';
 import { readJsonObject, readSmallTextOrNull } from '../io/sideFile';
 import { COMMIT_HASH, hfHome, hubCacheLocation, repoFolderName } from './cacheLayout';
-import { type ModelId, formatModelId } from './modelId';
+import { type ModelId, formatModelId, parseModelId } from './modelId';
 
 /** Files a merge needs besides the weights: config, tokenizer and generation files, chat templates. */
 const SIDE_FILES = /^(config\.json|generation_config\.json|tokenizer[^/]*|special_tokens_map\.json|added_tokens\.json|vocab\.(json|txt)|merges\.txt|chat_template\.(jinja|json)|[^/]*\.safetensors\.index\.json)$/;
@@ -44,6 +44,37 @@ export interface DownloadResult {
   /** Bytes received in this run (files already cached are not counted). */
   readonly bytesReceived: number;
 }
+
+/** A download as a task host job: the model id as text, like the CLI's argument. */
+export interface DownloadJobOptions {
+  /** `org/name` or `org/name@revision`. */
+  readonly id: string;
+  readonly include?: readonly string[];
+  readonly token?: string;
+}
+
+/**
+ * `downloadModel` as a job (the task host, `chatvec download`): the job's polled cancel signal
+ * aborts the transfer (the partial file stays for the next run), progress and log lines go to `ctx`.
+ * @throws ChatVecError InvalidArgument (not an id), as {@link downloadModel}; CancelledError
+ */
+export async function runDownloadJob(opts: DownloadJobOptions, ctx: JobContext = {}): Promise<DownloadResult> {
+  const id = parseModelId(opts.id);
+  if (!id) throw new ChatVecError('InvalidArgument', `"${opts.id}" is not a model id (org/name or org/name@revision)`);
+  const abort = new AbortController();
+  const poll = setInterval(() => ctx.signal?.cancelled && abort.abort(), CANCEL_POLL_MS);
+  try {
+    return await downloadModel({ id, include: opts.include, token: opts.token, signal: abort.signal, onProgress: ctx.onProgress, onLog: (m) => ctx.onLog?.('info', m) });
+  } catch (e) {
+    if (ctx.signal?.cancelled || isCancelled(e)) throw new CancelledError('cancelled; the partial download is kept and resumes next time');
+    throw e;
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+/** How often a job's cancel flag is looked at, in ms. */
+const CANCEL_POLL_MS = 100;
 
 /** The Hub's address: HF_ENDPOINT (mirrors, tests), else https://huggingface.co. */
 export function hubEndpoint(): string {
