@@ -32,6 +32,7 @@ export async function downloadModelFlow(ctx: Ctx, arg?: unknown): Promise<string
         return undefined;
       }
       await ctx.store.refresh();
+      ctx.recipes.diagnostics.recheckAll(0);
       void vscode.window.showInformationMessage(`${id}: ${r.result.files.length} files at commit ${r.result.commit.slice(0, 12)} in the Hugging Face cache.`);
       return r.result.snapshot;
     } catch (e) {
