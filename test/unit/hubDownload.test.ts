@@ -194,6 +194,12 @@ describe('chatvec download', () => {
     assert.deepEqual(fs.readdirSync(path.join(storage('org/model'), 'snapshots', COMMIT)).sort(), [...files.keys()].sort());
   });
 
+  it('a file list naming a path outside the snapshot (../) is refused before anything is written', async () => {
+    hub.repos.set('org/evil', { commit: COMMIT, branches: { main: COMMIT }, files: new Map([...files, ['../../escape.json', Buffer.from('{}')]]) });
+    await rejects(download('org/evil', { include: ['**'] }), 'Io', /"\.\.\/\.\.\/escape\.json", which would lie outside the snapshot folder/);
+    assert.ok(!fs.existsSync(path.join(storage('org/evil'), 'escape.json')) && !fs.existsSync(path.join(cache, 'escape.json')));
+  });
+
   it('the task host lists the downloaded model for the Checkpoints view (hubCacheList)', async () => {
     const r = await download('org/model');
     const client = new TaskHostClient({ hostScript: path.join(repo, 'dist', 'taskhost.js') });

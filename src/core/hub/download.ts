@@ -154,7 +154,10 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
     for await (const f of listFiles({ repo: { type: 'model', name: id }, revision: commit, recursive: true, hubUrl, fetch: fetchWithSignal, ...credentials })) {
       if (f.type !== 'file') continue;
       const etag = f.lfs?.oid ?? f.oid;
-      if (!etag) throw new ChatVecError('Io', `${id}: the file list has no id for ${f.path}`);
+      // Both become file names in the cache: a name that climbs out of the snapshot, or an id that
+      // is not a hash, is refused (huggingface_hub's _get_pointer_path makes the same check).
+      if (!etag || !/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(etag)) throw new ChatVecError('Io', `${id}: the file list gives no valid id for ${JSON.stringify(f.path)}`);
+      if (!isSafeRepoPath(f.path)) throw new ChatVecError('Io', `${id}: the file list names ${JSON.stringify(f.path)}, which would lie outside the snapshot folder`);
       files.push({ path: f.path, size: f.lfs?.size ?? f.size, etag, lfs: f.lfs !== undefined });
     }
   } catch (e) {
@@ -176,6 +179,12 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   meter.finish();
   opts.onLog?.(`${formatModelId(opts.id)}: ${selected.length} files, commit ${commit}, in ${snapshot}`);
   return { snapshot, commit, files: selected.map((f) => f.path), bytesReceived: ctx.received };
+}
+
+/** A repository file path that stays inside the snapshot: relative, no `.`/`..` parts, no backslash or control characters. */
+function isSafeRepoPath(p: string): boolean {
+  if (p === '' || p.startsWith('/') || p.includes('\\') || /^[a-zA-Z]:/.test(p) || [...p].some((c) => c.charCodeAt(0) < 0x20)) return false;
+  return p.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
 }
 
 interface Transfer {
