@@ -9,7 +9,6 @@
  * rather than the repository's, names xet-stored blobs by their xet hash (huggingface_hub names
  * them by sha256) and writes no refs.
  */
-import { HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { CancelledError, ChatVecError, isCancelled } from '../errors';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { JobContext, ProgressSink } from '../jobs/types';
@@ -118,13 +117,16 @@ interface RepoFile {
 /** One-line errors for what the Hub answers; the token itself never appears. */
 function hubError(e: unknown, id: string, token: string | undefined): ChatVecError {
   if (e instanceof ChatVecError) return e;
-  if (e instanceof HubApiError) {
-    if (e.statusCode === 401 || e.statusCode === 403) {
+  // @huggingface/hub's HubApiError (loaded lazily, so matched by shape) or a status of ours.
+  const status = (e as { statusCode?: unknown })?.statusCode;
+  if (typeof status === 'number') {
+    const err = e as { statusCode: number; message?: string };
+    if (err.statusCode === 401 || err.statusCode === 403) {
       const how = token ? 'the token sent was refused or has no access to it' : 'no token was sent (set HF_TOKEN, pass --token, or run `hf auth login`)';
-      return new ChatVecError('Io', `${id}: the Hub refused access (HTTP ${e.statusCode}): the repository is gated or private, or does not exist; ${how}; for a gated model, accept its terms on ${hubEndpoint()}/${id}`);
+      return new ChatVecError('Io', `${id}: the Hub refused access (HTTP ${err.statusCode}): the repository is gated or private, or does not exist; ${how}; for a gated model, accept its terms on ${hubEndpoint()}/${id}`);
     }
-    if (e.statusCode === 404) return new ChatVecError('Io', `${id}: not found on ${hubEndpoint()} (HTTP 404): check the id and the revision`);
-    return new ChatVecError('Io', `${id}: the Hub answered HTTP ${e.statusCode} (${e.message.split('\n', 1)[0]})`);
+    if (err.statusCode === 404) return new ChatVecError('Io', `${id}: not found on ${hubEndpoint()} (HTTP 404): check the id and the revision`);
+    return new ChatVecError('Io', `${id}: the Hub answered HTTP ${err.statusCode} (${(err.message ?? '').split('\n', 1)[0]})`);
   }
   const err = e as Error;
   if (err?.name === 'AbortError') return new ChatVecError('Cancelled', 'cancelled; the partial download is kept and resumes next time');
@@ -144,6 +146,8 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const credentials = token ? { accessToken: token } : {};
   const fetchWithSignal: typeof fetch = (input, init) => fetch(input, { ...init, signal: opts.signal });
   const revision = opts.id.revision ?? 'main';
+  // Loaded on first use: the task host and the CLI start without evaluating the Hub client.
+  const { listFiles, modelInfo } = await import('@huggingface/hub');
   let commit: string;
   let files: RepoFile[];
   try {
@@ -262,7 +266,7 @@ async function transfer(f: RepoFile, t: Transfer, blob: string, onBytes: (n: num
       } catch (e) {
         throw hubError(e, t.id, t.token);
       }
-      if (res.status === 401 || res.status === 403 || res.status === 404) throw hubError(new HubApiError(url, res.status), t.id, t.token);
+      if (res.status === 401 || res.status === 403 || res.status === 404) throw hubError({ statusCode: res.status, message: url }, t.id, t.token);
       if (res.status === 416) {
         // The partial file is not a prefix the server knows: start over.
         part.restart();
