@@ -9,6 +9,7 @@ import { runApply as applyInProcess } from '../core/engine/apply';
 import { runExtract as extractInProcess } from '../core/engine/extract';
 import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
 import { runDiff as diffInProcess } from '../core/stats/diff';
+import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/hub/download';
 import { runMerge as mergeInProcess } from '../taskhost/runners';
 import { ViaHost } from './viaHost';
 
@@ -44,6 +45,11 @@ export function applyJob(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobO
 /** See core/stats/diff.ts runDiff. */
 export function diffJob(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffReport> {
   return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx);
+}
+
+/** See core/hub/download.ts runDownloadJob. */
+export function downloadJob(opts: DownloadJobOptions, ctx: JobContext = {}): Promise<DownloadResult> {
+  return host ? host.run('downloadModel', opts, ctx) : downloadInProcess(opts, ctx);
 }
 
 /** See taskhost/runners.ts runMerge (a recipe file merged into opts.out). */

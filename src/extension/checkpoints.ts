@@ -2,11 +2,14 @@
  * Checkpoints in the workspace and the Checkpoints view. Discovery looks at file names only
  * (workspace.findFiles); each checkpoint's details come from the task host's `inspect`, which
  * reads headers only. Renames, new shards and finished jobs refresh the list through a watcher.
+ * Models of the Hugging Face hub cache (the task host's `hubCacheList`) are entries too — roles,
+ * compare, apply and pickers treat them as folders — shown under a collapsed "Hugging Face Cache"
+ * section.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes, formatCount, printable } from '../protocol/displayFormat';
-import type { InspectReport } from '../protocol/taskHost';
+import type { CachedModel, InspectReport } from '../protocol/taskHost';
 import { Disposable } from './dispose';
 import { ROLE_ICON, ROLE_LABEL, type Role, type RoleStore } from './roles';
 
@@ -19,12 +22,15 @@ export interface CheckpointEntry {
   readonly kind: 'folder' | 'file';
   /** A chat-vector folder written by extract (chatvector.json), not a model. */
   readonly vector: boolean;
+  /** Set for a model of the Hugging Face hub cache (the path is its snapshot folder). */
+  readonly hub?: CachedModel;
   report?: InspectReport;
   error?: string;
 }
 
 export interface Inspector {
   inspect(path: string): Promise<InspectReport>;
+  hubCacheList(): Promise<CachedModel[]>;
 }
 
 /** Files that make a checkpoint; anything under a dot-folder is skipped (atomic outputs are
@@ -131,11 +137,26 @@ export class CheckpointStore extends Disposable {
     }
     found.sort((a, b) => a.label.localeCompare(b.label));
     await Promise.all(found.map((e) => this.inspectInto(e, list(byDir, e))));
-    this.entries = found;
+    const hub = await this.hubEntries();
+    this.entries = [...found, ...hub];
     this.discoveredOnce = true;
-    this.log.info(`checkpoints: found ${found.length} in the workspace`);
+    this.log.info(`checkpoints: found ${found.length} in the workspace and ${hub.length} in the Hugging Face cache`);
     await vscode.commands.executeCommand('setContext', 'chatVector.hasCheckpoints', found.length > 0);
     this.changed.fire();
+  }
+
+  /** The hub cache's models; a snapshot never changes under its commit, so each is inspected once. */
+  private async hubEntries(): Promise<CheckpointEntry[]> {
+    let models: CachedModel[];
+    try {
+      models = await this.inspector.hubCacheList();
+    } catch (err) {
+      this.log.warn(`Hugging Face cache: ${err instanceof Error ? err.message : String(err)}`);
+      return [];
+    }
+    const entries = models.map((m): CheckpointEntry => ({ uri: vscode.Uri.file(m.path), path: m.path, label: `${m.repoId}@${m.revisions[0] ?? m.commit.slice(0, 12)}`, kind: 'folder', vector: false, hub: m }));
+    await Promise.all(entries.map((e) => this.inspectInto(e, [])));
+    return entries;
   }
 
   private async inspectInto(e: CheckpointEntry, files: vscode.Uri[]): Promise<void> {
@@ -167,8 +188,9 @@ function entry(uri: vscode.Uri, kind: 'folder' | 'file', vector: boolean): Check
   return { uri, path: uri.fsPath, label: labelOf(uri), kind, vector };
 }
 
-/** The name shown for a checkpoint: its folder, or "folder/file.safetensors" for a loose file. */
+/** The name shown for a checkpoint: its folder, "folder/file.safetensors" for a loose file, `org/name@rev` for the hub cache. */
 export function displayName(e: CheckpointEntry): string {
+  if (e.hub) return e.label;
   const base = path.basename(e.path);
   return e.kind === 'file' ? `${path.basename(path.dirname(e.path))}/${base}` : base;
 }
@@ -200,7 +222,7 @@ export class CheckpointItem extends vscode.TreeItem {
     else if (entry.error) parts.push(`⚠ ${printable(entry.error)}`);
     else parts.push('…');
     this.description = parts.join(' · ');
-    const dir = path.dirname(entry.kind === 'file' ? path.dirname(entry.label) : entry.label);
+    const dir = entry.hub ? `commit ${entry.hub.commit.slice(0, 12)}` : path.dirname(entry.kind === 'file' ? path.dirname(entry.label) : entry.label);
     if (dir !== '.') this.description = `${this.description} — ${printable(dir)}`;
     this.iconPath = role
       ? new vscode.ThemeIcon(ROLE_ICON[role][0], new vscode.ThemeColor(ROLE_ICON[role][1]))
@@ -223,7 +245,8 @@ function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownS
     return md;
   }
   const rows: [string, string][] = [
-    ['Kind', e.vector ? 'chat vector (τ = chat − base)' : e.kind === 'folder' ? 'model folder' : 'single file'],
+    ['Kind', e.vector ? 'chat vector (τ = chat − base)' : e.hub ? 'Hugging Face cache snapshot' : e.kind === 'folder' ? 'model folder' : 'single file'],
+    ...(e.hub ? ([['Commit', e.hub.commit], ['Snapshot', e.path]] as [string, string][]) : []),
     ['Architecture', r.architecture ?? '—'],
     ['Name templates', r.family],
     ['Parameters', `${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')})`],
@@ -242,7 +265,11 @@ export function escapeMd(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
 }
 
-export class CheckpointsProvider extends Disposable implements vscode.TreeDataProvider<CheckpointEntry> {
+/** The collapsed "Hugging Face Cache" section of the Checkpoints view. */
+export const HUB_SECTION = { hubSection: true } as const;
+type Node = CheckpointEntry | typeof HUB_SECTION;
+
+export class CheckpointsProvider extends Disposable implements vscode.TreeDataProvider<Node> {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChangeTreeData = this.changed.event;
 
@@ -255,13 +282,27 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
     this.register(roles.onDidChange(() => this.changed.fire()));
   }
 
-  getTreeItem(e: CheckpointEntry): vscode.TreeItem {
-    return new CheckpointItem(e, this.roles.roleOf(e.path));
+  getTreeItem(e: Node): vscode.TreeItem {
+    if (!('hubSection' in e)) return new CheckpointItem(e, this.roles.roleOf(e.path));
+    const models = this.store.all.filter((x) => x.hub);
+    const item = new vscode.TreeItem('Hugging Face Cache', vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = 'chatVector.hubCache';
+    item.description = `${models.length} model${models.length === 1 ? '' : 's'}`;
+    item.iconPath = new vscode.ThemeIcon('cloud');
+    item.contextValue = 'hubCacheSection';
+    item.tooltip = 'Models in the Hugging Face hub cache (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub) with safetensors weights';
+    return item;
   }
 
-  async getChildren(e?: CheckpointEntry): Promise<CheckpointEntry[]> {
+  async getChildren(e?: Node): Promise<Node[]> {
+    if (e && 'hubSection' in e) return this.sorted((await this.store.ready()).filter((x) => x.hub));
     if (e) return [];
     const all = await this.store.ready();
+    const local = this.sorted(all.filter((x) => !x.hub));
+    return all.some((x) => x.hub) ? [...local, HUB_SECTION] : local;
+  }
+
+  private sorted(all: readonly CheckpointEntry[]): CheckpointEntry[] {
     // Checkpoints with a role first (Base, Chat, Target), then the rest by path.
     const rank = (x: CheckpointEntry) => {
       const r = this.roles.roleOf(x.path);
@@ -270,7 +311,7 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
     return [...all].sort((a, b) => rank(a) - rank(b) || a.label.localeCompare(b.label));
   }
 
-  getParent(): undefined {
-    return undefined;
+  getParent(e: Node): Node | undefined {
+    return 'hub' in e && e.hub ? HUB_SECTION : undefined;
   }
 }

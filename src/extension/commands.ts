@@ -12,6 +12,7 @@ import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint }
 import type { Role } from './roles';
 import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
 import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
+import { downloadModelFlow } from './hubDownload';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -36,6 +37,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'chatVector.applyChatVector': { writes: true, run: (ctx, arg) => applyFlow(ctx, arg) },
   'chatVector.compareCheckpoints': { run: (ctx, a, b) => compareFlow(ctx, a, b) },
   'chatVector.createDemoCheckpoints': { writes: true, run: (ctx, arg) => demoFlow(ctx, arg) },
+  'chatVector.downloadModel': { writes: true, run: (ctx, arg) => downloadModelFlow(ctx, arg) },
   'chatVector.cancelJob': { run: (ctx, id) => ctx.jobs.cancel(typeof id === 'string' ? id : undefined) },
   'chatVector.showTaskHostLog': { run: (ctx) => ctx.log.show(true) },
   'chatVector.restartTaskHost': {

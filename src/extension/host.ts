@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import { TaskHostClient } from '../taskhost/client';
 import type { TaskHostCrash } from '../taskhost/clientErrors';
-import type { InspectReport, LogParams } from '../protocol/taskHost';
+import type { CachedModel, InspectReport, LogParams } from '../protocol/taskHost';
 import { readSettings } from './config';
 import { Disposable, DisposableStore } from './dispose';
 
@@ -58,6 +58,11 @@ export class TaskHostService extends Disposable {
 
   inspect(path: string): Promise<InspectReport> {
     return this.api.inspect(path);
+  }
+
+  /** The hub cache's models (for the Checkpoints view's Hugging Face Cache section). */
+  hubCacheList(): Promise<CachedModel[]> {
+    return this.api.hubCacheList();
   }
 
   private startSession(): TaskHostClient {

@@ -24,8 +24,10 @@ import type { ApplyOptions, BackendChoice, CreateDemoOptions, DiffOptions, DiffR
 import type { RecipeDiagnostic } from '../core/recipes/diagnostics';
 import type { PlanSummary } from '../core/recipes/summary';
 import type { DocumentPlanSummary } from '../core/recipes/multiRecipe';
+import type { CachedModel } from '../core/hub/cachedModels';
+import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
 
-export type { ApplyOptions, BackendChoice, CreateDemoOptions, DemoTrio, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
+export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
 export const TASK_HOST_PROTOCOL_VERSION = 2;
@@ -40,9 +42,10 @@ export interface JobOptionsMap {
   readonly apply: ApplyOptions;
   readonly merge: MergeOptions;
   readonly createDemo: CreateDemoOptions;
+  readonly downloadModel: DownloadJobOptions;
 }
 
-/** `diff` | `extract` | `apply` | `merge` | `createDemo`. */
+/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel`. */
 export type JobKind = keyof JobOptionsMap;
 
 /** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
@@ -55,13 +58,14 @@ export interface JobResultMap {
   readonly apply: JobOutcome;
   readonly merge: JobOutcome;
   readonly createDemo: DemoTrio;
+  readonly downloadModel: DownloadResult;
 }
 
 /** The options type of one kind of job. */
 export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
 
 /** Every job kind, e.g. for validation and menus. */
-export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo'];
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel'];
 
 /** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
 export interface JobParams<O> {
@@ -146,6 +150,14 @@ export type CreateDemoParams = JobParams<CreateDemoOptions>;
 /** `createDemo` → JobResult<DemoTrio>. */
 export const CreateDemoRequest = new RequestType<CreateDemoParams, JobResult<DemoTrio>, TaskHostErrorData>('createDemo', ParameterStructures.byName);
 
+/** A model from the Hub (HF_ENDPOINT) into the hub cache (core/hub/download.ts); cancelling keeps the partial file. */
+export type DownloadModelParams = JobParams<DownloadJobOptions>;
+/** `downloadModel` → JobResult<DownloadResult>. */
+export const DownloadModelRequest = new RequestType<DownloadModelParams, JobResult<DownloadResult>, TaskHostErrorData>('downloadModel', ParameterStructures.byName);
+
+/** The models of the hub cache with safetensors weights (core/hub/cachedModels.ts). Light: never queued. */
+export const HubCacheListRequest = new RequestType<Record<string, never>, CachedModel[], TaskHostErrorData>('hubCacheList', ParameterStructures.byName);
+
 /** The request type of each job kind. */
 export const JOB_REQUESTS = {
   diff: DiffRequest,
@@ -153,6 +165,7 @@ export const JOB_REQUESTS = {
   apply: ApplyRequest,
   merge: MergeRequest,
   createDemo: CreateDemoRequest,
+  downloadModel: DownloadModelRequest,
 } as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
 
 // Recipe checks: light (headers only, never queued), answered while heavy jobs run.

@@ -27,13 +27,7 @@ import {
   type CancelResult,
   ConfigureRequest,
   type ConfigureParams,
-  type CreateDemoOptions,
-  type DemoTrio,
-  type DiffOptions,
-  type ApplyOptions,
-  type BackendChoice,
-  type DiffReport,
-  type ExtractOptions,
+  type ApplyOptions, type BackendChoice, type CachedModel, type CreateDemoOptions, type DemoTrio, type DiffOptions, type DiffReport, type ExtractOptions, HubCacheListRequest,
   InspectRequest,
   type InspectReport,
   JOB_REQUESTS,
@@ -320,6 +314,11 @@ export class TaskHostClient {
    */
   async rowStats(params: RowStatsParams): Promise<RowStatsResult> {
     return this.call(RowStatsRequest, params, undefined, undefined);
+  }
+
+  /** The hub cache's models with safetensors weights, listed in the host. Light: never queued. */
+  async hubCacheList(): Promise<CachedModel[]> {
+    return this.call(HubCacheListRequest, {}, undefined, undefined);
   }
 
   /**

@@ -177,8 +177,9 @@ export class JobManager {
   }
 
   private withDefaults<O>(kind: JobKind, options: O): O {
-    // The demo generator runs on one worker thread of its own and has no kernels to place.
-    if (kind === 'createDemo') return options;
+    // The demo generator runs on one worker thread of its own and a download computes nothing:
+    // neither has kernels to place.
+    if (kind === 'createDemo' || kind === 'downloadModel') return options;
     return {
       ...options,
       // 'auto' is the engine's own default; leaving it out keeps the engine's choice visible.

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { inspectPath } from '../core/lora/inspectAdapter';
+import { listCachedModels } from '../core/hub/cachedModels';
 import { toChatVecError } from '../core/errors';
 import type { InspectParams, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { recipeCheck, recipePlan, rowStatsRequest } from './runners';
@@ -19,6 +20,7 @@ export interface LightParamsMap {
   readonly recipeCheck: RecipeCheckParams;
   readonly recipePlan: RecipePlanParams;
   readonly rowStats: RowStatsParams;
+  readonly hubCacheList: Record<string, never>;
 }
 export type LightMethod = keyof LightParamsMap;
 
@@ -46,6 +48,7 @@ const HANDLERS: { readonly [M in LightMethod]: (p: LightParamsMap[M], c: LightCo
   recipeCheck: (p) => recipeCheck(p),
   recipePlan: (p, c) => recipePlan(p, c.defaultThreads),
   rowStats: (p) => rowStatsRequest(p),
+  hubCacheList: () => listCachedModels(),
 };
 
 /**

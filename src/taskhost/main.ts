@@ -26,8 +26,10 @@ import { checkThreads } from '../core/jobs/threadLimit';
 import type { BackendChoice } from '../core/jobs/types';
 import { TOOL_VERSION } from '../core/version';
 import {
+  type CachedModel,
   CancelRequest,
   ConfigureRequest,
+  HubCacheListRequest,
   type InspectReport,
   InspectRequest,
   JOB_REQUESTS,
@@ -56,7 +58,7 @@ import { watchParent } from './parentWatch';
 import { malformed, toResponseError } from './responseErrors';
 import { ENGINE_RUNNERS } from './runners';
 import { guardStdio, writeStderr } from './stdio';
-import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateRecipeCheckParams, validateRecipePlanParams, validateRowStatsParams } from './validate';
+import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateNoParams, validateRecipeCheckParams, validateRecipePlanParams, validateRowStatsParams } from './validate';
 
 /** How long jobs get to remove their temporary output when the host is told to stop, in ms. */
 const WIND_DOWN_MS = 3000;
@@ -213,11 +215,14 @@ function main(): void {
   connection.onRequest(JOB_REQUESTS.apply, jobHandler('apply'));
   connection.onRequest(JOB_REQUESTS.merge, jobHandler('merge'));
   connection.onRequest(JOB_REQUESTS.createDemo, jobHandler('createDemo'));
+  connection.onRequest(JOB_REQUESTS.downloadModel, jobHandler('downloadModel'));
 
   // Light like inspect: headers only, answered at once even while heavy jobs run or wait.
   connection.onRequest(RecipeCheckRequest, (params, token) => runLight<'recipeCheck', RecipeDiagnostic[]>('recipeCheck', () => validateRecipeCheckParams(params), token));
   // Light too: a few rows' bytes (bounded by the validator and core).
   connection.onRequest(RowStatsRequest, (params, token) => runLight<'rowStats', RowStatsResult>('rowStats', () => validateRowStatsParams(params), token));
+  // Light: folder listings, refs and config.json of the hub cache.
+  connection.onRequest(HubCacheListRequest, (params, token) => runLight<'hubCacheList', CachedModel[]>('hubCacheList', () => validateNoParams('hubCacheList', params), token));
   connection.onRequest(RecipePlanRequest, (params, token) => runLight<'recipePlan', RecipePlanResult>('recipePlan', () => validateRecipePlanParams(params), token));
 
   connection.onRequest(CancelRequest, (params) => {

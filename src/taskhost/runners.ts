@@ -6,6 +6,7 @@ import { openCheckpoint } from '../core/checkpoint/checkpoint';
 import { formatPlanSummary } from '../protocol/planText';
 import { rowStats as readRowStats } from '../core/checkpoint/rowStats';
 import { runCreateDemo } from '../core/demo/job';
+import { runDownloadJob } from '../core/hub/download';
 import { runApply } from '../core/engine/apply';
 import { runExtract } from '../core/engine/extract';
 import { threadCount } from '../core/jobs/threadLimit';
@@ -31,13 +32,14 @@ export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
   return runRecipeFileAll(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir }, ctx);
 }
 
-/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo. */
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
   apply: runApply,
   merge: runMerge,
   createDemo: runCreateDemo,
+  downloadModel: runDownloadJob,
 };
 
 /**

@@ -10,6 +10,7 @@ import type { ApplyOptions, CommonJobOptions, CreateDemoOptions, DiffOptions, Ex
 import { ChatVecError } from '../core/errors';
 import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
+import type { DownloadJobOptions } from '../core/hub/download';
 import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { MAX_JOB_CONCURRENCY } from './jobQueue';
 
@@ -100,6 +101,11 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     preset: { check: oneOf(['tiny', 'small', '1b']), required: true },
     seed: { check: int },
   } satisfies Table<CreateDemoOptions>,
+  downloadModel: {
+    id: { check: str, required: true },
+    include: { check: strList },
+    token: { check: str },
+  } satisfies Table<DownloadJobOptions>,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -152,6 +158,12 @@ export function validateInspectParams(params: unknown): { path: string; jobId: s
   checkObject('inspect: parameters', params, { path: { check: str, required: true }, jobId: { check: (v) => (checkJobId(v, 'inspect: jobId'), null) } });
   const p = params as { path: string; jobId?: string | null };
   return { path: p.path, jobId: p.jobId ?? undefined };
+}
+
+/** Checks the parameters of a request that takes none (`{}`, or nothing at all). @throws ChatVecError InvalidArgument */
+export function validateNoParams(method: string, params: unknown): Record<string, never> {
+  if (params !== undefined && params !== null) checkObject(`${method}: parameters`, params, {});
+  return {};
 }
 
 /** Checks `cancel` parameters. @throws ChatVecError InvalidArgument */

@@ -103,15 +103,22 @@ models:
     at(diag('merge_method: linear\nweight: 1\nmodels:\n  - model: a\n    parameters: {weight: 1}\n'), 1, /must be under the top-level `parameters:`/);
   });
 
-  it('missing folders and Hugging Face ids are clear errors (nothing is downloaded)', () => {
-    const ds = diag(`merge_method: task_arithmetic
+  it('missing folders and Hugging Face ids not in the cache are clear errors (nothing is downloaded)', () => {
+    const saved = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = path.join(dir, 'empty-hub-cache');
+    try {
+      const ds = diag(`merge_method: task_arithmetic
 base_model: ./nowhere
 models:
   - model: mistralai/Mistral-7B-v0.1
     parameters: {weight: 1}
 `);
-    at(ds, 1, /model folder not found: .*nowhere/);
-    at(ds, 3, /`mistralai\/Mistral-7B-v0\.1` is not a local folder .*never downloads models/);
+      at(ds, 1, /model folder not found: .*nowhere/);
+      at(ds, 3, /^mistralai\/Mistral-7B-v0\.1: not a local file or folder .*not in the Hugging Face cache \(searched .*empty-hub-cache \(from HF_HUB_CACHE\)\); download it with: chatvec download mistralai\/Mistral-7B-v0\.1$/);
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = saved;
+    }
   });
 
   it('paths are relative to the recipe file, with a hint when they exist relative to the working directory', () => {

@@ -27,7 +27,7 @@ export function registerApply(program: Command): void {
   program
     .command('apply')
     .description('add chat vectors to a continually-pretrained model: θ_out = θ_cp + Σ rᵢ·τᵢ (fused with --base/--chat)')
-    .requiredOption('--target <dir>', 'the continually-pretrained (CP) model')
+    .requiredOption('--target <dir>', 'the continually-pretrained (CP) model: a folder, a .safetensors file or a Hugging Face id (org/name[@rev], from the hub cache)')
     .option('--vector <dir>', 'a chat vector from `chatvec extract`, or a PEFT LoRA adapter folder (repeatable)', collect)
     .option('--base <dir>', 'fused: the base model (with --chat; τ is never written)')
     .option('--chat <dir>', 'fused: a chat model, or a PEFT LoRA adapter trained on the base (repeatable)', collect)

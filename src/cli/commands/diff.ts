@@ -31,7 +31,7 @@ export function registerDiff(program: Command): void {
   program
     .command('diff')
     .description('where two checkpoints differ, layer by layer: ‖Δ‖, relative change, cosine, max/mean |Δ| (Δ = B − A); with one argument, the size of a chat vector')
-    .argument('<a>', 'reference checkpoint (e.g. the base model), or a chat-vector folder alone')
+    .argument('<a>', 'reference checkpoint (e.g. the base model; a folder or a Hugging Face id in the hub cache), or a chat-vector folder alone')
     .argument('[b]', 'the other checkpoint (e.g. the chat model)')
     .option('--by <level>', 'rows: layer | module | tensor', 'layer')
     .option('--sort <key>', 'order (network order) | delta (largest relative change first)', 'order')

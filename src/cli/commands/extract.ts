@@ -8,7 +8,7 @@ export function registerExtract(program: Command): void {
   program
     .command('extract')
     .description('compute a chat vector τ = chat − base (every tensor, matched by name)')
-    .requiredOption('--base <dir>', 'the base (pretrained) model')
+    .requiredOption('--base <dir>', 'the base (pretrained) model (a folder or a Hugging Face id org/name[@rev] in the hub cache)')
     .requiredOption('--chat <dir>', 'the chat model fine-tuned from the base')
     .requiredOption('--out <dir>', 'output folder for the chat vector')
     .option('--dtype <dtype>', 'f32 (exact, default) | bf16 | f16')

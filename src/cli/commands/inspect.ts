@@ -9,7 +9,7 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('show a checkpoint: architecture, parameters, dtypes, size, shards, metadata, layers (reads headers only)')
-    .argument('<checkpoint>', 'a checkpoint folder or a .safetensors file')
+    .argument('<checkpoint>', 'a checkpoint folder, a .safetensors file or a Hugging Face id (org/name[@rev], from the hub cache)')
     .option('--json', 'print the full catalogue as JSON (name, dtype, shape, file, byte offsets)')
     .action(
       action(async (path: string, opts: { json?: boolean }) => {

@@ -8,8 +8,9 @@
 import { ChatVecError } from '../errors';
 import { type FileIdentity, entryKind, listDir, realPath } from '../io/files';
 import { readJsonObject } from '../io/sideFile';
+import { resolveModelRef } from '../hub/resolveModelRef';
 import { belongsToCheckpoint } from '../io/sideFile';
-import { basename, dirname, isAbsolute, join, resolve } from '../io/paths';
+import { basename, dirname, isAbsolute, join } from '../io/paths';
 import { type Dtype } from '../safetensors/dtype';
 import { type SafetensorsFileInfo, type TensorLocation, readSafetensorsHeader } from '../safetensors/reader';
 import { aliasOf, architectureNamed } from './architectures';
@@ -66,11 +67,14 @@ function unsupportedPickle(p: string): ChatVecError {
 }
 
 /**
- * Opens a checkpoint folder or a single .safetensors file, reading headers only.
- * @throws ChatVecError BadCheckpoint (names the file and the rule), Unsupported (.bin/.pt), Io
+ * Opens a checkpoint folder or a single .safetensors file, reading headers only. `path` may also be
+ * a Hugging Face id (`org/name[@revision]`) of a model in the hub cache when no local path has that
+ * name (hub/resolveModelRef.ts); the checkpoint's path is then the cache snapshot.
+ * @throws ChatVecError BadCheckpoint (names the file and the rule; an id not in the cache or an
+ *   incomplete snapshot), Unsupported (.bin/.pt), Io
  */
 export function openCheckpoint(path: string): Checkpoint {
-  const abs = resolve(path);
+  const abs = resolveModelRef(path).path;
   const kind = entryKind(abs);
   if (kind === 'missing') throw new ChatVecError('BadCheckpoint', `${abs}: no such file or folder`);
   if (kind === 'file') {

@@ -23,6 +23,7 @@ import { chunkRanges, refAt } from './chunking';
 import type { CombineTask, CombineTerm, CopyBytesTask } from './combineKernel';
 import { pairRatios, requireSameNames, requireSameShapes, sameShape } from './inputChecks';
 import { modelCard, writeModelFiles } from './modelFiles';
+import { cardLabel, hubInputLines, hubSources } from '../hub/provenance';
 import { JobInputs } from './jobInputs';
 import { runOutputJob } from './outputJob';
 import { type NonFinitePolicy, nonFiniteHint } from './nonFinite';
@@ -118,6 +119,8 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
   const read = [target, ...sources.flatMap((s) => (s.b ? [s.a, s.b] : [s.a])), ...(rowSource ? [rowSource] : [])];
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, read, chatForFiles ? [chatForFiles] : []);
+  const roles = sources.flatMap((s): [string, string][] => [[fused ? 'chat' : 'vector', s.a.path], ...(s.b ? [['base', s.b.path] as [string, string]] : [])]);
+  for (const line of hubInputLines([['target', target.path], ...roles])) ctx.onLog?.('info', line);
 
   // Chosen before planning: the output's metadata names it. Sized by the bytes the kernels read.
   let readBytes = 0;
@@ -129,7 +132,8 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
       operation: fused ? 'apply (fused)' : 'apply',
       tool: `chatvec ${TOOL_VERSION}`,
       target: target.path,
-      ...(fused ? { base: opts.base, chats: sources.map((s) => s.a.path) } : { vectors: sources.map((s) => s.a.path) }),
+      ...(fused ? { base: sources[0]!.b!.path, chats: sources.map((s) => s.a.path) } : { vectors: sources.map((s) => s.a.path) }),
+      hub_sources: hubSources(read.map((c) => c.path)),
       ratios: sources.map((s) => s.ratio),
       skip_embed: skipEmbed,
       special_tokens: specialTokens.map(([k, v]) => `${k}:${v}`),
@@ -330,10 +334,10 @@ function writeModelCardFile(file: (n: string) => string, target: Checkpoint, sou
     '',
     '    θ_out = θ_target + Σ rᵢ · (θ_chatᵢ − θ_base)',
     '',
-    `- target (continually pretrained): \`${target.path}\``,
+    `- target (continually pretrained): ${cardLabel(target.path)}`,
     ...(fused
-      ? [`- base: \`${opts.base}\``, ...sources.map((s) => `- chat: \`${s.a.path}\`, ratio ${s.ratio}`)]
-      : sources.map((s) => `- chat vector: \`${s.a.path}\`, ratio ${s.ratio}`)),
+      ? [`- base: ${cardLabel(sources[0]!.b!.path)}`, ...sources.map((s) => `- chat: ${cardLabel(s.a.path)}, ratio ${s.ratio}`)]
+      : sources.map((s) => `- chat vector: ${cardLabel(s.a.path)}, ratio ${s.ratio}`)),
     `- input embeddings and LM head: ${opts.skipEmbed ? 'taken from the target unchanged (--skip-embed)' : 'combined like every other tensor'}`,
     ...(opts.specialTokens?.length ? [`- special-token rows (target:chat) copied from the chat model: ${opts.specialTokens.map(([k, v]) => `${k}:${v}`).join(', ')}`] : []),
     `- arithmetic in float32, one rounding to ${opts.dtype ?? "the target's dtype"}`,

@@ -19,6 +19,7 @@ import { chunkRanges, refAt } from './chunking';
 import type { CombineTask } from './combineKernel';
 import { requireSameNames, requireSameNonFloat, requireSameShapes } from './inputChecks';
 import { modelCard } from './modelFiles';
+import { cardLabel, hubInputLines, hubSources } from '../hub/provenance';
 import { JobInputs } from './jobInputs';
 import { runOutputJob } from './outputJob';
 import { type NonFinitePolicy, nonFiniteHint } from './nonFinite';
@@ -60,6 +61,7 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
   requireSameNames(base, chat, (t) => skipEmbed && isVocabTensor(t));
   requireSameShapes(base, chat, skipEmbed);
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, [base, chat]);
+  for (const line of hubInputLines([['base', base.path], ['chat', chat.path]])) ctx.onLog?.('info', line);
 
   const kept = base.tensors.filter((t) => isFloatDtype(t.dtype) && !(skipEmbed && isVocabTensor(t)));
   const skipped = base.tensors.filter((t) => !isFloatDtype(t.dtype)).map((t) => t.name);
@@ -87,7 +89,7 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
   };
   // Chosen before planning: the output's metadata names it.
   const compute = await computeScope.select(kept.reduce((a, t) => a + 2 * t.byteLength, 0), opts.threads);
-  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { chatvec: JSON.stringify({ operation: 'extract', ...info, backend: compute.label }) });
+  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { chatvec: JSON.stringify({ operation: 'extract', ...info, hub_sources: hubSources([base.path, chat.path]), backend: compute.label }) });
   const placed = placeTensors(plan);
   const totalBytes = kept.reduce((a, t) => a + 2 * t.byteLength + placed.get(t.name)!.byteLength, 0);
   const warnings: string[] = [];
@@ -136,8 +138,8 @@ function vectorCard(base: Checkpoint, chat: Checkpoint, info: ChatVectorInfo, wa
     'A chat vector τ = θ_chat − θ_base ([Chat Vector](https://arxiv.org/abs/2310.04799)), made by `chatvec extract`.',
     'Add it to a continually-pretrained model of the same architecture with `chatvec apply --target CP --vector THIS --out OUT`.',
     '',
-    `- base: \`${base.path}\``,
-    `- chat: \`${chat.path}\``,
+    `- base: ${cardLabel(base.path)}`,
+    `- chat: ${cardLabel(chat.path)}`,
     `- tensors: ${info.tensorCount}, dtype ${info.dtype}${info.skipEmbed ? ', input embeddings and LM head left out (--skip-embed)' : ''}`,
     `- tool: ${info.tool}`,
     ...(warnings.length ? ['', 'Warnings:', ...warnings.map((w) => `- ${w}`)] : []),

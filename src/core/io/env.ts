@@ -3,6 +3,7 @@
  * Writes go to the real process environment, so native libraries loaded later (EGL, Vulkan
  * loaders) see them too.
  */
+import os from 'node:os';
 
 /** The value of environment variable `name`, or undefined when it is unset. */
 export function getEnv(name: string): string | undefined {
@@ -22,4 +23,9 @@ export function setEnvDefault(name: string, value: string): boolean {
 /** Node's platform name: 'linux', 'darwin', 'win32'… */
 export function getPlatform(): string {
   return process.platform;
+}
+
+/** The user's home folder (for `~` in paths and the default caches). */
+export function homeDir(): string {
+  return os.homedir();
 }

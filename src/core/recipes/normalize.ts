@@ -3,6 +3,8 @@
  * downloaded), the `models:` form turned into one output slice (with the base model added, as
  * mergekit does), and the checks the schema cannot express — each reported at its path.
  */
+import { toChatVecError } from '../errors';
+import { describeResolution, isModelIdRef, resolveModelRef } from '../hub/resolveModelRef';
 import { entryKind } from '../io/files';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
@@ -48,16 +50,25 @@ export function resolveModel(given: string, at: RecipePath, opts: ResolveOptions
   if (opts.checkFiles === false) return { ref, issue: null };
   const kind = entryKind(path);
   if (kind === 'dir' || (kind === 'file' && path.endsWith('.safetensors'))) return { ref, issue: null };
+  if (isModelIdRef(given, opts.baseDir)) return modelFromHubCache(given, at, opts.baseDir, ref);
   let why: string;
   if (kind === 'file') why = `${path} is a file, not a checkpoint folder or .safetensors file`;
   else if (given.includes('+')) why = `${code(given)} is not a local folder; mergekit's \`model+lora\` form is not supported (merge the LoRA into the model first)`;
-  else if (/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(given) && !given.startsWith('.')) {
-    why = `${code(given)} is not a local folder (${path}); chatvec never downloads models. If it is a Hugging Face id, download it first (e.g. \`hf download ${given} --local-dir DIR\`) and give DIR`;
-  } else why = `model folder not found: ${path}`;
+  else why = `model folder not found: ${path}`;
   if (kind === 'missing' && opts.cwd && !isAbsolute(given) && ['dir', 'file'].includes(entryKind(resolve(opts.cwd, given)))) {
     why += ` (it exists relative to the working directory; chatvec resolves paths relative to the recipe's folder, ${opts.baseDir})`;
   }
   return { ref, issue: { severity: 'error', message: why, path: at } };
+}
+
+/** A Hugging Face id found in the hub cache (an info at the model: which snapshot), or the resolver's one-line error. */
+function modelFromHubCache(given: string, at: RecipePath, baseDir: string, ref: ModelRef): { ref: ModelRef; issue: RecipeIssue } {
+  try {
+    const r = resolveModelRef(given, baseDir);
+    return { ref: { ...ref, path: r.path }, issue: { severity: 'info', message: describeResolution(r), path: at } };
+  } catch (e) {
+    return { ref, issue: { severity: 'error', message: toChatVecError(e).message, path: at } };
+  }
 }
 
 function settingIssues(params: ParameterMap | null | undefined, at: RecipePath, method: MergeMethodName, issues: RecipeIssue[]): void {

@@ -33,6 +33,8 @@ import { type SceDecisions, analyseSce } from './methods/sceAnalysis';
 import { analyseGram, gramBase, gramModels, gramRule } from './methods/gramAnalysis';
 import type { Coefficients } from './methods/gram';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
+import { snapshotOrigin } from '../hub/cacheLayout';
+import { cardLabel, hubSources } from '../hub/provenance';
 
 export interface MergeRunOptions {
   /** Output folder (created atomically). */
@@ -84,7 +86,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   const gram = methodDef(plan.method).kind === 'gram' ? await analyseGram(plan, chunk, threads, ctx) : new Map<number, Coefficients>();
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
-    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => opts.inputLabels?.get(i.model.path) ?? i.model.path)))] }),
+    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: modelPaths(plan).map((p) => opts.inputLabels?.get(p) ?? p), hub_sources: hubSources(modelPaths(plan)) }),
   };
   const cp = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
   const placed = placeTensors(cp);
@@ -280,6 +282,10 @@ function* writeTasks(
   }
 }
 
+function modelPaths(plan: MergePlan): string[] {
+  return [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.path)))];
+}
+
 function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string) => string, warnings: string[]): void {
   const dtypes = new Set(plan.tensors.filter((t) => t.kind === 'merge').map((t) => t.dtype));
   const uniform = dtypes.size === 1 ? ([...dtypes][0] as FloatDtype) : null;
@@ -295,11 +301,12 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
     writeSmallFileSync(file('config.json'), JSON.stringify(config, null, 2) + '\n');
   }
   if (opts.recipeText !== undefined) writeSmallFileSync(file('mergekit_config.yml'), opts.recipeText.endsWith('\n') ? opts.recipeText : opts.recipeText + '\n');
-  const models = [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => opts.inputLabels?.get(i.model.path) ?? i.model.given)))];
+  // An earlier merge of a multi-document file is named by its document (not its temporary path).
+  const models = [...new Map(plan.tensors.flatMap((t) => t.inputs.map((i) => [opts.inputLabels?.get(i.model.path) ?? i.model.given, i.model.path] as const)))];
   const lines = [
     `This model was merged with \`chatvec merge\` (merge method \`${plan.method}\`, mergekit-compatible recipe in \`mergekit_config.yml\`).`,
     '',
-    ...models.map((m) => `- \`${m}\``),
+    ...models.map(([given, path]) => `- ${snapshotOrigin(path) ? cardLabel(path) : `\`${given}\``}`),
     '',
     '- arithmetic in float32, one rounding to the output dtype',
     `- tool: chatvec ${TOOL_VERSION}`,

@@ -23,6 +23,7 @@ import type { DiffSums } from '../compute/types';
 import { type ComputeJobContext, withCompute } from '../engine/computeSelection';
 import { GpuExecutor } from '../engine/gpuExecutor';
 import { type DiffChunkResult, type DiffChunkTask, diffOnGpu } from './diffKernel';
+import { hubInputLines } from '../hub/provenance';
 
 /** Elements per worker task: ~2–4 MiB per side in bf16/f32, large enough to amortise messaging. */
 export const DIFF_CHUNK_ELEMENTS = 1 << 20;
@@ -88,6 +89,7 @@ export async function runDiff(opts: DiffOptions, ctx: ComputeJobContext = {}, tu
   throwIfCancelled(ctx.signal);
   const plan = opts.b === undefined ? planVector(opts.a) : isAdapterFolder(opts.b) ? planAdapter(opts.a, opts.b) : planPair(opts.a, opts.b);
   for (const w of plan.warnings) ctx.onLog?.('warn', w);
+  for (const line of hubInputLines([['A', plan.a.path], ...(plan.b ? [['B', plan.b.path] as const] : [])])) ctx.onLog?.('info', line);
 
   const inputs: DiffCacheInputs = {
     mode: plan.mode,

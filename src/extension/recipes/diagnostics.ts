@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import type { RecipeCheckDepth, RecipeDiagnostic } from '../../protocol/taskHost';
 import { Disposable } from '../dispose';
 import type { TaskHostService } from '../host';
+import { idToDownload } from './hubQuickFix';
 import { isRecipeDocument, recipePathOf } from './selector';
 
 /** Pause in typing before a check is sent, in ms. */
@@ -23,7 +24,9 @@ const SEVERITY: Record<RecipeDiagnostic['severity'], vscode.DiagnosticSeverity> 
 
 export function toVsDiagnostic(d: RecipeDiagnostic): vscode.Diagnostic {
   const range = new vscode.Range(d.line, d.column, Math.max(d.line, d.endLine), d.endLine > d.line ? d.endColumn : Math.max(d.column, d.endColumn));
-  const out = new vscode.Diagnostic(range, d.message, SEVERITY[d.severity] ?? vscode.DiagnosticSeverity.Error);
+  // A Hugging Face id not in the cache is a download away from running: a warning with a quick fix.
+  const severity = d.severity === 'error' && idToDownload(d.message) ? vscode.DiagnosticSeverity.Warning : (SEVERITY[d.severity] ?? vscode.DiagnosticSeverity.Error);
+  const out = new vscode.Diagnostic(range, d.message, severity);
   out.source = d.source;
   return out;
 }

@@ -17,6 +17,7 @@ import { comparedInputs, recipeInputs } from './inputs';
 import { isRecipeDocument } from './selector';
 import { findRecipes } from './tasks';
 import { formatBytes } from '../../protocol/displayFormat';
+import { idToDownload } from './hubQuickFix';
 
 /** What the commands accept besides a Uri or a path. */
 export interface RecipeArgs {
@@ -76,8 +77,15 @@ export async function runMergeFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<J
   if (doc.isDirty && !(await doc.save())) throw new Error(`could not save ${path.basename(doc.fileName)}`);
   const recipe = doc.uri.fsPath;
 
+  // Hugging Face ids not in the cache: offered for download first (then checked again).
+  const missing = [...new Set((await ctx.recipes.diagnostics.checkNow(doc)).map((d) => idToDownload(d.message)).filter((id): id is string => id !== null))];
+  if (missing.length) {
+    const go = await vscode.window.showWarningMessage(`${path.basename(recipe)} names ${missing.length === 1 ? 'a model' : `${missing.length} models`} not in the Hugging Face cache: ${missing.join(', ')}.`, { modal: true }, 'Download and Run');
+    if (go !== 'Download and Run') return undefined;
+    for (const id of missing) if ((await vscode.commands.executeCommand('chatVector.downloadModel', id)) === undefined) return undefined;
+  }
   // The same check as the diagnostics, now: a broken recipe is refused before anything is asked.
-  const errors = (await ctx.recipes.diagnostics.checkNow(doc)).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
+  const errors = (await ctx.recipes.diagnostics.checkNow(doc)).filter((d) => d.severity === vscode.DiagnosticSeverity.Error || idToDownload(d.message));
   if (errors.length) {
     const first = errors[0]!;
     void vscode.commands.executeCommand('workbench.actions.view.problems');

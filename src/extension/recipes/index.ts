@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { Disposable } from '../dispose';
 import type { TaskHostService } from '../host';
 import { RecipeDiagnostics } from './diagnostics';
+import { HubQuickFixes } from './hubQuickFix';
 import { PlanDocuments } from './planDoc';
 import { isRecipeDocument, mergeMethodLines, RECIPE_SELECTOR } from './selector';
 import { ChatvecTaskProvider } from './tasks';
@@ -63,6 +64,7 @@ export class RecipeFeatures extends Disposable {
     super();
     this.diagnostics = this.register(new RecipeDiagnostics(host, log));
     this.register(vscode.languages.registerCodeLensProvider(RECIPE_SELECTOR, this.register(new RecipeCodeLenses())));
+    this.register(vscode.languages.registerCodeActionsProvider(RECIPE_SELECTOR, new HubQuickFixes(), HubQuickFixes.metadata));
     this.tasks = this.register(new ChatvecTaskProvider(context.asAbsolutePath(path.join('dist', 'cli.js'))));
     // `chatVector.recipeEditor`: the editor menus offer the recipe commands only on recipes.
     const update = () => {
