@@ -34,12 +34,12 @@ function orthonormal(rows: number, k: number, g: () => number): Float64Array {
       for (let c = 0; c < j; c++) {
         let d = 0;
         for (let i = 0; i < rows; i++) d += q[i * k + c]! * q[i * k + j]!;
-        for (let i = 0; i < rows; i++) q[i * k + j] -= d * q[i * k + c]!;
+        for (let i = 0; i < rows; i++) q[i * k + j] = q[i * k + j]! - d * q[i * k + c]!;
       }
     }
     let s = 0;
     for (let i = 0; i < rows; i++) s += q[i * k + j]! ** 2;
-    for (let i = 0; i < rows; i++) q[i * k + j] /= Math.sqrt(s);
+    for (let i = 0; i < rows; i++) q[i * k + j] = q[i * k + j]! / Math.sqrt(s);
   }
   return q;
 }
@@ -51,7 +51,7 @@ function withSpectrum(rows: number, cols: number, sigma: readonly number[], seed
   const U = orthonormal(rows, k, g);
   const V = orthonormal(cols, k, g);
   const v = new Float64Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let c = 0; c < k; c++) v[i * cols + j] += U[i * k + c]! * sigma[c]! * V[j * k + c]!;
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let c = 0; c < k; c++) v[i * cols + j] = v[i * cols + j]! + U[i * k + c]! * sigma[c]! * V[j * k + c]!;
   return { rows, cols, v };
 }
 

@@ -28,7 +28,7 @@ import type { ChunkRef } from './chunking';
 import { differenceTasks, openExtractInputs } from './extractInputs';
 import { JobInputs } from './jobInputs';
 import { type LowRankFactorResult, type LowRankFactorTask } from './lowRankTask';
-import { type MatrixReport, type LowRankReport, lowRankCard, summarize } from './lowRankReport';
+import { type MatrixReport, type LowRankReport, lowRankCard, summarizeMatrices } from './lowRankReport';
 import { type ChunkResult, NonFiniteTally, nonFiniteHint } from './nonFinite';
 
 /** Sketch columns beyond the rank, and the fewest power iterations (Halko et al. recommend ≥ 10 and ≥ 1–2). */
@@ -170,7 +170,7 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
       const r = results.get(x.t.name)!;
       return { tensor: x.t.name, module: x.module, shape: [x.t.shape[0]!, x.t.shape[1]!], maxRank: x.maxRank, rank: r.rank, norm2: r.norm2, captured2: r.captured2, error2: r.error2, powerIterations: r.powerIterations };
     });
-    const summary = summarize(reports);
+    const summary = summarizeMatrices(reports);
     const report: LowRankReport = {
       format: 'chatvec-lora/1',
       base: base.path,

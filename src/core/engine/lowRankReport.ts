@@ -52,7 +52,7 @@ export interface LowRankReport {
 }
 
 /** Totals over the matrices (an all-zero τ counts as fully captured). */
-export function summarize(ms: readonly MatrixReport[]): LowRankSummary {
+export function summarizeMatrices(ms: readonly MatrixReport[]): LowRankSummary {
   const norm2 = ms.reduce((s, m) => s + m.norm2, 0);
   const captured2 = ms.reduce((s, m) => s + m.captured2, 0);
   const error2 = ms.reduce((s, m) => s + m.error2, 0);
