@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { mulPanel, mulPanelT } from '../../src/core/compute/kernels/gemmJs';
 import { runApply } from '../../src/core/engine/apply';
 import { runExtract } from '../../src/core/engine/extract';
 import { ChatVecError } from '../../src/core/errors';
@@ -400,5 +401,34 @@ describe('extract --rank through the built CLI', () => {
     const bad = spawnSync(process.execPath, [CLI, 'extract', '--base', p.base, '--chat', p.chat, '--out', fresh('x'), '--rank', '4', '--energy', '2'], { encoding: 'utf8', env });
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--energy "2" must be a fraction in \(0, 1\]/);
+  });
+});
+
+describe('the GEMM kernels of the factorisation', () => {
+  it('mulPanel and mulPanelT equal a float64 reference (row counts not a multiple of four)', () => {
+    const g = rng(90);
+    for (const [m, k, l] of [[7, 5, 3], [9, 13, 4], [1, 3, 2]] as const) {
+      const M = Float32Array.from({ length: m * k }, () => 2 * g() - 1);
+      const X = Float64Array.from({ length: k * l }, () => 2 * g() - 1);
+      const Y = Float64Array.from({ length: m * l }, () => 2 * g() - 1);
+      const out = new Float64Array(m * l).fill(NaN);
+      const outT = new Float64Array(k * l).fill(NaN);
+      mulPanel(M, m, k, X, l, out);
+      mulPanelT(M, m, k, Y, l, outT);
+      for (let i = 0; i < m; i++) {
+        for (let c = 0; c < l; c++) {
+          let s = 0;
+          for (let j = 0; j < k; j++) s += M[i * k + j]! * X[j * l + c]!;
+          assert.ok(Math.abs(out[i * l + c]! - s) <= 1e-14 * (1 + Math.abs(s)), `M·X [${i}, ${c}]`);
+        }
+      }
+      for (let j = 0; j < k; j++) {
+        for (let c = 0; c < l; c++) {
+          let s = 0;
+          for (let i = 0; i < m; i++) s += M[i * k + j]! * Y[i * l + c]!;
+          assert.ok(Math.abs(outT[j * l + c]! - s) <= 1e-14 * (1 + Math.abs(s)), `Mᵀ·Y [${j}, ${c}]`);
+        }
+      }
+    }
   });
 });
