@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { mulPanel, mulPanelT } from '../../src/core/compute/kernels/gemmJs';
+import { gemmSimdKernel } from '../../src/core/compute/kernels/gemmSimd';
 import { runApply } from '../../src/core/engine/apply';
 import { runExtract } from '../../src/core/engine/extract';
 import { ChatVecError } from '../../src/core/errors';
@@ -429,6 +430,27 @@ describe('the GEMM kernels of the factorisation', () => {
           assert.ok(Math.abs(outT[j * l + c]! - s) <= 1e-14 * (1 + Math.abs(s)), `Mᵀ·Y [${j}, ${c}]`);
         }
       }
+    }
+  });
+
+  it('the WebAssembly SIMD kernels give the same bits as the JavaScript ones (odd and even panel widths, any row count)', () => {
+    const simd = gemmSimdKernel();
+    assert.ok(simd, 'WebAssembly SIMD is available on the test runtime');
+    const g = rng(91);
+    for (const [m, k, l] of [[7, 5, 3], [9, 13, 4], [1, 3, 2], [12, 17, 27], [4, 4, 1]] as const) {
+      const { tau, panels } = simd.arrays(m * k, [k * l, m * l, m * l, k * l]);
+      const [X, Y, out, outT] = panels as [Float64Array, Float64Array, Float64Array, Float64Array];
+      for (let i = 0; i < tau.length; i++) tau[i] = 2 * g() - 1;
+      for (let i = 0; i < X.length; i++) X[i] = 2 * g() - 1;
+      for (let i = 0; i < Y.length; i++) Y[i] = 2 * g() - 1;
+      simd.mulPanel(tau, m, k, X, l, out);
+      simd.mulPanelT(tau, m, k, Y, l, outT);
+      const want = new Float64Array(m * l);
+      const wantT = new Float64Array(k * l);
+      mulPanel(Float32Array.from(tau), m, k, Float64Array.from(X), l, want);
+      mulPanelT(Float32Array.from(tau), m, k, Float64Array.from(Y), l, wantT);
+      assert.deepEqual(Array.from(out), Array.from(want), `M·X ${m}×${k}·${l}`);
+      assert.deepEqual(Array.from(outT), Array.from(wantT), `Mᵀ·Y ${m}×${k}·${l}`);
     }
   });
 });

@@ -9,7 +9,8 @@ import type { PeftLayout } from '../lora/adapterWriter';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32 } from '../numeric/convert';
 import { hashString } from '../numeric/random';
-import { randomizedLowRank } from '../numeric/randomizedSvd';
+import { randomizedLowRank, sketchColumns } from '../numeric/randomizedSvd';
+import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import { type ChunkRef, chunkRanges } from './chunking';
 
@@ -45,8 +46,13 @@ export interface LowRankFactorResult {
  */
 export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
   const { rows: m, cols: n } = t;
-  const tau = readDifference(t, m * n);
-  const r = randomizedLowRank(tau, m, n, { maxRank: t.maxRank, energy: t.energy, oversample: t.oversample, powerIterations: t.powerIterations, seed: hashString(t.tensor) });
+  const opts = { maxRank: t.maxRank, energy: t.energy, oversample: t.oversample, powerIterations: t.powerIterations, seed: hashString(t.tensor) };
+  // τ and the sketch panels where this thread's GEMM kernel reads them (WebAssembly memory for SIMD).
+  const gemm = cpuGemm();
+  const l = sketchColumns(opts, m, n);
+  const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
+  readDifference(t, tau);
+  const r = randomizedLowRank(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
   const k = r.rank;
   // linear: A = R (k × n), B = L (m × k). embedding: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
   const [a, b] = t.layout === 'linear' ? [r.right, r.left] : [transpose(r.left, m, k), transpose(r.right, k, n)];
@@ -63,9 +69,9 @@ export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
   };
 }
 
-/** τ = chat − base as float32, read chunk by chunk (one float32 rounding per element). */
-function readDifference(t: LowRankFactorTask, count: number): Float32Array {
-  const tau = new Float32Array(count);
+/** Writes τ = chat − base as float32 into `tau`, read chunk by chunk (one float32 rounding per element). */
+function readDifference(t: LowRankFactorTask, tau: Float32Array): void {
+  const count = tau.length;
   const read = (ref: ChunkRef, first: number, n: number, into: Float32Array) => {
     const dtype = ref.dtype as FloatDtype;
     const bytes = new Uint8Array(n * dtypeBytes(dtype));
@@ -85,7 +91,6 @@ function readDifference(t: LowRankFactorTask, count: number): Float32Array {
       tau[first + i] = d;
     }
   }
-  return tau;
 }
 
 function transpose(x: Float32Array, rows: number, cols: number): Float32Array {

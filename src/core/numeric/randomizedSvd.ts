@@ -10,7 +10,8 @@
  * The Gaussian test matrix comes from the counter-based generator (random.ts) seeded by the
  * caller (per tensor name), so a matrix's factors never depend on which thread runs it.
  */
-import { mulPanel, mulPanelT, residualNorm2 } from '../compute/kernels/gemmJs';
+import { residualNorm2 } from '../compute/kernels/gemmJs';
+import { type GemmKernel, gemmJsKernel } from '../compute/kernels/gemmSimd';
 import { uniformRange } from './random';
 import { symmetricEigen } from './symmetricEigen';
 
@@ -50,17 +51,32 @@ export interface LowRankResult {
   readonly powerIterations: number;
 }
 
-/** n·l standard normal values (Box–Muller on the counter-based uniform stream `seed`). */
-export function gaussianMatrix(seed: number, count: number): Float64Array {
+/**
+ * Where a factorisation computes: the GEMM kernel and its panels (from the kernel's `arrays()`, so
+ * a SIMD kernel reads them in place): q m × l, z and omega n × l, l = {@link sketchColumns}.
+ */
+export interface LowRankWorkspace {
+  readonly gemm: GemmKernel;
+  readonly q: Float64Array;
+  readonly z: Float64Array;
+  readonly omega: Float64Array;
+}
+
+/** The sketch's width l for an m × n matrix: the rank (capped at min(m, n), at least 1) plus the oversampling, at most min(m, n). */
+export function sketchColumns(opts: Pick<LowRankOptions, 'maxRank' | 'oversample'>, m: number, n: number): number {
+  return Math.min(Math.max(1, Math.min(opts.maxRank, m, n)) + opts.oversample, m, n);
+}
+
+/** Fills `g` with standard normal values (Box–Muller on the counter-based uniform stream `seed`). */
+export function gaussianFill(seed: number, g: Float64Array): void {
+  const count = g.length;
   const u = new Float64Array(2 * count);
   uniformRange(seed, 0, 2 * count, u);
-  const g = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     const u1 = 1 - (u[2 * i]! + 1) / 2; // (0, 1]
     const u2 = (u[2 * i + 1]! + 1) / 2;
     g[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
   }
-  return g;
 }
 
 /**
@@ -96,8 +112,8 @@ export function orthonormalizeColumns(Y: Float64Array, m: number, l: number): vo
 }
 
 /** Z = Mᵀ·Q (n × l), and the eigen-decomposition of its Gram matrix ZᵀZ = (QᵀM)(QᵀM)ᵀ (l × l). */
-function projectedEigen(M: Float32Array, m: number, n: number, Q: Float64Array, l: number, Z: Float64Array): { values: Float64Array; vectors: Float64Array } {
-  mulPanelT(M, m, n, Q, l, Z);
+function projectedEigen(gemm: GemmKernel, M: Float32Array, m: number, n: number, Q: Float64Array, l: number, Z: Float64Array): { values: Float64Array; vectors: Float64Array } {
+  gemm.mulPanelT(M, m, n, Q, l, Z);
   const G = new Float64Array(l * l);
   for (let j = 0; j < n; j++) {
     const r = j * l;
@@ -124,17 +140,20 @@ function topSum(values: Float64Array, k: number): number {
  * by more than {@link CONVERGED_GAIN} of the remaining error²: a flat spectrum (noise-like τ)
  * needs more than a decaying one to come within 1 % of the optimal error.
  */
-export function randomizedLowRank(M: Float32Array, m: number, n: number, opts: LowRankOptions): LowRankResult {
+export function randomizedLowRank(M: Float32Array, m: number, n: number, opts: LowRankOptions, ws?: LowRankWorkspace): LowRankResult {
   let norm2 = 0;
   for (let i = 0; i < m * n; i++) norm2 += M[i]! * M[i]!;
   const maxRank = Math.max(1, Math.min(opts.maxRank, m, n));
-  const l = Math.min(maxRank + opts.oversample, m, n);
-  const Q = new Float64Array(m * l);
-  const Z = new Float64Array(n * l);
+  const l = sketchColumns(opts, m, n);
+  const gemm = ws?.gemm ?? gemmJsKernel;
+  const Q = ws?.q ?? new Float64Array(m * l);
+  const Z = ws?.z ?? new Float64Array(n * l);
+  const omega = ws?.omega ?? new Float64Array(n * l);
   let previous: Float64Array = new Float64Array(l);
-  mulPanel(M, m, n, gaussianMatrix(opts.seed, n * l), l, Q);
+  gaussianFill(opts.seed, omega);
+  gemm.mulPanel(M, m, n, omega, l, Q);
   orthonormalizeColumns(Q, m, l);
-  let eig = projectedEigen(M, m, n, Q, l, Z);
+  let eig = projectedEigen(gemm, M, m, n, Q, l, Z);
   let iterations = 0;
   for (;;) {
     // Z = Mᵀ·Q is the projected matrix Qᵀ·M, transposed; eig is its Gram matrix's eigen-decomposition.
@@ -147,9 +166,9 @@ export function randomizedLowRank(M: Float32Array, m: number, n: number, opts: L
     }
     previous = eig.values;
     orthonormalizeColumns(Z, n, l);
-    mulPanel(M, m, n, Z, l, Q);
+    gemm.mulPanel(M, m, n, Z, l, Q);
     orthonormalizeColumns(Q, m, l);
-    eig = projectedEigen(M, m, n, Q, l, Z);
+    eig = projectedEigen(gemm, M, m, n, Q, l, Z);
     iterations++;
   }
   const { values, vectors: W } = eig;
