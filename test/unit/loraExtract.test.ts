@@ -396,6 +396,9 @@ describe('extract --rank through the built CLI', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^wrote LoRA adapter .*: 5 tensors, .* \(cpu \(2 threads\)\); 2 matrices factored: captured energy \d+\.\d\d %, relative error \d+\.\d\d %$/m);
     assert.match(r.stderr, /model\.layers\.0\.self_attn\.v_proj\.weight: rank 2, energy \d+\.\d\d %, relative error \d+\.\d\d %/);
+    const quiet = spawnSync(process.execPath, [CLI, 'extract', '--base', p.base, '--chat', p.chat, '--out', fresh('adapter'), '--rank', '2', '--quiet'], { encoding: 'utf8', env });
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stdout + quiet.stderr, '', '--quiet prints nothing, not the per-matrix lines');
     const i = spawnSync(process.execPath, [CLI, 'inspect', out], { encoding: 'utf8', env });
     assert.equal(i.status, 0, i.stderr);
     assert.match(i.stdout, /PEFT LoRA, r 4 \(also 2 by rank_pattern\), alpha 4 \(scale 1\)/);

@@ -44,7 +44,11 @@ export function registerExtract(program: Command): void {
               },
               ctx,
             ),
-          { what: o.rank !== undefined ? 'LoRA adapter ' : 'chat vector ' },
+          {
+            what: o.rank !== undefined ? 'LoRA adapter ' : 'chat vector ',
+            // extract --rank logs a line per matrix (info): shown on a terminal, not with --quiet.
+            showLog: (level) => (o.json ? false : o.quiet ? level === 'warn' || level === 'error' : true),
+          },
         );
       }),
     );
