@@ -370,12 +370,19 @@ describe('extract --rank options', () => {
       [{ rank: 4, energy: 1.5 }, /--energy must be in \(0, 1\]/],
       [{ rank: 4, rankFor: [['.*proj', 2]] }, /--rank-for \.\*proj=2: the pattern must be a module name/],
       [{ rank: 4, dtype: 'BF16' }, /extract --rank writes float32 factors/],
+      [{ rank: 4, backend: 'gpu' }, /extract --rank runs on the CPU/],
     ];
     for (const [o, message] of cases) {
       const out = fresh('adapter');
       await assert.rejects(runExtract({ base: p.base, chat: p.chat, out, threads: 1, ...o }), (e: unknown) => e instanceof ChatVecError && message.test(e.message), String(message));
       assert.ok(!fs.existsSync(out));
     }
+    // GPT-2 stores its linear layers transposed (Conv1D): PEFT would need fan_in_fan_out factors.
+    const g = rng(42);
+    const gpt2 = (d: string, shift: number) => writeModel(d, [{ name: 'transformer.h.0.attn.c_attn.weight', shape: [8, 24], values: Array.from({ length: 192 }, () => g() + shift) }], { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' });
+    const out = fresh('adapter');
+    await assert.rejects(runExtract({ base: gpt2(fresh('gpt2'), 0), chat: gpt2(fresh('gpt2'), 0.1), out, rank: 2, threads: 1 }), (e: unknown) => e instanceof ChatVecError && e.code === 'Unsupported' && /Conv1D/.test(e.message));
+    assert.ok(!fs.existsSync(out));
   });
 });
 

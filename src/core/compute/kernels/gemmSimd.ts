@@ -3,7 +3,7 @@
  * the same order as the JavaScript reference (gemmJs.ts), so both give the same bits. The
  * factorisation's arrays — τ (float32) and its float64 panels — are laid out back to back in the
  * module's memory by `arrays()` (16-byte aligned) so the kernels read them in place; arrays from
- * elsewhere run on the JavaScript loops.
+ * elsewhere (or a matrix too large for a WebAssembly memory) run on the JavaScript loops.
  */
 import { gemmSimd } from '../wasm/gemmModule';
 import { mulPanel as mulPanelJs, mulPanelT as mulPanelTJs } from './gemmJs';
@@ -44,7 +44,12 @@ export function gemmSimdKernel(): GemmKernel | null {
         at = align16(at + 8 * p);
         return o;
       });
-      growTo(k.memory, at);
+      try {
+        growTo(k.memory, at);
+      } catch {
+        // Beyond what a WebAssembly memory can hold (4 GiB): the JavaScript loops, same bits.
+        return gemmJsKernel.arrays(tau, panels);
+      }
       const buf = k.memory.buffer;
       return { tau: new Float32Array(buf, 0, tau), panels: panels.map((p, i) => new Float64Array(buf, offsets[i]!, p)) };
     },
