@@ -11,9 +11,10 @@
 // load from other processes weighs on both alike. Prints wall time, GB/s, peak RSS and the ratio
 // to the floor against the targets (≤ 1.5× the floor; RSS ≤ 300 MiB and within ±10 % between
 // small and 1b) and writes the figures as JSON into bench-results/. Ends by running
-// scripts/bench-diff.mjs when it exists (skip with --no-diff).
+// scripts/bench-diff.mjs when it exists (skip with --no-diff), then scripts/bench-lora.mjs
+// (extract --rank at ranks 16 and 64 on the same presets; skip with --no-lora).
 //
-//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff]
+//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff] [--no-lora]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -263,5 +264,12 @@ const diffBench = path.join(root, 'scripts/bench-diff.mjs');
 if (fs.existsSync(diffBench) && !flag('no-diff') && presets.includes('1b')) {
   console.log('\nrunning scripts/bench-diff.mjs …');
   const r = spawnSync(process.execPath, [diffBench, '--dir', demoDir, ...(threads ? ['--threads', threads] : [])], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+const loraBench = path.join(root, 'scripts/bench-lora.mjs');
+if (fs.existsSync(loraBench) && !flag('no-lora')) {
+  console.log('\nrunning scripts/bench-lora.mjs …');
+  const r = spawnSync(process.execPath, [loraBench, '--dir', demoDir, '--presets', presets.join(','), ...(threads ? ['--threads', threads] : [])], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
 }

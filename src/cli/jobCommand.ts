@@ -29,7 +29,8 @@ export async function runOutputCommand<R extends JobOutcome>(
     progress.end();
     if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
     else if (mode === 'auto') {
-      process.stdout.write(`wrote ${opts.what ?? ''}${printable(r.out)}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})\n`);
+      const lr = r.lowRank ? `; ${r.lowRank.matrices} matrices factored: captured energy ${(100 * r.lowRank.energy).toFixed(2)} %, relative error ${(100 * r.lowRank.relativeError).toFixed(2)} %` : '';
+      process.stdout.write(`wrote ${opts.what ?? ''}${printable(r.out)}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})${lr}\n`);
     }
     return r;
   } finally {

@@ -61,3 +61,29 @@ export function parseSpecialTokens(s: string | undefined): [number, number][] | 
     return [Number(m[1]), Number(m[2])];
   });
 }
+
+/** `--rank R`: a whole number ≥ 1. */
+export function parseRank(s: string | undefined, what = '--rank'): number | undefined {
+  if (s === undefined) return undefined;
+  const v = /^\s*\d+\s*$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(v) || v < 1) throw new ChatVecError('InvalidArgument', `${what} "${s}" must be a whole number ≥ 1`);
+  return v;
+}
+
+/** `--rank-for PATTERN=R` (repeatable) → [[PATTERN, R], …]. */
+export function parseRankFor(xs: readonly string[] | undefined): [string, number][] | undefined {
+  if (!xs?.length) return undefined;
+  return xs.map((x) => {
+    const eq = x.lastIndexOf('=');
+    if (eq <= 0) throw new ChatVecError('InvalidArgument', `--rank-for "${x}" is not PATTERN=RANK (e.g. q_proj=32)`);
+    return [x.slice(0, eq).trim(), parseRank(x.slice(eq + 1), `--rank-for ${x.slice(0, eq)}: rank`)!];
+  });
+}
+
+/** `--energy E`: a decimal number in (0, 1]. */
+export function parseEnergy(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const v = parseDecimal(s);
+  if (v === null || !(v > 0 && v <= 1)) throw new ChatVecError('InvalidArgument', `--energy "${s}" must be a fraction in (0, 1], e.g. 0.9`);
+  return v;
+}

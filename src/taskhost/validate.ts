@@ -46,6 +46,11 @@ const rowPairs: Check = (v) =>
   Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && (x as number) >= 0))
     ? null
     : 'a list of [cpRow, chatRow] pairs of whole numbers ≥ 0';
+const rankPairs: Check = (v) =>
+  Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && str(p[0]) === null && posInt(p[1]) === null)
+    ? null
+    : 'a list of [module pattern, rank] pairs';
+const fraction: Check = (v) => (typeof v === 'number' && v > 0 && v <= 1 ? null : 'a number in (0, 1]');
 
 type Table<T> = { readonly [K in keyof Required<T>]: { readonly check: Check; readonly required?: true } };
 
@@ -71,6 +76,9 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     skipEmbed: { check: bool },
     maxShardBytes: { check: posNum },
     allowNonFinite: { check: bool },
+    rank: { check: posInt },
+    rankFor: { check: rankPairs },
+    energy: { check: fraction },
   } satisfies Table<ExtractOptions>,
   apply: {
     ...common,

@@ -30,7 +30,10 @@ export function requireBaseForFullTensors(adapter: Adapter, base: Checkpoint | n
   );
 }
 
-/** Adds the adapter's terms for target tensor `t` (ratio r) to `terms` and `lowRank`. */
+/**
+ * Adds the adapter's terms for target tensor `t` (ratio r) to `terms` and `lowRank`: its low-rank
+ * product, saved − base for a whole saved tensor, τ itself from chatvec_deltas.safetensors.
+ */
 export function addAdapterTerms(
   adapter: Adapter,
   ratio: number,
@@ -47,6 +50,8 @@ export function addAdapterTerms(
     if (!b) throw new ChatVecError('NameMismatch', `${adapter.path} saves "${t.name}" whole, but the base has no such tensor`);
     terms.push({ ratio, a: full, b });
   }
+  const direct = adapter.direct.get(t.name);
+  if (direct) terms.push({ ratio, a: direct, b: null });
 }
 
 /** The low-rank term of a chunk task covering elements [first, first + count) of the tensor. */

@@ -4,20 +4,16 @@
  * float32 difference of two bf16/f16/f32 values is what apply would compute, so extract-then-apply
  * gives the same bytes as the fused apply.
  */
-import { type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
-import { isVocabTensor } from '../checkpoint/layers';
-import { requireUnquantized } from '../checkpoint/quantization';
-import { ChatVecError } from '../errors';
+import type { Checkpoint } from '../checkpoint/checkpoint';
 import { writeSmallFileSync } from '../io/outputFile';
 import type { WorkerTask } from '../io/workerPool';
 import type { ExtractOptions, JobContext, JobOutcome } from '../jobs/types';
-import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import type { FloatDtype } from '../safetensors/dtype';
 import { type TensorSpec, planCheckpoint } from '../safetensors/writer';
 import { TOOL_VERSION } from '../version';
 import { DEFAULT_MAX_SHARD_BYTES } from './apply';
-import { chunkRanges, refAt } from './chunking';
-import type { CombineTask } from './combineKernel';
-import { requireSameNames, requireSameNonFloat, requireSameShapes } from './inputChecks';
+import { differenceTasks, openExtractInputs } from './extractInputs';
+import { runExtractLowRank } from './extractLowRank';
 import { modelCard } from './modelFiles';
 import { cardLabel, hubInputLines, hubSources } from '../hub/provenance';
 import { JobInputs } from './jobInputs';
@@ -42,37 +38,23 @@ export interface ChatVectorInfo {
 }
 
 /**
- * Runs extract.
+ * Runs extract: the full vector, or with opts.rank a PEFT LoRA adapter (extractLowRank.ts).
  * @throws ChatVecError InvalidArgument when a difference is NaN/±Inf although both inputs are
  *   finite (e.g. beyond f16's range with --dtype f16), unless opts.allowNonFinite; BadCheckpoint,
  *   Unsupported (a quantized input: checkpoint/quantization.ts),
  *   NameMismatch, ShapeMismatch, OutputExists, Io; CancelledError when ctx.signal is raised
  */
 export function runExtract(opts: ExtractOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
+  if (opts.rank !== undefined || opts.energy !== undefined || (opts.rankFor?.length ?? 0) > 0) return runExtractLowRank(opts, ctx);
   return withCompute(opts.backend, ctx, (compute) => extractWith(opts, ctx, compute));
 }
 
 async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: ComputeScope): Promise<JobOutcome> {
   const dtype = opts.dtype ?? 'F32';
   const skipEmbed = opts.skipEmbed === true;
-  // Quantized inputs are refused as they are opened, before any other check or output.
-  const base = requireUnquantized(openCheckpoint(opts.base));
-  const chat = requireUnquantized(openCheckpoint(opts.chat));
-  requireSameNames(base, chat, (t) => skipEmbed && isVocabTensor(t));
-  requireSameShapes(base, chat, skipEmbed);
+  const { base, chat, kept, skipped } = openExtractInputs(opts.base, opts.chat, skipEmbed);
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, [base, chat]);
   for (const line of hubInputLines([['base', base.path], ['chat', chat.path]])) ctx.onLog?.('info', line);
-
-  const kept = base.tensors.filter((t) => isFloatDtype(t.dtype) && !(skipEmbed && isVocabTensor(t)));
-  const skipped = base.tensors.filter((t) => !isFloatDtype(t.dtype)).map((t) => t.name);
-  for (const t of kept) {
-    const c = chat.byName.get(t.name)!;
-    if (!isFloatDtype(c.dtype)) throw new ChatVecError('ShapeMismatch', `tensor "${t.name}" is ${t.dtype} in ${base.path} but ${c.dtype} in ${chat.path}`);
-  }
-  if (kept.length === 0) throw new ChatVecError('InvalidArgument', `no float tensors to subtract in ${base.path}`);
-  // Non-float tensors are left out of the vector and copied from the target on apply: only right
-  // when base and chat agree on them (the fused path checks the same).
-  for (const name of skipped) requireSameNonFloat(name, base.byName.get(name)!, chat.byName.get(name)!);
 
   const specs: TensorSpec[] = kept.map((t) => ({ name: t.name, dtype, shape: t.shape }));
   const info: ChatVectorInfo = {
@@ -97,18 +79,8 @@ async function extractWith(opts: ExtractOptions, ctx: JobContext, computeScope: 
 
   function* tasks(fileOf: (f: string) => string): Generator<WorkerTask> {
     for (const t of kept) {
-      const c = chat.byName.get(t.name)!;
       const out = placed.get(t.name)!;
-      for (const [first, count] of chunkRanges(t.elementCount)) {
-        const task: CombineTask = {
-          kind: 'combine',
-          count,
-          target: null,
-          terms: [{ ratio: 1, a: refAt(c, first), b: refAt(t, first) }],
-          out: { file: fileOf(out.fileName), position: out.position + first * dtypeBytes(dtype), dtype },
-        };
-        yield task;
-      }
+      yield* differenceTasks(t, chat, { file: fileOf(out.fileName), position: out.position, dtype });
     }
   }
 

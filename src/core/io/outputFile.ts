@@ -121,3 +121,12 @@ export function writeSmallFileSync(path: string, data: string | Uint8Array): voi
     throw ioError(path, 'cannot write', e);
   }
 }
+
+/** Removes a file a job wrote for itself (a scratch file inside its temporary output folder). */
+export function removeFileSync(path: string): void {
+  try {
+    fs.rmSync(path, { force: true });
+  } catch (e) {
+    throw ioError(path, 'cannot remove', e);
+  }
+}

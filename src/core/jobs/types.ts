@@ -49,6 +49,15 @@ export interface ExtractOptions extends CommonJobOptions {
    * NaN/±Inf already in the inputs pass through either way.
    */
   readonly allowNonFinite?: boolean;
+  /**
+   * Write τ as a PEFT LoRA adapter (engine/extractLowRank.ts) with at most this rank per matrix;
+   * absent: the full vector.
+   */
+  readonly rank?: number;
+  /** With rank: [module-name key, rank] pairs matched like PEFT's rank_pattern keys (`q_proj`, `model.layers.0.mlp.down_proj`). */
+  readonly rankFor?: readonly (readonly [string, number])[];
+  /** With rank: each matrix gets the fewest components holding this fraction (0 < e ≤ 1) of ‖τ‖², up to its rank. */
+  readonly energy?: number;
 }
 
 /** θ_out = θ_cp + Σ rᵢ·τᵢ, from stored vectors or fused from (base, chatᵢ). */
@@ -86,6 +95,8 @@ export interface JobOutcome {
   /** Which backend ran the kernels, e.g. "cpu (2 threads)". */
   readonly backend: string;
   readonly warnings: readonly string[];
+  /** extract --rank: the energy of τ the adapter captures and its relative error ‖τ − B·A‖/‖τ‖, over all factored matrices. */
+  readonly lowRank?: { readonly matrices: number; readonly energy: number; readonly relativeError: number };
 }
 
 /** Statistics of Δ = B − A over a set of elements; sums are exact enough (float64). */

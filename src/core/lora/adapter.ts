@@ -8,6 +8,10 @@
  * lora_A.weight` / `lora_B.weight` (also with the `.default` adapter name, also without the
  * `base_model.model.` prefix), `lora_embedding_A` / `lora_embedding_B`, and full tensors under
  * their module's name (`modules_to_save.default.` removed where a tool left it in).
+ *
+ * An adapter written by `chatvec extract --rank` also holds chatvec_deltas.safetensors: τ itself for
+ * the tensors LoRA cannot express (norms, biases), under the model's tensor names. PEFT and vLLM
+ * read adapter_model.safetensors only; chatvec adds these as plain τ terms.
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
 import { ChatVecError } from '../errors';
@@ -43,7 +47,12 @@ export interface Adapter {
   readonly lowRank: ReadonlyMap<string, LowRankFactors>;
   /** Target tensor name → the chat model's full tensor (τ = it − base). */
   readonly full: ReadonlyMap<string, CatalogueEntry>;
+  /** Target tensor name → τ itself (chatvec_deltas.safetensors). */
+  readonly direct: ReadonlyMap<string, CatalogueEntry>;
 }
+
+/** chatvec's side file of exact deltas in an adapter folder. */
+export const DELTAS_FILE = 'chatvec_deltas.safetensors';
 
 /** Whether `path` is a folder holding adapter_config.json (a PEFT adapter). */
 export function isAdapterFolder(path: string): boolean {
@@ -81,11 +90,17 @@ export function openAdapter(path: string): Adapter {
   const weights = openCheckpoint(path);
   const parts = new Map<string, Partial<Record<Part, CatalogueEntry>>>();
   const full = new Map<string, CatalogueEntry>();
+  const direct = new Map<string, CatalogueEntry>();
+  const deltasShard = weights.shards.findIndex((sh) => sh.fileName === DELTAS_FILE);
   for (const e of weights.tensors) {
     if (e.name.endsWith('.lora_magnitude_vector') || e.name.includes('.lora_magnitude_vector.')) {
       throw new ChatVecError('Unsupported', `${path}: "${e.name}" is a DoRA magnitude; a DoRA adapter is not an additive chat vector`);
     }
     if (!isFloatDtype(e.dtype)) throw new ChatVecError('BadCheckpoint', `${path}: "${e.name}" is ${e.dtype}, not a float tensor`);
+    if (e.shard === deltasShard) {
+      direct.set(e.name, e);
+      continue;
+    }
     const s = splitKey(e.name);
     if ('name' in s) {
       full.set(s.name, e);
@@ -113,8 +128,11 @@ export function openAdapter(path: string): Adapter {
     const target = `${module}.weight`;
     lowRank.set(target, { module, target, a, b, rank, alpha, scale, layout, shape });
   }
-  if (lowRank.size === 0 && full.size === 0) throw new ChatVecError('BadCheckpoint', `${path}: the adapter holds no tensors`);
-  return { path, config, weights, lowRank, full };
+  for (const name of direct.keys()) {
+    if (lowRank.has(name) || full.has(name)) throw new ChatVecError('BadCheckpoint', `${path}: "${name}" is both in ${DELTAS_FILE} and in the adapter's weights`);
+  }
+  if (lowRank.size === 0 && full.size === 0 && direct.size === 0) throw new ChatVecError('BadCheckpoint', `${path}: the adapter holds no tensors`);
+  return { path, config, weights, lowRank, full, direct };
 }
 
 /**
@@ -132,7 +150,7 @@ export function requireAdapterFits(adapter: Adapter, model: Checkpoint, skip: (t
       problems.push(`${f.target}: ${JSON.stringify(t.shape)} in the model, [${f.shape.join(', ')}] from the adapter's factors`);
     }
   }
-  for (const [name, e] of adapter.full) {
+  for (const [name, e] of [...adapter.full, ...adapter.direct]) {
     const t = model.byName.get(name);
     if (!t) problems.push(`${name}: not in the model`);
     else if (!skip(t) && JSON.stringify(t.shape) !== JSON.stringify(e.shape)) problems.push(`${name}: ${JSON.stringify(t.shape)} in the model, ${JSON.stringify(e.shape)} in the adapter`);

@@ -8,10 +8,12 @@ import { combineJsKernel } from './combineJs';
 import { combineSimdKernel } from './combineSimd';
 import { diffJsKernel } from './diffJs';
 import { diffSimdKernel } from './diffSimd';
+import { type GemmKernel, gemmJsKernel, gemmSimdKernel } from './gemmSimd';
 
 let forced: 'js' | 'simd' | null = null;
 let combine: CpuKernel<CombineArgs, void> | undefined;
 let diff: CpuKernel<DiffArgs, DiffSums> | undefined;
+let gemm: GemmKernel | undefined;
 
 /** The combine kernel this thread runs. */
 export function cpuCombine(): CpuKernel<CombineArgs, void> {
@@ -23,6 +25,11 @@ export function cpuDiff(): CpuKernel<DiffArgs, DiffSums> {
   return (diff ??= (forced !== 'js' && diffSimdKernel()) || diffJsKernel);
 }
 
+/** The GEMM kernel of the randomized SVD (extract --rank) this thread runs. */
+export function cpuGemm(): GemmKernel {
+  return (gemm ??= (forced !== 'js' && gemmSimdKernel()) || gemmJsKernel);
+}
+
 /**
  * Chooses the implementations of this thread (tests run both on the same data); 'simd' still
  * falls back to JavaScript where WebAssembly SIMD is unavailable. Returns what the diff kernel now uses.
@@ -31,5 +38,6 @@ export function useCpuKernels(kind: 'simd' | 'js'): 'simd' | 'js' {
   forced = kind;
   combine = undefined;
   diff = undefined;
+  gemm = undefined;
   return cpuDiff().impl;
 }

@@ -1,0 +1,91 @@
+// Benchmark of `extract --rank` (not a test; run by `npm run bench` after the apply benchmark, or
+// alone). On the demo presets (generated once into bench-results/demo, shared with bench.mjs) it
+// times, as a child process with a warm page cache,
+//
+//   node dist/cli.js extract --base P-base --chat P-chat --rank R --out … --overwrite --json
+//
+// for each rank (default 16 and 64) on the CPU, and prints wall time, peak RSS, the captured
+// energy and the relative error over all matrices. Writes the figures as JSON into bench-results/.
+//
+//   node scripts/bench-lora.mjs [--dir bench-results/demo] [--presets small,1b] [--ranks 16,64] [--threads N] [--build]
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+};
+const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
+const resultsDir = path.join(root, 'bench-results');
+const presets = arg('presets', 'small,1b').split(',');
+const ranks = arg('ranks', '16,64').split(',').map(Number);
+const threads = arg('threads', undefined);
+const cli = path.join(root, 'dist/cli.js');
+const MiB = 1024 * 1024;
+
+if (!fs.existsSync(cli) || process.argv.includes('--build')) spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+fs.mkdirSync(demoDir, { recursive: true });
+
+/** The demo trio of `preset` (generated once, reused; the same generator as bench.mjs). */
+function trioFor(preset) {
+  const gen = `const g = require(${JSON.stringify(path.join(root, 'src/core/demo/generator.ts'))});
+const t = g.generateDemoTrio(${JSON.stringify(demoDir)}, ${JSON.stringify(preset)}, 42, (r) => process.stderr.write('  generating ' + r + ' …\\n'));
+process.stdout.write(JSON.stringify(t));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', gen], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`generating the ${preset} demo failed`);
+  return JSON.parse(r.stdout);
+}
+
+const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
+
+/** Runs the CLI; wall seconds, peak RSS (bytes, from /usr/bin/time when present) and stdout. */
+function measure(args) {
+  return new Promise((resolve, reject) => {
+    const rssFile = path.join(os.tmpdir(), `chatvec-bench-lora-${process.pid}-${Date.now()}`);
+    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, ...args]] : [process.execPath, args];
+    const t0 = performance.now();
+    const child = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`extract exited with ${code}\n${stderr}`));
+      let peakRss = null;
+      if (hasTime) {
+        peakRss = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024;
+        fs.rmSync(rssFile, { force: true });
+      }
+      resolve({ seconds, peakRss, stdout });
+    });
+  });
+}
+
+const results = {};
+for (const preset of presets) {
+  const trio = trioFor(preset);
+  results[preset] = {};
+  for (const rank of ranks) {
+    const out = path.join(resultsDir, `lora-out-${preset}-r${rank}`);
+    const args = [cli, 'extract', '--base', trio.base, '--chat', trio.chat, '--rank', String(rank), '--out', out, '--overwrite', '--json', '--backend', 'cpu', ...(threads ? ['--threads', threads] : [])];
+    const m = await measure(args);
+    const result = m.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((j) => j.type === 'result');
+    fs.rmSync(out, { recursive: true, force: true });
+    results[preset][rank] = { seconds: m.seconds, peakRssMiB: m.peakRss === null ? null : m.peakRss / MiB, backend: result.backend, ...result.lowRank };
+    const r = results[preset][rank];
+    console.log(
+      `${preset} rank ${rank}: ${r.seconds.toFixed(1)} s (${r.backend}), peak RSS ${r.peakRssMiB === null ? '?' : r.peakRssMiB.toFixed(0)} MiB; ` +
+        `${r.matrices} matrices, captured energy ${(100 * r.energy).toFixed(2)} %, relative error ${(100 * r.relativeError).toFixed(2)} %`,
+    );
+  }
+}
+
+const record = { benchmark: 'extract --rank (CPU)', date: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version }, threads: threads ?? 'all', results };
+fs.mkdirSync(resultsDir, { recursive: true });
+fs.writeFileSync(path.join(resultsDir, 'bench-lora-latest.json'), JSON.stringify(record, null, 2) + '\n');
+console.log('figures written to bench-results/bench-lora-latest.json');

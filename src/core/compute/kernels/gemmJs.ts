@@ -1,0 +1,97 @@
+/**
+ * Dense products of a float32 matrix M (row-major, m × n) with float64 panels of l columns
+ * (JavaScript reference): the GEMMs of the randomized SVD behind `extract --rank`. Every output
+ * element is a float64 sum in a fixed order (four rows of M at a time, then the rest), whatever
+ * thread runs it, so the factors do not depend on the thread count. Taking four rows of M per pass
+ * over the panel quarters the panel reads, which is what bounds these loops in JavaScript.
+ */
+
+/**
+ * out (m × l) = M · X with X (n × l), all row-major; sums in float64.
+ * @param out at least m·l elements; overwritten
+ */
+export function mulPanel(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array): void {
+  out.fill(0, 0, m * l);
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const [o0, o1, o2, o3] = [i * l, (i + 1) * l, (i + 2) * l, (i + 3) * l];
+    const [r0, r1, r2, r3] = [i * n, (i + 1) * n, (i + 2) * n, (i + 3) * n];
+    for (let j = 0; j < n; j++) {
+      const v0 = M[r0 + j]!;
+      const v1 = M[r1 + j]!;
+      const v2 = M[r2 + j]!;
+      const v3 = M[r3 + j]!;
+      const x = j * l;
+      for (let c = 0; c < l; c++) {
+        const xc = X[x + c]!;
+        out[o0 + c] = out[o0 + c]! + v0 * xc;
+        out[o1 + c] = out[o1 + c]! + v1 * xc;
+        out[o2 + c] = out[o2 + c]! + v2 * xc;
+        out[o3 + c] = out[o3 + c]! + v3 * xc;
+      }
+    }
+  }
+  for (; i < m; i++) {
+    const o = i * l;
+    const row = i * n;
+    for (let j = 0; j < n; j++) {
+      const v = M[row + j]!;
+      const x = j * l;
+      for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + v * X[x + c]!;
+    }
+  }
+}
+
+/**
+ * out (n × l) = Mᵀ · X with X (m × l), all row-major; sums in float64.
+ * @param out at least n·l elements; overwritten
+ */
+export function mulPanelT(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array): void {
+  out.fill(0, 0, n * l);
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const [x0, x1, x2, x3] = [i * l, (i + 1) * l, (i + 2) * l, (i + 3) * l];
+    const [r0, r1, r2, r3] = [i * n, (i + 1) * n, (i + 2) * n, (i + 3) * n];
+    for (let j = 0; j < n; j++) {
+      const v0 = M[r0 + j]!;
+      const v1 = M[r1 + j]!;
+      const v2 = M[r2 + j]!;
+      const v3 = M[r3 + j]!;
+      const o = j * l;
+      for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + (v0 * X[x0 + c]! + v1 * X[x1 + c]! + v2 * X[x2 + c]! + v3 * X[x3 + c]!);
+    }
+  }
+  for (; i < m; i++) {
+    const xi = i * l;
+    const row = i * n;
+    for (let j = 0; j < n; j++) {
+      const v = M[row + j]!;
+      const o = j * l;
+      for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + v * X[xi + c]!;
+    }
+  }
+}
+
+/**
+ * ‖M − L·R‖²_F in float64 for float32 factors L (m × k) and R (k × n), row-major: the error of the
+ * factors as stored. One row of L·R at a time (n float64 of scratch).
+ */
+export function residualNorm2(M: Float32Array, m: number, n: number, L: Float32Array, R: Float32Array, k: number): number {
+  const row = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < m; i++) {
+    row.fill(0);
+    for (let c = 0; c < k; c++) {
+      const lc = L[i * k + c]!;
+      if (lc === 0) continue;
+      const r = c * n;
+      for (let j = 0; j < n; j++) row[j] = row[j]! + lc * R[r + j]!;
+    }
+    const base = i * n;
+    for (let j = 0; j < n; j++) {
+      const d = M[base + j]! - row[j]!;
+      sum += d * d;
+    }
+  }
+  return sum;
+}

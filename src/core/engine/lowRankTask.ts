@@ -1,0 +1,100 @@
+/**
+ * The worker task of `extract --rank`: one matrix per task. The worker reads τ = chat − base
+ * (float32, rounded once like the full extract), factors it (numeric/randomizedSvd.ts) and writes
+ * the two PEFT factors, float32, where the job reserved room for them in its scratch file:
+ * lora_A then lora_B, in PEFT's shapes. Memory: τ and the sketch panels of this one matrix.
+ */
+import { ChatVecError } from '../errors';
+import type { PeftLayout } from '../lora/adapterWriter';
+import { readerFor, writerFor } from '../io/handleCache';
+import { decodeToF32 } from '../numeric/convert';
+import { hashString } from '../numeric/random';
+import { randomizedLowRank, sketchColumns } from '../numeric/randomizedSvd';
+import { cpuGemm } from '../compute/kernels/cpu';
+import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
+import { type ChunkRef, chunkRanges } from './chunking';
+
+export interface LowRankFactorTask {
+  readonly kind: 'lowRankFactor';
+  readonly tensor: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly chat: ChunkRef;
+  readonly base: ChunkRef;
+  readonly maxRank: number;
+  readonly energy: number | null;
+  readonly oversample: number;
+  readonly powerIterations: number;
+  readonly layout: PeftLayout;
+  /** Scratch file and position of room for maxRank·(rows + cols) float32 values. */
+  readonly out: { readonly file: string; readonly position: number };
+}
+
+export interface LowRankFactorResult {
+  /** Bytes read and written (progress). */
+  readonly bytes: number;
+  readonly rank: number;
+  readonly norm2: number;
+  readonly captured2: number;
+  readonly error2: number;
+  readonly powerIterations: number;
+}
+
+/**
+ * Runs a LowRankFactorTask in the calling (worker) thread.
+ * @throws ChatVecError InvalidArgument when τ holds NaN/±Inf (no factorisation exists), Io
+ */
+export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
+  const { rows: m, cols: n } = t;
+  const opts = { maxRank: t.maxRank, energy: t.energy, oversample: t.oversample, powerIterations: t.powerIterations, seed: hashString(t.tensor) };
+  // τ and the sketch panels where this thread's GEMM kernel reads them (WebAssembly memory for SIMD).
+  const gemm = cpuGemm();
+  const l = sketchColumns(opts, m, n);
+  const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
+  readDifference(t, tau);
+  const r = randomizedLowRank(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
+  const k = r.rank;
+  // linear: A = R (k × n), B = L (m × k). embedding: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
+  const [a, b] = t.layout === 'linear' ? [r.right, r.left] : [transpose(r.left, m, k), transpose(r.right, k, n)];
+  const w = writerFor(t.out.file);
+  w.writeAtSync(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), t.out.position);
+  w.writeAtSync(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), t.out.position + a.byteLength);
+  return {
+    bytes: 2 * m * n * dtypeBytes(t.chat.dtype as FloatDtype) + a.byteLength + b.byteLength,
+    rank: k,
+    norm2: r.norm2,
+    captured2: r.captured2,
+    error2: r.error2,
+    powerIterations: r.powerIterations,
+  };
+}
+
+/** Writes τ = chat − base as float32 into `tau`, read chunk by chunk (one float32 rounding per element). */
+function readDifference(t: LowRankFactorTask, tau: Float32Array): void {
+  const count = tau.length;
+  const read = (ref: ChunkRef, first: number, n: number, into: Float32Array) => {
+    const dtype = ref.dtype as FloatDtype;
+    const bytes = new Uint8Array(n * dtypeBytes(dtype));
+    readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(dtype));
+    decodeToF32(dtype, bytes, into, n);
+  };
+  const c = new Float32Array(Math.min(count, 1 << 20));
+  const b = new Float32Array(c.length);
+  for (const [first, n] of chunkRanges(count)) {
+    read(t.chat, first, n, c);
+    read(t.base, first, n, b);
+    for (let i = 0; i < n; i++) {
+      const d = c[i]! - b[i]!;
+      if (!Number.isFinite(d)) {
+        throw new ChatVecError('InvalidArgument', `tensor "${t.tensor}": chat − base is ${d} at element ${first + i}; a matrix with NaN/±Inf has no low-rank factorisation (use the full extract)`);
+      }
+      tau[first + i] = d;
+    }
+  }
+}
+
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j]!;
+  return out;
+}

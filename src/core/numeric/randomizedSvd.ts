@@ -1,0 +1,207 @@
+/**
+ * Low-rank factorisation of one matrix by randomized SVD (Halko, Martinsson & Tropp 2011,
+ * algorithms 4.4 and 5.1): a Gaussian sketch with oversampling, power iterations re-orthonormalised
+ * in float64 between each product, then the small projected problem solved exactly (Jacobi eigen
+ * of its l × l Gram matrix). The factors are L = Q·W·√S and R = √S⁻¹·Wᵀ·Qᵀ·M, so L·R is the
+ * orthogonal projection Q·W_k·W_kᵀ·Qᵀ·M: its error is exactly ‖M‖² − Σ_{i≤k} s_i² before float32
+ * rounding, and the singular values are split evenly (√S each side) so neither factor's values
+ * dwarf the other's in a 16-bit dtype.
+ *
+ * The Gaussian test matrix comes from the counter-based generator (random.ts) seeded by the
+ * caller (per tensor name), so a matrix's factors never depend on which thread runs it.
+ */
+import { residualNorm2 } from '../compute/kernels/gemmJs';
+import { type GemmKernel, gemmJsKernel } from '../compute/kernels/gemmSimd';
+import { uniformRange } from './random';
+import { symmetricEigen } from './symmetricEigen';
+
+/** Upper bound on power iterations. */
+export const MAX_POWER_ITERATIONS = 12;
+/** Stop once an iteration's energy gain is at most this fraction of the remaining error². */
+export const CONVERGED_GAIN = 0.002;
+
+export interface LowRankOptions {
+  /** Largest rank to keep (≥ 1); capped at min(m, n). */
+  readonly maxRank: number;
+  /** Keep the fewest components whose energy Σ s_i² reaches this fraction of ‖M‖² (≤ maxRank); null: maxRank. */
+  readonly energy: number | null;
+  /** Extra sketch columns beyond maxRank (≥ 10 recommended). */
+  readonly oversample: number;
+  /** Power iterations (each one product with Mᵀ and one with M). */
+  readonly powerIterations: number;
+  /** Seed of the Gaussian test matrix. */
+  readonly seed: number;
+}
+
+export interface LowRankResult {
+  readonly rank: number;
+  /** L = U·√S, m × rank, row-major float32. */
+  readonly left: Float32Array;
+  /** R = √S·Vᵀ, rank × n, row-major float32. */
+  readonly right: Float32Array;
+  /** ‖M‖²_F (float64). */
+  readonly norm2: number;
+  /** Σ_{i≤rank} s_i²: the energy the factors capture. */
+  readonly captured2: number;
+  /** ‖M − L·R‖²_F of the float32 factors as stored (float64). */
+  readonly error2: number;
+  /** The sketch's singular values, descending (l of them). */
+  readonly singularValues: readonly number[];
+  /** Power iterations run. */
+  readonly powerIterations: number;
+}
+
+/**
+ * Where a factorisation computes: the GEMM kernel and its panels (from the kernel's `arrays()`, so
+ * a SIMD kernel reads them in place): q m × l, z and omega n × l, l = {@link sketchColumns}.
+ */
+export interface LowRankWorkspace {
+  readonly gemm: GemmKernel;
+  readonly q: Float64Array;
+  readonly z: Float64Array;
+  readonly omega: Float64Array;
+}
+
+/** The sketch's width l for an m × n matrix: the rank (capped at min(m, n), at least 1) plus the oversampling, at most min(m, n). */
+export function sketchColumns(opts: Pick<LowRankOptions, 'maxRank' | 'oversample'>, m: number, n: number): number {
+  return Math.min(Math.max(1, Math.min(opts.maxRank, m, n)) + opts.oversample, m, n);
+}
+
+/** Fills `g` with standard normal values (Box–Muller on the counter-based uniform stream `seed`). */
+export function gaussianFill(seed: number, g: Float64Array): void {
+  const count = g.length;
+  const u = new Float64Array(2 * count);
+  uniformRange(seed, 0, 2 * count, u);
+  for (let i = 0; i < count; i++) {
+    const u1 = 1 - (u[2 * i]! + 1) / 2; // (0, 1]
+    const u2 = (u[2 * i + 1]! + 1) / 2;
+    g[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+}
+
+/**
+ * Orthonormalises the l columns of Y (m × l, row-major) in place by classical Gram–Schmidt applied
+ * twice ("twice is enough"), row-contiguous passes. A column left with less than 1e-10 of its
+ * norm lies in the span of the earlier ones (M has lower rank than the sketch) and is zeroed.
+ */
+export function orthonormalizeColumns(Y: Float64Array, m: number, l: number): void {
+  const d = new Float64Array(l);
+  for (let j = 0; j < l; j++) {
+    let before = 0;
+    for (let i = 0; i < m; i++) before += Y[i * l + j]! * Y[i * l + j]!;
+    for (let pass = 0; pass < 2 && j > 0; pass++) {
+      d.fill(0, 0, j);
+      for (let i = 0; i < m; i++) {
+        const y = Y[i * l + j]!;
+        const r = i * l;
+        for (let c = 0; c < j; c++) d[c] = d[c]! + Y[r + c]! * y;
+      }
+      for (let i = 0; i < m; i++) {
+        const r = i * l;
+        let s = 0;
+        for (let c = 0; c < j; c++) s += d[c]! * Y[r + c]!;
+        Y[r + j] = Y[r + j]! - s;
+      }
+    }
+    let after = 0;
+    for (let i = 0; i < m; i++) after += Y[i * l + j]! * Y[i * l + j]!;
+    const keep = after > 0 && after > 1e-20 * before;
+    const scale = keep ? 1 / Math.sqrt(after) : 0;
+    for (let i = 0; i < m; i++) Y[i * l + j] = Y[i * l + j]! * scale;
+  }
+}
+
+/** Z = Mᵀ·Q (n × l), and the eigen-decomposition of its Gram matrix ZᵀZ = (QᵀM)(QᵀM)ᵀ (l × l). */
+function projectedEigen(gemm: GemmKernel, M: Float32Array, m: number, n: number, Q: Float64Array, l: number, Z: Float64Array): { values: Float64Array; vectors: Float64Array } {
+  gemm.mulPanelT(M, m, n, Q, l, Z);
+  const G = new Float64Array(l * l);
+  for (let j = 0; j < n; j++) {
+    const r = j * l;
+    for (let a = 0; a < l; a++) {
+      const za = Z[r + a]!;
+      if (za === 0) continue;
+      for (let b = a; b < l; b++) G[a * l + b] = G[a * l + b]! + za * Z[r + b]!;
+    }
+  }
+  for (let a = 0; a < l; a++) for (let b = 0; b < a; b++) G[a * l + b] = G[b * l + a]!;
+  return symmetricEigen(G, l);
+}
+
+function topSum(values: Float64Array, k: number): number {
+  let s = 0;
+  for (let i = 0; i < Math.min(k, values.length); i++) s += Math.max(0, values[i]!);
+  return s;
+}
+
+/**
+ * Factors M (m × n, row-major float32) as L·R of rank ≤ opts.maxRank (at least 1, also for a zero
+ * matrix, whose factors are zero). Power iterations run at least opts.powerIterations times and
+ * go on (up to {@link MAX_POWER_ITERATIONS}) while the last one still raised the captured energy
+ * by more than {@link CONVERGED_GAIN} of the remaining error²: a flat spectrum (noise-like τ)
+ * needs more than a decaying one to come within 1 % of the optimal error.
+ */
+export function randomizedLowRank(M: Float32Array, m: number, n: number, opts: LowRankOptions, ws?: LowRankWorkspace): LowRankResult {
+  let norm2 = 0;
+  for (let i = 0; i < m * n; i++) norm2 += M[i]! * M[i]!;
+  const maxRank = Math.max(1, Math.min(opts.maxRank, m, n));
+  const l = sketchColumns(opts, m, n);
+  const gemm = ws?.gemm ?? gemmJsKernel;
+  const Q = ws?.q ?? new Float64Array(m * l);
+  const Z = ws?.z ?? new Float64Array(n * l);
+  const omega = ws?.omega ?? new Float64Array(n * l);
+  let previous: Float64Array = new Float64Array(l);
+  gaussianFill(opts.seed, omega);
+  gemm.mulPanel(M, m, n, omega, l, Q);
+  orthonormalizeColumns(Q, m, l);
+  let eig = projectedEigen(gemm, M, m, n, Q, l, Z);
+  let iterations = 0;
+  for (;;) {
+    // Z = Mᵀ·Q is the projected matrix Qᵀ·M, transposed; eig is its Gram matrix's eigen-decomposition.
+    const captured = topSum(eig.values, maxRank);
+    if (iterations >= MAX_POWER_ITERATIONS) break;
+    if (iterations >= opts.powerIterations) {
+      // Converged: the last iteration gained too little energy to move the error by 0.2 %.
+      const gain = captured - topSum(previous, maxRank);
+      if (gain <= CONVERGED_GAIN * Math.max(0, norm2 - captured)) break;
+    }
+    previous = eig.values;
+    orthonormalizeColumns(Z, n, l);
+    gemm.mulPanel(M, m, n, Z, l, Q);
+    orthonormalizeColumns(Q, m, l);
+    eig = projectedEigen(gemm, M, m, n, Q, l, Z);
+    iterations++;
+  }
+  const { values, vectors: W } = eig;
+  const lambda = Array.from(values, (v) => Math.max(0, v));
+  let rank = maxRank;
+  if (opts.energy !== null && norm2 > 0) {
+    let acc = 0;
+    rank = 1;
+    for (let k = 0; k < maxRank; k++) {
+      acc += lambda[k]!;
+      rank = k + 1;
+      if (acc >= opts.energy * norm2) break;
+    }
+  }
+  const left = new Float32Array(m * rank);
+  const right = new Float32Array(rank * n);
+  let captured2 = 0;
+  for (let c = 0; c < rank; c++) {
+    const s = Math.sqrt(lambda[c]!);
+    if (s === 0) continue;
+    captured2 += lambda[c]!;
+    const root = Math.sqrt(s);
+    for (let i = 0; i < m; i++) {
+      let v = 0;
+      for (let a = 0; a < l; a++) v += Q[i * l + a]! * W[a * l + c]!;
+      left[i * rank + c] = v * root;
+    }
+    for (let j = 0; j < n; j++) {
+      let v = 0;
+      for (let a = 0; a < l; a++) v += Z[j * l + a]! * W[a * l + c]!;
+      right[c * n + j] = v / root;
+    }
+  }
+  const error2 = residualNorm2(M, m, n, left, right, rank);
+  return { rank, left, right, norm2, captured2, error2, singularValues: lambda.map(Math.sqrt), powerIterations: iterations };
+}
