@@ -14,9 +14,8 @@ import {
   type FromWebview,
   type ToWebview,
   type ValueMode,
-  HEAT_STEPS,
-  heatStep,
 } from '../src/protocol/webview';
+import { HEAT_STEPS, heatLegendTicks, heatStep } from '../src/protocol/heatScale';
 import { formatNorm, formatPercent } from '../src/protocol/displayFormat';
 
 interface VsCodeApi {
@@ -33,6 +32,8 @@ let data: ChartData | undefined;
 let mode: ValueMode = vscode.getState()?.mode ?? 'relative';
 let selected: string | null = null;
 let nextRequest = 1;
+/** The width the charts were last drawn for (the panel's content width). */
+let drawnWidth = 0;
 
 const app = document.getElementById('app')!;
 
@@ -150,7 +151,8 @@ function render(): void {
   const readout = el('p', { id: 'readout', class: 'readout', 'aria-live': 'polite' }, 'Hover a bar or a cell for its values; click to reveal it in the Layer Deltas view.');
   app.append(readout);
 
-  const width = Math.max(420, Math.min(1400, app.clientWidth || 800));
+  const width = chartWidth();
+  drawnWidth = width;
   const bars = el('section', { class: 'chart' });
   bars.append(el('h2', {}, `Per layer: ${measureName()}`));
   bars.append(barChart(d, width));
@@ -163,9 +165,26 @@ function render(): void {
     heat.append(heatmap(d, layers, width));
     app.append(heat);
   }
-  app.append(legend());
+  app.append(legend(d.scale[mode], width));
   highlight(false);
 }
+
+/** The charts' width: the panel's content width (never wider, so nothing is cut off), at most 1400 px. */
+function chartWidth(): number {
+  return Math.max(240, Math.min(1400, app.clientWidth || 800));
+}
+
+// Redraw when the panel changes width (side bar dragged, editor split, window resized): the charts
+// are drawn for one width and would be cut off or stay narrow. Once per animation frame at most.
+let resizeQueued = false;
+new ResizeObserver(() => {
+  if (resizeQueued) return;
+  resizeQueued = true;
+  requestAnimationFrame(() => {
+    resizeQueued = false;
+    if (data && chartWidth() !== drawnWidth) render();
+  });
+}).observe(app);
 
 function readout(g: ChartGroup, module?: string): void {
   const r = document.getElementById('readout');
@@ -187,8 +206,8 @@ function barChart(d: ChartData, width: number): SVGSVGElement {
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
   const values = d.groups.map(value).map((x) => (Number.isFinite(x) ? x : 0));
-  const max = Math.max(...values, 0);
-  const top = niceCeil(max);
+  const top = niceCeil(Math.max(...values, 0));
+  const scale = d.scale[mode];
   const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, id: 'bars', role: 'img', 'aria-label': `Bar chart of ${measureName()} per group` });
   const ticks = 4;
   for (let i = 0; i <= ticks; i++) {
@@ -208,7 +227,7 @@ function barChart(d: ChartData, width: number): SVGSVGElement {
       y: m.top + plotH - h,
       width: Math.max(1, band * 0.7),
       height: Math.max(h, 0.5),
-      class: `bar heat-${heatStep(v, max)}`,
+      class: `bar heat-${heatStep(v, scale)}`,
       'data-key': g.key,
       tabindex: 0,
       role: 'button',
@@ -233,8 +252,7 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
   const cellH = Math.max(12, Math.min(24, 480 / layers.length));
   const w = m.left + cellW * d.columns.length + m.right;
   const h = m.top + cellH * layers.length + m.bottom;
-  let max = 0;
-  for (const g of layers) for (const c of d.columns) max = Math.max(max, (g.modules[c] && value(g.modules[c])) || 0);
+  const scale = d.scale[mode];
   const root = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, id: 'heatmap', role: 'img', 'aria-label': `Heatmap of ${measureName()}, layers by module kinds` });
   d.columns.forEach((c, j) => root.append(svg('text', { x: m.left + j * cellW + cellW / 2, y: m.top - 10, class: 'tick', 'text-anchor': 'middle' }, c)));
   layers.forEach((g, i) => {
@@ -249,7 +267,7 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
         y: y + 1,
         width: cellW - 2,
         height: cellH - 2,
-        class: mv ? `cell heat-${heatStep(v, max)}` : 'cell empty',
+        class: mv ? `cell heat-${heatStep(v, scale)}` : 'cell empty',
       });
       if (mv) cell.append(svg('title', {}, `${g.label} · ${c}: relative ${formatPercent(mv.relative)}, ‖Δ‖ ${formatNorm(mv.deltaNorm)}`));
       cell.addEventListener('mouseenter', () => readout(g, c));
@@ -261,13 +279,19 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
   return root;
 }
 
-function legend(): HTMLElement {
-  const box = el('div', { class: 'legend', 'aria-hidden': 'true' });
-  box.append(el('span', {}, 'low'));
-  const s = svg('svg', { width: HEAT_STEPS * 18, height: 12 });
-  for (let i = 0; i < HEAT_STEPS; i++) s.append(svg('rect', { x: i * 18, y: 0, width: 18, height: 12, class: `heat-${i}` }));
+/** The one heat scale of the tree, the bars and the heatmap, with its ends and midpoint in numbers. */
+function legend(max: number, width: number): HTMLElement {
+  const box = el('div', { class: 'legend', id: 'legend' });
+  box.append(el('div', {}, `Colour: ${measureName()}, one scale for the Layer Deltas tree, the bars and the heatmap`));
+  const step = Math.max(14, Math.min(40, (width - 40) / HEAT_STEPS));
+  const pad = 24;
+  const w = step * HEAT_STEPS + 2 * pad;
+  const s = svg('svg', { width: w, height: 30, viewBox: `0 0 ${w} 30`, role: 'img', 'aria-label': `Heat scale from ${fmt(0)} to ${fmt(max)}` });
+  for (let i = 0; i < HEAT_STEPS; i++) s.append(svg('rect', { x: pad + i * step, y: 0, width: step, height: 12, class: `heat-${i}` }));
+  for (const t of heatLegendTicks(max)) {
+    s.append(svg('text', { x: pad + t.at * step * HEAT_STEPS, y: 26, class: 'tick legend-tick', 'text-anchor': 'middle' }, fmt(t.value)));
+  }
   box.append(s);
-  box.append(el('span', {}, 'high (one scale per chart)'));
   return box;
 }
 

@@ -135,6 +135,8 @@ export class CheckpointStore extends Disposable {
     this.discoveredOnce = true;
     this.log.info(`checkpoints: found ${found.length} in the workspace`);
     await vscode.commands.executeCommand('setContext', 'chatVector.hasCheckpoints', found.length > 0);
+    // The Explorer's "Chat Vector" submenu appears only on these (`resourcePath in …`).
+    await vscode.commands.executeCommand('setContext', 'chatVector.checkpointPaths', Object.fromEntries(found.map((e) => [e.uri.fsPath, true])));
     this.changed.fire();
   }
 
@@ -225,7 +227,7 @@ function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownS
   const rows: [string, string][] = [
     ['Kind', e.vector ? 'chat vector (τ = chat − base)' : e.kind === 'folder' ? 'model folder' : 'single file'],
     ['Architecture', r.architecture ?? '—'],
-    ['Name templates', r.family],
+    ['Model family', r.family],
     ['Parameters', `${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')})`],
     ['Layers', String(r.layerCount)],
     ['Vocabulary', r.vocabSize === null ? '—' : String(r.vocabSize)],
@@ -262,12 +264,8 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
   async getChildren(e?: CheckpointEntry): Promise<CheckpointEntry[]> {
     if (e) return [];
     const all = await this.store.ready();
-    // Checkpoints with a role first (Base, Chat, Target), then the rest by path.
-    const rank = (x: CheckpointEntry) => {
-      const r = this.roles.roleOf(x.path);
-      return r === 'base' ? 0 : r === 'chat' ? 1 : r === 'target' ? 2 : 3;
-    };
-    return [...all].sort((a, b) => rank(a) - rank(b) || a.label.localeCompare(b.label));
+    // By path only: rows keep their places when roles move (the icon shows the role).
+    return [...all].sort((a, b) => a.label.localeCompare(b.label));
   }
 
   getParent(): undefined {

@@ -12,6 +12,7 @@ import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint }
 import type { Role } from './roles';
 import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
 import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
+import { userFacingHostText } from '../protocol/jobText';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -37,11 +38,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'chatVector.compareCheckpoints': { run: (ctx, a, b) => compareFlow(ctx, a, b) },
   'chatVector.createDemoCheckpoints': { writes: true, run: (ctx, arg) => demoFlow(ctx, arg) },
   'chatVector.cancelJob': { run: (ctx, id) => ctx.jobs.cancel(typeof id === 'string' ? id : undefined) },
+  'chatVector.showJobs': { run: (ctx) => ctx.jobs.showJobs(ctx.log) },
   'chatVector.showTaskHostLog': { run: (ctx) => ctx.log.show(true) },
   'chatVector.restartTaskHost': {
     run: async (ctx) => {
       await ctx.host.restart();
-      void vscode.window.showInformationMessage(`Chat Vector: task host restarted (pid ${ctx.host.pid ?? '?'}).`);
+      void vscode.window.showInformationMessage(`Chat Vector: background process restarted (pid ${ctx.host.pid ?? '?'}).`);
     },
   },
 
@@ -62,7 +64,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       if (!p) return undefined;
       const report = await ctx.host.inspect(p);
       const uri = vscode.Uri.from({ scheme: INSPECT_SCHEME, path: `/${path.basename(p)}.md`, query: new URLSearchParams({ path: p }).toString() });
-      await vscode.window.showTextDocument(uri, { preview: true });
+      // Rendered, not the Markdown source; the source only where the built-in preview is missing.
+      try {
+        await vscode.commands.executeCommand('markdown.showPreview', uri);
+      } catch {
+        await vscode.window.showTextDocument(uri, { preview: true });
+      }
       return inspectMarkdown(report);
     },
   },
@@ -170,7 +177,7 @@ export function registerCommands(ctx: Ctx, onError: (id: string, message: string
         const details = e instanceof Error ? ((e as { details?: string }).details ?? e.stack) : undefined;
         ctx.log.error(`${id} failed: ${message}${details ? `\n${details}` : ''}`);
         onError(id, message);
-        void vscode.window.showErrorMessage(`Chat Vector: ${message}`, 'Show Log').then((p) => p && ctx.log.show(true));
+        void vscode.window.showErrorMessage(`Chat Vector: ${userFacingHostText(message)}`, 'Show Log').then((p) => p && ctx.log.show(true));
         return undefined;
       }
     }),

@@ -37,6 +37,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
   readonly jobs: JobRunner;
   readonly store: CheckpointStore;
   readonly roles: RoleStore;
+  readonly checkpointsView: CheckpointsProvider;
   readonly deltas: DeltasProvider;
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;
@@ -50,10 +51,10 @@ class ChatVectorExtension extends Disposable implements Ctx {
     this.jobs = this.register(new JobRunner(this.host));
     this.roles = this.register(new RoleStore(context.workspaceState));
     this.store = this.register(new CheckpointStore(this.host, this.log));
-    const checkpoints = this.register(new CheckpointsProvider(this.store, this.roles));
-    this.register(vscode.window.createTreeView('chatVector.checkpoints', { treeDataProvider: checkpoints, showCollapseAll: false }));
+    this.checkpointsView = this.register(new CheckpointsProvider(this.store, this.roles));
+    this.register(vscode.window.createTreeView('chatVector.checkpoints', { treeDataProvider: this.checkpointsView, showCollapseAll: false }));
 
-    this.deltas = this.register(new DeltasProvider());
+    this.deltas = this.register(new DeltasProvider(context.extensionUri));
     this.deltaView = this.register(vscode.window.createTreeView('chatVector.deltas', { treeDataProvider: this.deltas, showCollapseAll: true }));
     this.chart = this.register(
       new ChartPanel(context.extensionUri, {

@@ -14,6 +14,7 @@ import type { Ctx } from './ctx';
 import { ROLE_LABEL, type Role } from './roles';
 import { untrainedSpecialTokens } from './specialTokens';
 import { formatBytes, formatCount, parseDecimal } from '../protocol/displayFormat';
+import { jobDoneMessage } from '../protocol/jobText';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments (from menus, keybindings and tests)
@@ -184,11 +185,17 @@ export async function compareFlow(ctx: Ctx, arg?: unknown, second?: unknown): Pr
       placeHolder: `Compare ${path.basename(a)} with…`,
       prefer: ctx.roles.roleOf(a) === 'chat' ? 'base' : 'chat',
       exclude: [a],
-      none: `$(symbol-operator) Nothing: ${path.basename(a)} is a chat vector, show its own magnitudes`,
+      // Only a chat-vector folder (chatvector.json, written by extract) can be shown alone.
+      ...(isChatVectorFolder(ctx, a) ? { none: `$(symbol-operator) Nothing: ${path.basename(a)} is a chat vector, show its own magnitudes` } : {}),
     });
     if (b === undefined) return undefined;
   }
   return ctx.compare(a, b);
+}
+
+/** A chat-vector folder: discovered as one, or a folder with the chatvector.json extract writes. */
+function isChatVectorFolder(ctx: Ctx, p: string): boolean {
+  return !!ctx.store.find(p)?.vector || fs.existsSync(path.join(p, 'chatvector.json'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,8 +371,7 @@ function finished(ctx: Ctx, r: JobResult<JobOutcome>, out: string, what: string,
   for (const w of x.warnings) ctx.log.warn(w);
   ctx.store.scheduleRefresh(0);
   const actions = ['Open Folder', ...(target ? ['Compare with Target'] : ['Show Deltas'])];
-  const warn = x.warnings.length ? ` (${x.warnings.length} warning${x.warnings.length > 1 ? 's' : ''} in the log)` : '';
-  void vscode.window.showInformationMessage(`${what}: ${path.basename(x.out)} — ${x.tensorCount} tensors, ${formatBytes(x.bytesWritten)} in ${x.seconds.toFixed(1)} s (${x.backend})${warn}`, ...actions).then(async (pick) => {
+  void ctx.jobs.showDone(jobDoneMessage(what, path.basename(x.out), x), x.warnings, actions).then(async (pick) => {
     try {
       if (pick === 'Open Folder') await openFolder(x.out);
       else if (pick === 'Compare with Target' && target) await ctx.compare(target, x.out);

@@ -8,7 +8,9 @@ import * as vscode from 'vscode';
 import { Disposable } from '../dispose';
 import type { TaskHostService } from '../host';
 import { RecipeDiagnostics } from './diagnostics';
+import { RecipeJobWarnings } from './jobWarnings';
 import { PlanDocuments } from './planDoc';
+import { RecipeQuickFixes } from './quickFix';
 import { isRecipeDocument, mergeMethodLine, RECIPE_SELECTOR } from './selector';
 import { ChatvecTaskProvider } from './tasks';
 
@@ -28,7 +30,7 @@ export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvi
     const range = new vscode.Range(line, 0, line, 0);
     const lens = (title: string, command: string, tooltip: string) => new vscode.CodeLens(range, { title, command, tooltip, arguments: [doc.uri] });
     const lenses = [
-      lens('$(play) Run Merge', 'chatVector.runMerge', 'Run this recipe in the task host (asks for the output folder)'),
+      lens('$(play) Run Merge', 'chatVector.runMerge', 'Run this recipe (asks for the output folder)'),
       lens('$(checklist) Dry Run', 'chatVector.dryRunMerge', 'Plan: tensors, output size, estimated time and memory, parameter filter matches'),
       lens('$(diff) Compare Inputs', 'chatVector.compareRecipeInputs', 'The base model against the first other model, in the Layer Deltas view'),
     ];
@@ -40,12 +42,15 @@ export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvi
 export class RecipeFeatures extends Disposable {
   readonly diagnostics: RecipeDiagnostics;
   readonly plans = this.register(new PlanDocuments());
+  /** Warnings of the last merge or dry run, on the recipe. */
+  readonly jobWarnings = this.register(new RecipeJobWarnings());
   readonly tasks: ChatvecTaskProvider;
 
   constructor(context: vscode.ExtensionContext, host: TaskHostService, log: vscode.LogOutputChannel) {
     super();
     this.diagnostics = this.register(new RecipeDiagnostics(host, log));
     this.register(vscode.languages.registerCodeLensProvider(RECIPE_SELECTOR, this.register(new RecipeCodeLenses())));
+    this.register(vscode.languages.registerCodeActionsProvider(RECIPE_SELECTOR, new RecipeQuickFixes(), { providedCodeActionKinds: RecipeQuickFixes.kinds }));
     this.tasks = this.register(new ChatvecTaskProvider(context.asAbsolutePath(path.join('dist', 'cli.js'))));
     // `chatVector.recipeEditor`: the editor menus offer the recipe commands only on recipes.
     const update = () => {

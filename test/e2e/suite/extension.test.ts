@@ -133,19 +133,34 @@ describe('Chat Vector in a real VS Code', function () {
     assert.equal(ctx.roles.get('chat'), demo('chat'));
     assert.equal(ctx.roles.get('target'), demo('cp'));
     assert.deepEqual(ctx.context.workspaceState.get('chatVector.roles'), { base: demo('base'), chat: demo('chat'), target: demo('cp') });
-    // One role per checkpoint: making the chat model the target moves the role.
+    // One role per checkpoint, nothing lost silently: making the chat model the target swaps the
+    // two roles, says so, and the rows keep their order (by path, not by role).
+    const order = () => (ctx.checkpointsView.getChildren() as Promise<CheckpointEntry[]>).then((l) => l.map((e) => e.path));
+    const before = await order();
     await vscode.commands.executeCommand('chatVector.setAsTarget', demo('chat'));
-    assert.equal(ctx.roles.get('chat'), undefined);
+    assert.equal(ctx.roles.get('target'), demo('chat'));
+    assert.equal(ctx.roles.get('chat'), demo('cp'));
+    assert.equal(ctx.roles.get('base'), demo('base'));
+    assert.equal(ctx.roles.lastChange, 'tiny-chat is now Target (was Chat); tiny-cp is now Chat (was Target).');
+    assert.deepEqual(await order(), before);
     await vscode.commands.executeCommand('chatVector.setAsChat', demo('chat'));
-    await vscode.commands.executeCommand('chatVector.setAsTarget', demo('cp'));
+    assert.deepEqual(ctx.context.workspaceState.get('chatVector.roles'), { base: demo('base'), chat: demo('chat'), target: demo('cp') });
   });
 
-  it('inspects a checkpoint into a read-only Markdown document', async () => {
+  it('inspects a checkpoint into a read-only Markdown document, opened as its preview', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     const md = await vscode.commands.executeCommand<string>('chatVector.inspectCheckpoint', demo('base'));
     assert.match(md, /LlamaForCausalLM/);
-    const doc = await waitFor('the inspect document', () => vscode.window.activeTextEditor?.document);
-    assert.equal(doc.uri.scheme, 'chatvector-inspect');
+    // The rendered preview is the active tab, not the Markdown source.
+    const tab = await waitFor('the Markdown preview', () => {
+      const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      return input instanceof vscode.TabInputWebview && /markdown\.preview/.test(input.viewType) && input;
+    });
+    assert.ok(tab);
+    assert.ok(!vscode.window.visibleTextEditors.some((e) => e.document.uri.scheme === 'chatvector-inspect'), 'no source editor');
+    const doc = await waitFor('the inspect document', () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'chatvector-inspect'));
     assert.match(doc.getText(), /model\.layers\.3\.self_attn\.q_proj\.weight/);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it("shows the same deltas in the Layer Deltas tree as `chatvec diff --json`", async () => {
@@ -263,6 +278,13 @@ describe('Chat Vector in a real VS Code', function () {
     // The output is a chat model: the chat template came along.
     assert.match(fs.readFileSync(path.join(out, 'tokenizer_config.json'), 'utf8'), /chat_template/);
     await waitFor('the Checkpoints view to list the output', () => ctx.store.find(out)?.report);
+    // The completion message: plurals right, the backend without nested parentheses, and the
+    // job's warnings (if any) quoted with Show Warnings instead of "(1 warning in the log)".
+    const done = ctx.jobs.doneMessages.at(-1)!;
+    assert.match(done.message, /^Chat vector applied: tiny-cp-chat — \d+ tensors, .* on [^()]+( \(\d+ threads?\))?\.( \d+ warnings?(, the first)?: .+)?$/, done.message);
+    assert.doesNotMatch(done.message, /in the log/);
+    assert.deepEqual(done.warnings, r.result.warnings);
+    assert.equal(/warning/.test(done.message), r.result.warnings.length > 0);
   });
 
   it('the computeBackend setting "gpu" runs apply on a GPU adapter (or falls back, saying so), with the same tensor bytes', async function () {
