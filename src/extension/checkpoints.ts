@@ -197,8 +197,8 @@ export class CheckpointItem extends vscode.TreeItem {
     this.id = entry.path;
     const r = entry.report;
     const parts: string[] = [];
-    if (role) parts.push(ROLE_LABEL[role]);
-    if (r) parts.push(entry.vector ? 'chat vector' : printable(r.architecture ?? r.family), `${formatCount(r.parameterCount)} params`, dtypeSummary(r), formatBytes(r.fileBytes));
+    // Size facts first (they survive a narrow side bar); the role is the icon, the architecture is in the tooltip.
+    if (r) parts.push(formatCount(r.parameterCount), dtypeSummary(r), formatBytes(r.fileBytes), ...(entry.vector ? ['chat vector'] : []));
     else if (entry.error) parts.push(`⚠ ${printable(entry.error)}`);
     else parts.push('…');
     this.description = parts.join(' · ');
@@ -212,7 +212,7 @@ export class CheckpointItem extends vscode.TreeItem {
     this.contextValue = `checkpoint${role ? `.${role}` : ''}`;
     this.resourceUri = entry.uri;
     this.tooltip = tooltipOf(entry, role);
-    this.accessibilityInformation = { label: `${printable(displayName(entry))}, ${this.description}` };
+    this.accessibilityInformation = { label: `${printable(displayName(entry))}${role ? `, ${ROLE_LABEL[role]}` : ''}, ${this.description}` };
   }
 }
 

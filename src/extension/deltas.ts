@@ -58,6 +58,13 @@ export class Comparison {
       }
       g.tensors.push({ kind: 'tensor', tensor: t, order: i, parent: g });
     });
+    // Within a layer, the order a block runs its modules (q, k, v, o, gate, up, down …; the
+    // heatmap's columns), then by name: "order" sorting lists them as the chart does.
+    const rank = (m: string) => {
+      const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
+      return i < 0 ? CHART_MODULE_COLUMNS.length : i;
+    };
+    for (const g of this.groups) g.tensors.sort((x, y) => rank(x.tensor.module) - rank(y.tensor.module) || x.tensor.name.localeCompare(y.tensor.name));
   }
 
   get title(): string {

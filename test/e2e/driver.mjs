@@ -310,7 +310,9 @@ try {
   await check('demo created: the Layer Deltas tree shows Base vs Chat', () => row('tiny-base → tiny-chat').waitFor({ timeout: 60_000 }));
   await check('Checkpoints view lists the demo with roles', async () => {
     await row('tiny-cp').waitFor();
-    await page.locator('.monaco-list-row', { hasText: 'Target' }).first().waitFor();
+    // The role is the row's icon (and in its accessible name), not repeated in the text.
+    await page.locator('.monaco-list-row[aria-label*="tiny-cp, Target"]').first().waitFor();
+    await row('tiny-cp').locator('.codicon-target').waitFor();
   });
   await page.keyboard.press('Escape');
   await palette('Chat Vector: Compare Checkpoints…');
@@ -403,13 +405,14 @@ try {
 
   // (5) Apply Chat Vector… with the guided flow on a model big enough to watch: progress, Cancel.
   await palette('Chat Vector: Apply Chat Vector…');
+  // Base and Chat are set (the demo's), so the flow counts 5 steps until another pair is chosen: 7.
   await pickStep('Apply Chat Vector (1/5)', 'stress-cp', 'stress-cp');
-  await pickStep('Apply Chat Vector (2/5)', undefined, 'From a base model');
-  await pickStep('base model', 'stress-base', 'stress-base');
-  await pickStep('chat model', 'stress-chat', 'stress-chat');
-  await pickStep('Apply Chat Vector (3/5)'); // ratio: the default
-  await pickStep('Apply Chat Vector (4/5)'); // options as pre-selected
-  await pickStep('Apply Chat Vector (5/5)'); // output folder: the suggestion
+  await pickStep('Apply Chat Vector (2/5)', 'Another base model', 'Another base model');
+  await pickStep('Apply Chat Vector (3/7)', 'stress-base', 'stress-base');
+  await pickStep('Apply Chat Vector (4/7)', 'stress-chat', 'stress-chat');
+  await pickStep('Apply Chat Vector (5/7)'); // ratio: the default
+  await pickStep('Apply Chat Vector (6/7)'); // options as pre-selected
+  await pickStep('Apply Chat Vector (7/7)'); // output folder: the suggestion
   const running = toast('Applying chat vector to stress-cp');
   await check('a progress notification with percentage and throughput', async () => {
     await running.waitFor({ timeout: 30_000 });
@@ -435,21 +438,38 @@ try {
   await shot('ui-06-cancelled.png');
   if (fs.existsSync(path.join(workspace, 'stress', 'stress-cp-chat'))) throw new Error('a cancelled apply left its output folder');
 
-  // (6) The same flow on the demo to the end: the options explain themselves, success has actions.
-  await palette('Chat Vector: Apply Chat Vector…');
-  await pickStep('Apply Chat Vector (1/5)', 'tiny-cp', 'tiny-cp');
-  await pickStep('Apply Chat Vector (2/5)', undefined, 'From a base model');
-  await pickStep('base model', 'tiny-base', 'tiny-base');
-  await pickStep('chat model', 'tiny-chat', 'tiny-chat');
-  await pickStep('Apply Chat Vector (3/5)');
-  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (4/5)' }).waitFor();
+  // (6) The same flow on the demo to the end, started from the Target row's inline action (the
+  // target is known: four steps): the options explain themselves, success has actions.
+  await page.keyboard.press('Escape');
+  await check('Apply and Extract are on the Checkpoints view title bar', async () => {
+    await page.locator('.pane-header', { hasText: 'Checkpoints' }).hover();
+    await page.locator('.pane-header .action-item a[aria-label="Apply Chat Vector…"]').first().waitFor();
+    await page.locator('.pane-header .action-item a[aria-label="Extract Chat Vector…"]').first().waitFor();
+  });
+  await row('tiny-cp').hover();
+  await row('tiny-cp').locator('.actions .action-item a[aria-label="Apply Chat Vector…"]').click();
+  await check('a step counter, Back, and Base → Chat as one choice', async () => {
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (1/4)' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'tiny-base → tiny-chat' }).waitFor();
+  });
+  await shot('ui-07a-apply-source.png');
+  await pickStep('Apply Chat Vector (1/4)');
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (2/4)' }).waitFor();
+  await page.locator('.quick-input-widget .codicon-quick-input-back').first().click();
+  await check('Back returns to the previous step, its answer highlighted', async () => {
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (1/4)' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'tiny-base → tiny-chat' }).waitFor();
+  });
+  await pickStep('Apply Chat Vector (1/4)');
+  await pickStep('Apply Chat Vector (2/4)');
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (3/4)' }).waitFor();
   await check('"Skip embeddings" explains the vocabulary difference; special tokens are offered', async () => {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'vocabularies differ' }).waitFor();
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'special token' }).waitFor();
   });
   await shot('ui-07-apply-options.png');
   await page.keyboard.press('Enter');
-  await pickStep('Apply Chat Vector (5/5)');
+  await pickStep('Apply Chat Vector (4/4)');
   const done = toast('Chat vector applied');
   await check('success offers "Open Folder" and "Compare with Target"', async () => {
     await done.waitFor({ timeout: 60_000 });

@@ -170,6 +170,12 @@ describe('Chat Vector in a real VS Code', function () {
     const tree = ctx.deltas;
     tree.setSort('order');
     tree.setValueMode('relative');
+    assert.equal(ctx.deltaView.description, 'by layer · relative ‖Δ‖/‖A‖', 'the view says its order and measure');
+    tree.setSort('magnitude');
+    tree.setValueMode('absolute');
+    assert.equal(ctx.deltaView.description, 'largest first · absolute ‖Δ‖');
+    tree.setSort('order');
+    tree.setValueMode('relative');
     const [model] = tree.getChildren();
     assert.ok(model && model.kind === 'model');
     assert.equal(tree.getTreeItem(model).label, 'tiny-base → tiny-chat');
@@ -178,6 +184,12 @@ describe('Chat Vector in a real VS Code', function () {
       groups.map((g) => g.group.label),
       oracle.groups.map((g) => g.label),
     );
+    // A layer's tensor rows in the order the block runs them (the heatmap's columns), norms last.
+    const blockOrder = ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'norm'];
+    const layer3 = groups.find((g) => g.kind === 'group' && g.key === 'layer:3') as GroupNode;
+    const modules = (tree.getChildren(layer3) as DeltaNode[]).map((t) => (t.kind === 'tensor' ? t.tensor.module : '?'));
+    assert.deepEqual(modules, ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'norm', 'norm'], modules.join(' '));
+    assert.ok(modules.every((m, i) => i === 0 || blockOrder.indexOf(modules[i - 1]!) <= blockOrder.indexOf(m)));
     let tensorRows = 0;
     groups.forEach((g, i) => {
       const o = oracle.groups[i]!;
@@ -320,6 +332,24 @@ describe('Chat Vector in a real VS Code', function () {
       fs.rmSync(outCpu, { recursive: true, force: true });
       fs.rmSync(outGpu, { recursive: true, force: true });
     }
+  });
+
+  it('asks Extract in numbered steps with Back; with Base and Chat set, one confirmation replaces two picks', async () => {
+    assert.equal(ctx.roles.get('base'), demo('base'));
+    assert.equal(ctx.roles.get('chat'), demo('chat'));
+    const running = vscode.commands.executeCommand('chatVector.extractChatVector');
+    await waitFor('step 1 of 3 (models, options, output)', () => api.stepTitle() === 'Extract Chat Vector (1/3)');
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await waitFor('step 2 of 3 (options)', () => api.stepTitle() === 'Extract Chat Vector (2/3)');
+    await vscode.commands.executeCommand('workbench.action.quickInputBack');
+    await waitFor('Back: step 1 of 3 again', () => api.stepTitle() === 'Extract Chat Vector (1/3)');
+    // "Other models…" adds the base and chat picks: five steps.
+    await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await waitFor('step 2 of 5 (base model)', () => api.stepTitle() === 'Extract Chat Vector (2/5)');
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+    assert.equal(await running, undefined, 'Escape ends the flow without a job');
+    assert.equal(api.stepTitle(), undefined);
   });
 
   it('extracts a chat vector through the command, with the same bytes as the CLI, and measures it alone', async () => {
