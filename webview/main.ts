@@ -16,6 +16,7 @@ import {
   type ValueMode,
 } from '../src/protocol/webview';
 import { HEAT_STEPS, heatLegendTicks, heatStep } from '../src/protocol/heatScale';
+import { niceTicks } from '../src/protocol/chartAxis';
 import { formatNorm, formatPercent } from '../src/protocol/displayFormat';
 
 interface VsCodeApi {
@@ -30,6 +31,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 let data: ChartData | undefined;
 let mode: ValueMode = vscode.getState()?.mode ?? 'relative';
+let layersOnly = vscode.getState()?.layersOnly ?? false;
+const saveState = (d: ChartData) => vscode.setState({ a: d.a, b: d.b, mode, layersOnly });
 let selected: string | null = null;
 let nextRequest = 1;
 /** The width the charts were last drawn for (the panel's content width). */
@@ -51,7 +54,7 @@ window.addEventListener('message', (event: MessageEvent) => {
       case 'show':
         data = m.data;
         mode = m.mode;
-        vscode.setState({ a: m.data.a, b: m.data.b, mode });
+        saveState(m.data);
         render();
         break;
       case 'reveal':
@@ -115,7 +118,8 @@ function render(): void {
 
   const header = el('header');
   header.append(el('h1', { id: 'title' }, d.title));
-  header.append(el('p', { class: 'verdict', id: 'verdict' }, `${d.verdict} — total ‖Δ‖ ${formatNorm(d.total.deltaNorm)}, ${formatPercent(d.total.relative)} of ‖A‖`));
+  // One headline: the verdict (with the models' names) and the total ‖Δ‖, not a second percentage.
+  header.append(el('p', { class: 'verdict', id: 'verdict' }, `${d.verdict} · total ‖Δ‖ ${formatNorm(d.total.deltaNorm)}`));
 
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar' });
   const select = el('vscode-single-select' as 'div', { id: 'mode', 'aria-label': 'Measure' });
@@ -131,7 +135,7 @@ function render(): void {
     const v = (select as unknown as { value: string }).value === 'absolute' ? 'absolute' : 'relative';
     if (v === mode) return;
     mode = v;
-    vscode.setState({ a: d.a, b: d.b, mode });
+    saveState(d);
     post({ type: 'mode', mode });
     render();
   });
@@ -144,7 +148,16 @@ function render(): void {
   });
   const csv = el('vscode-button' as 'button', { id: 'save-csv', secondary: '' }, 'Save as CSV');
   csv.addEventListener('click', () => post({ type: 'saveCsv', requestId: nextRequest++ }));
-  toolbar.append(select, png, csv);
+  const only = el('label', { class: 'layers-only' });
+  const box = el('input', { type: 'checkbox', id: 'layers-only' });
+  box.checked = layersOnly;
+  box.addEventListener('change', () => {
+    layersOnly = box.checked;
+    saveState(d);
+    render();
+  });
+  only.append(box, document.createTextNode(' Layers only (leave out embeddings and LM head)'));
+  toolbar.append(select, png, csv, only);
   header.append(toolbar);
   app.append(header);
 
@@ -205,20 +218,20 @@ function barChart(d: ChartData, width: number): SVGSVGElement {
   const m = { left: 64, right: 12, top: 12, bottom: 36 };
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
-  const values = d.groups.map(value).map((x) => (Number.isFinite(x) ? x : 0));
-  const top = niceCeil(Math.max(...values, 0));
+  const groups = layersOnly && d.groups.some((g) => g.layer !== null) ? d.groups.filter((g) => g.layer !== null) : d.groups;
+  const values = groups.map(value).map((x) => (Number.isFinite(x) ? x : 0));
+  const tickValues = niceTicks(Math.max(...values, 0), 4);
+  const top = tickValues.at(-1)!;
   const scale = d.scale[mode];
   const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, id: 'bars', role: 'img', 'aria-label': `Bar chart of ${measureName()} per group` });
-  const ticks = 4;
-  for (let i = 0; i <= ticks; i++) {
-    const v = (top * i) / ticks;
-    const y = m.top + plotH - (plotH * i) / ticks;
+  for (const v of tickValues) {
+    const y = m.top + plotH - (top > 0 ? (plotH * v) / top : 0);
     root.append(svg('line', { x1: m.left, x2: width - m.right, y1: y, y2: y, class: 'grid' }));
     root.append(svg('text', { x: m.left - 6, y: y + 4, class: 'tick', 'text-anchor': 'end' }, top > 0 ? fmt(v) : ''));
   }
-  const band = plotW / Math.max(1, d.groups.length);
-  const every = Math.ceil(d.groups.length / Math.max(1, Math.floor(plotW / 28)));
-  d.groups.forEach((g, i) => {
+  const band = plotW / Math.max(1, groups.length);
+  const every = Math.ceil(groups.length / Math.max(1, Math.floor(plotW / 28)));
+  groups.forEach((g, i) => {
     const v = values[i]!;
     const h = top > 0 ? (plotH * v) / top : 0;
     const x = m.left + i * band + band * 0.15;
@@ -303,13 +316,6 @@ function highlight(scroll: boolean): void {
   const g = data?.groups.find((x) => x.key === selected);
   if (g) readout(g);
   if (scroll) hits[0]?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
-}
-
-function niceCeil(x: number): number {
-  if (!(x > 0)) return 0;
-  const p = 10 ** Math.floor(Math.log10(x));
-  for (const f of [1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (f * p >= x) return f * p;
-  return 10 * p;
 }
 
 // ---------------------------------------------------------------------------------------------

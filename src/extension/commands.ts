@@ -8,11 +8,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
 import type { DeltaNode } from './deltas';
-import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint } from './flows';
+import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint, ShownError } from './flows';
 import type { Role } from './roles';
 import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
 import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
-import { userFacingHostText } from '../protocol/jobText';
+import { uiErrorText } from '../protocol/jobText';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -177,7 +177,9 @@ export function registerCommands(ctx: Ctx, onError: (id: string, message: string
         const details = e instanceof Error ? ((e as { details?: string }).details ?? e.stack) : undefined;
         ctx.log.error(`${id} failed: ${message}${details ? `\n${details}` : ''}`);
         onError(id, message);
-        void vscode.window.showErrorMessage(`Chat Vector: ${userFacingHostText(message)}`, 'Show Log').then((p) => p && ctx.log.show(true));
+        // A flow that offered its own recovery has shown the error already.
+        if (e instanceof ShownError) return undefined;
+        void vscode.window.showErrorMessage(`Chat Vector: ${uiErrorText(message)}`, 'Show Log').then((p) => p && ctx.log.show(true));
         return undefined;
       }
     }),

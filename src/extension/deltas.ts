@@ -111,7 +111,7 @@ export class Comparison {
       title: this.title,
       a: this.report.a,
       b: this.report.b,
-      verdict: formatVerdict(this.report.lineage),
+      verdict: formatVerdict(this.report.lineage, { a: path.basename(this.report.a), b: this.report.b === null ? 'B' : path.basename(this.report.b) }),
       total: { deltaNorm: this.report.total.deltaNorm, relative: this.report.total.relative },
       groups,
       columns: CHART_MODULE_COLUMNS.filter((c) => present.has(c)),

@@ -14,7 +14,7 @@ import type { Ctx } from './ctx';
 import { ROLE_LABEL, type Role } from './roles';
 import { askApply, askCompare, askExtract } from './guided';
 import { formatBytes, formatCount, parseDecimal } from '../protocol/displayFormat';
-import { jobDoneMessage } from '../protocol/jobText';
+import { isVocabularyMismatch, jobDoneMessage, uiErrorText } from '../protocol/jobText';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments (from menus, keybindings and tests)
@@ -215,7 +215,7 @@ export async function extractFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<Jo
     if (overwrite === undefined) return undefined;
     o = { ...asked, overwrite };
   }
-  const r = await ctx.jobs.run('extract', `Extracting chat vector ${path.basename(o.out)}`, o);
+  const r = await withSkipEmbeddingsRetry(ctx, o, () => ctx.jobs.run('extract', `Extracting chat vector ${path.basename(o.out)}`, o), (skip) => extractFlow(ctx, { base: o.base, chat: o.chat, out: o.out, overwrite: o.overwrite, skipEmbed: skip }));
   finished(ctx, r, o.out, 'Chat vector extracted', null);
   return r;
 }
@@ -245,7 +245,9 @@ export async function applyFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<JobO
     if (overwrite === undefined) return undefined;
     o = { ...asked, overwrite };
   }
-  const r = await ctx.jobs.run('apply', `Applying chat vector to ${path.basename(o.target)}`, o);
+  const r = await withSkipEmbeddingsRetry(ctx, o, () => ctx.jobs.run('apply', `Applying chat vector to ${path.basename(o.target)}`, o), (skip) =>
+    applyFlow(ctx, { target: o.target, vectors: o.vectors, base: o.base, chats: o.chats, ratios: o.ratios, out: o.out, specialTokens: o.specialTokens, overwrite: o.overwrite, skipEmbed: skip }),
+  );
   finished(ctx, r, o.out, 'Chat vector applied', o.target);
   return r;
 }
@@ -253,6 +255,30 @@ export async function applyFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<JobO
 export function parseRatios(v: string): number[] | undefined {
   const nums = v.split(',').map(parseDecimal);
   return nums.every((x): x is number => x !== null) ? nums : undefined;
+}
+
+/** An error the flow has already shown with its own recovery action (the command wrapper only logs it). */
+export class ShownError extends Error {}
+
+/** The action that runs a job again with "Skip embeddings" after it failed on differing vocabularies. */
+export const RETRY_SKIP_EMBEDDINGS = 'Retry with Skip Embeddings';
+
+/**
+ * Runs `job`; when it fails because the vocabularies differ and embeddings were not skipped, the
+ * error (in the editor's words) offers RETRY_SKIP_EMBEDDINGS, which runs `again(true)`.
+ */
+async function withSkipEmbeddingsRetry<T>(ctx: Ctx, o: { skipEmbed?: boolean }, job: () => Promise<T>, again: (skip: true) => Promise<unknown>): Promise<T> {
+  try {
+    return await job();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (o.skipEmbed || !isVocabularyMismatch(message)) throw e;
+    void vscode.window.showErrorMessage(`Chat Vector: ${uiErrorText(message)}`, RETRY_SKIP_EMBEDDINGS, 'Show Log').then((pick) => {
+      if (pick === RETRY_SKIP_EMBEDDINGS) void again(true).catch((err: unknown) => void vscode.window.showErrorMessage(`Chat Vector: ${uiErrorText(err instanceof Error ? err.message : String(err))}`));
+      else if (pick === 'Show Log') ctx.log.show(true);
+    });
+    throw new ShownError(message);
+  }
 }
 
 /** The end of a writing job: a message with follow-up actions (not awaited, so flows return). */

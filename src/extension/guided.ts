@@ -5,7 +5,7 @@
  * shows the earlier answer highlighted.
  */
 import * as path from 'node:path';
-import type * as vscode from 'vscode';
+import * as vscode from 'vscode';
 import type { ApplyOptions, ExtractOptions } from '../protocol/taskHost';
 import type { Settings } from './config';
 import type { Ctx } from './ctx';
@@ -70,6 +70,19 @@ function outputStep<S extends { out?: string }>(suggest: (s: S) => string): Step
     s.out = out.trim();
     return 'next';
   };
+}
+
+/**
+ * Asked when "Skip embeddings" was unticked although the vocabularies differ (the job would fail):
+ * true to tick it again and go on, false to return to the options.
+ */
+async function keepSkipEmbeddings(reason: string): Promise<boolean> {
+  const pick = await vscode.window.showWarningMessage(
+    'Without "Skip embeddings" this job fails: the vocabularies differ.',
+    { modal: true, detail: `${reason[0]!.toUpperCase()}${reason.slice(1)}. The embeddings and LM head of models with different vocabularies cannot be combined row by row.` },
+    'Skip Embeddings',
+  );
+  return pick === 'Skip Embeddings';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,10 +185,19 @@ export async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promi
         });
       }
     }
-    const picked = await w.pickMany({ items, placeholder: 'Options (Space toggles, Enter continues)' });
-    if (picked === BACK || picked === undefined) return picked;
-    x.options = picked.map((p) => p.id);
-    return 'next';
+    for (;;) {
+      const picked = await w.pickMany({ items, placeholder: 'Options (Space toggles, Enter continues)' });
+      if (picked === BACK || picked === undefined) return picked;
+      x.options = picked.map((p) => p.id);
+      if (!reason || x.options.includes('skipEmbed')) return 'next';
+      // The known-bad choice: the job would fail after reading everything.
+      if (!(await keepSkipEmbeddings(reason))) {
+        for (const i of items) i.picked = x.options.includes(i.id);
+        continue;
+      }
+      x.options = [...x.options, 'skipEmbed'];
+      return 'next';
+    }
   };
   const output = outputStep<ApplyState>((x) => siblingPath(x.target!, '-chat'));
 
@@ -247,10 +269,16 @@ export async function askExtract(ctx: Ctx, s: Settings): Promise<Omit<ExtractOpt
     const items: OptionPick[] = [
       { id: 'skipEmbed', label: 'Skip embeddings', description: reason ? 'recommended: the vocabularies differ' : 'leave embed_tokens and lm_head out of the vector', detail: reason ?? 'The vocabularies match.', picked: x.skipEmbed ?? skipDefault(s, reason) },
     ];
-    const picked = await w.pickMany({ items, placeholder: 'Options (Space toggles, Enter continues)' });
-    if (picked === BACK || picked === undefined) return picked;
-    x.skipEmbed = picked.some((p) => p.id === 'skipEmbed');
-    return 'next';
+    for (;;) {
+      const picked = await w.pickMany({ items, placeholder: 'Options (Space toggles, Enter continues)' });
+      if (picked === BACK || picked === undefined) return picked;
+      x.skipEmbed = picked.some((p) => p.id === 'skipEmbed') || (!!reason && (await keepSkipEmbeddings(reason)));
+      if (reason && !x.skipEmbed) {
+        items[0]!.picked = false;
+        continue;
+      }
+      return 'next';
+    }
   };
   const output = outputStep<ExtractState>((x) => siblingPath(x.chat!, '-vector'));
   const done = await Wizard.run('Extract Chat Vector', st, (x) => [...(pair ? [source] : []), ...(!pair || x.source === 'pick' ? [base, chat] : []), options, output]);

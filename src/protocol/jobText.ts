@@ -79,3 +79,29 @@ export function recipeWarningRanges(text: string, warnings: readonly string[]): 
 export function userFacingHostText(message: string): string {
   return message.replace(/\b([Tt])he task host\b/g, (_m, t: string) => `${t}he background process`).replace(/\btask host\b/g, 'background process');
 }
+
+/** Command-line flags as the editor's dialogs name them. */
+const FLAG_WORDS: readonly [RegExp, string][] = [
+  [/\bpass --skip-embed\b/g, 'choose "Skip embeddings"'],
+  [/--skip-embed\b/g, '"Skip embeddings"'],
+  [/\bpass --special-tokens\b/g, 'choose "Map special tokens"'],
+  [/--special-tokens\b/g, '"Map special tokens"'],
+  [/--overwrite\b/g, '"Replace"'],
+];
+
+/**
+ * An error of a job in the editor's words: the background process instead of the task host, the
+ * dialogs' option names instead of CLI flags, and folder names instead of absolute paths (the log
+ * keeps the original message).
+ */
+export function uiErrorText(message: string): string {
+  let s = userFacingHostText(message);
+  for (const [re, words] of FLAG_WORDS) s = s.replace(re, words);
+  // "/tmp/ws/chatvec-demo/tiny-cp" → "tiny-cp": at least two segments, after a space, quote or bracket.
+  return s.replace(/(^|[\s"'`([])(?:\/[^\s/:,;()[\]"'`]+)+\/([^\s/:,;()[\]"'`]+)/g, '$1$2');
+}
+
+/** True when a job failed because the vocabularies differ, which "Skip embeddings" avoids. */
+export function isVocabularyMismatch(message: string): boolean {
+  return /vocabularies differ/.test(message) && /--skip-embed/.test(message);
+}

@@ -54,6 +54,8 @@ export interface ChartPanelState {
   readonly a: string;
   readonly b: string | null;
   readonly mode: ValueMode;
+  /** The bar chart leaves out embeddings, LM head and other non-layer groups (their scale flattens the layers). */
+  readonly layersOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

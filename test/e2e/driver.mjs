@@ -468,7 +468,13 @@ try {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'special token' }).waitFor();
   });
   await shot('ui-07-apply-options.png');
-  await page.keyboard.press('Enter');
+  // Unticking "Skip embeddings" although the vocabularies differ is stopped before anything runs.
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Skip embeddings' }).first().click();
+  await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
+  const dialog = page.locator('.monaco-dialog-box', { hasText: 'Without "Skip embeddings" this job fails' });
+  await check('unticking "Skip embeddings" with differing vocabularies is questioned before the job runs', () => dialog.waitFor());
+  await shot('ui-07b-skip-embeddings-kept.png');
+  await dialog.locator('.monaco-button', { hasText: 'Skip Embeddings' }).click();
   await pickStep('Apply Chat Vector (4/4)');
   const done = toast('Chat vector applied');
   await check('success offers "Open Folder" and "Compare with Target"', async () => {

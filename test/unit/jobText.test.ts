@@ -1,7 +1,7 @@
 // What the extension says when a job ends, and where a job's warnings land in a recipe.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { countOf, jobDoneMessage, recipeWarningRanges, userFacingHostText } from '../../src/protocol/jobText';
+import { countOf, isVocabularyMismatch, jobDoneMessage, recipeWarningRanges, uiErrorText, userFacingHostText } from '../../src/protocol/jobText';
 
 const facts = { tensorCount: 39, bytesWritten: 501_234, seconds: 0.123, backend: 'cpu (2 threads)', warnings: [] as string[] };
 
@@ -67,5 +67,24 @@ describe('host messages in the user\'s words', () => {
     assert.equal(userFacingHostText('the task host (pid 12) crashed (killed by SIGKILL)'), 'the background process (pid 12) crashed (killed by SIGKILL)');
     assert.equal(userFacingHostText('The task host did not answer inspect; restarting it'), 'The background process did not answer inspect; restarting it');
     assert.equal(userFacingHostText('cannot start the task host: ENOENT; task host bundle'), 'cannot start the background process: ENOENT; background process bundle');
+  });
+});
+
+describe('job errors in the editor\'s words', () => {
+  const cli =
+    'the vocabularies differ (embedding/LM-head shapes): model.embed_tokens.weight: [576, 64] in /tmp/uxws/chatvec-demo/tiny-cp vs [512, 64] in /tmp/uxws/chatvec-demo/tiny-base; pass --skip-embed to take the input embeddings and LM head from the target unchanged';
+
+  it('names folders, not absolute paths, and the option, not the flag', () => {
+    assert.equal(
+      uiErrorText(cli),
+      'the vocabularies differ (embedding/LM-head shapes): model.embed_tokens.weight: [576, 64] in tiny-cp vs [512, 64] in tiny-base; choose "Skip embeddings" to take the input embeddings and LM head from the target unchanged',
+    );
+    assert.equal(uiErrorText('relative ‖Δ‖/‖A‖ of x'), 'relative ‖Δ‖/‖A‖ of x', 'a lone slash is not a path');
+    assert.equal(uiErrorText('out exists; use --overwrite'), 'out exists; use "Replace"');
+  });
+
+  it('recognises the vocabulary mismatch that "Skip embeddings" fixes', () => {
+    assert.equal(isVocabularyMismatch(cli), true);
+    assert.equal(isVocabularyMismatch('shapes differ: q_proj'), false);
   });
 });

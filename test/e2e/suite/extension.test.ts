@@ -299,6 +299,16 @@ describe('Chat Vector in a real VS Code', function () {
     assert.equal(/warning/.test(done.message), r.result.warnings.length > 0);
   });
 
+  it('an apply that fails on differing vocabularies is reported once, in the editor\'s words, with a retry', async () => {
+    const out = path.join(ws, 'tiny-cp-no-skip');
+    const errorsBefore = api.errors.length;
+    const r = await vscode.commands.executeCommand('chatVector.applyChatVector', { target: demo('cp'), base: demo('base'), chats: [demo('chat')], ratios: [1], out, skipEmbed: false, overwrite: true });
+    assert.equal(r, undefined);
+    assert.equal(api.errors.length, errorsBefore + 1, 'one error');
+    assert.match(api.errors.at(-1)!.message, /vocabularies differ[\s\S]*--skip-embed/);
+    assert.ok(!fs.existsSync(out), 'nothing was written');
+  });
+
   it('the computeBackend setting "gpu" runs apply on a GPU adapter (or falls back, saying so), with the same tensor bytes', async function () {
     this.timeout(120_000);
     const outCpu = path.join(path.dirname(ws), `${path.basename(ws)}-backend-cpu`);
