@@ -14,9 +14,9 @@ import {
   type FromWebview,
   type ToWebview,
   type ValueMode,
-  HEAT_STEPS,
-  heatStep,
 } from '../src/protocol/webview';
+import { HEAT_STEPS, heatLegendTicks, heatStep } from '../src/protocol/heatScale';
+import { niceTicks } from '../src/protocol/chartAxis';
 import { formatNorm, formatPercent } from '../src/protocol/displayFormat';
 
 interface VsCodeApi {
@@ -31,8 +31,12 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 let data: ChartData | undefined;
 let mode: ValueMode = vscode.getState()?.mode ?? 'relative';
+let layersOnly = vscode.getState()?.layersOnly ?? false;
+const saveState = (d: ChartData) => vscode.setState({ a: d.a, b: d.b, mode, layersOnly });
 let selected: string | null = null;
 let nextRequest = 1;
+/** The width the charts were last drawn for (the panel's content width). */
+let drawnWidth = 0;
 
 const app = document.getElementById('app')!;
 
@@ -50,7 +54,7 @@ window.addEventListener('message', (event: MessageEvent) => {
       case 'show':
         data = m.data;
         mode = m.mode;
-        vscode.setState({ a: m.data.a, b: m.data.b, mode });
+        saveState(m.data);
         render();
         break;
       case 'reveal':
@@ -114,7 +118,8 @@ function render(): void {
 
   const header = el('header');
   header.append(el('h1', { id: 'title' }, d.title));
-  header.append(el('p', { class: 'verdict', id: 'verdict' }, `${d.verdict} — total ‖Δ‖ ${formatNorm(d.total.deltaNorm)}, ${formatPercent(d.total.relative)} of ‖A‖`));
+  // One headline: the verdict (with the models' names) and the total ‖Δ‖, not a second percentage.
+  header.append(el('p', { class: 'verdict', id: 'verdict' }, `${d.verdict} · total ‖Δ‖ ${formatNorm(d.total.deltaNorm)}`));
 
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar' });
   const select = el('vscode-single-select' as 'div', { id: 'mode', 'aria-label': 'Measure' });
@@ -130,7 +135,7 @@ function render(): void {
     const v = (select as unknown as { value: string }).value === 'absolute' ? 'absolute' : 'relative';
     if (v === mode) return;
     mode = v;
-    vscode.setState({ a: d.a, b: d.b, mode });
+    saveState(d);
     post({ type: 'mode', mode });
     render();
   });
@@ -143,14 +148,24 @@ function render(): void {
   });
   const csv = el('vscode-button' as 'button', { id: 'save-csv', secondary: '' }, 'Save as CSV');
   csv.addEventListener('click', () => post({ type: 'saveCsv', requestId: nextRequest++ }));
-  toolbar.append(select, png, csv);
+  const only = el('label', { class: 'layers-only' });
+  const box = el('input', { type: 'checkbox', id: 'layers-only' });
+  box.checked = layersOnly;
+  box.addEventListener('change', () => {
+    layersOnly = box.checked;
+    saveState(d);
+    render();
+  });
+  only.append(box, document.createTextNode(' Layers only (leave out embeddings and LM head)'));
+  toolbar.append(select, png, csv, only);
   header.append(toolbar);
   app.append(header);
 
   const readout = el('p', { id: 'readout', class: 'readout', 'aria-live': 'polite' }, 'Hover a bar or a cell for its values; click to reveal it in the Layer Deltas view.');
   app.append(readout);
 
-  const width = Math.max(420, Math.min(1400, app.clientWidth || 800));
+  const width = chartWidth();
+  drawnWidth = width;
   const bars = el('section', { class: 'chart' });
   bars.append(el('h2', {}, `Per layer: ${measureName()}`));
   bars.append(barChart(d, width));
@@ -163,9 +178,26 @@ function render(): void {
     heat.append(heatmap(d, layers, width));
     app.append(heat);
   }
-  app.append(legend());
+  app.append(legend(d.scale[mode], width));
   highlight(false);
 }
+
+/** The charts' width: the panel's content width (never wider, so nothing is cut off), at most 1400 px. */
+function chartWidth(): number {
+  return Math.max(240, Math.min(1400, app.clientWidth || 800));
+}
+
+// Redraw when the panel changes width (side bar dragged, editor split, window resized): the charts
+// are drawn for one width and would be cut off or stay narrow. Once per animation frame at most.
+let resizeQueued = false;
+new ResizeObserver(() => {
+  if (resizeQueued) return;
+  resizeQueued = true;
+  requestAnimationFrame(() => {
+    resizeQueued = false;
+    if (data && chartWidth() !== drawnWidth) render();
+  });
+}).observe(app);
 
 function readout(g: ChartGroup, module?: string): void {
   const r = document.getElementById('readout');
@@ -186,20 +218,20 @@ function barChart(d: ChartData, width: number): SVGSVGElement {
   const m = { left: 64, right: 12, top: 12, bottom: 36 };
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
-  const values = d.groups.map(value).map((x) => (Number.isFinite(x) ? x : 0));
-  const max = Math.max(...values, 0);
-  const top = niceCeil(max);
+  const groups = layersOnly && d.groups.some((g) => g.layer !== null) ? d.groups.filter((g) => g.layer !== null) : d.groups;
+  const values = groups.map(value).map((x) => (Number.isFinite(x) ? x : 0));
+  const tickValues = niceTicks(Math.max(...values, 0), 4);
+  const top = tickValues.at(-1)!;
+  const scale = d.scale[mode];
   const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, id: 'bars', role: 'img', 'aria-label': `Bar chart of ${measureName()} per group` });
-  const ticks = 4;
-  for (let i = 0; i <= ticks; i++) {
-    const v = (top * i) / ticks;
-    const y = m.top + plotH - (plotH * i) / ticks;
+  for (const v of tickValues) {
+    const y = m.top + plotH - (top > 0 ? (plotH * v) / top : 0);
     root.append(svg('line', { x1: m.left, x2: width - m.right, y1: y, y2: y, class: 'grid' }));
     root.append(svg('text', { x: m.left - 6, y: y + 4, class: 'tick', 'text-anchor': 'end' }, top > 0 ? fmt(v) : ''));
   }
-  const band = plotW / Math.max(1, d.groups.length);
-  const every = Math.ceil(d.groups.length / Math.max(1, Math.floor(plotW / 28)));
-  d.groups.forEach((g, i) => {
+  const band = plotW / Math.max(1, groups.length);
+  const every = Math.ceil(groups.length / Math.max(1, Math.floor(plotW / 28)));
+  groups.forEach((g, i) => {
     const v = values[i]!;
     const h = top > 0 ? (plotH * v) / top : 0;
     const x = m.left + i * band + band * 0.15;
@@ -208,7 +240,7 @@ function barChart(d: ChartData, width: number): SVGSVGElement {
       y: m.top + plotH - h,
       width: Math.max(1, band * 0.7),
       height: Math.max(h, 0.5),
-      class: `bar heat-${heatStep(v, max)}`,
+      class: `bar heat-${heatStep(v, scale)}`,
       'data-key': g.key,
       tabindex: 0,
       role: 'button',
@@ -233,8 +265,7 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
   const cellH = Math.max(12, Math.min(24, 480 / layers.length));
   const w = m.left + cellW * d.columns.length + m.right;
   const h = m.top + cellH * layers.length + m.bottom;
-  let max = 0;
-  for (const g of layers) for (const c of d.columns) max = Math.max(max, (g.modules[c] && value(g.modules[c])) || 0);
+  const scale = d.scale[mode];
   const root = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, id: 'heatmap', role: 'img', 'aria-label': `Heatmap of ${measureName()}, layers by module kinds` });
   d.columns.forEach((c, j) => root.append(svg('text', { x: m.left + j * cellW + cellW / 2, y: m.top - 10, class: 'tick', 'text-anchor': 'middle' }, c)));
   layers.forEach((g, i) => {
@@ -249,7 +280,7 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
         y: y + 1,
         width: cellW - 2,
         height: cellH - 2,
-        class: mv ? `cell heat-${heatStep(v, max)}` : 'cell empty',
+        class: mv ? `cell heat-${heatStep(v, scale)}` : 'cell empty',
       });
       if (mv) cell.append(svg('title', {}, `${g.label} · ${c}: relative ${formatPercent(mv.relative)}, ‖Δ‖ ${formatNorm(mv.deltaNorm)}`));
       cell.addEventListener('mouseenter', () => readout(g, c));
@@ -261,13 +292,19 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
   return root;
 }
 
-function legend(): HTMLElement {
-  const box = el('div', { class: 'legend', 'aria-hidden': 'true' });
-  box.append(el('span', {}, 'low'));
-  const s = svg('svg', { width: HEAT_STEPS * 18, height: 12 });
-  for (let i = 0; i < HEAT_STEPS; i++) s.append(svg('rect', { x: i * 18, y: 0, width: 18, height: 12, class: `heat-${i}` }));
+/** The one heat scale of the tree, the bars and the heatmap, with its ends and midpoint in numbers. */
+function legend(max: number, width: number): HTMLElement {
+  const box = el('div', { class: 'legend', id: 'legend' });
+  box.append(el('div', {}, `Colour: ${measureName()}, one scale for the Layer Deltas tree, the bars and the heatmap`));
+  const step = Math.max(14, Math.min(40, (width - 40) / HEAT_STEPS));
+  const pad = 24;
+  const w = step * HEAT_STEPS + 2 * pad;
+  const s = svg('svg', { width: w, height: 30, viewBox: `0 0 ${w} 30`, role: 'img', 'aria-label': `Heat scale from ${fmt(0)} to ${fmt(max)}` });
+  for (let i = 0; i < HEAT_STEPS; i++) s.append(svg('rect', { x: pad + i * step, y: 0, width: step, height: 12, class: `heat-${i}` }));
+  for (const t of heatLegendTicks(max)) {
+    s.append(svg('text', { x: pad + t.at * step * HEAT_STEPS, y: 26, class: 'tick legend-tick', 'text-anchor': 'middle' }, fmt(t.value)));
+  }
   box.append(s);
-  box.append(el('span', {}, 'high (one scale per chart)'));
   return box;
 }
 
@@ -279,13 +316,6 @@ function highlight(scroll: boolean): void {
   const g = data?.groups.find((x) => x.key === selected);
   if (g) readout(g);
   if (scroll) hits[0]?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
-}
-
-function niceCeil(x: number): number {
-  if (!(x > 0)) return 0;
-  const p = 10 ** Math.floor(Math.log10(x));
-  for (const f of [1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (f * p >= x) return f * p;
-  return 10 * p;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -142,6 +142,8 @@ export class CheckpointStore extends Disposable {
     this.discoveredOnce = true;
     this.log.info(`checkpoints: found ${found.length} in the workspace and ${hub.length} in the Hugging Face cache`);
     await vscode.commands.executeCommand('setContext', 'chatVector.hasCheckpoints', found.length > 0);
+    // The Explorer's "Chat Vector" submenu appears only on these (`resourcePath in …`).
+    await vscode.commands.executeCommand('setContext', 'chatVector.checkpointPaths', Object.fromEntries(found.map((e) => [e.uri.fsPath, true])));
     this.changed.fire();
   }
 
@@ -217,8 +219,8 @@ export class CheckpointItem extends vscode.TreeItem {
     this.id = entry.path;
     const r = entry.report;
     const parts: string[] = [];
-    if (role) parts.push(ROLE_LABEL[role]);
-    if (r) parts.push(entry.vector ? 'chat vector' : printable(r.architecture ?? r.family), `${formatCount(r.parameterCount)} params`, dtypeSummary(r), formatBytes(r.fileBytes));
+    // Size facts first (they survive a narrow side bar); the role is the icon, the architecture is in the tooltip.
+    if (r) parts.push(formatCount(r.parameterCount), dtypeSummary(r), formatBytes(r.fileBytes), ...(entry.vector ? ['chat vector'] : []));
     else if (entry.error) parts.push(`⚠ ${printable(entry.error)}`);
     else parts.push('…');
     this.description = parts.join(' · ');
@@ -232,7 +234,7 @@ export class CheckpointItem extends vscode.TreeItem {
     this.contextValue = `checkpoint${role ? `.${role}` : ''}`;
     this.resourceUri = entry.uri;
     this.tooltip = tooltipOf(entry, role);
-    this.accessibilityInformation = { label: `${printable(displayName(entry))}, ${this.description}` };
+    this.accessibilityInformation = { label: `${printable(displayName(entry))}${role ? `, ${ROLE_LABEL[role]}` : ''}, ${this.description}` };
   }
 }
 
@@ -248,7 +250,7 @@ function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownS
     ['Kind', e.vector ? 'chat vector (τ = chat − base)' : e.hub ? 'Hugging Face cache snapshot' : e.kind === 'folder' ? 'model folder' : 'single file'],
     ...(e.hub ? ([['Commit', e.hub.commit], ['Snapshot', e.path]] as [string, string][]) : []),
     ['Architecture', r.architecture ?? '—'],
-    ['Name templates', r.family],
+    ['Model family', r.family],
     ['Parameters', `${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')})`],
     ['Layers', String(r.layerCount)],
     ['Vocabulary', r.vocabSize === null ? '—' : String(r.vocabSize)],
@@ -303,12 +305,8 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
   }
 
   private sorted(all: readonly CheckpointEntry[]): CheckpointEntry[] {
-    // Checkpoints with a role first (Base, Chat, Target), then the rest by path.
-    const rank = (x: CheckpointEntry) => {
-      const r = this.roles.roleOf(x.path);
-      return r === 'base' ? 0 : r === 'chat' ? 1 : r === 'target' ? 2 : 3;
-    };
-    return [...all].sort((a, b) => rank(a) - rank(b) || a.label.localeCompare(b.label));
+    // By path only: rows keep their places when roles move (the icon shows the role).
+    return [...all].sort((a, b) => a.label.localeCompare(b.label));
   }
 
   getParent(e: Node): Node | undefined {

@@ -8,11 +8,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
 import type { DeltaNode } from './deltas';
-import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint } from './flows';
+import { applyFlow, compareFlow, demoFlow, extractFlow, pathOf, pickCheckpoint, ShownError } from './flows';
 import type { Role } from './roles';
 import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
 import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
 import { downloadModelFlow } from './hubDownload';
+import { uiErrorText } from '../protocol/jobText';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -39,11 +40,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'chatVector.createDemoCheckpoints': { writes: true, run: (ctx, arg) => demoFlow(ctx, arg) },
   'chatVector.downloadModel': { writes: true, run: (ctx, arg) => downloadModelFlow(ctx, arg) },
   'chatVector.cancelJob': { run: (ctx, id) => ctx.jobs.cancel(typeof id === 'string' ? id : undefined) },
+  'chatVector.showJobs': { run: (ctx) => ctx.jobs.showJobs(ctx.log) },
   'chatVector.showTaskHostLog': { run: (ctx) => ctx.log.show(true) },
   'chatVector.restartTaskHost': {
     run: async (ctx) => {
       await ctx.host.restart();
-      void vscode.window.showInformationMessage(`Chat Vector: task host restarted (pid ${ctx.host.pid ?? '?'}).`);
+      void vscode.window.showInformationMessage(`Chat Vector: background process restarted (pid ${ctx.host.pid ?? '?'}).`);
     },
   },
 
@@ -64,7 +66,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       if (!p) return undefined;
       const report = await ctx.host.inspect(p);
       const uri = vscode.Uri.from({ scheme: INSPECT_SCHEME, path: `/${path.basename(p)}.md`, query: new URLSearchParams({ path: p }).toString() });
-      await vscode.window.showTextDocument(uri, { preview: true });
+      // Rendered, not the Markdown source; the source only where the built-in preview is missing.
+      try {
+        await vscode.commands.executeCommand('markdown.showPreview', uri);
+      } catch {
+        await vscode.window.showTextDocument(uri, { preview: true });
+      }
       return inspectMarkdown(report);
     },
   },
@@ -172,7 +179,9 @@ export function registerCommands(ctx: Ctx, onError: (id: string, message: string
         const details = e instanceof Error ? ((e as { details?: string }).details ?? e.stack) : undefined;
         ctx.log.error(`${id} failed: ${message}${details ? `\n${details}` : ''}`);
         onError(id, message);
-        void vscode.window.showErrorMessage(`Chat Vector: ${message}`, 'Show Log').then((p) => p && ctx.log.show(true));
+        // A flow that offered its own recovery has shown the error already.
+        if (e instanceof ShownError) return undefined;
+        void vscode.window.showErrorMessage(`Chat Vector: ${uiErrorText(message)}`, 'Show Log').then((p) => p && ctx.log.show(true));
         return undefined;
       }
     }),

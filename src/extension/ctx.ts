@@ -1,7 +1,7 @@
 /** What commands and flows need from the running extension (one object, built in activate). */
 import type * as vscode from 'vscode';
 import type { ChartPanel } from './chart';
-import type { CheckpointStore } from './checkpoints';
+import type { CheckpointsProvider, CheckpointStore } from './checkpoints';
 import type { Comparison, DeltaNode, DeltasProvider } from './deltas';
 import type { TaskHostService } from './host';
 import type { JobRunner } from './jobs';
@@ -15,6 +15,8 @@ export interface Ctx {
   readonly jobs: JobRunner;
   readonly store: CheckpointStore;
   readonly roles: RoleStore;
+  /** The Checkpoints view's rows (tests read their order). */
+  readonly checkpointsView: CheckpointsProvider;
   readonly deltas: DeltasProvider;
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;

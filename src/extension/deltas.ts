@@ -8,7 +8,8 @@ import * as vscode from 'vscode';
 import { deltaDescription, formatCount, formatNorm, formatPercent, printable } from '../protocol/displayFormat';
 import { formatVerdict } from '../protocol/verdictText';
 import type { DiffReport } from '../protocol/taskHost';
-import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, HEAT_STEPS, type ValueMode, heatStep } from '../protocol/webview';
+import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, type ValueMode } from '../protocol/webview';
+import { heatScaleMax, heatStep } from '../protocol/heatScale';
 import { escapeMd } from './checkpoints';
 import { Disposable } from './dispose';
 
@@ -57,6 +58,13 @@ export class Comparison {
       }
       g.tensors.push({ kind: 'tensor', tensor: t, order: i, parent: g });
     });
+    // Within a layer, the order a block runs its modules (q, k, v, o, gate, up, down …; the
+    // heatmap's columns), then by name: "order" sorting lists them as the chart does.
+    const rank = (m: string) => {
+      const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
+      return i < 0 ? CHART_MODULE_COLUMNS.length : i;
+    };
+    for (const g of this.groups) g.tensors.sort((x, y) => rank(x.tensor.module) - rank(y.tensor.module) || x.tensor.name.localeCompare(y.tensor.name));
   }
 
   get title(): string {
@@ -68,14 +76,19 @@ export class Comparison {
     return this.byKey.get(key);
   }
 
-  /** The highest value of the measure over every row (groups and tensors): one scale for all. */
+  /**
+   * The heat scale's maximum: the highest value of the measure over every row of the tree (groups
+   * and tensors) and every heatmap cell (a layer's module kinds). The tree, the bars and the
+   * heatmap all colour with it, so a layer has one colour everywhere.
+   */
   scaleMax(mode: ValueMode): number {
-    let max = 0;
+    const values: number[] = [];
     for (const g of this.groups) {
-      max = Math.max(max, measure(g.group, mode) || 0);
-      for (const t of g.tensors) max = Math.max(max, measure(t.tensor, mode) || 0);
+      values.push(measure(g.group, mode));
+      for (const m of g.group.modules) values.push(measure(m, mode));
+      for (const t of g.tensors) values.push(measure(t.tensor, mode));
     }
-    return max;
+    return heatScaleMax(values);
   }
 
   /** What the chart shows: O(layers × module kinds) numbers. */
@@ -98,10 +111,11 @@ export class Comparison {
       title: this.title,
       a: this.report.a,
       b: this.report.b,
-      verdict: formatVerdict(this.report.lineage),
+      verdict: formatVerdict(this.report.lineage, { a: path.basename(this.report.a), b: this.report.b === null ? 'B' : path.basename(this.report.b) }),
       total: { deltaNorm: this.report.total.deltaNorm, relative: this.report.total.relative },
       groups,
       columns: CHART_MODULE_COLUMNS.filter((c) => present.has(c)),
+      scale: { relative: this.scaleMax('relative'), absolute: this.scaleMax('absolute') },
     };
   }
 }
@@ -110,7 +124,7 @@ export function groupKey(role: string, layer: number | null): string {
   return role === 'layer' ? `layer:${layer}` : role;
 }
 
-export function measure(s: Stats, mode: ValueMode): number {
+export function measure(s: Pick<Stats, 'relative' | 'deltaNorm'>, mode: ValueMode): number {
   return mode === 'relative' ? s.relative : s.deltaNorm;
 }
 
@@ -122,7 +136,8 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
   private valueMode: ValueMode = 'relative';
   private max = 0;
 
-  constructor() {
+  /** @param extensionUri where media/heat/ holds the tree's heat icons. */
+  constructor(private readonly extensionUri: vscode.Uri) {
     super();
     void this.setContext();
   }
@@ -233,10 +248,13 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
     return item;
   }
 
-  private heatIcon(value: number): vscode.ThemeIcon {
+  private heatIcon(value: number): { light: vscode.Uri; dark: vscode.Uri } {
     const step = heatStep(value, this.max);
-    // A filled circle whose colour is a contributed, theme-specific heat colour (chatVector.heatN).
-    return new vscode.ThemeIcon('circle-filled', new vscode.ThemeColor(`chatVector.heat${Math.min(step, HEAT_STEPS - 1)}`));
+    // Icon files, not a coloured ThemeIcon: VS Code repaints codicons of a selected row in the
+    // selection's foreground, and a selected layer must keep its heat colour (media/heat/ holds
+    // the HEAT_PALETTE colours; a unit test checks them).
+    const file = (theme: string) => vscode.Uri.joinPath(this.extensionUri, 'media', 'heat', `${theme}-${step}.svg`);
+    return { light: file('light'), dark: file('dark') };
   }
 }
 

@@ -11,6 +11,8 @@ import { groupKeyOf, registerCommands } from './commands';
 import { readSettings } from './config';
 import type { Ctx } from './ctx';
 import { Comparison, type DeltaNode, DeltasProvider } from './deltas';
+import { Wizard } from './wizard';
+import { deltaViewDescription } from '../protocol/displayFormat';
 import { Disposable } from './dispose';
 import { TaskHostService } from './host';
 import { InspectDocuments, INSPECT_SCHEME } from './inspectDoc';
@@ -29,6 +31,8 @@ export interface ChatVectorApi {
   readonly ctx: Ctx;
   /** Errors the command wrapper reported, newest last. */
   readonly errors: readonly { id: string; message: string }[];
+  /** The title of the multi-step input on screen, e.g. "Apply Chat Vector (3/5)" (for the tests). */
+  readonly stepTitle: () => string | undefined;
 }
 
 class ChatVectorExtension extends Disposable implements Ctx {
@@ -37,6 +41,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
   readonly jobs: JobRunner;
   readonly store: CheckpointStore;
   readonly roles: RoleStore;
+  readonly checkpointsView: CheckpointsProvider;
   readonly deltas: DeltasProvider;
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;
@@ -50,11 +55,15 @@ class ChatVectorExtension extends Disposable implements Ctx {
     this.jobs = this.register(new JobRunner(this.host));
     this.roles = this.register(new RoleStore(context.workspaceState));
     this.store = this.register(new CheckpointStore(this.host, this.log));
-    const checkpoints = this.register(new CheckpointsProvider(this.store, this.roles));
-    this.register(vscode.window.createTreeView('chatVector.checkpoints', { treeDataProvider: checkpoints, showCollapseAll: false }));
+    this.checkpointsView = this.register(new CheckpointsProvider(this.store, this.roles));
+    this.register(vscode.window.createTreeView('chatVector.checkpoints', { treeDataProvider: this.checkpointsView, showCollapseAll: false }));
 
-    this.deltas = this.register(new DeltasProvider());
+    this.deltas = this.register(new DeltasProvider(context.extensionUri));
     this.deltaView = this.register(vscode.window.createTreeView('chatVector.deltas', { treeDataProvider: this.deltas, showCollapseAll: true }));
+    // The view says how its rows are ordered and measured (the title-bar icons only offer the other choice).
+    const describeView = () => (this.deltaView.description = this.deltas.comparison ? deltaViewDescription(this.deltas.sort, this.deltas.mode) : undefined);
+    this.register(this.deltas.onDidChangeTreeData(describeView));
+    describeView();
     this.chart = this.register(
       new ChartPanel(context.extensionUri, {
         log: this.log,
@@ -146,7 +155,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
   }
 
   get api(): ChatVectorApi {
-    return { ctx: this, errors: this.errors };
+    return { ctx: this, errors: this.errors, stepTitle: () => Wizard.shown };
   }
 
   /** Stops the task host gracefully (VS Code waits for this promise on deactivate). */

@@ -12,8 +12,9 @@ import { readSettings, type Settings } from './config';
 import type { Comparison } from './deltas';
 import type { Ctx } from './ctx';
 import { ROLE_LABEL, type Role } from './roles';
-import { untrainedSpecialTokens } from './specialTokens';
+import { askApply, askCompare, askExtract } from './guided';
 import { formatBytes, formatCount, parseDecimal } from '../protocol/displayFormat';
+import { isVocabularyMismatch, jobDoneMessage, uiErrorText } from '../protocol/jobText';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments (from menus, keybindings and tests)
@@ -51,7 +52,7 @@ const isApplyArgs = (x: unknown): x is ApplyArgs => isObj(x) && typeof x.target 
 
 const BROWSE = '$(folder-opened) Browse…';
 
-interface CheckpointPick extends vscode.QuickPickItem {
+export interface CheckpointPick extends vscode.QuickPickItem {
   readonly path?: string;
   readonly browse?: boolean;
   readonly none?: boolean;
@@ -63,14 +64,17 @@ function describe(e: CheckpointEntry, role: Role | undefined): string {
   return bits.filter(Boolean).join(' · ');
 }
 
-/**
- * Discovered checkpoints first (the one with the preferred role on top), then "Browse…".
- * Returns a path, null for the `none` choice, or undefined when dismissed.
- */
-export async function pickCheckpoint(
-  ctx: Ctx,
-  o: { title: string; placeHolder: string; prefer?: Role; exclude?: readonly string[]; none?: string; many?: false },
-): Promise<string | null | undefined> {
+/** Options of a checkpoint pick: the preferred role on top, `exclude`d paths left out, `none` offered last. */
+export interface CheckpointPickOptions {
+  readonly title: string;
+  readonly placeHolder: string;
+  readonly prefer?: Role;
+  readonly exclude?: readonly string[];
+  readonly none?: string;
+}
+
+/** Discovered checkpoints first (the one with the preferred role on top), then "Browse…". */
+export async function checkpointItems(ctx: Ctx, o: CheckpointPickOptions): Promise<CheckpointPick[]> {
   const entries = await ctx.store.ready();
   const rank = (e: CheckpointEntry) => {
     const r = ctx.roles.roleOf(e.path);
@@ -83,17 +87,26 @@ export async function pickCheckpoint(
   const tail: CheckpointPick[] = [{ label: '', kind: vscode.QuickPickItemKind.Separator }];
   if (o.none) tail.push({ label: o.none, none: true });
   tail.push({ label: BROWSE, browse: true });
-  const pick = await vscode.window.showQuickPick<CheckpointPick>([...items, ...tail], { title: o.title, placeHolder: o.placeHolder, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
-  if (!pick) return undefined;
+  return [...items, ...tail];
+}
+
+/** The path a pick stands for: its path, null for `none`, the browsed one, or undefined when the dialog was dismissed. */
+export async function pickedPath(pick: CheckpointPick, title: string): Promise<string | null | undefined> {
   if (pick.none) return null;
   if (pick.browse) {
-    const uris = await vscode.window.showOpenDialog({ title: o.title, canSelectFiles: true, canSelectFolders: true, canSelectMany: false, filters: { Safetensors: ['safetensors'] } });
+    const uris = await vscode.window.showOpenDialog({ title, canSelectFiles: true, canSelectFolders: true, canSelectMany: false, filters: { Safetensors: ['safetensors'] } });
     return uris?.[0]?.fsPath;
   }
   return pick.path;
 }
 
-async function pickMany(ctx: Ctx, title: string, placeHolder: string): Promise<string[] | undefined> {
+/** One checkpoint (outside a multi-step flow). Returns a path, null for the `none` choice, or undefined when dismissed. */
+export async function pickCheckpoint(ctx: Ctx, o: CheckpointPickOptions): Promise<string | null | undefined> {
+  const pick = await vscode.window.showQuickPick<CheckpointPick>(await checkpointItems(ctx, o), { title: o.title, placeHolder: o.placeHolder, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
+  return pick ? pickedPath(pick, o.title) : undefined;
+}
+
+export async function pickMany(ctx: Ctx, title: string, placeHolder: string): Promise<string[] | undefined> {
   const entries = await ctx.store.ready();
   // Chat-vector folders first: that is what this list is for.
   const sorted = [...entries].sort((x, y) => Number(y.vector) - Number(x.vector) || x.label.localeCompare(y.label));
@@ -109,16 +122,24 @@ async function pickMany(ctx: Ctx, title: string, placeHolder: string): Promise<s
   return out.length ? out : undefined;
 }
 
-async function inspectOf(ctx: Ctx, p: string): Promise<InspectReport> {
+export async function inspectOf(ctx: Ctx, p: string): Promise<InspectReport> {
   return ctx.store.find(p)?.report ?? ctx.host.inspect(p);
 }
 
-function siblingPath(of: string, suffix: string): string {
+export function siblingPath(of: string, suffix: string): string {
   const dir = path.dirname(of);
   const stem = path.basename(of).replace(/\.safetensors$/, '');
   let candidate = path.join(dir, `${stem}${suffix}`);
   for (let i = 2; fs.existsSync(candidate); i++) candidate = path.join(dir, `${stem}${suffix}-${i}`);
   return candidate;
+}
+
+/** The output-folder check of every flow: empty or relative paths block; an existing folder warns. */
+export function outputValidation(v: string): string | vscode.InputBoxValidationMessage | undefined {
+  if (!v.trim()) return 'Enter a folder.';
+  if (!path.isAbsolute(v.trim())) return 'Enter an absolute path.';
+  if (fs.existsSync(v.trim())) return { message: 'This folder exists and would be replaced.', severity: vscode.InputBoxValidationSeverity.Warning };
+  return undefined;
 }
 
 export async function askOutput(title: string, suggestion: string): Promise<string | undefined> {
@@ -128,12 +149,7 @@ export async function askOutput(title: string, suggestion: string): Promise<stri
     value: suggestion,
     valueSelection: [suggestion.length - path.basename(suggestion).length, suggestion.length],
     ignoreFocusOut: true,
-    validateInput: (v) => {
-      if (!v.trim()) return 'Enter a folder.';
-      if (!path.isAbsolute(v.trim())) return 'Enter an absolute path.';
-      if (fs.existsSync(v.trim())) return { message: 'This folder exists and would be replaced.', severity: vscode.InputBoxValidationSeverity.Warning };
-      return undefined;
-    },
+    validateInput: outputValidation,
   });
 }
 
@@ -145,17 +161,17 @@ export async function confirmOverwrite(out: string): Promise<boolean | undefined
   return ok === 'Replace' ? true : undefined;
 }
 
-interface OptionPick extends vscode.QuickPickItem {
+export interface OptionPick extends vscode.QuickPickItem {
   readonly id: 'skipEmbed' | 'specialTokens';
 }
 
 /** Why embeddings should be skipped, or null when the vocabularies match. */
-function vocabReason(target: InspectReport, other: InspectReport, otherName: string): string | null {
+export function vocabReason(target: InspectReport, other: InspectReport, otherName: string): string | null {
   if (target.vocabSize === null || other.vocabSize === null || target.vocabSize === other.vocabSize) return null;
   return `vocabularies differ: target ${target.vocabSize} tokens, ${otherName} ${other.vocabSize}; embeddings and LM head are then taken from the target`;
 }
 
-function skipDefault(s: Settings, reason: string | null): boolean {
+export function skipDefault(s: Settings, reason: string | null): boolean {
   return s.skipEmbeddings === 'always' || (s.skipEmbeddings === 'auto' && reason !== null);
 }
 
@@ -172,23 +188,16 @@ export function jobCommon(s: Settings): { threads?: number; backend?: Settings['
 
 export async function compareFlow(ctx: Ctx, arg?: unknown, second?: unknown): Promise<Comparison | undefined> {
   if (isCompareArgs(arg)) return ctx.compare(arg.a, arg.b ?? null);
-  let a = pathOf(arg);
-  let b: string | null | undefined = pathOf(second);
-  if (!a) {
-    a = (await pickCheckpoint(ctx, { title: 'Compare Checkpoints (1/2)', placeHolder: 'Checkpoint A (the reference, e.g. the base model)', prefer: 'base' })) ?? undefined;
-    if (!a) return undefined;
-  }
-  if (b === undefined) {
-    b = await pickCheckpoint(ctx, {
-      title: 'Compare Checkpoints (2/2)',
-      placeHolder: `Compare ${path.basename(a)} with…`,
-      prefer: ctx.roles.roleOf(a) === 'chat' ? 'base' : 'chat',
-      exclude: [a],
-      none: `$(symbol-operator) Nothing: ${path.basename(a)} is a chat vector, show its own magnitudes`,
-    });
-    if (b === undefined) return undefined;
-  }
-  return ctx.compare(a, b);
+  const a = pathOf(arg);
+  const b: string | null | undefined = pathOf(second);
+  if (a && b !== undefined) return ctx.compare(a, b);
+  const asked = await askCompare(ctx, a, (p) => isChatVectorFolder(ctx, p));
+  return asked ? ctx.compare(asked.a, asked.b) : undefined;
+}
+
+/** A chat-vector folder: discovered as one, or a folder with the chatvector.json extract writes. */
+function isChatVectorFolder(ctx: Ctx, p: string): boolean {
+  return !!ctx.store.find(p)?.vector || fs.existsSync(path.join(p, 'chatvector.json'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,25 +209,13 @@ export async function extractFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<Jo
   if (isExtractArgs(arg)) {
     o = { base: arg.base, chat: arg.chat, out: arg.out, skipEmbed: arg.skipEmbed, overwrite: arg.overwrite, ...jobCommon(s), ...(s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {}) };
   } else {
-    const title = 'Extract Chat Vector';
-    const base = await pickCheckpoint(ctx, { title: `${title} (1/4)`, placeHolder: 'Base model (the chat model was fine-tuned from it)', prefer: 'base' });
-    if (!base) return undefined;
-    const chat = await pickCheckpoint(ctx, { title: `${title} (2/4)`, placeHolder: 'Chat model', prefer: 'chat', exclude: [base] });
-    if (!chat) return undefined;
-    const [rb, rc] = await Promise.all([inspectOf(ctx, base), inspectOf(ctx, chat)]);
-    const reason = vocabReason(rb, rc, 'chat');
-    const opts = await vscode.window.showQuickPick<OptionPick>(
-      [{ id: 'skipEmbed', label: 'Skip embeddings', description: 'leave embed_tokens and lm_head out of the vector', detail: reason ?? 'The vocabularies match.', picked: skipDefault(s, reason) }],
-      { title: `${title} (3/4)`, placeHolder: 'Options (Enter to continue)', canPickMany: true, ignoreFocusOut: true },
-    );
-    if (!opts) return undefined;
-    const out = await askOutput(`${title} (4/4)`, siblingPath(chat, '-vector'));
-    if (!out) return undefined;
-    const overwrite = await confirmOverwrite(out.trim());
+    const asked = await askExtract(ctx, s);
+    if (!asked) return undefined;
+    const overwrite = await confirmOverwrite(asked.out);
     if (overwrite === undefined) return undefined;
-    o = { base, chat, out: out.trim(), overwrite, skipEmbed: opts.some((x) => x.id === 'skipEmbed'), ...jobCommon(s), ...(s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {}) };
+    o = { ...asked, overwrite };
   }
-  const r = await ctx.jobs.run('extract', `Extracting chat vector ${path.basename(o.out)}`, o);
+  const r = await withSkipEmbeddingsRetry(ctx, o, () => ctx.jobs.run('extract', `Extracting chat vector ${path.basename(o.out)}`, o), (skip) => extractFlow(ctx, { base: o.base, chat: o.chat, out: o.out, overwrite: o.overwrite, skipEmbed: skip }));
   finished(ctx, r, o.out, 'Chat vector extracted', null);
   return r;
 }
@@ -244,112 +241,44 @@ export async function applyFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<JobO
   } else {
     const asked = await askApply(ctx, s, pathOf(arg));
     if (!asked) return undefined;
-    o = asked;
+    const overwrite = await confirmOverwrite(asked.out);
+    if (overwrite === undefined) return undefined;
+    o = { ...asked, overwrite };
   }
-  const r = await ctx.jobs.run('apply', `Applying chat vector to ${path.basename(o.target)}`, o);
+  const r = await withSkipEmbeddingsRetry(ctx, o, () => ctx.jobs.run('apply', `Applying chat vector to ${path.basename(o.target)}`, o), (skip) =>
+    applyFlow(ctx, { target: o.target, vectors: o.vectors, base: o.base, chats: o.chats, ratios: o.ratios, out: o.out, specialTokens: o.specialTokens, overwrite: o.overwrite, skipEmbed: skip }),
+  );
   finished(ctx, r, o.out, 'Chat vector applied', o.target);
   return r;
-}
-
-async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promise<ApplyOptions | undefined> {
-  const title = 'Apply Chat Vector';
-  const target =
-    preTarget ?? (await pickCheckpoint(ctx, { title: `${title} (1/5)`, placeHolder: 'Target: the continually-pretrained model that should learn to chat', prefer: 'target' }));
-  if (!target) return undefined;
-
-  interface SourcePick extends vscode.QuickPickItem {
-    readonly id: 'fused' | 'vectors';
-  }
-  const base = ctx.roles.get('base');
-  const chat = ctx.roles.get('chat');
-  const source = await vscode.window.showQuickPick<SourcePick>(
-    [
-      { id: 'fused', label: '$(merge) From a base model and chat model(s)', detail: base && chat ? `${path.basename(base)} → ${path.basename(chat)} (Base and Chat in the Checkpoints view)` : 'τ = chat − base is computed on the fly; nothing extra is written' },
-      { id: 'vectors', label: '$(symbol-operator) From extracted chat vector folder(s)', detail: 'folders written by "Extract Chat Vector…"' },
-    ],
-    { title: `${title} (2/5)`, placeHolder: 'Where does the chat vector come from?', ignoreFocusOut: true },
-  );
-  if (!source) return undefined;
-
-  let vectors: string[] | undefined;
-  let baseSel: string | undefined;
-  let chats: string[] | undefined;
-  let chatForTokens: string | undefined;
-  if (source.id === 'fused') {
-    baseSel = (await pickCheckpoint(ctx, { title: `${title}: base model`, placeHolder: 'Base model', prefer: 'base', exclude: [target] })) ?? undefined;
-    if (!baseSel) return undefined;
-    const c = await pickCheckpoint(ctx, { title: `${title}: chat model`, placeHolder: 'Chat model (fine-tuned from the base)', prefer: 'chat', exclude: [target, baseSel] });
-    if (!c) return undefined;
-    chats = [c];
-    chatForTokens = c;
-  } else {
-    vectors = await pickMany(ctx, `${title}: chat vectors`, 'One or more chat-vector folders (each gets its own ratio)');
-    if (!vectors) return undefined;
-    chatForTokens = chat;
-  }
-  const n = vectors?.length ?? chats?.length ?? 1;
-
-  const ratioText = await vscode.window.showInputBox({
-    title: `${title} (3/5)`,
-    prompt: n > 1 ? `Ratio for each of the ${n} vectors, comma-separated (or one for all)` : 'Ratio r in θ_out = θ_target + r·τ (the paper also uses 0.5 against answers in the wrong language)',
-    value: String(s.defaultRatio),
-    ignoreFocusOut: true,
-    validateInput: (v) => {
-      const r = parseRatios(v);
-      if (!r) return 'Enter numbers separated by commas, e.g. 1 or 0.5, 0.5.';
-      if (r.length !== 1 && r.length !== n) return `Enter one ratio or ${n}.`;
-      return undefined;
-    },
-  });
-  if (ratioText === undefined) return undefined;
-  const ratios = parseRatios(ratioText)!;
-
-  // Options: what the inputs say (vocabulary sizes, untrained special tokens), pre-selected.
-  const tReport = await inspectOf(ctx, target);
-  const other = chats?.[0] ?? vectors?.[0];
-  const oReport = other ? await inspectOf(ctx, other).catch(() => undefined) : undefined;
-  const reason = oReport ? vocabReason(tReport, oReport, chats ? 'chat' : 'vector') : null;
-  const items: OptionPick[] = [{ id: 'skipEmbed', label: 'Skip embeddings', description: 'take embed_tokens and lm_head from the target', detail: reason ?? 'The vocabularies match.', picked: skipDefault(s, reason) }];
-  let tokenMap: [number, number][] = [];
-  if (chatForTokens) {
-    const rows = await untrainedSpecialTokens(chatForTokens, tReport, ctx.host.api).catch((e: unknown) => {
-      ctx.log.warn(`special-token check: ${String(e)}`);
-      return [];
-    });
-    if (rows.length) {
-      tokenMap = rows.map((r) => [r.targetId, r.chatId]);
-      items.push({
-        id: 'specialTokens',
-        label: `Map ${rows.length} special token${rows.length > 1 ? 's' : ''} from the chat model`,
-        description: rows.map((r) => r.token).join(' '),
-        detail: `The chat template uses them, but their rows in the target are near zero (untrained): ${rows.map((r) => `${r.token} id ${r.targetId} ← ${r.chatId}`).join(', ')}`,
-        picked: true,
-      });
-    }
-  }
-  const picked = await vscode.window.showQuickPick<OptionPick>(items, { title: `${title} (4/5)`, placeHolder: 'Options (Enter to continue)', canPickMany: true, ignoreFocusOut: true });
-  if (!picked) return undefined;
-
-  const out = await askOutput(`${title} (5/5)`, siblingPath(target, '-chat'));
-  if (!out) return undefined;
-  const overwrite = await confirmOverwrite(out.trim());
-  if (overwrite === undefined) return undefined;
-  return {
-    target,
-    ...(vectors ? { vectors } : { base: baseSel, chats }),
-    ratios,
-    out: out.trim(),
-    overwrite,
-    skipEmbed: picked.some((p) => p.id === 'skipEmbed'),
-    ...(picked.some((p) => p.id === 'specialTokens') ? { specialTokens: tokenMap } : {}),
-    ...jobCommon(s),
-    ...(s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {}),
-  };
 }
 
 export function parseRatios(v: string): number[] | undefined {
   const nums = v.split(',').map(parseDecimal);
   return nums.every((x): x is number => x !== null) ? nums : undefined;
+}
+
+/** An error the flow has already shown with its own recovery action (the command wrapper only logs it). */
+export class ShownError extends Error {}
+
+/** The action that runs a job again with "Skip embeddings" after it failed on differing vocabularies. */
+export const RETRY_SKIP_EMBEDDINGS = 'Retry with Skip Embeddings';
+
+/**
+ * Runs `job`; when it fails because the vocabularies differ and embeddings were not skipped, the
+ * error (in the editor's words) offers RETRY_SKIP_EMBEDDINGS, which runs `again(true)`.
+ */
+async function withSkipEmbeddingsRetry<T>(ctx: Ctx, o: { skipEmbed?: boolean }, job: () => Promise<T>, again: (skip: true) => Promise<unknown>): Promise<T> {
+  try {
+    return await job();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (o.skipEmbed || !isVocabularyMismatch(message)) throw e;
+    void vscode.window.showErrorMessage(`Chat Vector: ${uiErrorText(message)}`, RETRY_SKIP_EMBEDDINGS, 'Show Log').then((pick) => {
+      if (pick === RETRY_SKIP_EMBEDDINGS) void again(true).catch((err: unknown) => void vscode.window.showErrorMessage(`Chat Vector: ${uiErrorText(err instanceof Error ? err.message : String(err))}`));
+      else if (pick === 'Show Log') ctx.log.show(true);
+    });
+    throw new ShownError(message);
+  }
 }
 
 /** The end of a writing job: a message with follow-up actions (not awaited, so flows return). */
@@ -364,8 +293,7 @@ function finished(ctx: Ctx, r: JobResult<JobOutcome>, out: string, what: string,
   for (const w of x.warnings) ctx.log.warn(w);
   ctx.store.scheduleRefresh(0);
   const actions = ['Open Folder', ...(target ? ['Compare with Target'] : ['Show Deltas'])];
-  const warn = x.warnings.length ? ` (${x.warnings.length} warning${x.warnings.length > 1 ? 's' : ''} in the log)` : '';
-  void vscode.window.showInformationMessage(`${what}: ${path.basename(x.out)} — ${x.tensorCount} tensors, ${formatBytes(x.bytesWritten)} in ${x.seconds.toFixed(1)} s (${x.backend})${warn}`, ...actions).then(async (pick) => {
+  void ctx.jobs.showDone(jobDoneMessage(what, path.basename(x.out), x), x.warnings, actions).then(async (pick) => {
     try {
       if (pick === 'Open Folder') await openFolder(x.out);
       else if (pick === 'Compare with Target' && target) await ctx.compare(target, x.out);

@@ -11,6 +11,7 @@ import type { TaskHostCrash } from '../taskhost/clientErrors';
 import type { CachedModel, InspectReport, LogParams } from '../protocol/taskHost';
 import { readSettings } from './config';
 import { Disposable, DisposableStore } from './dispose';
+import { userFacingHostText } from '../protocol/jobText';
 
 export class TaskHostService extends Disposable {
   private client: TaskHostClient | undefined;
@@ -75,7 +76,7 @@ export class TaskHostService extends Disposable {
     this.session.add(
       toVs(
         client.onTimeout((t) => {
-          void vscode.window.showWarningMessage(`Chat Vector: ${t.message}.`, 'Show Log').then((pick) => {
+          void vscode.window.showWarningMessage(`Chat Vector: ${userFacingHostText(t.message)}.`, 'Show Log').then((pick) => {
             if (pick === 'Show Log') this.log.show(true);
           });
         }),
@@ -88,10 +89,12 @@ export class TaskHostService extends Disposable {
           this.lastCrashMessage = c.message;
           this.log.error(c.message);
           this.crashEmitter.fire(c);
-          const text = c.willRestart ? `Chat Vector: ${c.message}.` : `Chat Vector: ${c.message}. Use "Restart Task Host" after fixing the cause.`;
-          void vscode.window.showWarningMessage(text, 'Show Log', ...(c.willRestart ? [] : ['Restart Task Host'])).then((pick) => {
+          // The user's words: the host is "the background process" (the log keeps the exact message).
+          const what = userFacingHostText(c.message);
+          const text = c.willRestart ? `Chat Vector: ${what}.` : `Chat Vector: ${what}. Use "Restart Background Process" after fixing the cause.`;
+          void vscode.window.showWarningMessage(text, 'Show Log', ...(c.willRestart ? [] : ['Restart Background Process'])).then((pick) => {
             if (pick === 'Show Log') this.log.show(true);
-            if (pick === 'Restart Task Host') void vscode.commands.executeCommand('chatVector.restartTaskHost');
+            if (pick === 'Restart Background Process') void vscode.commands.executeCommand('chatVector.restartTaskHost');
           });
         }),
       ),

@@ -15,7 +15,7 @@ export function inspectMarkdown(r: InspectReport): string {
     '| | |',
     '|:--|--:|',
     `| Architecture | ${r.architecture !== null ? printable(r.architecture) : '—'} |`,
-    `| Name templates | ${r.family} |`,
+    `| Model family | ${r.family} |`,
     `| Parameters | ${formatCount(r.parameterCount)} (${r.parameterCount.toLocaleString('en-US')}) |`,
     `| Layers | ${r.layerCount} |`,
     `| Vocabulary | ${r.vocabSize ?? '—'} |`,

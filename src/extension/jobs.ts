@@ -1,6 +1,7 @@
 /**
  * Running task-host jobs with VS Code's progress UI: a notification with percentage, throughput,
- * ETA and a Cancel button, and a status-bar item while any job runs (click it to cancel). Jobs
+ * ETA and a Cancel button, and a status-bar item while any job runs (click it to see the jobs, their
+ * progress, the log and Cancel). Jobs
  * are tracked so "Cancel Job" can find them. Results and errors go back to the caller; the command
  * wrapper reports errors once.
  */
@@ -8,7 +9,7 @@ import * as vscode from 'vscode';
 import type { JobKind, JobOptionsOf, JobResult, JobResultMap, ProgressParams } from '../protocol/taskHost';
 import { Disposable } from './dispose';
 import type { TaskHostService } from './host';
-import { formatBytes, formatDuration, formatRate } from '../protocol/displayFormat';
+import { formatBytes, formatDuration, formatRate, printableLines } from '../protocol/displayFormat';
 
 export interface ActiveJob {
   readonly id: string;
@@ -36,6 +37,12 @@ export function progressMessage(p: ProgressParams): string {
   return parts.filter(Boolean).join(' · ');
 }
 
+/** The action on a completion message that lists the job's warnings. */
+export const SHOW_WARNINGS = 'Show Warnings';
+
+/** The status-bar item's command: the running jobs, with Cancel and the log (never cancels by itself). */
+export const SHOW_JOBS_COMMAND = 'chatVector.showJobs';
+
 export class JobRunner extends Disposable {
   private readonly active = new Map<string, ActiveJob>();
   private readonly status = this.register(vscode.window.createStatusBarItem('chatVector.jobs', vscode.StatusBarAlignment.Left, 50));
@@ -47,7 +54,7 @@ export class JobRunner extends Disposable {
   constructor(private readonly host: TaskHostService) {
     super();
     this.status.name = 'Chat Vector Jobs';
-    this.status.command = 'chatVector.cancelJob';
+    this.status.command = SHOW_JOBS_COMMAND;
   }
 
   get jobs(): readonly ActiveJob[] {
@@ -120,6 +127,71 @@ export class JobRunner extends Disposable {
     }
   }
 
+  /** Completion messages shown by `showDone`, newest last (for the tests). */
+  readonly doneMessages: { message: string; warnings: readonly string[]; actions: readonly string[] }[] = [];
+
+  /**
+   * The message at the end of a job, with its follow-up actions. With warnings it is a warning
+   * message with **Show Warnings** first: that lists every warning in full (a modal dialog, which
+   * wraps), then offers the message again so the other actions are not lost. Resolves the action
+   * the user picked among `actions`, or undefined.
+   */
+  async showDone(message: string, warnings: readonly string[], actions: readonly string[]): Promise<string | undefined> {
+    this.doneMessages.push({ message, warnings, actions });
+    if (!warnings.length) return vscode.window.showInformationMessage(message, ...actions);
+    for (;;) {
+      const pick = await vscode.window.showWarningMessage(message, SHOW_WARNINGS, ...actions);
+      if (pick !== SHOW_WARNINGS) return pick;
+      await vscode.window.showWarningMessage(warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`, { modal: true, detail: warnings.map((w) => `• ${printableLines(w)}`).join('\n\n') });
+    }
+  }
+
+  /** The open "Chat Vector Jobs" pick (for the tests), undefined when closed. */
+  jobsPick: vscode.QuickPick<vscode.QuickPickItem & { action: () => void }> | undefined;
+
+  /**
+   * What the status-bar item opens: each running job with its live progress, Cancel per job, and
+   * the log. Nothing is cancelled unless the user picks Cancel. Resolves when the pick closes.
+   */
+  showJobs(log: vscode.LogOutputChannel): Promise<void> {
+    type Item = vscode.QuickPickItem & { action: () => void };
+    const qp = vscode.window.createQuickPick<Item>();
+    this.jobsPick = qp;
+    qp.title = 'Chat Vector Jobs';
+    qp.placeholder = 'Running jobs: pick one to show its progress notification, or Cancel it';
+    qp.matchOnDescription = true;
+    const fill = () => {
+      const jobs = this.jobs;
+      const items: Item[] = [];
+      for (const j of jobs) {
+        items.push({ label: `$(sync~spin) ${j.title}`, description: `${Math.floor(j.percent)} %`, detail: this.lastProgress.get(j.id) ?? 'starting', action: () => void vscode.commands.executeCommand('notifications.showList') });
+        items.push({ label: `$(stop-circle) Cancel ${j.title}`, action: () => j.cancel() });
+      }
+      if (!jobs.length) items.push({ label: 'No Chat Vector job is running.', action: () => undefined });
+      items.push({ label: '$(output) Show Log', description: 'what the jobs reported', action: () => log.show(true) });
+      const active = qp.activeItems[0]?.label;
+      qp.items = items;
+      const keep = items.find((i) => i.label === active);
+      if (keep) qp.activeItems = [keep];
+    };
+    fill();
+    const sub = this.onDidChange(fill);
+    return new Promise((resolve) => {
+      qp.onDidAccept(() => {
+        const item = qp.selectedItems[0];
+        qp.hide();
+        item?.action();
+      });
+      qp.onDidHide(() => {
+        sub.dispose();
+        qp.dispose();
+        if (this.jobsPick === qp) this.jobsPick = undefined;
+        resolve();
+      });
+      qp.show();
+    });
+  }
+
   /** Cancels one job by id, or asks which when several run. Returns the cancelled job's id. */
   async cancel(id?: string): Promise<string | undefined> {
     const jobs = this.jobs;
@@ -148,7 +220,7 @@ export class JobRunner extends Disposable {
       const first = jobs[0]!;
       const more = jobs.length > 1 ? ` (+${jobs.length - 1})` : '';
       this.status.text = `$(sync~spin) ${first.title} ${Math.floor(first.percent)} %${more}`;
-      this.status.tooltip = `${jobs.map((j) => `${j.title}: ${this.lastProgress.get(j.id) ?? 'starting'}`).join('\n')}\nClick to cancel.`;
+      this.status.tooltip = `${jobs.map((j) => `${j.title}: ${this.lastProgress.get(j.id) ?? 'starting'}`).join('\n')}\nClick to see the job (progress, log, Cancel).`;
       this.status.show();
     }
     this.changed.fire();

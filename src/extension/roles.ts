@@ -1,5 +1,7 @@
 /** Which checkpoint plays which part (Base, Chat, Target), remembered per workspace. */
 import * as vscode from 'vscode';
+import { basename } from 'node:path';
+import { assignRole, describeRoleMoves } from '../protocol/roleMoves';
 import { Disposable } from './dispose';
 
 export type Role = 'base' | 'chat' | 'target';
@@ -37,14 +39,21 @@ export class RoleStore extends Disposable {
     return ROLES.find((r) => m[r] === path);
   }
 
-  /** One role per checkpoint: giving a checkpoint a role takes any other role from it. */
+  /** The text of the last change of roles (for the tests), e.g. "tiny-cp is now Base (was Target); …". */
+  lastChange = '';
+
+  /**
+   * Gives `role` to `path` (undefined: clears it). One role per checkpoint and one checkpoint per
+   * role: the former holder takes the role `path` gave up (a swap), so nothing is lost silently,
+   * and the status bar says what moved.
+   */
   async set(role: Role, path: string | undefined): Promise<void> {
-    const m = { ...this.map };
-    for (const r of ROLES) if (m[r] === path) delete m[r];
-    if (path === undefined) delete m[role];
-    else m[role] = path;
-    await this.state.update(KEY, m);
+    const { map, moves } = assignRole(ROLES, this.map, role, path);
+    if (!moves.length) return;
+    await this.state.update(KEY, map);
     await this.updateContext();
+    this.lastChange = describeRoleMoves(moves, (r) => ROLE_LABEL[r], (p) => basename(p));
+    vscode.window.setStatusBarMessage(`$(check) ${this.lastChange}`, 6000);
     this.changed.fire();
   }
 

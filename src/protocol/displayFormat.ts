@@ -139,3 +139,8 @@ export function parseDecimal(s: string): number | null {
   const v = DECIMAL.test(t) ? Number(t) : NaN;
   return Number.isFinite(v) ? v : null;
 }
+
+/** The Layer Deltas view's description: its order and measure, e.g. "by layer · relative ‖Δ‖/‖A‖". */
+export function deltaViewDescription(sort: 'order' | 'magnitude', mode: 'relative' | 'absolute'): string {
+  return `${sort === 'order' ? 'by layer' : 'largest first'} · ${mode === 'relative' ? 'relative ‖Δ‖/‖A‖' : 'absolute ‖Δ‖'}`;
+}

@@ -7,8 +7,12 @@ import { formatNorm, formatPercent } from './displayFormat';
 
 const count = (n: number) => `${n} NaN/Inf value${n === 1 ? '' : 's'}`;
 
-/** e.g. "B looks fine-tuned from A: relative change 0.80 % (weight matrices)". */
-export function formatVerdict(l: Lineage): string {
+/**
+ * e.g. "B looks fine-tuned from A: relative change 0.80 % (weight matrices)"; with `names`, the
+ * models' names instead of A and B ("tiny-chat looks fine-tuned from tiny-base: …").
+ */
+export function formatVerdict(l: Lineage, names: { readonly a: string; readonly b: string } = { a: 'A', b: 'B' }): string {
+  const { a: A, b: B } = names;
   const nf = 'nonFinite' in l && l.nonFinite > 0 && l.kind !== 'notIdentical' ? `; ${count(l.nonFinite)} left out` : '';
   const of = 'ofMatrices' in l && l.ofMatrices ? ' (weight matrices)' : '';
   switch (l.kind) {
@@ -28,12 +32,12 @@ export function formatVerdict(l: Lineage): string {
         ? `not identical: every compared element is NaN/Inf (${count(l.nonFinite)}; NaN never equals NaN)`
         : `not identical: ${count(l.nonFinite)} (NaN never equals NaN), left out; the other ${l.finite} elements are equal`;
     case 'zeros':
-      return `B differs from A (‖Δ‖ ${formatNorm(l.deltaNorm)}) but A or B is all zeros${nf}`;
+      return `${B} differs from ${A} (‖Δ‖ ${formatNorm(l.deltaNorm)}) but ${A} or ${B} is all zeros${nf}`;
     case 'unrelated':
       return `unrelated weights: cosine ${l.cosine.toFixed(2)}${of}${nf}`;
     case 'fineTuned':
-      return `B looks fine-tuned from A: relative change ${formatPercent(l.relative)}${of}${nf}`;
+      return `${B} looks fine-tuned from ${A}: relative change ${formatPercent(l.relative)}${of}${nf}`;
     case 'changedALot':
-      return `B is related to A but changed a lot: relative change ${formatPercent(l.relative)}, cosine ${l.cosine.toFixed(3)}${of}${nf}`;
+      return `${B} is related to ${A} but changed a lot: relative change ${formatPercent(l.relative)}, cosine ${l.cosine.toFixed(3)}${of}${nf}`;
   }
 }

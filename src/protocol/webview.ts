@@ -12,19 +12,6 @@ export const CHART_VIEW_TYPE = 'chatVector.chart';
 export const CHART_MODULE_COLUMNS = ['q', 'k', 'v', 'kv', 'qkv', 'o', 'gate', 'up', 'gate_up', 'down', 'router', 'norm'] as const;
 export type ChartModuleColumn = (typeof CHART_MODULE_COLUMNS)[number];
 
-/** Number of steps of the heat scale; the colours are contributed as `chatVector.heat0…N-1`. */
-export const HEAT_STEPS = 8;
-
-/**
- * The step of the heat scale for `value` on a scale 0…`max` (NaN and ≤ 0 are the coolest). A
- * function in a types file on purpose: the tree and the chart must colour alike, and this is the
- * only module both sides share.
- */
-export function heatStep(value: number, max: number): number {
-  if (!(value > 0) || !(max > 0)) return 0;
-  return Math.min(HEAT_STEPS - 1, Math.floor((value / max) * HEAT_STEPS));
-}
-
 /** Statistics of one cell or bar: ‖Δ‖ (Frobenius) and ‖Δ‖/‖A‖ (a fraction, not a percentage). */
 export interface ChartValue {
   readonly deltaNorm: number;
@@ -53,6 +40,11 @@ export interface ChartData {
   readonly groups: readonly ChartGroup[];
   /** The module kinds that occur in any layer, in CHART_MODULE_COLUMNS order. */
   readonly columns: readonly ChartModuleColumn[];
+  /**
+   * The heat scale's maximum per measure, over groups, module cells and tensors: the tree, the bars
+   * and the heatmap colour with this one scale (src/protocol/heatScale.ts).
+   */
+  readonly scale: Readonly<Record<ValueMode, number>>;
 }
 
 export type ValueMode = 'relative' | 'absolute';
@@ -62,6 +54,8 @@ export interface ChartPanelState {
   readonly a: string;
   readonly b: string | null;
   readonly mode: ValueMode;
+  /** The bar chart leaves out embeddings, LM head and other non-layer groups (their scale flattens the layers). */
+  readonly layersOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global document, getComputedStyle -- functions passed to evaluate() run in the browser page */
 // Headless driver of a real VS Code: code-server (VS Code's server, Node extension host and web
 // workbench, from npm) in Debian's chromium through playwright-core.
 //
@@ -298,6 +299,9 @@ try {
     await page.mouse.up();
   }
   await check('welcome views offer "Create Demo Checkpoints"', () => page.locator('.welcome-view-content .monaco-button', { hasText: 'Create Demo Checkpoints' }).first().waitFor());
+  await check('with no checkpoints the Layer Deltas welcome does not offer "Compare Base and Chat" (a dead end)', async () => {
+    if (await page.locator('.welcome-view-content .monaco-button', { hasText: 'Compare Base and Chat' }).count()) throw new Error('"Compare Base and Chat" is offered without Base and Chat');
+  });
   await shot('ui-01-welcome.png');
 
   // (2) Command palette → Create Demo Checkpoints → preset pick.
@@ -306,7 +310,17 @@ try {
   await check('demo created: the Layer Deltas tree shows Base vs Chat', () => row('tiny-base → tiny-chat').waitFor({ timeout: 60_000 }));
   await check('Checkpoints view lists the demo with roles', async () => {
     await row('tiny-cp').waitFor();
-    await page.locator('.monaco-list-row', { hasText: 'Target' }).first().waitFor();
+    // The role is the row's icon (and in its accessible name), not repeated in the text.
+    await page.locator('.monaco-list-row[aria-label*="tiny-cp, Target"]').first().waitFor();
+    await row('tiny-cp').locator('.codicon-target').waitFor();
+  });
+  await page.keyboard.press('Escape');
+  await palette('Chat Vector: Compare Checkpoints…');
+  await pickStep('Compare Checkpoints (1/2)', 'tiny-base', 'tiny-base');
+  await check('"Nothing: … is a chat vector" is not offered for an ordinary model', async () => {
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Compare Checkpoints (2/2)' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'tiny-chat' }).first().waitFor();
+    if (await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Nothing:' }).count()) throw new Error('"Nothing" offered for tiny-base');
   });
   await page.keyboard.press('Escape');
 
@@ -335,17 +349,70 @@ try {
   await check('clicking a bar reveals the layer in the tree', () => page.locator('.monaco-list-row.selected', { hasText: 'Layer 2' }).waitFor());
   await row('Layer 1').click();
   await check('selecting a layer in the tree highlights it in the chart', () => wv.locator('#bars rect.bar.selected[data-key="layer:1"]').waitFor());
+  await check('one heat scale: each layer has the same colour in the tree, the bars and the heatmap', async () => {
+    let compared = 0;
+    for (const layer of [0, 1, 2, 3]) {
+      // The tree renders only the rows in view (expanded layers push the last ones out).
+      if (!(await page.locator('.monaco-list-row', { hasText: `Layer ${layer}` }).count())) continue;
+      compared++;
+      const bar = await wv.locator(`#bars rect.bar[data-key="layer:${layer}"]`).getAttribute('class');
+      const step = /heat-(\d)/.exec(bar ?? '')?.[1];
+      const icon = await row(`Layer ${layer}`).locator('.custom-view-tree-node-item-icon').evaluate((e) => getComputedStyle(e).backgroundImage);
+      if (!step || !icon.includes(`-${step}.svg`)) throw new Error(`Layer ${layer}: bar ${bar}, tree icon ${icon}`);
+    }
+    if (compared < 2) throw new Error(`only ${compared} layer rows in view`);
+    // The legend names its ends and its midpoint.
+    await wv.locator('#legend text.legend-tick').nth(2).waitFor();
+    const ticks = await wv.locator('#legend text.legend-tick').allTextContents();
+    if (ticks.length !== 3 || !/^0/.test(ticks[0]) || !/\d/.test(ticks[2])) throw new Error(`legend numbers: ${JSON.stringify(ticks)}`);
+  });
+  await check('a selected tree row keeps its heat colour (an icon file, not a repainted codicon)', async () => {
+    const icon = await page.locator('.monaco-list-row.selected', { hasText: 'Layer 1' }).locator('.custom-view-tree-node-item-icon').evaluate((e) => getComputedStyle(e).backgroundImage);
+    if (!/heat(\/|%2F)(dark|light)-\d\.svg/.test(icon)) throw new Error(`selected row icon: ${icon}`);
+  });
   await shot('ui-04-chart.png');
+
+  // (4b) The chart reflows when the panel changes width: widen the side bar (the chart gets
+  // narrower), then narrow it again; the LM head and final norm bars stay inside the visible width.
+  const barsFit = async () => {
+    const r = await wv.locator('#bars').evaluate((svgEl) => {
+      const right = (k) => svgEl.querySelector(`[data-key="${k}"]`)?.getBoundingClientRect().right ?? Infinity;
+      return { head: right('lm_head'), norm: right('final_norm'), visible: document.documentElement.clientWidth, width: svgEl.getBoundingClientRect().width };
+    });
+    if (!(r.head <= r.visible && r.norm <= r.visible)) throw new Error(`bars cut off: ${JSON.stringify(r)}`);
+    return r;
+  };
+  const dragSidebarTo = async (x) => {
+    const sb = await page.locator('.part.sidebar').boundingBox();
+    await page.mouse.move(sb.x + sb.width - 1, sb.y + 300);
+    await page.mouse.down();
+    await page.mouse.move(x, sb.y + 300, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForTimeout(600);
+  };
+  const wide = await barsFit();
+  await dragSidebarTo(1000);
+  const narrow = await barsFit();
+  await check('after widening the side bar the chart is redrawn narrower, LM head and norm visible', async () => {
+    if (!(narrow.width < wide.width - 100)) throw new Error(`the chart did not reflow: ${wide.width} → ${narrow.width}`);
+  });
+  await shot('ui-04b-chart-resized.png');
+  await dragSidebarTo(600);
+  await check('narrowing the side bar again widens the chart again', async () => {
+    const r = await barsFit();
+    if (!(r.width > narrow.width + 100)) throw new Error(`the chart did not reflow back: ${narrow.width} → ${r.width}`);
+  });
 
   // (5) Apply Chat Vector… with the guided flow on a model big enough to watch: progress, Cancel.
   await palette('Chat Vector: Apply Chat Vector…');
+  // Base and Chat are set (the demo's), so the flow counts 5 steps until another pair is chosen: 7.
   await pickStep('Apply Chat Vector (1/5)', 'stress-cp', 'stress-cp');
-  await pickStep('Apply Chat Vector (2/5)', undefined, 'From a base model');
-  await pickStep('base model', 'stress-base', 'stress-base');
-  await pickStep('chat model', 'stress-chat', 'stress-chat');
-  await pickStep('Apply Chat Vector (3/5)'); // ratio: the default
-  await pickStep('Apply Chat Vector (4/5)'); // options as pre-selected
-  await pickStep('Apply Chat Vector (5/5)'); // output folder: the suggestion
+  await pickStep('Apply Chat Vector (2/5)', 'Another base model', 'Another base model');
+  await pickStep('Apply Chat Vector (3/7)', 'stress-base', 'stress-base');
+  await pickStep('Apply Chat Vector (4/7)', 'stress-chat', 'stress-chat');
+  await pickStep('Apply Chat Vector (5/7)'); // ratio: the default
+  await pickStep('Apply Chat Vector (6/7)'); // options as pre-selected
+  await pickStep('Apply Chat Vector (7/7)'); // output folder: the suggestion
   const running = toast('Applying chat vector to stress-cp');
   await check('a progress notification with percentage and throughput', async () => {
     await running.waitFor({ timeout: 30_000 });
@@ -353,26 +420,62 @@ try {
   });
   await check('a status-bar item while the job runs', () => page.locator('.statusbar-item', { hasText: 'Applying chat vector' }).first().waitFor());
   await shot('ui-05-progress.png');
+  // Clicking the status-bar item shows the job (progress, Cancel, log); it does not cancel it.
+  await page.locator('.statusbar-item', { hasText: 'Applying chat vector' }).first().click();
+  await check('the status-bar item opens the running job with Cancel and Show Log', async () => {
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Chat Vector Jobs' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Cancel Applying chat vector' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Log' }).waitFor();
+  });
+  await shot('ui-05b-job-from-status-bar.png');
+  await page.keyboard.press('Escape');
+  await check('the job still runs after the status-bar click', async () => {
+    await page.waitForTimeout(500);
+    if (!(await page.locator('.statusbar-item', { hasText: 'Applying chat vector' }).count())) throw new Error('the status-bar click ended the job');
+  });
   await running.locator('.monaco-button', { hasText: 'Cancel' }).click();
   await check('Cancel stops the job and says nothing was written', () => toast('Cancelled. Nothing was written').waitFor({ timeout: 30_000 }));
   await shot('ui-06-cancelled.png');
   if (fs.existsSync(path.join(workspace, 'stress', 'stress-cp-chat'))) throw new Error('a cancelled apply left its output folder');
 
-  // (6) The same flow on the demo to the end: the options explain themselves, success has actions.
-  await palette('Chat Vector: Apply Chat Vector…');
-  await pickStep('Apply Chat Vector (1/5)', 'tiny-cp', 'tiny-cp');
-  await pickStep('Apply Chat Vector (2/5)', undefined, 'From a base model');
-  await pickStep('base model', 'tiny-base', 'tiny-base');
-  await pickStep('chat model', 'tiny-chat', 'tiny-chat');
-  await pickStep('Apply Chat Vector (3/5)');
-  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (4/5)' }).waitFor();
+  // (6) The same flow on the demo to the end, started from the Target row's inline action (the
+  // target is known: four steps): the options explain themselves, success has actions.
+  await page.keyboard.press('Escape');
+  await check('Apply and Extract are on the Checkpoints view title bar', async () => {
+    await page.locator('.pane-header', { hasText: 'Checkpoints' }).hover();
+    await page.locator('.pane-header .action-item a[aria-label="Apply Chat Vector…"]').first().waitFor();
+    await page.locator('.pane-header .action-item a[aria-label="Extract Chat Vector…"]').first().waitFor();
+  });
+  await row('tiny-cp').hover();
+  await row('tiny-cp').locator('.actions .action-item a[aria-label="Apply Chat Vector…"]').click();
+  await check('a step counter, Back, and Base → Chat as one choice', async () => {
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (1/4)' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'tiny-base → tiny-chat' }).waitFor();
+  });
+  await shot('ui-07a-apply-source.png');
+  await pickStep('Apply Chat Vector (1/4)');
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (2/4)' }).waitFor();
+  await page.locator('.quick-input-widget .codicon-quick-input-back').first().click();
+  await check('Back returns to the previous step, its answer highlighted', async () => {
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (1/4)' }).waitFor();
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'tiny-base → tiny-chat' }).waitFor();
+  });
+  await pickStep('Apply Chat Vector (1/4)');
+  await pickStep('Apply Chat Vector (2/4)');
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (3/4)' }).waitFor();
   await check('"Skip embeddings" explains the vocabulary difference; special tokens are offered', async () => {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'vocabularies differ' }).waitFor();
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'special token' }).waitFor();
   });
   await shot('ui-07-apply-options.png');
-  await page.keyboard.press('Enter');
-  await pickStep('Apply Chat Vector (5/5)');
+  // Unticking "Skip embeddings" although the vocabularies differ is stopped before anything runs.
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Skip embeddings' }).first().click();
+  await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
+  const dialog = page.locator('.monaco-dialog-box', { hasText: 'Without "Skip embeddings" this job fails' });
+  await check('unticking "Skip embeddings" with differing vocabularies is questioned before the job runs', () => dialog.waitFor());
+  await shot('ui-07b-skip-embeddings-kept.png');
+  await dialog.locator('.monaco-button', { hasText: 'Skip Embeddings' }).click();
+  await pickStep('Apply Chat Vector (4/4)');
   const done = toast('Chat vector applied');
   await check('success offers "Open Folder" and "Compare with Target"', async () => {
     await done.waitFor({ timeout: 60_000 });
@@ -421,6 +524,30 @@ try {
   await palette('View: Toggle Problems'); // the panel has not been opened in this walk
   await check('the Problems panel explains it', () => page.locator('.markers-panel .monaco-list-row', { hasText: 'is not inside' }).first().waitFor({ timeout: 30_000 }));
   await shot('ui-12-recipe.png');
+
+  // (10) The Explorer: one "Chat Vector" submenu, only on checkpoints.
+  await page.keyboard.press('Escape');
+  await palette('View: Show Explorer');
+  const explorerRow = (name) => page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${name}"]`).first();
+  const menuItem = (text) => page.locator('.context-view .monaco-menu .action-label', { hasText: text });
+  await explorerRow('recipes').click({ button: 'right' });
+  await page.locator('.context-view .monaco-menu').first().waitFor();
+  await check('no Chat Vector items on a folder that is not a checkpoint', async () => {
+    if (await menuItem('Chat Vector').count()) throw new Error('"Chat Vector" on the recipes folder');
+    if (await menuItem('Set as Base').count()) throw new Error('"Set as Base" on the recipes folder');
+  });
+  await page.keyboard.press('Escape');
+  if (!(await explorerRow('tiny-base').count())) await explorerRow('chatvec-demo').click();
+  await explorerRow('tiny-base').click({ button: 'right' });
+  await check('one "Chat Vector" submenu on a checkpoint folder, with the roles, Inspect and Compare', async () => {
+    await menuItem('Chat Vector').first().waitFor();
+    if (await menuItem('Set as Base').count()) throw new Error('the role items are not inside the submenu');
+    await menuItem('Chat Vector').first().hover();
+    for (const t of ['Set as Base', 'Set as Chat', 'Set as Target', 'Inspect Checkpoint', 'Compare with']) await menuItem(t).first().waitFor();
+  });
+  await shot('ui-13-explorer-submenu.png');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
 
   clearTimeout(watchdog);
   log(`screenshots: ${shots.join(', ')}`);

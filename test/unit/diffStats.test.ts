@@ -175,6 +175,8 @@ describe('diff of the demo trio', () => {
     assert.deepEqual(chat.groups.map((g) => g.label), ['Embeddings', 'Layer 0', 'Layer 1', 'Layer 2', 'Layer 3', 'Final norm', 'LM head']);
     assert.deepEqual(layers[0]!.modules.map((m) => m.module), ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'norm']);
     assert.match(formatVerdict(chat.lineage), /^B looks fine-tuned from A: relative change \d+\.\d+ % \(weight matrices\)$/);
+    // The chart's headline names the models instead of A and B.
+    assert.match(formatVerdict(chat.lineage, { a: 'tiny-base', b: 'tiny-chat' }), /^tiny-chat looks fine-tuned from tiny-base: relative change \d+\.\d+ % \(weight matrices\)$/);
     assert.equal(chat.fromCache, false);
   });
 

@@ -18,6 +18,7 @@ import { isRecipeDocument } from './selector';
 import { findRecipes } from './tasks';
 import { formatBytes } from '../../protocol/displayFormat';
 import { idToDownload } from './hubQuickFix';
+import { jobDoneMessage } from '../../protocol/jobText';
 
 /** What the commands accept besides a Uri or a path. */
 export interface RecipeArgs {
@@ -105,12 +106,14 @@ export async function runMergeFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<J
   }
   const s = readSettings(doc.uri);
   const r = await ctx.jobs.run('merge', `Merging ${path.basename(recipe)}`, { recipe, out, overwrite, ...jobCommon(s) });
-  mergeFinished(ctx, r, recipe, doc.getText());
+  mergeFinished(ctx, r, doc);
   return r;
 }
 
 /** The end of a merge: a message with Open Folder and Compare with Base (not awaited). */
-function mergeFinished(ctx: Ctx, r: JobResult<JobOutcome>, recipe: string, text: string): void {
+function mergeFinished(ctx: Ctx, r: JobResult<JobOutcome>, doc: vscode.TextDocument): void {
+  const recipe = doc.uri.fsPath;
+  const text = doc.getText();
   const name = path.basename(recipe);
   if (r.status === 'cancelled') {
     ctx.log.info(`merge ${recipe}: cancelled; nothing was written`);
@@ -129,9 +132,9 @@ function mergeFinished(ctx: Ctx, r: JobResult<JobOutcome>, recipe: string, text:
   } catch {
     // The merge ran, so the YAML parsed; nothing to offer otherwise.
   }
-  const warn = x.warnings.length ? ` (${x.warnings.length} warning${x.warnings.length > 1 ? 's' : ''} in the log)` : '';
+  ctx.recipes.jobWarnings.set(doc.uri, text, x.warnings, 'merge');
   const actions = ['Open Folder', ...(against ? [against.label] : [])];
-  void vscode.window.showInformationMessage(`Merged ${name}: ${path.basename(x.out)} — ${x.tensorCount} tensors, ${formatBytes(x.bytesWritten)} in ${x.seconds.toFixed(1)} s (${x.backend})${warn}`, ...actions).then(async (pick) => {
+  void ctx.jobs.showDone(jobDoneMessage(`Merged ${name}`, path.basename(x.out), x), x.warnings, actions).then(async (pick) => {
     try {
       if (pick === 'Open Folder') await openFolder(x.out);
       else if (pick && against && pick === against.label) await ctx.compare(against.path, x.out);
@@ -152,6 +155,7 @@ export async function dryRunFlow(ctx: Ctx, arg?: unknown): Promise<RecipePlanRes
   // The editor's text, saved or not; relative paths still resolve against the file's folder.
   const r = await ctx.host.api.recipePlan({ ...(recipePath ? { recipePath } : {}), text: doc.getText(), ...(args.verbose ? { verbose: true } : {}) });
   const notes = r.issues.map((i) => `${i.severity}: line ${i.line + 1}: ${i.message}`);
+  if (!doc.isUntitled) ctx.recipes.jobWarnings.set(doc.uri, doc.getText(), r.summary.warnings, 'dry run');
   await ctx.recipes.plans.show(recipePath ?? doc.uri.path, notes.length ? `${r.text}\n\n${notes.join('\n')}\n` : `${r.text}\n`);
   return r;
 }

@@ -9,7 +9,9 @@ import { Disposable } from '../dispose';
 import type { TaskHostService } from '../host';
 import { RecipeDiagnostics } from './diagnostics';
 import { HubQuickFixes } from './hubQuickFix';
+import { RecipeJobWarnings } from './jobWarnings';
 import { PlanDocuments } from './planDoc';
+import { RecipeQuickFixes } from './quickFix';
 import { isRecipeDocument, mergeMethodLines, RECIPE_SELECTOR } from './selector';
 import { ChatvecTaskProvider } from './tasks';
 
@@ -36,7 +38,7 @@ export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvi
     let lenses: vscode.CodeLens[];
     if (lines.length === 1) {
       lenses = [
-        lens(lines[0]!, '$(play) Run Merge', 'chatVector.runMerge', 'Run this recipe in the task host (asks for the output folder)'),
+        lens(lines[0]!, '$(play) Run Merge', 'chatVector.runMerge', 'Run this recipe (asks for the output folder)'),
         lens(lines[0]!, '$(checklist) Dry Run', 'chatVector.dryRunMerge', 'Plan: tensors, output size, estimated time and memory, parameter filter matches'),
         lens(lines[0]!, '$(diff) Compare Inputs', 'chatVector.compareRecipeInputs', compare),
       ];
@@ -45,7 +47,7 @@ export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvi
       // compares its own inputs (a model that is another document's merge is left out).
       const n = lines.length;
       lenses = [
-        lens(lines[0]!, `$(play) Run ${n} Merges`, 'chatVector.runMerge', `Run the ${n} merges of this file in dependency order in the task host; the final one is written to the output folder it asks for`),
+        lens(lines[0]!, `$(play) Run ${n} Merges`, 'chatVector.runMerge', `Run the ${n} merges of this file in dependency order; the final one is written to the output folder it asks for`),
         lens(lines[0]!, `$(checklist) Dry Run (${n} merges)`, 'chatVector.dryRunMerge', 'The run order and each merge\'s plan: tensors, output size, estimates, filter matches'),
         ...lines.map((line, document) => lens(line, '$(diff) Compare Inputs', 'chatVector.compareRecipeInputs', `${compare} (this document)`, { recipe: doc.uri, document })),
       ];
@@ -58,6 +60,8 @@ export class RecipeCodeLenses extends Disposable implements vscode.CodeLensProvi
 export class RecipeFeatures extends Disposable {
   readonly diagnostics: RecipeDiagnostics;
   readonly plans = this.register(new PlanDocuments());
+  /** Warnings of the last merge or dry run, on the recipe. */
+  readonly jobWarnings = this.register(new RecipeJobWarnings());
   readonly tasks: ChatvecTaskProvider;
 
   constructor(context: vscode.ExtensionContext, host: TaskHostService, log: vscode.LogOutputChannel) {
@@ -65,6 +69,7 @@ export class RecipeFeatures extends Disposable {
     this.diagnostics = this.register(new RecipeDiagnostics(host, log));
     this.register(vscode.languages.registerCodeLensProvider(RECIPE_SELECTOR, this.register(new RecipeCodeLenses())));
     this.register(vscode.languages.registerCodeActionsProvider(RECIPE_SELECTOR, new HubQuickFixes(), HubQuickFixes.metadata));
+    this.register(vscode.languages.registerCodeActionsProvider(RECIPE_SELECTOR, new RecipeQuickFixes(), { providedCodeActionKinds: RecipeQuickFixes.kinds }));
     this.tasks = this.register(new ChatvecTaskProvider(context.asAbsolutePath(path.join('dist', 'cli.js'))));
     // `chatVector.recipeEditor`: the editor menus offer the recipe commands only on recipes.
     const update = () => {

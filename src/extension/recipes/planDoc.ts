@@ -4,6 +4,8 @@ import * as vscode from 'vscode';
 import { Disposable } from '../dispose';
 
 export const PLAN_SCHEME = 'chatvector-plan';
+/** The plan's language: package.json turns word wrap on for it (warnings are long lines). */
+export const PLAN_LANGUAGE = 'chatvec-plan';
 
 export class PlanDocuments extends Disposable implements vscode.TextDocumentContentProvider {
   private readonly texts = new Map<string, string>();
@@ -25,7 +27,9 @@ export class PlanDocuments extends Disposable implements vscode.TextDocumentCont
     const uri = this.uriFor(recipePath);
     this.texts.set(uri.toString(), text);
     this.changed.fire(uri);
-    return vscode.window.showTextDocument(uri, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    let doc = await vscode.workspace.openTextDocument(uri);
+    if (doc.languageId !== PLAN_LANGUAGE) doc = await vscode.languages.setTextDocumentLanguage(doc, PLAN_LANGUAGE);
+    return vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
   }
 
   provideTextDocumentContent(uri: vscode.Uri): string {

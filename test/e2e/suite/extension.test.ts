@@ -133,19 +133,34 @@ describe('Chat Vector in a real VS Code', function () {
     assert.equal(ctx.roles.get('chat'), demo('chat'));
     assert.equal(ctx.roles.get('target'), demo('cp'));
     assert.deepEqual(ctx.context.workspaceState.get('chatVector.roles'), { base: demo('base'), chat: demo('chat'), target: demo('cp') });
-    // One role per checkpoint: making the chat model the target moves the role.
+    // One role per checkpoint, nothing lost silently: making the chat model the target swaps the
+    // two roles, says so, and the rows keep their order (by path, not by role).
+    const order = () => (ctx.checkpointsView.getChildren() as Promise<CheckpointEntry[]>).then((l) => l.map((e) => e.path));
+    const before = await order();
     await vscode.commands.executeCommand('chatVector.setAsTarget', demo('chat'));
-    assert.equal(ctx.roles.get('chat'), undefined);
+    assert.equal(ctx.roles.get('target'), demo('chat'));
+    assert.equal(ctx.roles.get('chat'), demo('cp'));
+    assert.equal(ctx.roles.get('base'), demo('base'));
+    assert.equal(ctx.roles.lastChange, 'tiny-chat is now Target (was Chat); tiny-cp is now Chat (was Target).');
+    assert.deepEqual(await order(), before);
     await vscode.commands.executeCommand('chatVector.setAsChat', demo('chat'));
-    await vscode.commands.executeCommand('chatVector.setAsTarget', demo('cp'));
+    assert.deepEqual(ctx.context.workspaceState.get('chatVector.roles'), { base: demo('base'), chat: demo('chat'), target: demo('cp') });
   });
 
-  it('inspects a checkpoint into a read-only Markdown document', async () => {
+  it('inspects a checkpoint into a read-only Markdown document, opened as its preview', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     const md = await vscode.commands.executeCommand<string>('chatVector.inspectCheckpoint', demo('base'));
     assert.match(md, /LlamaForCausalLM/);
-    const doc = await waitFor('the inspect document', () => vscode.window.activeTextEditor?.document);
-    assert.equal(doc.uri.scheme, 'chatvector-inspect');
+    // The rendered preview is the active tab, not the Markdown source.
+    const tab = await waitFor('the Markdown preview', () => {
+      const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      return input instanceof vscode.TabInputWebview && /markdown\.preview/.test(input.viewType) && input;
+    });
+    assert.ok(tab);
+    assert.ok(!vscode.window.visibleTextEditors.some((e) => e.document.uri.scheme === 'chatvector-inspect'), 'no source editor');
+    const doc = await waitFor('the inspect document', () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'chatvector-inspect'));
     assert.match(doc.getText(), /model\.layers\.3\.self_attn\.q_proj\.weight/);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it("shows the same deltas in the Layer Deltas tree as `chatvec diff --json`", async () => {
@@ -153,6 +168,12 @@ describe('Chat Vector in a real VS Code', function () {
     assert.ok(c, 'the comparison ran');
     const oracle = JSON.parse(cli(['diff', demo('base'), demo('chat'), '--json', '--no-cache', '--quiet'])) as DiffReport;
     const tree = ctx.deltas;
+    tree.setSort('order');
+    tree.setValueMode('relative');
+    assert.equal(ctx.deltaView.description, 'by layer · relative ‖Δ‖/‖A‖', 'the view says its order and measure');
+    tree.setSort('magnitude');
+    tree.setValueMode('absolute');
+    assert.equal(ctx.deltaView.description, 'largest first · absolute ‖Δ‖');
     tree.setSort('order');
     tree.setValueMode('relative');
     const [model] = tree.getChildren();
@@ -163,6 +184,12 @@ describe('Chat Vector in a real VS Code', function () {
       groups.map((g) => g.group.label),
       oracle.groups.map((g) => g.label),
     );
+    // A layer's tensor rows in the order the block runs them (the heatmap's columns), norms last.
+    const blockOrder = ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'norm'];
+    const layer3 = groups.find((g) => g.kind === 'group' && g.key === 'layer:3') as GroupNode;
+    const modules = (tree.getChildren(layer3) as DeltaNode[]).map((t) => (t.kind === 'tensor' ? t.tensor.module : '?'));
+    assert.deepEqual(modules, ['q', 'k', 'v', 'o', 'gate', 'up', 'down', 'norm', 'norm'], modules.join(' '));
+    assert.ok(modules.every((m, i) => i === 0 || blockOrder.indexOf(modules[i - 1]!) <= blockOrder.indexOf(m)));
     let tensorRows = 0;
     groups.forEach((g, i) => {
       const o = oracle.groups[i]!;
@@ -263,6 +290,23 @@ describe('Chat Vector in a real VS Code', function () {
     // The output is a chat model: the chat template came along.
     assert.match(fs.readFileSync(path.join(out, 'tokenizer_config.json'), 'utf8'), /chat_template/);
     await waitFor('the Checkpoints view to list the output', () => ctx.store.find(out)?.report);
+    // The completion message: plurals right, the backend without nested parentheses, and the
+    // job's warnings (if any) quoted with Show Warnings instead of "(1 warning in the log)".
+    const done = ctx.jobs.doneMessages.at(-1)!;
+    assert.match(done.message, /^Chat vector applied: tiny-cp-chat — \d+ tensors, .* on [^()]+( \(\d+ threads?\))?\.( \d+ warnings?(, the first)?: .+)?$/, done.message);
+    assert.doesNotMatch(done.message, /in the log/);
+    assert.deepEqual(done.warnings, r.result.warnings);
+    assert.equal(/warning/.test(done.message), r.result.warnings.length > 0);
+  });
+
+  it('an apply that fails on differing vocabularies is reported once, in the editor\'s words, with a retry', async () => {
+    const out = path.join(ws, 'tiny-cp-no-skip');
+    const errorsBefore = api.errors.length;
+    const r = await vscode.commands.executeCommand('chatVector.applyChatVector', { target: demo('cp'), base: demo('base'), chats: [demo('chat')], ratios: [1], out, skipEmbed: false, overwrite: true });
+    assert.equal(r, undefined);
+    assert.equal(api.errors.length, errorsBefore + 1, 'one error');
+    assert.match(api.errors.at(-1)!.message, /vocabularies differ[\s\S]*--skip-embed/);
+    assert.ok(!fs.existsSync(out), 'nothing was written');
   });
 
   it('the computeBackend setting "gpu" runs apply on a GPU adapter (or falls back, saying so), with the same tensor bytes', async function () {
@@ -298,6 +342,24 @@ describe('Chat Vector in a real VS Code', function () {
       fs.rmSync(outCpu, { recursive: true, force: true });
       fs.rmSync(outGpu, { recursive: true, force: true });
     }
+  });
+
+  it('asks Extract in numbered steps with Back; with Base and Chat set, one confirmation replaces two picks', async () => {
+    assert.equal(ctx.roles.get('base'), demo('base'));
+    assert.equal(ctx.roles.get('chat'), demo('chat'));
+    const running = vscode.commands.executeCommand('chatVector.extractChatVector');
+    await waitFor('step 1 of 3 (models, options, output)', () => api.stepTitle() === 'Extract Chat Vector (1/3)');
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await waitFor('step 2 of 3 (options)', () => api.stepTitle() === 'Extract Chat Vector (2/3)');
+    await vscode.commands.executeCommand('workbench.action.quickInputBack');
+    await waitFor('Back: step 1 of 3 again', () => api.stepTitle() === 'Extract Chat Vector (1/3)');
+    // "Other models…" adds the base and chat picks: five steps.
+    await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await waitFor('step 2 of 5 (base model)', () => api.stepTitle() === 'Extract Chat Vector (2/5)');
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+    assert.equal(await running, undefined, 'Escape ends the flow without a job');
+    assert.equal(api.stepTitle(), undefined);
   });
 
   it('extracts a chat vector through the command, with the same bytes as the CLI, and measures it alone', async () => {

@@ -202,6 +202,28 @@ describe('Merge recipes in the editor', function () {
     assert.equal(none.filter((l) => l.command?.command.startsWith('chatVector.')).length, 0);
   });
 
+  it('offers a Quick Fix for a did-you-mean diagnostic, and applying it fixes the recipe', async () => {
+    // Outside the workspace: a recipe file created and removed inside it upset the later task
+    // tests' problem matcher (no diagnostics), and the fix needs no model folders.
+    const typoDir = fs.mkdtempSync(path.join(path.dirname(ws), 'typo-'));
+    const typo = vscode.Uri.file(path.join(typoDir, 'typo.merge.yaml'));
+    fs.writeFileSync(typo.fsPath, TASK_ARITHMETIC.replace('base_model:', 'base_modle:'));
+    const doc = await vscode.workspace.openTextDocument(typo);
+    await vscode.window.showTextDocument(doc);
+    const d = await waitFor('the did-you-mean diagnostic', () => recipeDiags(typo).find((x) => /did you mean `base_model`/.test(x.message)));
+    assert.equal(doc.getText(d.range), 'base_modle');
+    const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', typo, d.range, vscode.CodeActionKind.QuickFix.value);
+    const fix = actions.find((a) => a.title === 'Change to `base_model`');
+    assert.ok(fix?.edit, JSON.stringify(actions.map((a) => a.title)));
+    assert.ok(await vscode.workspace.applyEdit(fix.edit));
+    assert.equal(doc.lineAt(2).text, 'base_model: ../tiny-base');
+    await waitFor('the diagnostic to go', () => !recipeDiags(typo).some((x) => /base_modle/.test(x.message)));
+    // Saved, then closed and removed: no dirty editor is left for later tests to save.
+    assert.ok(await doc.save());
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    fs.rmSync(typoDir, { recursive: true, force: true });
+  });
+
   it('runs the merge from the editor (saving unsaved edits first) with the same bytes as `chatvec merge`', async () => {
     const doc = await vscode.workspace.openTextDocument(recipe);
     await vscode.window.showTextDocument(doc);
@@ -226,6 +248,16 @@ describe('Merge recipes in the editor', function () {
     assert.equal(report.parameterCount, base.parameterCount);
     assert.equal(r.result.tensorCount, base.tensorCount);
     await waitFor('the Checkpoints view to list the output', () => ctx.store.find(out)?.report);
+
+    // Its warnings reach the user: on the completion message (quoted, with Show Warnings) and as
+    // warning diagnostics on the base_model line (the CP model's extra vocabulary rows are cut).
+    assert.ok(r.result.warnings.some((w) => /vocabularies differ/.test(w)), JSON.stringify(r.result.warnings));
+    const done = ctx.jobs.doneMessages.at(-1)!;
+    assert.deepEqual(done.warnings, r.result.warnings);
+    assert.match(done.message, /^Merged ta\.merge\.yaml: ta-from-editor — \d+ tensors, .* on cpu[^()]*(\(\d+ threads?\))?\. \d+ warnings?(, the first)?: .*vocabularies differ/);
+    const warned = vscode.languages.getDiagnostics(recipe).filter((d) => d.severity === vscode.DiagnosticSeverity.Warning && /vocabularies differ.*\(merge\)$/.test(d.message));
+    assert.equal(warned.length, r.result.warnings.filter((w) => /vocabularies differ/.test(w)).length);
+    for (const d of warned) assert.equal(d.range.start.line, 2, `${d.message} on the base_model line`);
   });
 
   it('refuses to run a broken recipe and writes nothing', async () => {
@@ -250,6 +282,22 @@ describe('Merge recipes in the editor', function () {
     const shown = await waitFor('the dry-run document', () => vscode.window.visibleTextEditors.find((ed) => ed.document.uri.scheme === 'chatvector-plan')?.document);
     assert.ok(shown.getText().startsWith(r.text), shown.getText().slice(0, 200));
     assert.match(shown.getText(), /vocabularies differ/);
+    // The plan wraps (its warnings are long lines) …
+    assert.equal(shown.languageId, 'chatvec-plan');
+    assert.equal(vscode.workspace.getConfiguration('editor', { languageId: 'chatvec-plan' }).get('wordWrap'), 'on');
+    // … and its warnings are in the Problems panel, on the recipe, until the recipe changes.
+    const warned = vscode.languages.getDiagnostics(recipe).filter((d) => d.severity === vscode.DiagnosticSeverity.Warning && /\(dry run\)$/.test(d.message));
+    assert.deepEqual(warned.map((d) => d.message.replace(/ \(dry run\)$/, '')), r.summary.warnings);
+    assert.ok(warned.every((d) => d.range.start.line === 2), 'on the base_model line');
+    const doc = await vscode.workspace.openTextDocument(recipe);
+    const e = new vscode.WorkspaceEdit();
+    e.insert(recipe, new vscode.Position(0, 0), '# edited\n');
+    assert.ok(await vscode.workspace.applyEdit(e));
+    await waitFor('the stale warnings to go', () => !vscode.languages.getDiagnostics(recipe).some((d) => /\(dry run\)$/.test(d.message)));
+    const undo = new vscode.WorkspaceEdit();
+    undo.delete(recipe, new vscode.Range(0, 0, 1, 0));
+    assert.ok(await vscode.workspace.applyEdit(undo));
+    await doc.save();
   });
 
   it('compares the inputs of the recipe (base against the first model) in the Layer Deltas view', async () => {
