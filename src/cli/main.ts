@@ -6,6 +6,7 @@ import { registerDiff } from './commands/diff';
 import { registerExtract } from './commands/extract';
 import { registerApply } from './commands/apply';
 import { registerMerge } from './commands/merge';
+import { registerGguf } from './commands/gguf';
 import { ioError } from '../core/io/outputFile';
 import { TOOL_VERSION } from '../core/version';
 import { EXIT_ERROR, EXIT_USAGE } from './run';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerDiff(program);
   registerMerge(program);
+  registerGguf(program);
   return program;
 }
 
