@@ -57,8 +57,8 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
   if (cancelled()) throw new CancelledError();
 
   const totalBytes = model.tensors.reduce((a, t) => a + t.source.byteLength, 0) + plan.fileSize;
-  const meter = new ProgressMeter('gguf', totalBytes, ctx.onProgress);
   const out = AtomicOutputFile.begin(opts.out, plan.fileSize, { overwrite: opts.overwrite === true, inputs: inputs.paths });
+  const meter = new ProgressMeter('gguf', totalBytes, ctx.onProgress);
   const files = new Map<string, PositionalFile>();
   try {
     out.file.writeAtSync(plan.header, 0);
