@@ -4,12 +4,14 @@
 // Values are compared with float64 references computed here; the rope permutation is checked
 // against a permutation written here and by the attention scores it must preserve.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gguf } from '@huggingface/gguf';
 import { runGgufExport } from '../../src/core/gguf/export';
 import type { ProgressEvent } from '../../src/core/jobs/types';
+import { CLI, ensureCli } from './support/builtCli';
 import { assertNothingLeft, rejectsWith, roundToBits, tempDir, valueOf } from './support/engineFixtures';
 import { type FixtureTensor, rng, writeModel } from './support/recipeFixtures';
 import { CHAT_TEMPLATE, LLAMA3_REGEX, QWEN2_REGEX, q8Scale, readGgufFile, tensorValues, writeByteLevelTokenizer } from './support/ggufReference';
@@ -368,5 +370,28 @@ describe('chatvec gguf: Qwen2, tied embeddings, refusals and atomic output', () 
     const before = fs.readFileSync(shard);
     await rejectsWith(runGgufExport({ model: m.dir, out: shard, overwrite: true }), 'InvalidArgument', 'input');
     assert.deepEqual(fs.readFileSync(shard), before);
+  });
+});
+
+describe('chatvec gguf on the command line', () => {
+  before(() => ensureCli());
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'gguf', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('writes the file and says so; a bad --type or an unsupported model is one line and a non-zero status', () => {
+    const m = model('cli', llamaTensors(9), LLAMA_CONFIG);
+    const out = path.join(dir, 'cli.gguf');
+    const ok = run(m.dir, '--out', out, '--type', 'q8_0');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^wrote GGUF .*cli\.gguf: 21 tensors/m);
+    assert.equal(readGgufFile(out).kv.get('general.file_type'), 7);
+    const bad = run(m.dir, '--out', path.join(dir, 'cli2.gguf'), '--type', 'q4_0');
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr.trim(), 'chatvec: error: --type "q4_0" is not one of f32, f16, bf16, q8_0');
+    fs.writeFileSync(path.join(m.dir, 'config.json'), JSON.stringify({ ...LLAMA_CONFIG, architectures: ['PhiForCausalLM'] }));
+    const phi = run(m.dir, '--out', path.join(dir, 'cli3.gguf'));
+    assert.equal(phi.status, 1);
+    assert.equal(phi.stderr.trim().split('\n').length, 1, phi.stderr);
+    assert.match(phi.stderr, /PhiForCausalLM/);
+    assertNothingLeft(path.join(dir, 'cli3.gguf'));
   });
 });
