@@ -14,7 +14,7 @@ import type { ProgressEvent } from '../../src/core/jobs/types';
 import { CLI, ensureCli } from './support/builtCli';
 import { assertNothingLeft, rejectsWith, roundToBits, tempDir, valueOf } from './support/engineFixtures';
 import { type FixtureTensor, rng, writeModel } from './support/recipeFixtures';
-import { CHAT_TEMPLATE, LLAMA3_REGEX, QWEN2_REGEX, q8Scale, readGgufFile, tensorValues, writeByteLevelTokenizer } from './support/ggufReference';
+import { CHAT_TEMPLATE, LLAMA3_REGEX, QWEN2_REGEX, q8Scale, readGgufFile, tensorValues, writeByteLevelTokenizer, writeSentencePieceTokenizer } from './support/ggufReference';
 
 const HIDDEN = 64;
 const HEADS = 4;
@@ -292,6 +292,27 @@ describe('chatvec gguf: Qwen2, tied embeddings, refusals and atomic output', () 
     ]) {
       assert.deepEqual(tensorValues(g, ggufName!), stored(m.tensors.get(hfName!)!), ggufName);
     }
+  });
+
+  it('SentencePiece-style BPE (Llama 2): model "llama", byte tokens of type BYTE, scores by merge order, no merges', async () => {
+    const m = model('spm', llamaTensors(10), { ...LLAMA_CONFIG, architectures: ['MistralForCausalLM'], model_type: 'mistral' });
+    const spm = writeSentencePieceTokenizer(m.dir);
+    const out = path.join(dir, 'spm.gguf');
+    await runGgufExport({ model: m.dir, out });
+    const md = (await gguf(out, { allowLocalFile: true })).metadata as Record<string, unknown>;
+    const pad = Array.from({ length: VOCAB - spm.tokens.length }, (_, i) => spm.tokens.length + i);
+    assert.equal(md['general.architecture'], 'llama');
+    assert.equal(md['tokenizer.ggml.model'], 'llama');
+    assert.equal(md['tokenizer.ggml.pre'], 'default');
+    assert.deepEqual(md['tokenizer.ggml.tokens'], [...spm.tokens, ...pad.map((i) => `[PAD${i}]`)]);
+    assert.deepEqual(md['tokenizer.ggml.token_type'], [...spm.types, ...pad.map(() => 5)]);
+    assert.deepEqual(md['tokenizer.ggml.scores'], [...spm.scores, ...pad.map(() => -1000)]);
+    assert.equal(md['tokenizer.ggml.merges'], undefined);
+    assert.equal(md['tokenizer.ggml.bos_token_id'], 1);
+    assert.equal(md['tokenizer.ggml.eos_token_id'], 2);
+    assert.equal(md['tokenizer.ggml.unknown_token_id'], 0);
+    assert.equal(md['tokenizer.ggml.add_bos_token'], true);
+    assert.equal(md['tokenizer.ggml.add_eos_token'], false);
   });
 
   it('LLaMA q/k biases are permuted like their rows', async () => {

@@ -4,12 +4,19 @@
  * "gpt2", tokens by id, token types, merges, `tokenizer.ggml.pre`), with the special token ids,
  * add_bos/add_eos and the chat template.
  *
+ * SentencePiece-style BPE in tokenizer.json (Llama 2, Mistral: byte fallback, no ByteLevel
+ * pre-tokenizer) is written as the converter's LlamaHfVocab path writes it (`tokenizer.ggml.model`
+ * "llama", pre "default", `<0xNN>` byte tokens of type BYTE), except for the scores: the converter
+ * writes −1000 for every token when it has no tokenizer.model, which leaves llama.cpp's SPM
+ * tokenizer no merge order; here a token made by merge r scores −r (the order SentencePiece's own
+ * scores give), others −(number of merges).
+ *
  * Differences from the converter, which runs the Hugging Face tokenizer:
  * - `tokenizer.ggml.pre` is chosen from the pre-tokenizer's split regex (the converter hashes the
  *   tokenization of a test text); an unknown regex is refused, as the converter refuses an unknown hash.
  * - Added tokens are written as stored (the converter re-decodes non-normalized ones).
- * - SentencePiece-style BPE (Llama 2, Mistral: byte fallback, ▁ for spaces), WordLevel, Unigram
- *   and WordPiece are refused with one line.
+ * - tokenizer.model (SentencePiece protobuf) is not read; WordLevel, Unigram and WordPiece are
+ *   refused with one line.
  */
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';
@@ -52,11 +59,12 @@ export function tokenizerMetadata(folder: string, vocabSize: number, config: Rea
   const kind = String(model.type ?? 'unknown');
   const pres = flattenPre(tj.pre_tokenizer as PreTokenizer | null | undefined);
   const byteLevel = pres.some((p) => p.type === 'ByteLevel');
-  if (kind !== 'BPE' || !byteLevel) {
-    const what = kind === 'BPE' ? 'SentencePiece-style BPE (no ByteLevel pre-tokenizer)' : `a ${kind} tokenizer`;
-    throw new ChatVecError('Unsupported', `${tjPath}: ${what} has no GGUF conversion in chatvec; byte-level BPE (GPT-2, Llama 3, Qwen2 style) is supported`);
+  const sentencePiece = !byteLevel && model.byte_fallback === true;
+  if (kind !== 'BPE' || (!byteLevel && !sentencePiece)) {
+    const what = kind === 'BPE' ? 'a BPE tokenizer with neither a ByteLevel pre-tokenizer nor byte fallback' : `a ${kind} tokenizer`;
+    throw new ChatVecError('Unsupported', `${tjPath}: ${what} has no GGUF conversion in chatvec; byte-level BPE (GPT-2, Llama 3, Qwen2) and SentencePiece-style BPE (Llama 2, Mistral) are supported`);
   }
-  const pre = preName(tjPath, pres);
+  const pre = sentencePiece ? 'default' : preName(tjPath, pres);
   if (!model.vocab || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) throw new ChatVecError('BadCheckpoint', `${tjPath}: model.vocab must be an object of token → id`);
 
   const byId = new Map<number, string>();
@@ -85,18 +93,41 @@ export function tokenizerMetadata(folder: string, vocabSize: number, config: Rea
     } else {
       tokens.push(tok);
       types[i] = a ? (a.special || looksSpecial(a.content) ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED) : TOKEN_TYPE.NORMAL;
+      if (sentencePiece && !a && BYTE_TOKEN.test(tok)) types[i] = TOKEN_TYPE.BYTE;
     }
   }
   const merges = mergesOf(tjPath, model.merges);
 
   const m = new Map<string, GgufValue>();
-  m.set('tokenizer.ggml.model', { type: 'string', value: 'gpt2' });
+  m.set('tokenizer.ggml.model', { type: 'string', value: sentencePiece ? 'llama' : 'gpt2' });
   m.set('tokenizer.ggml.pre', { type: 'string', value: pre });
   m.set('tokenizer.ggml.tokens', { type: 'string[]', value: tokens });
+  if (sentencePiece) m.set('tokenizer.ggml.scores', { type: 'f32[]', value: mergeScores(tokens, types, merges) });
   m.set('tokenizer.ggml.token_type', { type: 'i32[]', value: types });
-  m.set('tokenizer.ggml.merges', { type: 'string[]', value: merges });
+  if (!sentencePiece) m.set('tokenizer.ggml.merges', { type: 'string[]', value: merges });
   addSpecials(m, folder, tokens, config, tj);
   return m;
+}
+
+/** SentencePiece's byte-fallback tokens. */
+const BYTE_TOKEN = /^<0x[0-9A-Fa-f]{2}>$/;
+
+/**
+ * SentencePiece scores from the merge list: the token merge r makes scores −r (earlier merges
+ * first, as SentencePiece orders its pieces); unused and control tokens −1000 as the converter
+ * writes them; bytes and other tokens −(number of merges), after every merge.
+ */
+function mergeScores(tokens: readonly string[], types: Int32Array, merges: readonly string[]): Float32Array {
+  const rank = new Map<string, number>();
+  merges.forEach((mg, r) => {
+    const sp = mg.indexOf(' ');
+    const made = mg.slice(0, sp) + mg.slice(sp + 1);
+    if (!rank.has(made)) rank.set(made, r);
+  });
+  return Float32Array.from(tokens, (t, i) => {
+    if (types[i] === TOKEN_TYPE.UNUSED || types[i] === TOKEN_TYPE.CONTROL || types[i] === TOKEN_TYPE.USER_DEFINED) return -1000;
+    return -(rank.get(t) ?? merges.length);
+  });
 }
 
 function flattenPre(p: PreTokenizer | null | undefined): PreTokenizer[] {
@@ -156,6 +187,7 @@ function addSpecials(m: Map<string, GgufValue>, folder: string, tokens: readonly
   const addBos = typeof tc.add_bos_token === 'boolean' ? tc.add_bos_token : postProcessorAddsBos(tj.post_processor);
   if (addBos !== undefined) m.set('tokenizer.ggml.add_bos_token', { type: 'bool', value: addBos });
   if (typeof tc.add_eos_token === 'boolean') m.set('tokenizer.ggml.add_eos_token', { type: 'bool', value: tc.add_eos_token });
+  if (typeof tc.add_prefix_space === 'boolean') m.set('tokenizer.ggml.add_space_prefix', { type: 'bool', value: tc.add_prefix_space });
   const jinja = readTextOrNull(join(folder, 'chat_template.jinja'));
   if (jinja !== null) m.set('tokenizer.chat_template', { type: 'string', value: jinja });
   else if (typeof tc.chat_template === 'string') m.set('tokenizer.chat_template', { type: 'string', value: tc.chat_template });

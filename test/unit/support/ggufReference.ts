@@ -141,3 +141,29 @@ export function writeByteLevelTokenizer(dir: string, regex: string): { tokens: s
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>', chat_template: CHAT_TEMPLATE }));
   return { tokens: [...tokens, '<|begin_of_text|>', '<|eot_id|>'], merges: merges.map(([a, b]) => `${a} ${b}`), bos, eos };
 }
+
+/**
+ * A SentencePiece-style BPE tokenizer.json (Llama 2 layout: byte fallback, ▁ for spaces, no
+ * ByteLevel pre-tokenizer): <unk>, <s>, </s>, three byte tokens, single pieces, then merge results.
+ */
+export function writeSentencePieceTokenizer(dir: string): { tokens: string[]; types: number[]; scores: number[] } {
+  const merges = [['▁', 'a'], ['a', 'b'], ['▁a', 'b']];
+  const tokens = ['<unk>', '<s>', '</s>', '<0x00>', '<0x01>', '<0x0A>', '▁', 'a', 'b', 'ab', '▁a', '▁ab'];
+  // CONTROL 3 for the specials, BYTE 6 for <0xNN>, NORMAL 1; scores: −1000 for control, −rank of
+  // the merge that makes a token, −3 (after all three merges) for the rest.
+  const types = [3, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1];
+  const scores = [-1000, -1000, -1000, -3, -3, -3, -3, -3, -3, -1, -0, -2];
+  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const tj = {
+    version: '1.0',
+    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+    pre_tokenizer: null,
+    post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }], pair: [], special_tokens: {} },
+    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab: Object.fromEntries(tokens.map((t, i) => [t, i])), merges: merges.map(([a, b]) => `${a} ${b}`) },
+  };
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tj));
+  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true, add_eos_token: false }));
+  return { tokens, types, scores };
+}
