@@ -7,6 +7,7 @@ import { registerExtract } from './commands/extract';
 import { registerApply } from './commands/apply';
 import { registerMerge } from './commands/merge';
 import { registerDownload } from './commands/download';
+import { registerGguf } from './commands/gguf';
 import { ioError } from '../core/io/outputFile';
 import { TOOL_VERSION } from '../core/version';
 import { EXIT_ERROR, EXIT_USAGE } from './run';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDiff(program);
   registerMerge(program);
   registerDownload(program);
+  registerGguf(program);
   return program;
 }
 

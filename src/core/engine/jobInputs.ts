@@ -29,12 +29,13 @@ export class JobInputs {
    * Checks `out` against the output-path rules with these inputs and snapshots the shard files.
    * @param checkpoints the opened input checkpoints (headers read), or models and their shard files
    * @param files other inputs: recipe files, tokenizer sources
+   * @param file the output is one file, not a folder (outputGuard.ts, file mode)
    * @throws ChatVecError InvalidArgument or OutputExists (see checkOutputTarget); Io when a shard vanished
    */
-  static check(out: string, overwrite: boolean, checkpoints: readonly InputModel[], files: readonly string[] = []): JobInputs {
+  static check(out: string, overwrite: boolean, checkpoints: readonly InputModel[], files: readonly string[] = [], file = false): JobInputs {
     const shardPaths = [...new Set(checkpoints.flatMap((c) => c.shards.map((s) => s.path)))];
     const paths = [...new Set([...checkpoints.map((c) => c.path), ...shardPaths, ...files])];
-    checkOutputTarget({ out, overwrite, inputs: paths });
+    checkOutputTarget({ out, overwrite, inputs: paths, file });
     let snapshot: FileSnapshot[];
     try {
       snapshot = snapshotFiles(shardPaths);

@@ -29,6 +29,11 @@ export interface OutputTarget {
    * output may not be any of them, lie inside one, or contain one.
    */
   readonly inputs: readonly string[];
+  /**
+   * The output is one file (a .gguf), not a folder: `overwrite` may then replace only an existing
+   * regular file (never a folder, a link or an input); default: a folder.
+   */
+  readonly file?: boolean;
 }
 
 /**
@@ -39,7 +44,8 @@ export interface OutputTarget {
  * folder or a folder above it; an input, a folder inside an input or a folder that contains an
  * input; a path that is itself a symbolic link; a folder name longer than 255 bytes.
  * When the path exists: without `overwrite` OutputExists; with it, anything but an empty folder or a
- * folder holding {@link OUTPUT_MARKER} is refused (OutputExists, saying why and what to do).
+ * folder holding {@link OUTPUT_MARKER} is refused (OutputExists, saying why and what to do); for
+ * a file output (`t.file`), anything but a regular file is refused.
  * @throws ChatVecError InvalidArgument or OutputExists as above
  */
 export function checkOutputTarget(t: OutputTarget, cwd: string = process.cwd()): string {
@@ -69,6 +75,10 @@ export function checkOutputTarget(t: OutputTarget, cwd: string = process.cwd()):
   }
   if (!t.overwrite) throw new ChatVecError('OutputExists', `${abs} already exists (pass --overwrite to replace a previous output of chatvec)`);
   if (st.isSymbolicLink()) throw refuse('it is a symbolic link (give the folder it points to, or a new folder)');
+  if (t.file) {
+    if (!st.isFile()) throw new ChatVecError('OutputExists', `${abs} is not a regular file; --overwrite replaces only an earlier output file: move or delete it yourself, or choose another --out`);
+    return abs;
+  }
   if (!st.isDirectory()) throw new ChatVecError('OutputExists', `${abs} is a file, not an output folder; --overwrite replaces only folders written by chatvec: move or delete it yourself, or choose another --out`);
   if (!isReplaceable(abs)) {
     throw new ChatVecError(

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { ChatVecError } from '../../core/errors';
+import { type GgufFileType } from '../../core/gguf/llama';
+import { runGgufExport } from '../../core/gguf/export';
+import { progressMode, runOutputCommand } from '../jobCommand';
+import { action } from '../run';
+
+const TYPES: Readonly<Record<string, GgufFileType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
+
+/** `--type f32|f16|bf16|q8_0` (case-insensitive). */
+function parseGgufType(s: string | undefined): GgufFileType | undefined {
+  if (s === undefined) return undefined;
+  const t = TYPES[s.trim().toLowerCase()];
+  if (!t) throw new ChatVecError('InvalidArgument', `--type "${s}" is not one of ${Object.keys(TYPES).join(', ')}`);
+  return t;
+}
+
+export function registerGguf(program: Command): void {
+  program
+    .command('gguf')
+    .description('export a LLaMA-family checkpoint (Llama 2/3, Mistral, Qwen2) with its byte-level BPE tokenizer as one GGUF file for llama.cpp')
+    .argument('<model>', 'the checkpoint folder (config.json, safetensors, tokenizer.json)')
+    .requiredOption('--out <file>', 'the .gguf file to write')
+    .option('--type <type>', 'type of the weight matrices: f32 | f16 (default) | bf16 | q8_0; norms and biases stay f32')
+    .option('--overwrite', 'replace an existing file (never a folder or an input)')
+    .option('--json', 'print progress and the result as JSON lines')
+    .option('--quiet', 'print nothing but errors')
+    .action(
+      action(async (model: string, o: { out: string; type?: string; overwrite?: boolean; json?: boolean; quiet?: boolean }) => {
+        const type = parseGgufType(o.type);
+        await runOutputCommand(progressMode(o), (ctx) => runGgufExport({ model, out: o.out, type, overwrite: o.overwrite }, ctx), { what: 'GGUF ' });
+      }),
+    );
+}
