@@ -8,16 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
-import { loadRecipeFile } from '../../src/core/recipes/recipe';
-import { runMergePlan } from '../../src/core/recipes/run';
 import { assertClose, gtaReference as reference } from './support/gtaReference';
-import { perturbedCopy, readAll, tensorBytes, writeModel } from './support/recipeFixtures';
+import { perturbedCopy, readAll, tensorBytes, writeModel, mergeRecipeText } from './support/recipeFixtures';
 
 const f = Math.fround;
 let dir: string;
 let trio: DemoTrio;
 let cpSame: string;
-let counter = 0;
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-breadcrumbs-'));
@@ -26,14 +23,7 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function merge(yaml: string, o: { threads?: number; chunkElements?: number } = {}): Promise<string> {
-  const file = path.join(dir, `recipe-${counter++}.yaml`);
-  fs.writeFileSync(file, yaml);
-  const loaded = loadRecipeFile(file);
-  const out = path.join(dir, `out-${counter++}`);
-  await runMergePlan(loaded.plan, { out, threads: o.threads ?? 2, chunkElements: o.chunkElements, recipeText: loaded.text });
-  return out;
-}
+const merge = (yaml: string, o?: { threads?: number; chunkElements?: number }) => mergeRecipeText(dir, yaml, o);
 
 const depth = (name: string) => {
   const m = /layers\.(\d+)\./.exec(name);

@@ -7,14 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
-import { loadRecipeFile } from '../../src/core/recipes/recipe';
-import { runMergePlan } from '../../src/core/recipes/run';
-import { readAll, shiftedCopy, tensorBytes, writeModel } from './support/recipeFixtures';
+import { readAll, shiftedCopy, tensorBytes, writeModel, mergeRecipeText } from './support/recipeFixtures';
 
 let dir: string;
 let trio: DemoTrio;
 let models: string[];
-let counter = 0;
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-karcher-'));
@@ -23,14 +20,7 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function merge(yaml: string, o: { threads?: number; chunkElements?: number } = {}): Promise<string> {
-  const file = path.join(dir, `recipe-${counter++}.yaml`);
-  fs.writeFileSync(file, yaml);
-  const loaded = loadRecipeFile(file);
-  const out = path.join(dir, `out-${counter++}`);
-  await runMergePlan(loaded.plan, { out, threads: o.threads ?? 2, chunkElements: o.chunkElements, recipeText: loaded.text });
-  return out;
-}
+const merge = (yaml: string, o?: { threads?: number; chunkElements?: number }) => mergeRecipeText(dir, yaml, o);
 
 const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 const norm = (a: Float64Array) => Math.sqrt(dot(a, a));

@@ -9,14 +9,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DemoTrio, generateDemoTrio } from '../../src/core/demo/generator';
 import { recipeDiagnostics } from '../../src/core/recipes/diagnostics';
-import { loadRecipeFile } from '../../src/core/recipes/recipe';
-import { runMergePlan } from '../../src/core/recipes/run';
-import { readAll, shiftedCopy, tensorBytes } from './support/recipeFixtures';
+import { readAll, shiftedCopy, tensorBytes, mergeRecipeText } from './support/recipeFixtures';
 
 let dir: string;
 let trio: DemoTrio;
 let models: string[];
-let counter = 0;
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-gram-'));
@@ -25,14 +22,7 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function merge(yaml: string, o: { threads?: number; chunkElements?: number } = {}): Promise<string> {
-  const file = path.join(dir, `recipe-${counter++}.yaml`);
-  fs.writeFileSync(file, yaml);
-  const loaded = loadRecipeFile(file);
-  const out = path.join(dir, `out-${counter++}`);
-  await runMergePlan(loaded.plan, { out, threads: o.threads ?? 2, chunkElements: o.chunkElements, recipeText: loaded.text });
-  return out;
-}
+const merge = (yaml: string, o?: { threads?: number; chunkElements?: number }) => mergeRecipeText(dir, yaml, o);
 
 /** Rows [start, end) of a tensor: the last dimension, or the whole tensor. */
 function groups(shape: readonly number[], n: number, whole: boolean): [number, number][] {

@@ -7,6 +7,8 @@ import { readSafetensorsHeader } from '../../../src/core/safetensors/reader';
 import type { FloatDtype } from '../../../src/core/safetensors/dtype';
 import { createPlannedFile, planCheckpoint } from '../../../src/core/safetensors/writer';
 import { openCheckpoint } from '../../../src/core/checkpoint/checkpoint';
+import { loadRecipeFile } from '../../../src/core/recipes/recipe';
+import { runMergePlan } from '../../../src/core/recipes/run';
 
 // Worker threads run the TypeScript sources (see tsxWorker.cjs).
 process.env.CHATVEC_WORKER_SCRIPT = path.resolve(__dirname, 'tsxWorker.cjs');
@@ -106,4 +108,19 @@ export function rng(seed: number): () => number {
 export function assertValidCheckpoint(dir: string): void {
   const c = openCheckpoint(dir);
   for (const s of c.shards) readSafetensorsHeader(s.path);
+}
+
+let recipeCounter = 0;
+
+/**
+ * Writes `yaml` as a recipe file in `dir`, merges it (2 threads unless given) into a fresh folder
+ * there, and returns that folder.
+ */
+export async function mergeRecipeText(dir: string, yaml: string, o: { threads?: number; chunkElements?: number } = {}): Promise<string> {
+  const file = path.join(dir, `recipe-${recipeCounter++}.yaml`);
+  fs.writeFileSync(file, yaml);
+  const loaded = loadRecipeFile(file);
+  const out = path.join(dir, `out-${recipeCounter++}`);
+  await runMergePlan(loaded.plan, { out, threads: o.threads ?? 2, chunkElements: o.chunkElements, recipeText: loaded.text });
+  return out;
 }
