@@ -5,11 +5,8 @@
  */
 import type { LowRankArgs } from '../compute/kernels/lowRankJs';
 import { lowRankChunk } from '../compute/kernels/lowRankJs';
-import { ChatVecError } from '../errors';
-import { readerFor } from '../io/handleCache';
-import { decodeToF32 } from '../numeric/convert';
-import { type Dtype, type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
 import type { ChunkRef } from './chunking';
+import { readFloatRun } from './floatRun';
 
 /** Factors in a file: a run of `count` elements. */
 export interface FactorRef extends ChunkRef {
@@ -23,20 +20,13 @@ export interface LowRankTerm extends Omit<LowRankArgs, 'left' | 'right'> {
   readonly right: FactorRef;
 }
 
-// Factor buffers reused across tasks of one worker (two: left and right).
-const factorBytes: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+// Factor values reused across tasks of one worker (two: left and right).
 const factorValues: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
 
 function readFactor(ref: FactorRef, slot: 0 | 1): Float32Array {
-  if (!isFloatDtype(ref.dtype as Dtype)) throw new ChatVecError('Internal', `${ref.file}: ${ref.dtype} is not a float dtype`);
-  const dtype = ref.dtype as FloatDtype;
-  const byteLength = ref.count * dtypeBytes(dtype);
-  if (factorBytes[slot]!.length < byteLength) factorBytes[slot] = new Uint8Array(byteLength);
   if (factorValues[slot]!.length < ref.count) factorValues[slot] = new Float32Array(ref.count);
-  const raw = factorBytes[slot]!.subarray(0, byteLength);
-  readerFor(ref.file).readIntoSync(raw, ref.position);
   const values = factorValues[slot]!.subarray(0, ref.count);
-  decodeToF32(dtype, raw, values, ref.count);
+  readFloatRun(ref, ref.count, values);
   return values;
 }
 

@@ -12,10 +12,10 @@
  * only on (seed, model, tensor name, j), and sums are returned per chunk for the main thread to add
  * in chunk order, so the bytes never depend on the thread count.
  */
-import { ChatVecError } from '../errors';
-import { readerFor, writerFor } from '../io/handleCache';
-import { decodeToF32, encodeFromF32 } from '../numeric/convert';
-import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
+import { writerFor } from '../io/handleCache';
+import { encodeFromF32 } from '../numeric/convert';
+import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
+import { readFloatRun } from '../engine/floatRun';
 import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
@@ -149,12 +149,7 @@ function ensure(count: number, models: number): void {
 }
 
 function load(ref: ChunkRef, count: number, into: Float32Array): number {
-  if (!isFloatDtype(ref.dtype)) throw new ChatVecError('Internal', `${ref.file}: ${ref.dtype} is not a float dtype`);
-  const n = count * dtypeBytes(ref.dtype);
-  const bytes = raw.subarray(0, n);
-  readerFor(ref.file).readIntoSync(bytes, ref.position);
-  decodeToF32(ref.dtype, bytes, into, count);
-  return n;
+  return readFloatRun(ref, count, into);
 }
 
 /** τ = fround(m − base) into `into` (a Float32Array store rounds once). */

@@ -7,12 +7,9 @@
  * the mask never depends on chunk sizes or threads. Equal magnitudes rank by element index (lower
  * index, lower rank); mergekit's argsort leaves their order unspecified.
  */
-import { readerFor } from '../../io/handleCache';
-import { decodeToF32 } from '../../numeric/convert';
 import { hashString, uniformRange } from '../../numeric/random';
-import { dtypeBytes, isFloatDtype } from '../../safetensors/dtype';
-import { ChatVecError } from '../../errors';
 import type { ChunkRef } from '../../engine/chunking';
+import { readFloatRun } from '../../engine/floatRun';
 
 /** One model's DELLA drop for one tensor. */
 export interface DellaDrop {
@@ -29,21 +26,12 @@ export function dellaDrop(seed: number, inputIndex: number, tensorName: string, 
   return { seed: hashString(`della:${seed}:${inputIndex}:${tensorName}`), density, epsilon, rowLength: shape.length >= 2 ? shape[shape.length - 1]! : n };
 }
 
-let raw = new Uint8Array(0);
 let modelWin = new Float32Array(0);
 let baseWin = new Float32Array(0);
 let keys = new Float64Array(0);
 let rankOf = new Uint32Array(0);
 let rnd = new Float64Array(0);
 
-function loadWindow(ref: ChunkRef, skip: number, count: number, into: Float32Array): number {
-  if (!isFloatDtype(ref.dtype)) throw new ChatVecError('Internal', `${ref.file}: ${ref.dtype} is not a float dtype`);
-  const size = dtypeBytes(ref.dtype);
-  const bytes = raw.subarray(0, count * size);
-  readerFor(ref.file).readIntoSync(bytes, ref.position - skip * size);
-  decodeToF32(ref.dtype, bytes, into, count);
-  return bytes.length;
-}
 
 /** Ranks (0 = smallest |τ|, ties by index) of the C elements of τ starting at `off` of the window, into rankOf[0..C). */
 function rankRow(tau: Float32Array, off: number, c: number): void {
@@ -71,15 +59,14 @@ export function dellaKeepMask(d: DellaDrop, model: ChunkRef, base: ChunkRef, fir
   if (modelWin.length < winCount) {
     modelWin = new Float32Array(winCount);
     baseWin = new Float32Array(winCount);
-    raw = new Uint8Array(winCount * 8);
   }
   if (keys.length < c) {
     keys = new Float64Array(c);
     rankOf = new Uint32Array(c);
   }
   if (rnd.length < count) rnd = new Float64Array(count);
-  let bytes = loadWindow(model, first - winFirst, winCount, modelWin);
-  bytes += loadWindow(base, first - winFirst, winCount, baseWin);
+  let bytes = readFloatRun(model, winCount, modelWin, first - winFirst);
+  bytes += readFloatRun(base, winCount, baseWin, first - winFirst);
   for (let i = 0; i < winCount; i++) modelWin[i] = modelWin[i]! - baseWin[i]!; // τ, rounded to float32 as the kernel's
   uniformRange(d.seed, first, count, rnd);
   const lowP = d.density - d.epsilon;

@@ -7,11 +7,8 @@
  * kernel reads the rows a chunk touches whole — at most the chunk and two rows — and applies each
  * row's own coefficients.
  */
-import { readerFor } from '../../io/handleCache';
-import { decodeToF32 } from '../../numeric/convert';
-import { dtypeBytes, isFloatDtype } from '../../safetensors/dtype';
-import { ChatVecError } from '../../errors';
 import type { ChunkRef } from '../../engine/chunking';
+import { readFloatRun } from '../../engine/floatRun';
 import { karcherCoefficients } from './karcher';
 import { modelStockCoefficients } from './modelStock';
 import { nuslerpCoefficients } from './nuslerp';
@@ -31,36 +28,25 @@ export function coefficientsOf(rule: GramRule, g: Float64Array, k: number): Coef
   return rule.method === 'model_stock' ? modelStockCoefficients(g, k) : nuslerpCoefficients(g, rule.t);
 }
 
-let raw = new Uint8Array(0);
 let bufs: Float32Array[] = [];
 let baseBuf = new Float32Array(0);
 
 function ensure(count: number, k: number): void {
   if (baseBuf.length < count) {
     baseBuf = new Float32Array(count);
-    raw = new Uint8Array(count * 8);
     bufs = [];
   }
   while (bufs.length < k) bufs.push(new Float32Array(baseBuf.length));
 }
 
-/** Loads `count` elements starting `back` elements before `ref` into `into`; the bytes read. */
-function load(ref: ChunkRef, back: number, count: number, into: Float32Array): number {
-  if (!isFloatDtype(ref.dtype)) throw new ChatVecError('Internal', `${ref.file}: ${ref.dtype} is not a float dtype`);
-  const size = dtypeBytes(ref.dtype);
-  const bytes = raw.subarray(0, count * size);
-  readerFor(ref.file).readIntoSync(bytes, ref.position - back * size);
-  decodeToF32(ref.dtype, bytes, into, count);
-  return bytes.length;
-}
 
 /** Loads the inputs and makes vᵢ (float32, as mergekit's subtraction) in bufs; the bytes read. */
 function loadVectors(base: ChunkRef | null, models: readonly ChunkRef[], back: number, count: number): number {
   ensure(count, models.length);
-  let bytes = base ? load(base, back, count, baseBuf) : 0;
+  let bytes = base ? readFloatRun(base, count, baseBuf, back) : 0;
   models.forEach((ref, k) => {
     const v = bufs[k]!;
-    bytes += load(ref, back, count, v);
+    bytes += readFloatRun(ref, count, v, back);
     if (base) for (let i = 0; i < count; i++) v[i] = v[i]! - baseBuf[i]!;
   });
   return bytes;
