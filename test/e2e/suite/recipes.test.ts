@@ -202,28 +202,6 @@ describe('Merge recipes in the editor', function () {
     assert.equal(none.filter((l) => l.command?.command.startsWith('chatVector.')).length, 0);
   });
 
-  it('offers a Quick Fix for a did-you-mean diagnostic, and applying it fixes the recipe', async () => {
-    // Outside the workspace: a recipe file created and removed inside it upset the later task
-    // tests' problem matcher (no diagnostics), and the fix needs no model folders.
-    const typoDir = fs.mkdtempSync(path.join(path.dirname(ws), 'typo-'));
-    const typo = vscode.Uri.file(path.join(typoDir, 'typo.merge.yaml'));
-    fs.writeFileSync(typo.fsPath, TASK_ARITHMETIC.replace('base_model:', 'base_modle:'));
-    const doc = await vscode.workspace.openTextDocument(typo);
-    await vscode.window.showTextDocument(doc);
-    const d = await waitFor('the did-you-mean diagnostic', () => recipeDiags(typo).find((x) => /did you mean `base_model`/.test(x.message)));
-    assert.equal(doc.getText(d.range), 'base_modle');
-    const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', typo, d.range, vscode.CodeActionKind.QuickFix.value);
-    const fix = actions.find((a) => a.title === 'Change to `base_model`');
-    assert.ok(fix?.edit, JSON.stringify(actions.map((a) => a.title)));
-    assert.ok(await vscode.workspace.applyEdit(fix.edit));
-    assert.equal(doc.lineAt(2).text, 'base_model: ../tiny-base');
-    await waitFor('the diagnostic to go', () => !recipeDiags(typo).some((x) => /base_modle/.test(x.message)));
-    // Saved, then closed and removed: no dirty editor is left for later tests to save.
-    assert.ok(await doc.save());
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    fs.rmSync(typoDir, { recursive: true, force: true });
-  });
-
   it('runs the merge from the editor (saving unsaved edits first) with the same bytes as `chatvec merge`', async () => {
     const doc = await vscode.workspace.openTextDocument(recipe);
     await vscode.window.showTextDocument(doc);
@@ -353,6 +331,31 @@ describe('Merge recipes in the editor', function () {
       assert.equal(weight.severity, vscode.DiagnosticSeverity.Error);
       assert.match(weight.message, /`weight` is not inside `parameters:`/);
       assert.ok(!fs.existsSync(path.join(ws, 'recipes', 'task-broken-merged')));
+    });
+  });
+  // Last: a recipe opened, fixed and saved by this test (even outside the workspace) has made the
+  // $chatvec problem-matcher test above time out in some runs; run it after the task tests.
+  describe('quick fixes', () => {
+    it('offers a Quick Fix for a did-you-mean diagnostic, and applying it fixes the recipe', async () => {
+      // Outside the workspace: a recipe file created and removed inside it upset the later task
+      // tests' problem matcher (no diagnostics), and the fix needs no model folders.
+      const typoDir = fs.mkdtempSync(path.join(path.dirname(ws), 'typo-'));
+      const typo = vscode.Uri.file(path.join(typoDir, 'typo.merge.yaml'));
+      fs.writeFileSync(typo.fsPath, TASK_ARITHMETIC.replace('base_model:', 'base_modle:'));
+      const doc = await vscode.workspace.openTextDocument(typo);
+      await vscode.window.showTextDocument(doc);
+      const d = await waitFor('the did-you-mean diagnostic', () => recipeDiags(typo).find((x) => /did you mean `base_model`/.test(x.message)));
+      assert.equal(doc.getText(d.range), 'base_modle');
+      const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', typo, d.range, vscode.CodeActionKind.QuickFix.value);
+      const fix = actions.find((a) => a.title === 'Change to `base_model`');
+      assert.ok(fix?.edit, JSON.stringify(actions.map((a) => a.title)));
+      assert.ok(await vscode.workspace.applyEdit(fix.edit));
+      assert.equal(doc.lineAt(2).text, 'base_model: ../tiny-base');
+      await waitFor('the diagnostic to go', () => !recipeDiags(typo).some((x) => /base_modle/.test(x.message)));
+      // Saved, then closed and removed: no dirty editor is left for later tests to save.
+      assert.ok(await doc.save());
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      fs.rmSync(typoDir, { recursive: true, force: true });
     });
   });
 });
