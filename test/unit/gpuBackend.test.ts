@@ -15,7 +15,7 @@ import { selectBackend } from '../../src/core/compute/select';
 import type { KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
 import { combineJs } from '../../src/core/compute/kernels/combineJs';
 import { diffJs } from '../../src/core/compute/kernels/diffJs';
-import { GPU_DIFF_ABSOLUTE_PER_ELEMENT, GPU_DIFF_RELATIVE_BOUND } from '../../src/core/compute/gpu/diffBound';
+import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND } from '../../src/core/compute/diffBound';
 import { createGpuBackend, type GpuBackend, type GpuBackendOptions } from '../../src/core/compute/gpu/gpuBackend';
 import { gpuSelfTest } from '../../src/core/compute/gpu/selfTest';
 import { ChatVecError } from '../../src/core/errors';
@@ -294,7 +294,7 @@ describe('GPU fused apply', () => {
 
 describe('GPU diff', () => {
   /**
-   * The bound stated in compute/gpu/diffBound.ts: |gpu − cpu| ≤ 2⁻¹⁹·Σ|terms| + n·2⁻¹²³, counts
+   * The bound stated in compute/diffBound.ts: |gpu − cpu| ≤ 2⁻¹⁹·Σ|terms| + n·2⁻¹²³, counts
    * exact. Checked against the CPU's JavaScript reference (what `chatvec diff` computes on the
    * CPU) and against the float64 definition in gpuReference.ts.
    */
@@ -302,11 +302,11 @@ describe('GPU diff', () => {
     assert.equal(got.elements, want.elements, `${what}: elements`);
     assert.equal(got.changed, want.changed, `${what}: changed`);
     assert.equal(got.nonFinite, want.nonFinite, `${what}: nonFinite`);
-    const abs = GPU_DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
+    const abs = DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
     for (const k of ['sumD2', 'sumA2', 'sumB2', 'sumAbs', 'maxAbs'] as const) {
-      assert.ok(close(got[k], want[k], GPU_DIFF_RELATIVE_BOUND * Math.abs(want[k]) + abs), `${what}: ${k} ${got[k]} vs ${want[k]}`);
+      assert.ok(close(got[k], want[k], DIFF_RELATIVE_BOUND * Math.abs(want[k]) + abs), `${what}: ${k} ${got[k]} vs ${want[k]}`);
     }
-    assert.ok(close(got.sumAB, want.sumAB, GPU_DIFF_RELATIVE_BOUND * magAB + abs), `${what}: sumAB ${got.sumAB} vs ${want.sumAB}`);
+    assert.ok(close(got.sumAB, want.sumAB, DIFF_RELATIVE_BOUND * magAB + abs), `${what}: sumAB ${got.sumAB} vs ${want.sumAB}`);
   }
 
   async function checkDiff(t: TestContext, g: GpuBackend, a: ElementArray | null, b: ElementArray, what: string, mode: 'ab' | 'delta' = 'ab'): Promise<void> {

@@ -72,9 +72,10 @@ export type DiffArgs = DiffOf<ElementArray>;
  * users read; aggregates add sums, never norms). Elements where A or B is NaN/±Inf are counted in
  * `nonFinite` and left out of every sum.
  *
- * On the CPU (JS and SIMD) every input is widened to float64 first: products are exact, d = b − a
- * is exact or rounded once, sums are float64 over blocks of 4,096. The GPU's figures agree with
- * these within GPU_DIFF_RELATIVE_BOUND (compute/gpu/diffBound.ts): the counts exactly.
+ * The JavaScript reference (the definition) widens every input to float64 first: products are
+ * exact, d = b − a is exact or rounded once, sums are float64 over blocks of 4,096. The WebAssembly
+ * SIMD kernel and the GPU form terms and bounded partial sums in float32 and add those in float64:
+ * within DIFF_RELATIVE_BOUND (compute/diffBound.ts) of the reference, the counts exactly.
  */
 export interface DiffSums {
   /** Elements compared (including non-finite ones). */

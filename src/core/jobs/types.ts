@@ -204,9 +204,9 @@ export interface CreateDemoOptions {
 }
 
 /**
- * `diff`'s options. `backend` (CommonJobOptions) picks where the sums are computed: on the GPU
- * they agree with the CPU's within compute/gpu/diffBound.ts (2⁻¹⁹ relative, counts exactly), so a
- * cached result serves either backend.
+ * `diff`'s options. `backend` (CommonJobOptions) picks where the sums are computed: the GPU's, like
+ * the CPU's, lie within compute/diffBound.ts of the float64 definition (2⁻¹⁹ relative, counts
+ * exactly), so a cached result serves either backend.
  */
 export interface DiffOptions extends CommonJobOptions {
   readonly a: string;

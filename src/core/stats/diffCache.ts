@@ -4,8 +4,8 @@
  * read; old entries are simply left behind (a few kB each). A file that cannot be parsed or does
  * not look like an entry is treated as absent and overwritten. Writes are atomic (temp + rename),
  * so concurrent runs and crashes never leave half an entry. The backend is not part of the key: a
- * GPU result agrees with the CPU's within the bound of compute/gpu/diffBound.ts (counts exactly),
- * so an entry computed on either serves both.
+ * GPU result and a CPU result both lie within the bound of compute/diffBound.ts of the float64
+ * definition (counts exactly), so an entry computed on either serves both.
  */
 import { writeFileAtomicSync } from '../io/atomicFile';
 import { readSmallTextOrNull } from '../io/sideFile';
@@ -17,9 +17,10 @@ import type { DiffReport } from '../jobs/types';
 /**
  * Bumped whenever the statistics, the report's shape or the encoding change, so old entries are
  * not reused. 2: strings that begin with NUL are escaped (see `encodeValue`). 4: quantized
- * tensors are skipped and the verdict counts tensors not compared.
+ * tensors are skipped and the verdict counts tensors not compared. 5: the CPU's SIMD kernel sums
+ * in float32 blocks (compute/diffBound.ts), so figures change in about the 7th digit.
  */
-export const DIFF_CACHE_VERSION = 4;
+export const DIFF_CACHE_VERSION = 5;
 
 /** What a result depends on. */
 export interface DiffCacheInputs {

@@ -233,7 +233,7 @@ export class GpuBackend implements ComputeBackend {
    * The diff sums on the GPU: float32 partials per workgroup of DIFF_ELEMS_PER_GROUP elements,
    * added here in float64; a workgroup with a finite input of 2^56 or more (whose float32 partials
    * could overflow) is summed again here by the JavaScript reference. Counts are exact; the sums
-   * and the maximum agree with the CPU's within GPU_DIFF_RELATIVE_BOUND (diffBound.ts).
+   * and the maximum lie within DIFF_RELATIVE_BOUND (../diffBound.ts) of the float64 reference.
    */
   async diff(args: DiffArgs, opts?: KernelOptions): Promise<DiffSums> {
     const n = checkDiff(args);

@@ -2,14 +2,14 @@
  * The GPU's exactness self-test, run before a GPU is selected: both kernels on special values
  * (±0, subnormals, rounding ties, NaN, ±Inf, the largest finite values) for every dtype, against
  * the JavaScript reference kernels — combine bit for bit, diff counts exactly and sums within
- * GPU_DIFF_RELATIVE_BOUND. A GPU that flushes subnormals or contracts differently fails here,
+ * DIFF_RELATIVE_BOUND. A GPU that flushes subnormals or contracts differently fails here,
  * and selection then keeps the CPU.
  */
 import { allocElements } from '../elements';
 import { combineJs } from '../kernels/combineJs';
 import { diffJs } from '../kernels/diffJs';
 import type { CombineArgs, ComputeBackend, DiffSums, ElementArray, KernelDtype } from '../types';
-import { GPU_DIFF_ABSOLUTE_PER_ELEMENT, GPU_DIFF_RELATIVE_BOUND } from './diffBound';
+import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND } from '../diffBound';
 
 /** Result of the self-test. */
 export interface SelfTestResult {
@@ -76,8 +76,8 @@ export async function gpuSelfTest(gpu: ComputeBackend): Promise<SelfTestResult> 
  */
 function diffDisagreement(want: DiffSums, got: DiffSums): string | null {
   for (const k of ['elements', 'changed', 'nonFinite'] as const) if (want[k] !== got[k]) return `${k} ${got[k]} instead of ${want[k]}`;
-  const abs = GPU_DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
-  const near = (x: number, y: number, mag: number) => Object.is(x, y) || Math.abs(x - y) <= GPU_DIFF_RELATIVE_BOUND * mag + abs;
+  const abs = DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
+  const near = (x: number, y: number, mag: number) => Object.is(x, y) || Math.abs(x - y) <= DIFF_RELATIVE_BOUND * mag + abs;
   for (const k of ['sumD2', 'sumA2', 'sumB2', 'sumAbs', 'maxAbs'] as const) if (!near(got[k], want[k], Math.abs(want[k]))) return `${k} ${got[k]} instead of ${want[k]}`;
   if (!near(got.sumAB, want.sumAB, (want.sumA2 + want.sumB2) / 2)) return `sumAB ${got.sumAB} instead of ${want.sumAB}`;
   return null;

@@ -1,7 +1,8 @@
 /**
  * The CPU implementation of each kernel for this thread: WebAssembly SIMD where the runtime has
  * it, the JavaScript reference otherwise (or with CHATVEC_KERNEL=js). Both compute the same
- * results (combine: bit for bit; diff: the same float64 sums up to the order of additions).
+ * results (combine: bit for bit; diff: the counts exactly, the sums within ../diffBound.ts of the
+ * reference's float64 sums).
  */
 import type { CombineArgs, CpuKernel, DiffArgs, DiffSums } from '../types';
 import { combineJsKernel } from './combineJs';

@@ -1,7 +1,7 @@
 /**
- * The diff kernel's JavaScript reference (see DiffSums in ../types.ts): the implementation the
- * WASM SIMD kernel (diffSimd.ts) and the GPU are held to, and the CPU path where WebAssembly SIMD
- * is unavailable (or CHATVEC_KERNEL=js).
+ * The diff kernel's JavaScript reference (see DiffSums in ../types.ts): the float64 definition the
+ * WASM SIMD kernel (diffSimd.ts) and the GPU are held to (within ../diffBound.ts), and the CPU path
+ * where WebAssembly SIMD is unavailable (or CHATVEC_KERNEL=js).
  *
  * Precision: every float32 input is widened to float64 before any arithmetic, so a product of two
  * inputs is exact (48 significant bits fit in 53) and a difference is exact or rounded once. Sums
@@ -74,8 +74,8 @@ function addFast(s: DiffSums, out: Float64Array, count: number): void {
 
 /**
  * Runs the fast loop block by block (on whole multiples of 8 elements) and the careful loop for
- * blocks that hold a non-finite value and for the last few elements. `fast` leaves in out[0..7):
- * Σd², Σa², Σb², Σab, Σ|d|, max |d|, count of d = 0.
+ * blocks whose fast sums came out non-finite and for the last few elements. `fast` leaves in
+ * out[0..7): Σd², Σa², Σb², Σab, Σ|d|, max |d|, count of d = 0.
  */
 export function driveBlocks(n: number, fast: (start: number, end: number) => void, out: Float64Array, slow: SlowRange, s: DiffSums): void {
   for (let start = 0; start < n; start += DIFF_BLOCK) {
@@ -83,8 +83,10 @@ export function driveBlocks(n: number, fast: (start: number, end: number) => voi
     const fastEnd = start + ((end - start) & ~7);
     if (fastEnd > start) {
       fast(start, fastEnd);
-      // Finite inputs cannot overflow float64 sums, so a non-finite total means NaN/±Inf inside.
-      if (Number.isFinite(out[0]! + out[1]! + out[2]!)) {
+      // Finite inputs cannot overflow float64 sums, so a non-finite sum means NaN/±Inf inside, or
+      // (the SIMD kernel's float32 terms) a finite value too large for float32 products: the
+      // careful loop then sums that block in float64.
+      if (Number.isFinite(out[0]! + out[1]! + out[2]! + out[3]! + out[4]!)) {
         addFast(s, out, fastEnd - start);
       } else {
         slow(start, fastEnd, s);
