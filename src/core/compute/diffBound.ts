@@ -9,8 +9,8 @@
  * the terms of a bounded group in float32 before the group's partial sums are added in float64:
  * - the GPU, a workgroup of 2,048 elements: 16 serial additions per thread, then 7 tree levels, so a
  *   term passes through at most 23 float32 additions;
- * - the SIMD kernel, a block of 128 elements: each of 4 lanes adds pair sums of terms in 16 steps,
- *   so at most 1 + 15 = 16 additions.
+ * - the SIMD kernel, a block of 128 elements: in each of 8 steps each of 4 lanes adds its 4 terms
+ *   as a tree (2 additions) and that into the lane's block sum, so at most 2 + 7 = 9 additions.
  * For a sum of terms tᵢ the error is thus at most (3 + 23)·u·Σ|tᵢ| < 2⁻¹⁹·Σ|tᵢ| (first order; the
  * second-order terms, and the float64 error of adding the partials, about (4096 + n/4096)·2⁻⁵³
  * relative, are far below the margin left: 6·u). Near zero float32 cannot represent every term:

@@ -19,7 +19,7 @@ import { bytesOf, checkDiff, emptySums } from '../elements';
 import type { CpuKernel, DiffArgs, DiffSums, ElementArray } from '../types';
 import { ScratchArrays, f32Scratch } from './scratch';
 
-/** Elements per summation block (a multiple of 8, the widest SIMD step). */
+/** Elements per summation block (a multiple of 16, the SIMD kernel's step). */
 export const DIFF_BLOCK = 4096;
 
 /** Careful element-by-element sums over [start, end), added into `s`. */
@@ -73,14 +73,14 @@ function addFast(s: DiffSums, out: Float64Array, count: number): void {
 }
 
 /**
- * Runs the fast loop block by block (on whole multiples of 8 elements) and the careful loop for
+ * Runs the fast loop block by block (on whole multiples of 16 elements) and the careful loop for
  * blocks whose fast sums came out non-finite and for the last few elements. `fast` leaves in
  * out[0..7): Σd², Σa², Σb², Σab, Σ|d|, max |d|, count of d = 0.
  */
 export function driveBlocks(n: number, fast: (start: number, end: number) => void, out: Float64Array, slow: SlowRange, s: DiffSums): void {
   for (let start = 0; start < n; start += DIFF_BLOCK) {
     const end = Math.min(n, start + DIFF_BLOCK);
-    const fastEnd = start + ((end - start) & ~7);
+    const fastEnd = start + ((end - start) & ~15);
     if (fastEnd > start) {
       fast(start, fastEnd);
       // Finite inputs cannot overflow float64 sums, so a non-finite sum means NaN/±Inf inside, or

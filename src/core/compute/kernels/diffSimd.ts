@@ -1,8 +1,9 @@
 /**
  * The diff kernel with WebAssembly SIMD (../wasm/diffStats.wat): the JavaScript reference's sums
  * (diffJs.ts) over the same blocks of DIFF_BLOCK elements, but with terms and partial sums of 128
- * elements in float32, four lanes at a time, added in float64: about 4× the speed of float64
- * lanes, within ../diffBound.ts of the reference (counts exactly). Blocks whose sums come out
+ * elements in float32, four lanes at a time, added in float64: several times the speed of float64
+ * lanes (two per instruction, with a conversion each), within ../diffBound.ts of the reference
+ * (counts exactly). Blocks whose sums come out
  * non-finite (NaN/±Inf inside, or finite values too large for float32 squares) are redone by the
  * reference's careful float64 loop.
  *

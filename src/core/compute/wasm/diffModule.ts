@@ -12,11 +12,11 @@ import { instantiateKernels } from './instantiate';
  */
 export interface DiffSimd {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  /** float32 A and B; n a multiple of 4. */
+  /** float32 A and B; n a multiple of 16. */
   ab_f32(a: number, b: number, n: number, out: number): void;
-  /** float32 A and stored Δ (B = A + Δ); n a multiple of 4. */
+  /** float32 A and stored Δ (B = A + Δ); n a multiple of 16. */
   delta_f32(a: number, d: number, n: number, out: number): void;
-  /** bfloat16 A and B; n a multiple of 8. */
+  /** bfloat16 A and B; n a multiple of 16. */
   ab_bf16(a: number, b: number, n: number, out: number): void;
 }
 
