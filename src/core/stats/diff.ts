@@ -71,10 +71,10 @@ type Task = DiffChunkTask & { readonly index: number; readonly chunk: number };
  * its tensors, with the base named in its chatvector.json as reference when that still exists).
  * Tensors are matched by name; for shapes that differ only in the leading dimension (an extended
  * vocabulary) the shared leading rows are compared. Non-float tensors are skipped. Values are
- * compared as float32 (BF16/F16 exactly, F64 rounded), with all sums in float64. Elements where A
- * or B is NaN/±Inf are counted in `nonFinite` and left out of all sums. Work runs on
- * `opts.threads` worker threads (default: all cores) in chunks of ~1M elements; progress is
- * reported in bytes read.
+ * compared as float32 (BF16/F16 exactly, F64 rounded), with sums within compute/diffBound.ts of
+ * float64 ones. Elements where A or B is NaN/±Inf are counted in `nonFinite` and left out of all
+ * sums. Work runs on `opts.threads` worker threads (default: all cores) in chunks of ~1M
+ * elements; progress is reported in bytes read.
  *
  * With `opts.cacheDir`, a result for the same input files (path, size, mtime of every shard) is
  * returned at once with `fromCache: true`, and a fresh result is stored there. The key does not

@@ -2,8 +2,8 @@
  * The chunk task of `diff` and how it runs: a DiffChunkTask is the diff kernel (DiffOf in
  * compute/types.ts) over runs of elements in files. On the CPU, runDiffChunk reads both runs
  * straight into the arrays of this thread's kernel (WebAssembly SIMD memory or JavaScript
- * buffers) and returns the float64 sums; on the GPU, diffOnGpu runs the same task through the
- * GPU executor (engine/gpuExecutor.ts).
+ * buffers) and returns the sums (float64, within compute/diffBound.ts of the exact ones); on the
+ * GPU, diffOnGpu runs the same task through the GPU executor (engine/gpuExecutor.ts).
  */
 import { bytesOf, isKernelDtype } from '../compute/elements';
 import { cpuDiff } from '../compute/kernels/cpu';
