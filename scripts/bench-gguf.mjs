@@ -9,8 +9,10 @@
 // shards front to back and writes, then fsyncs, one file of the GGUF's size with 8 MiB sequential
 // reads and writes (the export fsyncs its output too), as bench.mjs's floor does for apply. Floor
 // and export runs alternate (median of --runs, default 2), so load from other processes weighs on
-// both alike. Prints wall time, MB/s of source read, peak RSS (/usr/bin/time, else VmHWM) and the
-// ratio to the floor; writes the figures as JSON into bench-results/.
+// both alike. Prints wall time, MB/s of source read, peak RSS (/usr/bin/time, else VmHWM), the
+// export's CPU seconds (user + system, /usr/bin/time: on a loaded machine the single-threaded
+// export waits for a core, the floor mostly for the disk, so CPU time says what the work costs)
+// and the ratio to the floor; writes the figures as JSON into bench-results/.
 //
 //   node scripts/bench-gguf.mjs [--dir bench-results/demo] [--preset 1b] [--types f16,q8_0] [--runs 2] [--build]
 import { spawn, spawnSync } from 'node:child_process';
@@ -81,13 +83,13 @@ fs.closeSync(fd);
 process.stdout.write(JSON.stringify({ readSeconds: (t1 - t0) / 1000, writeSeconds: (performance.now() - t1) / 1000 }));
 `;
 
-const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
+const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M %U %S', 'true']).status === 0;
 
-/** Runs a child; resolves wall seconds, peak RSS (bytes; /usr/bin/time, else polled VmHWM) and stdout. */
+/** Runs a child; resolves wall seconds, peak RSS (bytes; /usr/bin/time, else polled VmHWM), CPU seconds (/usr/bin/time, else null) and stdout. */
 function measure(cmd, args) {
   return new Promise((resolve, reject) => {
     const rssFile = path.join(os.tmpdir(), `chatvec-bench-gguf-rss-${process.pid}-${Date.now()}`);
-    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
+    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, cmd, ...args]] : [cmd, args];
     const t0 = performance.now();
     const child = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -111,11 +113,14 @@ function measure(cmd, args) {
       if (poll) clearInterval(poll);
       if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${stderr}`));
       let peakRss = hwm;
+      let cpuSeconds = null;
       if (hasTime) {
-        peakRss = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024;
+        const [kb, user, sys] = fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+        peakRss = kb * 1024;
+        cpuSeconds = user + sys;
         fs.rmSync(rssFile, { force: true });
       }
-      resolve({ seconds, peakRss, stdout });
+      resolve({ seconds, peakRss, cpuSeconds, stdout });
     });
   });
 }
@@ -148,9 +153,9 @@ for (const type of types) {
     const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs]);
     fs.rmSync(floorFile, { force: true });
     const fj = JSON.parse(f.stdout);
-    exportRuns.push({ seconds: e.seconds, peakRss: e.peakRss, outputBytes });
+    exportRuns.push({ seconds: e.seconds, cpuSeconds: e.cpuSeconds, peakRss: e.peakRss, outputBytes });
     floorRuns.push({ seconds: f.seconds, readSeconds: fj.readSeconds, writeSeconds: fj.writeSeconds });
-    console.log(`  ${type} run ${i + 1}/${runs}: export ${e.seconds.toFixed(2)} s, peak RSS ${(e.peakRss / MiB).toFixed(0)} MiB, ${(outputBytes / GB).toFixed(2)} GB written; floor ${f.seconds.toFixed(2)} s (read ${fj.readSeconds.toFixed(2)} s + write/fsync ${fj.writeSeconds.toFixed(2)} s)`);
+    console.log(`  ${type} run ${i + 1}/${runs}: export ${e.seconds.toFixed(2)} s${e.cpuSeconds !== null ? ` (CPU ${e.cpuSeconds.toFixed(1)} s)` : ''}, peak RSS ${(e.peakRss / MiB).toFixed(0)} MiB, ${(outputBytes / GB).toFixed(2)} GB written; floor ${f.seconds.toFixed(2)} s (read ${fj.readSeconds.toFixed(2)} s + write/fsync ${fj.writeSeconds.toFixed(2)} s)`);
   }
   fs.rmSync(out, { force: true });
   const exportS = median(exportRuns.map((r) => r.seconds));
@@ -158,18 +163,18 @@ for (const type of types) {
   results[type] = {
     inputBytes,
     outputBytes: exportRuns[0].outputBytes,
-    export: { medianSeconds: exportS, sourceMBps: inputBytes / 1e6 / exportS, peakRssMiB: Math.max(...exportRuns.map((r) => r.peakRss)) / MiB, runs: exportRuns },
+    export: { medianSeconds: exportS, medianCpuSeconds: hasTime ? median(exportRuns.map((r) => r.cpuSeconds)) : null, sourceMBps: inputBytes / 1e6 / exportS, peakRssMiB: Math.max(...exportRuns.map((r) => r.peakRss)) / MiB, runs: exportRuns },
     floor: { medianSeconds: floorS, runs: floorRuns },
     ratioToFloor: exportS / floorS,
   };
 }
 machine.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
 
-console.log('\ntype   in → out            export (median)        I/O floor   ratio   peak RSS');
+console.log('\ntype   in → out            export (median)        I/O floor   ratio   peak RSS   export CPU');
 for (const [t, r] of Object.entries(results)) {
   console.log(
     `${t.padEnd(6)} ${`${(r.inputBytes / GB).toFixed(2)} → ${(r.outputBytes / GB).toFixed(2)} GB`.padEnd(19)} ${`${r.export.medianSeconds.toFixed(2)} s  ${r.export.sourceMBps.toFixed(0)} MB/s`.padEnd(22)} ` +
-      `${`${r.floor.medianSeconds.toFixed(2)} s`.padEnd(11)} ${`${r.ratioToFloor.toFixed(2)}×`.padEnd(7)} ${r.export.peakRssMiB.toFixed(0)} MiB`,
+      `${`${r.floor.medianSeconds.toFixed(2)} s`.padEnd(11)} ${`${r.ratioToFloor.toFixed(2)}×`.padEnd(7)} ${`${r.export.peakRssMiB.toFixed(0)} MiB`.padEnd(10)} ${r.export.medianCpuSeconds !== null ? `${r.export.medianCpuSeconds.toFixed(1)} s` : '–'}`,
   );
 }
 console.log(`load average at the end: ${machine.loadavgEnd.join(' ')} (${machine.cpus} CPUs)`);
