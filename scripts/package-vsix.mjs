@@ -113,9 +113,14 @@ if (target) {
   args.push('--target', target, '--ignoreFile', ignoreFile, '--out', `chat-vector-${target}.vsix`);
 } else {
   // The Marketplace page (the README in the package) of the universal package says what it lacks.
-  readme = path.join(os.tmpdir(), `chatvec-readme-${process.pid}.md`);
+  // (vsce takes the path relative to the repository; dist/ is ignored by git and by .vscodeignore)
+  readme = path.join(root, 'dist', 'README.universal.md');
+  fs.mkdirSync(path.dirname(readme), { recursive: true });
   fs.writeFileSync(readme, UNIVERSAL_NOTE + fs.readFileSync(path.join(root, 'README.md'), 'utf8'));
-  args.push('--readme-path', readme, '--out', 'chat-vector.vsix');
+  // …in place of README.md (two readmes differing in case only are refused by vsce).
+  ignoreFile = path.join(os.tmpdir(), `chatvec-vscodeignore-${process.pid}`);
+  fs.writeFileSync(ignoreFile, fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8').replace(/^!README\.md$/m, ''));
+  args.push('--readme-path', path.relative(root, readme), '--ignoreFile', ignoreFile, '--out', 'chat-vector.vsix');
 }
 try {
   execFileSync(process.execPath, [path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce'), ...args], { cwd: root, stdio: 'inherit' });
