@@ -30,7 +30,7 @@ const CHAT_TEMPLATE =
   "{% for message in messages %}{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}<|eot|>{% else %}<|assistant|>{{ message['content'] }}<|eot|>{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
 
 /** Llama 3's split regex (tokenizer.json's Split pre-tokenizer; llama.cpp's pre-tokenizer "llama-bpe"). */
-export const DEMO_SPLIT_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const DEMO_SPLIT_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** GPT-2's byte → character map (printable bytes map to themselves, the rest to U+0100 on). */
 function byteCharacters(): string[] {
@@ -90,8 +90,8 @@ function cjkMerges(count: number, bytes: readonly string[]): [string, string][] 
   return merges;
 }
 
-/** Vocabulary (token → id) and merges of a demo tokenizer with `vocab` ids. */
-export function demoBpe(shape: DemoShape, vocab: number): { vocab: Record<string, number>; merges: string[] } {
+/** Vocabulary (token → id, ids 0 … vocab − 1) and merges of a demo tokenizer; `vocab` ≥ shape.vocab (cp: more). */
+function demoBpe(shape: DemoShape, vocab: number): { vocab: Record<string, number>; merges: string[] } {
   const bytes = byteCharacters();
   const tokens: string[] = [...LEADING_SPECIALS, ...bytes];
   const english = englishMerges(shape.vocab - tokens.length - SPECIAL_TOKENS.length);
