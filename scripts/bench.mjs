@@ -12,9 +12,10 @@
 // to the floor against the targets (≤ 1.5× the floor; RSS ≤ 300 MiB and within ±10 % between
 // small and 1b) and writes the figures as JSON into bench-results/. Ends by running
 // scripts/bench-diff.mjs when it exists (skip with --no-diff), then scripts/bench-lora.mjs
-// (extract --rank at ranks 16 and 64 on the same presets; skip with --no-lora).
+// (extract --rank at ranks 16 and 64 on the same presets; skip with --no-lora), then
+// scripts/bench-gguf.mjs (GGUF export of the 1b cp model, f16 and q8_0; skip with --no-gguf).
 //
-//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff] [--no-lora]
+//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff] [--no-lora] [--no-gguf]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -271,5 +272,12 @@ const loraBench = path.join(root, 'scripts/bench-lora.mjs');
 if (fs.existsSync(loraBench) && !flag('no-lora')) {
   console.log('\nrunning scripts/bench-lora.mjs …');
   const r = spawnSync(process.execPath, [loraBench, '--dir', demoDir, '--presets', presets.join(','), ...(threads ? ['--threads', threads] : [])], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+const ggufBench = path.join(root, 'scripts/bench-gguf.mjs');
+if (fs.existsSync(ggufBench) && !flag('no-gguf') && presets.includes('1b')) {
+  console.log('\nrunning scripts/bench-gguf.mjs …');
+  const r = spawnSync(process.execPath, [ggufBench, '--dir', demoDir, '--preset', '1b'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
 }

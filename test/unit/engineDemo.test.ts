@@ -43,6 +43,10 @@ describe('chatvec demo', () => {
     const cp = readCheckpoint(path.join(demo, 'tiny-cp'));
     assert.deepEqual(merged.order, cp.order);
     assert.ok(fs.existsSync(path.join(demo, 'tiny-chat-vector', 'chatvector.json')));
+    // The merge exported as GGUF, and the command for the next step.
+    assert.match(r.stdout, /^5\. gguf .*tiny-merged\.gguf \(f16, /m);
+    assert.match(r.stdout, /chatvec gguf \S+tiny-merged --out \S+\.gguf --type q8_0/);
+    assert.equal(fs.readFileSync(path.join(demo, 'tiny-merged.gguf')).toString('latin1', 0, 4), 'GGUF');
 
     // A second run reuses the generated models and verifies again.
     const again = spawnSync(process.execPath, [CLI, 'demo', '--dir', demo, '--preset', 'tiny', '--quiet'], { encoding: 'utf8', cwd: dir });

@@ -153,8 +153,9 @@ describe('output folder of a fused apply (small preset)', () => {
     const other = PRESETS.small.vocab + 100;
     const cp2 = copyFolder(trio.cp, path.join(dir, 'cp-other-eot'));
     const tj = json(path.join(cp2, 'tokenizer.json')) as { added_tokens: { id: number; content: string }[]; model: { vocab: Record<string, number> } };
+    const word = Object.keys(tj.model.vocab).find((t) => tj.model.vocab[t] === other)!;
     tj.model.vocab['<|eot|>'] = other;
-    tj.model.vocab[`zh${other}`] = eot;
+    tj.model.vocab[word] = eot;
     for (const a of tj.added_tokens) if (a.content === '<|eot|>') a.id = other;
     fs.writeFileSync(path.join(cp2, 'tokenizer.json'), JSON.stringify(tj));
     const tc = json(path.join(cp2, 'tokenizer_config.json')) as { added_tokens_decoder: Record<string, { content: string }> };

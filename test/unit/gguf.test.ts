@@ -344,7 +344,7 @@ describe('chatvec gguf: Qwen2, tied embeddings, refusals and atomic output', () 
     assertNothingLeft(out);
   });
 
-  it('a WordLevel tokenizer (the demo models\') is refused in one line, and nothing is written', async () => {
+  it('a WordLevel tokenizer is refused in one line, and nothing is written', async () => {
     const m = model('wordlevel', llamaTensors(6), LLAMA_CONFIG);
     fs.writeFileSync(path.join(m.dir, 'tokenizer.json'), JSON.stringify({ version: '1.0', added_tokens: [], pre_tokenizer: { type: 'Whitespace' }, model: { type: 'WordLevel', vocab: { a: 0 }, unk_token: 'a' } }));
     const out = path.join(dir, 'wordlevel.gguf');

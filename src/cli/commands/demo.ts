@@ -3,6 +3,7 @@ import { runApply } from '../../core/engine/apply';
 import { runExtract } from '../../core/engine/extract';
 import { verifyApply } from '../../core/engine/verify';
 import { generateDemoTrio } from '../../core/demo/generator';
+import { runGgufExport } from '../../core/gguf/export';
 import { PRESET_NAMES, PRESETS, type PresetName } from '../../core/demo/presets';
 import { specialTokenIds } from '../../core/demo/tokenizer';
 import { ChatVecError } from '../../core/errors';
@@ -15,7 +16,7 @@ import { action, interruptSignal } from '../run';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('generate a deterministic LLaMA-shaped trio (base, chat, cp), extract the chat vector, apply it to cp with --skip-embed, verify against a float64 reference and chart ‖τ‖ per layer')
+    .description('generate a deterministic LLaMA-shaped trio (base, chat, cp), extract the chat vector, apply it to cp with --skip-embed, verify against a float64 reference, chart ‖τ‖ per layer and export the merge as GGUF (f16)')
     .option('--dir <dir>', 'where to put the demo checkpoints', '.chatvec-demo')
     .option('--preset <name>', `model size: ${PRESET_NAMES.join(' | ')}`, 'tiny')
     .option('--seed <n>', 'generator seed', '42')
@@ -60,6 +61,13 @@ export function registerDemo(program: Command): void {
             say(`   ${g.label.padEnd(11)} ${bar(max > 0 ? g.relative / max : 0, 32)} ${(100 * g.relative).toFixed(2).padStart(6)} %  ‖τ‖ ${g.norm.toFixed(3)}`);
           }
           if (!ok) throw new ChatVecError('Internal', `the merged output differs from the reference (worst: ${JSON.stringify(v.worst)})`);
+          // The next step a user takes: the merge as one GGUF file for llama.cpp (as `chatvec gguf` writes it).
+          const gguf = join(o.dir, `${preset}-merged.gguf`);
+          const gg = await runGgufExport({ model: merged, out: gguf, type: 'F16', overwrite: true }, { signal, onProgress: progress });
+          progress.end();
+          say('');
+          say(`5. gguf     ${merged} → ${gguf} (f16, ${formatBytes(gg.bytesWritten)}, ${formatDuration(gg.seconds)}), ready for llama.cpp`);
+          say(`   for q8_0, or any LLaMA-family checkpoint: chatvec gguf ${merged} --out ${join(o.dir, `${preset}-merged.q8_0.gguf`)} --type q8_0`);
         } finally {
           progress.end();
           signal.dispose();

@@ -21,7 +21,7 @@ import { type DemoRole, type DemoShape, type PresetName, PRESETS, llamaTensorSpe
 import { BLOCK, hashString, uniformRange } from '../numeric/random';
 import { demoTokenizerFiles, specialTokenIds } from './tokenizer';
 
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 /** Relative size of the chat fine-tune's deltas in layer i of L: grows from 1 % to 4 %. */
 export function chatDeltaScale(layer: number, layers: number): number {
