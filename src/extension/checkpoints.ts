@@ -133,9 +133,10 @@ export class CheckpointStore extends Disposable {
   private async discover(): Promise<void> {
     const files = await vscode.workspace.findFiles(INCLUDE, EXCLUDE, 20000);
     const groups = groupCheckpointFiles(files.filter((f) => !isHidden(f)).map((f) => f.fsPath));
-    const found = groups.map((g) => entry(vscode.Uri.file(g.path), g.kind, g.vector));
-    found.sort((a, b) => a.label.localeCompare(b.label));
-    await Promise.all(found.map((e, i) => this.inspectInto(e, groups[i]!.files)));
+    const pairs = groups.map((g): [CheckpointEntry, FoundCheckpoint] => [entry(vscode.Uri.file(g.path), g.kind, g.vector), g]);
+    pairs.sort(([a], [b]) => a.label.localeCompare(b.label));
+    await Promise.all(pairs.map(([e, g]) => this.inspectInto(e, g.files)));
+    const found = pairs.map(([e]) => e);
     const extra = await this.modelFolderEntries(new Set(found.map((e) => e.path)));
     const hub = await this.hubEntries();
     this.entries = [...found, ...extra, ...hub];
