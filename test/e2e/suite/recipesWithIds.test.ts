@@ -7,6 +7,9 @@
  * the bytes of `chatvec merge`; an id missing from the cache is downloaded before the merge; the
  * `chatVector.modelFolders` setting adds a section with the checkpoints of a folder outside the
  * workspace.
+ *
+ * Named to sort after recipes.test.ts (the runner loads files in name order): the $chatvec
+ * problem-matcher test there has timed out in runs where other recipes were opened before it.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
