@@ -4,12 +4,16 @@
  * reads headers only. Renames, new shards and finished jobs refresh the list through a watcher.
  * Models of the Hugging Face hub cache (the task host's `hubCacheList`) are entries too — roles,
  * compare, apply and pickers treat them as folders — shown under a collapsed "Hugging Face Cache"
- * section.
+ * section. The folders of `chatVector.modelFolders` are searched like the workspace (the same
+ * file patterns and grouping, checkpointFiles.ts), each shown as its own section.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes, formatCount, printable } from '../protocol/displayFormat';
 import type { CachedModel, InspectReport } from '../protocol/taskHost';
+import { type FoundCheckpoint, groupCheckpointFiles, modelFolderRoots } from './checkpointFiles';
 import { Disposable } from './dispose';
 import { ROLE_ICON, ROLE_LABEL, type Role, type RoleStore } from './roles';
 
@@ -24,6 +28,8 @@ export interface CheckpointEntry {
   readonly vector: boolean;
   /** Set for a model of the Hugging Face hub cache (the path is its snapshot folder). */
   readonly hub?: CachedModel;
+  /** Set for a checkpoint found in a folder of `chatVector.modelFolders` (that folder). */
+  readonly modelFolder?: string;
   report?: InspectReport;
   error?: string;
 }
@@ -75,7 +81,19 @@ export class CheckpointStore extends Disposable {
     this.register(folders.onDidDelete(onFs));
     this.register(vscode.workspace.onDidChangeWorkspaceFolders(() => this.scheduleRefresh()));
     this.register({ dispose: () => clearTimeout(this.refreshTimer) });
+    this.register(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('chatVector.modelFolders')) this.scheduleRefresh(0);
+      }),
+    );
+    // Granting trust makes the workspace's value of the (restricted) setting count.
+    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => this.scheduleRefresh(0)));
+    this.register({ dispose: () => this.folderWatchers.forEach((w) => w.dispose()) });
   }
+
+  /** The folders of `chatVector.modelFolders` at the last discovery, and whether each exists. */
+  modelFolders: readonly { readonly root: string; readonly exists: boolean }[] = [];
+  private folderWatchers = new Map<string, vscode.Disposable>();
 
   get all(): readonly CheckpointEntry[] {
     return this.entries;
@@ -114,37 +132,70 @@ export class CheckpointStore extends Disposable {
 
   private async discover(): Promise<void> {
     const files = await vscode.workspace.findFiles(INCLUDE, EXCLUDE, 20000);
-    const byDir = new Map<string, vscode.Uri[]>();
-    for (const f of files) {
-      if (isHidden(f)) continue;
-      const dir = path.dirname(f.fsPath);
-      const list = byDir.get(dir) ?? [];
-      list.push(f);
-      byDir.set(dir, list);
-    }
-    const found: CheckpointEntry[] = [];
-    for (const [dir, list] of byDir) {
-      const names = list.map((u) => path.basename(u.fsPath));
-      const shards = names.filter((n) => n.endsWith('.safetensors'));
-      const hasIndex = names.some((n) => n.endsWith('.safetensors.index.json'));
-      const vector = names.includes('chatvector.json');
-      if (hasIndex || ((names.includes('config.json') || vector) && shards.length > 0)) {
-        found.push(entry(vscode.Uri.file(dir), 'folder', vector));
-      } else {
-        // Loose .safetensors files without a model folder around them (e.g. a LoRA-free delta).
-        for (const u of list) if (u.fsPath.endsWith('.safetensors')) found.push(entry(u, 'file', false));
-      }
-    }
-    found.sort((a, b) => a.label.localeCompare(b.label));
-    await Promise.all(found.map((e) => this.inspectInto(e, list(byDir, e))));
+    const groups = groupCheckpointFiles(files.filter((f) => !isHidden(f)).map((f) => f.fsPath));
+    const pairs = groups.map((g): [CheckpointEntry, FoundCheckpoint] => [entry(vscode.Uri.file(g.path), g.kind, g.vector), g]);
+    pairs.sort(([a], [b]) => a.label.localeCompare(b.label));
+    await Promise.all(pairs.map(([e, g]) => this.inspectInto(e, g.files)));
+    const found = pairs.map(([e]) => e);
+    const extra = await this.modelFolderEntries(new Set(found.map((e) => e.path)));
     const hub = await this.hubEntries();
-    this.entries = [...found, ...hub];
+    this.entries = [...found, ...extra, ...hub];
     this.discoveredOnce = true;
-    this.log.info(`checkpoints: found ${found.length} in the workspace and ${hub.length} in the Hugging Face cache`);
+    this.log.info(`checkpoints: found ${found.length} in the workspace, ${extra.length} in chatVector.modelFolders and ${hub.length} in the Hugging Face cache`);
     await vscode.commands.executeCommand('setContext', 'chatVector.hasCheckpoints', found.length > 0);
     // The Explorer's "Chat Vector" submenu appears only on these (`resourcePath in …`).
     await vscode.commands.executeCommand('setContext', 'chatVector.checkpointPaths', Object.fromEntries(found.map((e) => [e.uri.fsPath, true])));
     this.changed.fire();
+  }
+
+  /**
+   * Checkpoints in the `chatVector.modelFolders` folders, searched as the workspace is (same
+   * patterns, same grouping); one already listed (a folder inside the workspace) is not repeated.
+   * Each folder gets a watcher, so new checkpoints show up as they do in the workspace.
+   */
+  private async modelFolderEntries(seen: Set<string>): Promise<CheckpointEntry[]> {
+    const { roots, ignored } = modelFolderRoots(vscode.workspace.getConfiguration('chatVector').get('modelFolders'), os.homedir());
+    for (const why of ignored) this.log.warn(why);
+    this.modelFolders = roots.map((root) => ({ root, exists: fs.existsSync(root) }));
+    this.watchFolders(roots);
+    const out: CheckpointEntry[] = [];
+    for (const { root, exists } of this.modelFolders) {
+      if (!exists) {
+        this.log.warn(`chatVector.modelFolders: ${root} does not exist`);
+        continue;
+      }
+      let groups: FoundCheckpoint[];
+      try {
+        const files = await vscode.workspace.findFiles(new vscode.RelativePattern(vscode.Uri.file(root), INCLUDE), EXCLUDE, 20000);
+        groups = groupCheckpointFiles(files.map((f) => f.fsPath), root);
+      } catch (err) {
+        this.log.warn(`chatVector.modelFolders: cannot search ${root}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      const entries = groups.filter((g) => !seen.has(g.path)).map((g): [CheckpointEntry, FoundCheckpoint] => {
+        seen.add(g.path);
+        const label = path.relative(root, g.path) || path.basename(g.path);
+        return [{ uri: vscode.Uri.file(g.path), path: g.path, label, kind: g.kind, vector: g.vector, modelFolder: root }, g];
+      });
+      await Promise.all(entries.map(([e, g]) => this.inspectInto(e, g.files)));
+      out.push(...entries.map(([e]) => e));
+    }
+    return out;
+  }
+
+  private watchFolders(roots: readonly string[]): void {
+    for (const [root, w] of this.folderWatchers) {
+      if (roots.includes(root)) continue;
+      w.dispose();
+      this.folderWatchers.delete(root);
+    }
+    for (const root of roots) {
+      if (this.folderWatchers.has(root)) continue;
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), '**/*'), false, true, false);
+      w.onDidCreate(() => this.scheduleRefresh());
+      w.onDidDelete(() => this.scheduleRefresh());
+      this.folderWatchers.set(root, w);
+    }
   }
 
   /** The hub cache's models; a snapshot never changes under its commit, so each is inspected once. */
@@ -161,9 +212,9 @@ export class CheckpointStore extends Disposable {
     return entries;
   }
 
-  private async inspectInto(e: CheckpointEntry, files: vscode.Uri[]): Promise<void> {
+  private async inspectInto(e: CheckpointEntry, files: readonly string[]): Promise<void> {
     // Re-inspect only when a file of the checkpoint changed (size or mtime).
-    const stats = await Promise.all(files.map(async (u) => vscode.workspace.fs.stat(u).then((s) => `${u.fsPath}:${s.size}:${s.mtime}`, () => `${u.fsPath}:?`)));
+    const stats = await Promise.all(files.map(async (f) => vscode.workspace.fs.stat(vscode.Uri.file(f)).then((s) => `${f}:${s.size}:${s.mtime}`, () => `${f}:?`)));
     const stamp = stats.sort().join('|');
     const hit = this.cache.get(e.path);
     if (hit && hit.stamp === stamp) {
@@ -180,10 +231,6 @@ export class CheckpointStore extends Disposable {
       this.cache.set(e.path, { stamp, error: e.error });
     }
   }
-}
-
-function list(byDir: Map<string, vscode.Uri[]>, e: CheckpointEntry): vscode.Uri[] {
-  return e.kind === 'file' ? [e.uri] : (byDir.get(e.path) ?? []);
 }
 
 function entry(uri: vscode.Uri, kind: 'folder' | 'file', vector: boolean): CheckpointEntry {
@@ -269,7 +316,13 @@ export function escapeMd(s: string): string {
 
 /** The collapsed "Hugging Face Cache" section of the Checkpoints view. */
 export const HUB_SECTION = { hubSection: true } as const;
-type Node = CheckpointEntry | typeof HUB_SECTION;
+/** A section for one folder of `chatVector.modelFolders` (expanded: the user asked for it). */
+interface FolderSection {
+  readonly modelFolder: string;
+}
+type Node = CheckpointEntry | typeof HUB_SECTION | FolderSection;
+
+const isFolderSection = (e: Node): e is FolderSection => 'modelFolder' in e && !('path' in e);
 
 export class CheckpointsProvider extends Disposable implements vscode.TreeDataProvider<Node> {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
@@ -284,7 +337,16 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
     this.register(roles.onDidChange(() => this.changed.fire()));
   }
 
+  /** One object per folder, so the tree (getParent, reveal) sees the same node each time. */
+  private readonly sections = new Map<string, FolderSection>();
+  private section(root: string): FolderSection {
+    let s = this.sections.get(root);
+    if (!s) this.sections.set(root, (s = { modelFolder: root }));
+    return s;
+  }
+
   getTreeItem(e: Node): vscode.TreeItem {
+    if (isFolderSection(e)) return this.folderItem(e.modelFolder);
     if (!('hubSection' in e)) return new CheckpointItem(e, this.roles.roleOf(e.path));
     const models = this.store.all.filter((x) => x.hub);
     const item = new vscode.TreeItem('Hugging Face Cache', vscode.TreeItemCollapsibleState.Collapsed);
@@ -296,12 +358,27 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
     return item;
   }
 
+  private folderItem(root: string): vscode.TreeItem {
+    const n = this.store.all.filter((x) => x.modelFolder === root).length;
+    const exists = this.store.modelFolders.find((f) => f.root === root)?.exists !== false;
+    const item = new vscode.TreeItem(printable(root), n ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    item.id = `chatVector.modelFolder:${root}`;
+    item.description = exists ? `${n} checkpoint${n === 1 ? '' : 's'}` : 'folder not found';
+    item.iconPath = new vscode.ThemeIcon(exists ? 'folder-library' : 'warning');
+    item.contextValue = 'modelFolderSection';
+    item.resourceUri = vscode.Uri.file(root);
+    item.tooltip = `A folder of the chatVector.modelFolders setting${exists ? '' : ' (it does not exist)'}`;
+    return item;
+  }
+
   async getChildren(e?: Node): Promise<Node[]> {
     if (e && 'hubSection' in e) return this.sorted((await this.store.ready()).filter((x) => x.hub));
+    if (e && isFolderSection(e)) return this.sorted((await this.store.ready()).filter((x) => x.modelFolder === e.modelFolder));
     if (e) return [];
     const all = await this.store.ready();
-    const local = this.sorted(all.filter((x) => !x.hub));
-    return all.some((x) => x.hub) ? [...local, HUB_SECTION] : local;
+    const local = this.sorted(all.filter((x) => !x.hub && !x.modelFolder));
+    const folders = this.store.modelFolders.map((f) => this.section(f.root));
+    return [...local, ...folders, ...(all.some((x) => x.hub) ? [HUB_SECTION] : [])];
   }
 
   private sorted(all: readonly CheckpointEntry[]): CheckpointEntry[] {
@@ -310,6 +387,7 @@ export class CheckpointsProvider extends Disposable implements vscode.TreeDataPr
   }
 
   getParent(e: Node): Node | undefined {
-    return 'hub' in e && e.hub ? HUB_SECTION : undefined;
+    if (isFolderSection(e) || 'hubSection' in e) return undefined;
+    return e.hub ? HUB_SECTION : e.modelFolder ? this.section(e.modelFolder) : undefined;
   }
 }

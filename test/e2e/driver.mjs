@@ -86,6 +86,13 @@ fs.writeFileSync(
 const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-e2e-'));
 const csEnv = {
   ...process.env,
+  // Hugging Face: a hub cache of this run, which the tests fill as huggingface_hub lays it out
+  // (suite/hub.test.ts), and a Hub on 127.0.0.1 that the tests serve; no token of the user's.
+  HF_HUB_CACHE: path.join(runDir, 'hf-hub-cache'),
+  HF_HOME: path.join(runDir, 'hf-home'),
+  HF_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+  HF_TOKEN: '',
+  HUGGING_FACE_HUB_TOKEN: '',
   XDG_CONFIG_HOME: path.join(runDir, 'xdg-config'),
   XDG_DATA_HOME: path.join(runDir, 'xdg-data'),
   XDG_CACHE_HOME: path.join(runDir, 'xdg-cache'),

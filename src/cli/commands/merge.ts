@@ -13,6 +13,11 @@ import { mergeJob } from '../jobs';
 import { parseShardSize, parseThreads } from '../options';
 import { progressMode, runOutputCommand } from '../jobCommand';
 import { action } from '../run';
+import { fetchModels } from '../fetchModels';
+import { TOKEN_HELP } from './download';
+import { missingRecipeModelIds } from '../../core/recipes/missingModels';
+import { readSmallText } from '../../core/io/sideFile';
+import { dirname, resolve } from '../../core/io/paths';
 
 interface MergeCli {
   out?: string;
@@ -25,6 +30,35 @@ interface MergeCli {
   json?: boolean;
   quiet?: boolean;
   intermediateDir?: string;
+  download?: boolean;
+  token?: string;
+}
+
+/** The Hugging Face ids of the recipe that are not in the cache (none when the file is unreadable: the load says why). */
+function missingIds(recipePath: string): string[] {
+  let text: string;
+  try {
+    text = readSmallText(resolve(recipePath), 'recipe');
+  } catch {
+    return [];
+  }
+  return missingRecipeModelIds(text, dirname(resolve(recipePath)));
+}
+
+/**
+ * Loads the recipe; when it fails and ids are missing from the cache, the error ends with how to
+ * fetch them all at once (each id's own line names `chatvec download ID`).
+ */
+function loadOrHint(recipePath: string, intermediateDir: string | undefined): ReturnType<typeof loadRecipeFileAll> {
+  try {
+    return loadRecipeFileAll(recipePath, { cwd: process.cwd(), intermediateDir });
+  } catch (e) {
+    if (!(e instanceof ChatVecError)) throw e;
+    const missing = missingIds(recipePath);
+    if (!missing.length) throw e;
+    const n = missing.length === 1 ? 'the model' : `the ${missing.length} models`;
+    throw new ChatVecError(e.code, `${e.message}\nrun the merge with --download to fetch ${n} missing from the Hugging Face cache first (${missing.join(', ')})`, e.details);
+  }
 }
 
 export function registerMerge(program: Command): void {
@@ -42,12 +76,16 @@ export function registerMerge(program: Command): void {
     .option('--verbose', 'with --dry-run: list every output tensor')
     .option('--json', 'print the plan / progress and the result as JSON lines')
     .option('--quiet', 'print nothing but errors')
+    .option('--download', 'first download the Hugging Face ids the recipe names (every document) that are not in the hub cache, as `chatvec download` does; with --dry-run too')
+    .option('--token <token>', `with --download: ${TOKEN_HELP}`)
     .action(
       action(async (recipePath: string, o: MergeCli) => {
         if (!o.dryRun && !o.out) throw new ChatVecError('InvalidArgument', 'give --out DIR (or --dry-run to only check the recipe)');
         const mode = progressMode(o);
         const threads = parseThreads(o.threads);
-        const loaded = loadRecipeFileAll(recipePath, { cwd: process.cwd(), intermediateDir: o.intermediateDir });
+        if (o.token !== undefined && !o.download) throw new ChatVecError('InvalidArgument', '--token is used by --download only (merges read the cache offline)');
+        if (o.download) await fetchModels(missingIds(recipePath), { token: o.token }, mode);
+        const loaded = loadOrHint(recipePath, o.intermediateDir);
         if (o.intermediateDir !== undefined && loaded.graph === null) throw new ChatVecError('InvalidArgument', `--intermediate-dir applies to recipes with several YAML documents (mergekit-multi); ${recipePath} has one`);
         const warnings = loaded.issues.filter((i) => i.severity !== 'error');
         if (mode === 'auto') for (const w of warnings) process.stderr.write(`${printableLines(formatIssue(recipePath, loaded.parsed, w))}\n`);

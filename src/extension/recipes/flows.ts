@@ -26,6 +26,8 @@ export interface RecipeArgs {
   /** Run Merge: the output folder (absolute, or relative to the recipe's folder); asked when absent. */
   readonly out?: string;
   readonly overwrite?: boolean;
+  /** Run Merge: download the recipe's ids missing from the Hugging Face cache without asking (tests, keybindings). */
+  readonly download?: boolean;
   /** Dry Run: list every output tensor. */
   readonly verbose?: boolean;
   /** Compare Inputs: which document of a multi-document file (0-based; default: the final merge). */
@@ -81,8 +83,11 @@ export async function runMergeFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<J
   // Hugging Face ids not in the cache: offered for download first (then checked again).
   const missing = [...new Set((await ctx.recipes.diagnostics.checkNow(doc)).map((d) => idToDownload(d.message)).filter((id): id is string => id !== null))];
   if (missing.length) {
-    const go = await vscode.window.showWarningMessage(`${path.basename(recipe)} names ${missing.length === 1 ? 'a model' : `${missing.length} models`} not in the Hugging Face cache: ${missing.join(', ')}.`, { modal: true }, 'Download and Run');
-    if (go !== 'Download and Run') return undefined;
+    // Downloading writes, so in Restricted Mode this command (and chatVector.downloadModel) is refused before it gets here.
+    const what = missing.length === 1 ? 'Download 1 model and merge?' : `Download ${missing.length} models and merge?`;
+    const detail = `${path.basename(recipe)} names ${missing.length === 1 ? 'a model' : 'models'} not in the Hugging Face cache: ${missing.join(', ')}.`;
+    const go = args.download ? 'Download and Merge' : await vscode.window.showWarningMessage(what, { modal: true, detail }, 'Download and Merge');
+    if (go !== 'Download and Merge') return undefined;
     for (const id of missing) if ((await vscode.commands.executeCommand('chatVector.downloadModel', id)) === undefined) return undefined;
   }
   // The same check as the diagnostics, now: a broken recipe is refused before anything is asked.

@@ -11,6 +11,7 @@ import { before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { Comparison } from '../../../src/extension/deltas';
 import type { ChatVectorApi } from '../../../src/extension/extension';
+import { fakeCommit, placeInCache } from '../../unit/support/hubCacheFixture';
 
 async function waitFor<T>(probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -69,6 +70,31 @@ describe('Chat Vector in Restricted Mode', function () {
       ['chatVector.dryRunMerge', 'chatVector.compareRecipeInputs'],
     );
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('still lists the Hugging Face cache (reading it is allowed); downloading is refused', async () => {
+    const cache = process.env.HF_HUB_CACHE!;
+    placeInCache(cache, 'e2e/tiny-base', fakeCommit('restricted'), demo('base'));
+    await api.ctx.store.refresh();
+    assert.ok(api.ctx.store.all.some((e) => e.hub?.repoId === 'e2e/tiny-base' && e.report));
+    const errors = api.errors.length;
+    assert.equal(await vscode.commands.executeCommand('chatVector.downloadModel', 'e2e/absent'), undefined);
+    assert.equal(api.errors.length, errors, 'refused before it tried (a failed try would be an error)');
+    assert.ok(!fs.existsSync(path.join(cache, 'models--e2e--absent')));
+  });
+
+  it("ignores the workspace's chatVector.modelFolders (a restricted setting)", async () => {
+    const folder = path.join(path.dirname(ws), `${path.basename(ws)}-model-folder`);
+    fs.cpSync(demo('chat'), path.join(folder, 'm'), { recursive: true });
+    try {
+      await vscode.workspace.getConfiguration('chatVector').update('modelFolders', [folder], vscode.ConfigurationTarget.Workspace);
+      await api.ctx.store.refresh();
+      assert.deepEqual(api.ctx.store.modelFolders, []);
+      assert.ok(!api.ctx.store.all.some((e) => e.modelFolder !== undefined));
+    } finally {
+      await vscode.workspace.getConfiguration('chatVector').update('modelFolders', undefined, vscode.ConfigurationTarget.Workspace);
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('refuses every command that writes files, and writes nothing', async () => {

@@ -38,9 +38,10 @@ export class FakeHub {
   private server: http.Server | null = null;
   url = '';
 
-  async start(): Promise<void> {
+  /** Listens on 127.0.0.1:`port` (default: a free port; the e2e tests use the one HF_ENDPOINT names). */
+  async start(port = 0): Promise<void> {
     this.server = http.createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((ok) => this.server!.listen(0, '127.0.0.1', ok));
+    await new Promise<void>((ok) => this.server!.listen(port, '127.0.0.1', ok));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 

@@ -1,0 +1,47 @@
+/**
+ * Downloads into the hub cache as the CLI shows them (`chatvec download`, `chatvec merge
+ * --download`): the cache folder first, a progress line per model (bytes, speed, ETA), Ctrl-C as
+ * cancellation (the partial file is kept and resumes), and one result line per model.
+ */
+import { describeCacheLocation, hubCacheLocation } from '../core/hub/cacheLayout';
+import type { DownloadResult } from '../core/hub/download';
+import { formatBytes, printable } from '../protocol/displayFormat';
+import type { ProgressMode } from './progress';
+import { progressPrinter } from './progress';
+import { downloadJob } from './jobs';
+import { interruptSignal } from './run';
+
+export interface FetchOptions {
+  readonly include?: readonly string[];
+  /** --token; else HF_TOKEN or the token file (core/hub/download.ts findToken). Never printed. */
+  readonly token?: string;
+  /**
+   * `chatvec download`: each model's line is the command's result (stdout; JSON `result`). Else it
+   * is a step before the real work (stderr; JSON `download`), so stdout stays the merge's.
+   */
+  readonly asResult?: boolean;
+}
+
+/**
+ * Downloads each id in turn (stopping at the first failure).
+ * @throws ChatVecError as core/hub/download.ts downloadModel; Cancelled on Ctrl-C
+ */
+export async function fetchModels(ids: readonly string[], o: FetchOptions, mode: ProgressMode): Promise<DownloadResult[]> {
+  const out: DownloadResult[] = [];
+  if (mode === 'auto' && ids.length) process.stderr.write(`cache: ${describeCacheLocation(hubCacheLocation())}\n`);
+  for (const id of ids) {
+    const progress = progressPrinter(mode);
+    const signal = interruptSignal();
+    try {
+      const r = await downloadJob({ id, include: o.include, token: o.token }, { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && l !== 'info' && process.stderr.write(`${l}: ${printable(m)}\n`) });
+      progress.end();
+      if (mode === 'json') process.stdout.write(JSON.stringify({ type: o.asResult ? 'result' : 'download', ...(o.asResult ? {} : { id }), ...r }) + '\n');
+      else if (mode === 'auto') (o.asResult ? process.stdout : process.stderr).write(`${printable(id)}: ${r.files.length} files at commit ${r.commit} (${formatBytes(r.bytesReceived)} received) in ${printable(r.snapshot)}\n`);
+      out.push(r);
+    } finally {
+      progress.end();
+      signal.dispose();
+    }
+  }
+  return out;
+}
