@@ -34,6 +34,8 @@ import { analyseGram, gramBase, gramModels, gramRule } from './methods/gramAnaly
 import type { Coefficients } from './methods/gram';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 import { snapshotOrigin } from '../hub/cacheLayout';
+import { addTokensToOutput } from '../vocab/tokenizerOutput';
+import { withRebuiltRows } from './vocabRun';
 import { cardLabel, hubSources } from '../hub/provenance';
 
 export interface MergeRunOptions {
@@ -67,13 +69,23 @@ export interface MergeRunOptions {
  *   NaN/±Inf unless opts.allowNonFinite …); CancelledError when ctx.signal is raised
  *   (nothing is left behind)
  */
-export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext = {}): Promise<JobOutcome> {
-  const inputs = JobInputs.check(opts.out, opts.overwrite === true, planInputModels(plan), [
+export async function runMergePlan(planned: MergePlan, opts: MergeRunOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  const inputs = JobInputs.check(opts.out, opts.overwrite === true, planInputModels(planned), [
     ...(opts.recipePath !== undefined ? [opts.recipePath] : []),
-    ...(plan.recipe.tokenizerFrom ? [plan.recipe.tokenizerFrom.path] : []),
-    plan.reference.path,
+    ...(planned.recipe.tokenizerFrom ? [planned.recipe.tokenizerFrom.path] : []),
+    planned.reference.path,
   ]);
-  if (plan.method === 'chat_vector') return runChatVector(plan, opts, ctx);
+  if (planned.method === 'chat_vector') return runChatVector(planned, opts, ctx);
+  // Embeddings rebuilt for a tokenizer source are read from a temporary folder beside the output.
+  const rebuilt = withRebuiltRows(planned, opts.out, opts.overwrite === true, inputs.paths, ctx);
+  try {
+    return await runMerge(rebuilt.plan, opts, ctx, inputs);
+  } finally {
+    rebuilt.dispose();
+  }
+}
+
+async function runMerge(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext, inputs: JobInputs): Promise<JobOutcome> {
   if (opts.backend === 'gpu') ctx.onLog?.('warn', `compute backend: ${plan.method} runs on the CPU worker pool (the GPU backend serves chat_vector recipes only)`);
   const started = performance.now();
   const chunk = opts.chunkElements ?? CHUNK_ELEMENTS;
@@ -290,8 +302,9 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
   const dtypes = new Set(plan.tensors.filter((t) => t.kind === 'merge').map((t) => t.dtype));
   const uniform = dtypes.size === 1 ? ([...dtypes][0] as FloatDtype) : null;
   const tokFrom = plan.recipe.tokenizerFrom;
-  const tokFolder = tokFrom ? (entryKind(tokFrom.path) === 'dir' ? tokFrom.path : dirname(tokFrom.path)) : plan.reference.folder;
+  const tokFolder = plan.vocabulary ? plan.vocabulary.tokenizerFolder : tokFrom ? (entryKind(tokFrom.path) === 'dir' ? tokFrom.path : dirname(tokFrom.path)) : plan.reference.folder;
   writeModelFiles({ target: tokFolder, chat: null, torchDtype: uniform ? torchDtypeName(uniform) : null, warnings }, file);
+  if (plan.vocabulary) addTokensToOutput(file, plan.vocabulary.vocab.added);
   // Read as every side file of an output is: confined to its folder, capped, regular files only.
   const config = readSideJson(plan.reference.folder, 'config.json', warnings);
   if (config) {

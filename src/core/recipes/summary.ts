@@ -25,6 +25,8 @@ export interface PlanSummary {
   readonly outputLayers: number | null;
   /** `slices:` recipes: output layers ← layers of a model (see MergePlan.layerMap). */
   readonly layerMap: MergePlan['layerMap'];
+  /** With a tokenizer source: what happens to the vocabulary (one line each). */
+  readonly vocabulary: readonly string[];
   /** Each filter report with `where`, its place in the recipe as text (e.g. `slices[0].parameters`). */
   readonly filters: readonly (FilterReport & { readonly where: string })[];
   readonly warnings: readonly string[];
@@ -81,6 +83,10 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     estimatedMemoryBytes: 100e6 + threads * perWorker,
     outputLayers: plan.outputLayers,
     layerMap: plan.layerMap,
+    vocabulary: [
+      ...(plan.vocabulary?.lines ?? []),
+      ...plan.tensors.filter((t) => t.rebuilt).map((t) => `${t.name}: every input's rows rebuilt by token for the output vocabulary before merging`),
+    ],
     filters: plan.filters.map((f) => ({ ...f, where: pathLabel(f.path) })),
     warnings: [...(plan.recipe.notes ?? []), ...plan.warnings],
     tensors: plan.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, inputs: t.inputs.map((i) => i.model.given), kind: t.kind })),
