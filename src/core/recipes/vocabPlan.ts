@@ -73,18 +73,23 @@ export function planVocabulary(recipe: ResolvedRecipe, open: (ref: ModelRef) => 
   }
   // The tokenizer source may be no input (even a folder of tokenizer files only): opened quietly.
   const cks = models.map((m, i) => (i < inputCount ? open(m) : openQuiet(m)));
-  const tokens: ModelTokens[] = [];
+  const tokens: (ModelTokens | null)[] = [];
   let failed = false;
   models.forEach((m, i) => {
     try {
       tokens.push(readModelTokens(folderOf(m, cks[i]!)));
     } catch (e) {
-      failed = true;
-      issues.push({ severity: 'error', message: toChatVecError(e).message, path: m.at });
+      tokens.push(null);
+      // As mergekit: a model without a readable tokenizer is assumed to have the base's; the
+      // base and the tokenizer source must have one.
+      const needed = i === baseIndex || i === fromIndex;
+      if (needed) failed = true;
+      issues.push({ severity: needed ? 'error' : 'warning', message: needed ? toChatVecError(e).message : `${toChatVecError(e).message}; assuming the base model's vocabulary, as mergekit does`, path: m.at });
     }
   });
   if (failed) return null;
-  const vmodels: VocabModel[] = models.map((_, i) => ({ tokens: tokens[i]!, rows: embeddingRows(cks[i]!) ?? Number.MAX_SAFE_INTEGER }));
+  const own = tokens.map((t) => t ?? tokens[baseIndex]!);
+  const vmodels: VocabModel[] = models.map((_, i) => ({ tokens: own[i]!, rows: embeddingRows(cks[i]!) ?? Number.MAX_SAFE_INTEGER }));
   const source = spec.source === 'base' || spec.source === 'union' ? spec.source : { model: fromIndex };
   const vocab = buildOutputVocab(vmodels, baseIndex, source, spec.tokens.map((t) => t.token));
   const pad = spec.padToMultipleOf;
@@ -104,7 +109,7 @@ export function planVocabulary(recipe: ResolvedRecipe, open: (ref: ModelRef) => 
       return `${m.given}: ${rows} rows → ${outRows}; ${missing} token(s) it lacks take a default row${moved ? `, ${moved} row(s) move to new ids` : ''}`;
     }),
   ];
-  return { models, tokens, vocab, outRows, tokenizerFolder: folderOf(models[vocab.from]!, cks[vocab.from]!), lines };
+  return { models, tokens: own, vocab, outRows, tokenizerFolder: folderOf(models[vocab.from]!, cks[vocab.from]!), lines };
 }
 
 /**

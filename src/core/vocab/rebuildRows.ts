@@ -3,9 +3,8 @@
  * row-major bytes in that model's dtype, row by row with bounded memory (a few rows and one
  * batch of output rows): the merge then reads it as it reads any tensor, by position.
  */
-import fs from 'node:fs';
 import { ChatVecError } from '../errors';
-import { ioError } from '../io/outputFile';
+import { OutputFile } from '../io/outputFile';
 import { PositionalFile } from '../io/positionalFile';
 import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
@@ -38,12 +37,8 @@ export function rebuildRows(out: string, model: number, tensors: ReadonlyMap<num
   const sum = new Float64Array(rowLength);
   const batch = new Uint8Array(Math.max(rowBytes, Math.floor(BATCH_BYTES / rowBytes) * rowBytes));
   let used = 0;
-  let fd: number;
-  try {
-    fd = fs.openSync(out, 'wx');
-  } catch (e) {
-    throw ioError(out, 'cannot create a temporary file', e);
-  }
+  let written = 0;
+  const file = OutputFile.create(out, rules.outRows * rowBytes);
   const read = (m: number, row: number): { bytes: Uint8Array; dtype: FloatDtype } => {
     const t = tensors.get(m)!;
     let f = files.get(t.file);
@@ -62,8 +57,8 @@ export function rebuildRows(out: string, model: number, tensors: ReadonlyMap<num
     used += bytes.length;
   };
   const flush = () => {
-    let done = 0;
-    while (done < used) done += fs.writeSync(fd, batch, done, used - done);
+    file.writeAtSync(batch.subarray(0, used), written);
+    written += used;
     used = 0;
   };
   const fromFloat64 = (v: Float64Array): Uint8Array => {
@@ -99,9 +94,8 @@ export function rebuildRows(out: string, model: number, tensors: ReadonlyMap<num
       for (let id = rules.vocabRows; id < rules.outRows; id++) emit(padRow, false);
     }
     flush();
-    fs.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    file.close();
     for (const f of files.values()) f.close();
   }
   const shape = [rules.outRows, ...own.shape.slice(1)];
