@@ -32,6 +32,7 @@ import { methodDef } from './methods/registry';
 import { type SceDecisions, analyseSce } from './methods/sceAnalysis';
 import { analyseGram, gramBase, gramModels, gramRule } from './methods/gramAnalysis';
 import type { Coefficients } from './methods/gram';
+import { analyseNuslerpColumns, columnStride } from './methods/nuslerpColumns';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 import { snapshotOrigin } from '../hub/cacheLayout';
 import { addTokensToOutput } from '../vocab/tokenizerOutput';
@@ -96,6 +97,7 @@ async function runMerge(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext,
   const decisions = sce ? new Map<number, TensorDecision>() : await analyse(plan, chunk, threads, ctx);
   const sceDecisions = sce ? await analyseSce(plan, chunk, threads, ctx) : new Map();
   const gram = methodDef(plan.method).kind === 'gram' ? await analyseGram(plan, chunk, threads, ctx) : new Map<number, Coefficients>();
+  const columns = plan.method === 'nuslerp' ? await analyseNuslerpColumns(plan, chunk, threads, ctx) : new Map<number, Float64Array>();
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
     chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: modelPaths(plan).map((p) => opts.inputLabels?.get(p) ?? p), hub_sources: hubSources(modelPaths(plan)) }),
@@ -112,7 +114,7 @@ async function runMerge(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext,
       threads,
       nonFinite: mergeNonFinite(plan, opts.allowNonFinite === true, warnings),
       totalBytes,
-      tasks: (fileOf) => writeTasks(plan, { gta: decisions, sce: sceDecisions, gram }, placed, fileOf, chunk),
+      tasks: (fileOf) => writeTasks(plan, { gta: decisions, sce: sceDecisions, gram, columns }, placed, fileOf, chunk),
       writeExtras: (file) => writeExtras(plan, opts, file, warnings),
     },
     ctx,
@@ -190,7 +192,7 @@ export function foldedCoefficients(t: PlannedTensor, method: 'linear' | 'task_ar
 
 function* writeTasks(
   plan: MergePlan,
-  all: { readonly gta: ReadonlyMap<number, TensorDecision>; readonly sce: SceDecisions; readonly gram: ReadonlyMap<number, Coefficients> },
+  all: { readonly gta: ReadonlyMap<number, TensorDecision>; readonly sce: SceDecisions; readonly gram: ReadonlyMap<number, Coefficients>; readonly columns: ReadonlyMap<number, Float64Array> },
   placed: ReadonlyMap<string, PlacedTensor>,
   fileOf: (f: string) => string,
   chunk: number,
@@ -213,6 +215,7 @@ function* writeTasks(
     }
     const d = all.gta.get(ti);
     const coefficients = all.gram.get(ti);
+    const columnCoefficients = all.columns.get(ti);
     const def = methodDef(plan.method);
     // Task arithmetic without trim or sign election is one linear combination: the engine's combine.
     const folded = def.kind === 'linear' ? 'linear' : def.kind === 'gta' && !def.gta!.sparsification && !def.gta!.consensus ? 'task_arithmetic' : null;
@@ -282,7 +285,8 @@ function* writeTasks(
           sparsify: models.map((_, mi) => d?.sparsify?.[mi]?.(c) ?? { kind: 'none' }),
           consensus: def.gta?.consensus === 'sum',
           ...(def.kind === 'sce' ? { sce: all.sce.get(ti)!(c) } : {}),
-          ...(def.kind === 'gram' ? { rows: { rule: gramRule(plan, t), rowLength: t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : t.elementCount, withBase: t.baseIndex !== null } } : {}),
+          ...(columnCoefficients ? { columns: { coefficients: columnCoefficients, stride: columnStride(t), withBase: t.baseIndex !== null } } : {}),
+          ...(def.kind === 'gram' && !columnCoefficients ? { rows: { rule: gramRule(plan, t), rowLength: t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : t.elementCount, withBase: t.baseIndex !== null } } : {}),
           normalize: t.normalize,
           lambda: t.lambda,
           out: outRef(fileOf, out, first),

@@ -4,6 +4,7 @@
  */
 import { CHUNK_ELEMENTS } from '../engine/chunking';
 import { dtypeBits } from '../safetensors/dtype';
+import { perRow } from './methods/gramAnalysis';
 import { methodDef } from './methods/registry';
 import { type FilterReport, type MergePlan, inputBytes } from './plan';
 import { pathLabel } from './yamlSource';
@@ -60,7 +61,8 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
       refine += read;
     }
     if ((sparsification === 'random' || sparsification === 'della_magprune') && trims && t.rescale) analyse += read;
-    if (def.kind === 'gram' && !(plan.method === 'nuslerp' ? t.options?.nuslerp_flatten === false : t.options?.filter_wise === true)) analyse += read;
+    // Whole tensors and nuslerp's columns need a pass of dot products; rows are read whole in the write pass.
+    if (def.kind === 'gram' && !perRow(plan, t)) analyse += read;
     if (def.kind === 'sce') {
       // Σ τ̂² always; the variance's two passes when select_topk selects.
       const selects = (t.selectTopk ?? 1) > 0 && (t.selectTopk ?? 1) < 1;
