@@ -25,6 +25,7 @@ export function formatPlanSummary(s: PlanSummary, verbose = false): string {
     const span = ([a, b]: readonly [number, number]) => (b - a === 1 ? `${a}` : `${a}–${b - 1}`);
     lines.push(table(s.layerMap.map((e) => [span(e.out), '←', printable(e.model), span(e.layers)])).replace(/^/gm, '  '));
   }
+  if (s.vocabulary.length) lines.push('', 'vocabulary:', ...s.vocabulary.map((v) => `  ${printable(v)}`));
   if (s.filters.length) {
     lines.push('', 'filters (first match wins):');
     const rows = s.filters.map((f) => [

@@ -90,6 +90,7 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     ratios: { check: numList },
     skipEmbed: { check: bool },
     specialTokens: { check: rowPairs },
+    tokenizerSource: { check: oneOf(['cp', 'base', 'union']) },
     maxShardBytes: { check: posNum },
     dtype: { check: oneOf(FLOAT_DTYPES) },
     overwrite: { check: bool },

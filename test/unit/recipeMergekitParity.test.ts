@@ -1,7 +1,7 @@
 // Recipes read as current mergekit (0.1.4) reads them, against float64 references written here:
 // a model listed twice counts once (first entry's parameters), the tensors after the last layer
 // take gradients at t = 0 (t = 1 with `chatvec_post_layer_t: 1`, as mergekit ≤ 0.1.1 did), a
-// tokenizer_source with another vocabulary is an error, and the did-you-mean hints never repeat
+// tokenizer_source with another vocabulary rebuilds the embeddings, and the did-you-mean hints never repeat
 // the word. Keys and parameters mergekit ignores are warnings; a task method listing only the base
 // outputs the base's bytes; `tokenizer: {source}` and `model:X` read as mergekit reads them.
 import Ajv from 'ajv';
@@ -149,7 +149,7 @@ ${extra}`;
 });
 
 describe('tokenizer_source', () => {
-  it('a model with another vocabulary is an error at tokenizer_source (embeddings are not rebuilt yet)', () => {
+  it('a model with another vocabulary is no longer an error: its rows are rebuilt (recipeTokenizers.test.ts checks the values)', () => {
     const yaml = `merge_method: task_arithmetic
 base_model: ${trio.base}
 models:
@@ -157,13 +157,11 @@ models:
     parameters: {weight: 1}
 tokenizer_source: ${trio.cp}
 `;
-    const ds = recipeDiagnostics(yaml, { baseDir: dir }).filter((d) => d.severity === 'error');
-    assert.equal(ds.length, 1, ds.map((d) => d.message).join('\n'));
-    assert.equal(ds[0]!.line, 5);
-    assert.equal(ds[0]!.column, 'tokenizer_source: '.length);
-    assert.match(ds[0]!.message, /^tokenizer_source .* has a (\d+)-token vocabulary but the output's embeddings have (?!\1)\d+ rows; rebuilding embeddings for another tokenizer is not supported yet/);
-    // The same vocabulary is fine.
-    assert.deepEqual(recipeDiagnostics(yaml.replace(trio.cp, cpSame), { baseDir: dir }).filter((d) => d.severity === 'error'), []);
+    assert.deepEqual(recipeDiagnostics(yaml, { baseDir: dir }).filter((d) => d.severity === 'error'), []);
+    const plan = load(yaml).plan;
+    const cpRows = readAll(trio.cp).get('model.embed_tokens.weight')!.shape[0];
+    assert.equal(plan.tensors.find((t) => t.role === 'embedding')!.shape[0], cpRows);
+    assert.ok(plan.tensors.find((t) => t.role === 'embedding')!.rebuilt);
   });
 });
 
@@ -276,23 +274,14 @@ describe('tokenizer sources as mergekit reads them (issue 13, item 6)', () => {
   const body = () => `merge_method: task_arithmetic\nbase_model: ${trio.base}\nmodels:\n  - model: ${trio.chat}\n    parameters: {weight: 1}\n`;
 
   it('`tokenizer: {source: X}` without tokens is tokenizer_source: X', async () => {
-    const loaded = load(`${body()}tokenizer:\n  source: ${cpSame}\n`);
-    assert.equal(loaded.recipe!.tokenizerFrom!.path, path.resolve(cpSame));
-    // Its vocabulary check is made at tokenizer.source.
-    const ds = recipeDiagnostics(`${body()}tokenizer:\n  source: ${trio.cp}\n`, { baseDir: dir }).filter((d) => d.severity === 'error');
-    assert.equal(ds.length, 1, ds.map((d) => d.message).join('\n'));
-    assert.equal(ds[0]!.line, 6);
-    assert.match(ds[0]!.message, /-token vocabulary but the output's embeddings have/);
+    const loaded = load(`${body()}tokenizer:\n  source: ${trio.cp}\n`);
+    assert.equal(loaded.recipe!.tokenizerFrom!.path, path.resolve(trio.cp));
+    assert.equal(typeof loaded.recipe!.vocabulary!.source === 'object' && loaded.recipe!.vocabulary!.source.path, path.resolve(trio.cp));
   });
 
   it('`tokenizer_source: model:X` (mergekit ≤ 0.0.5) is X', () => {
-    const loaded = load(`${body()}tokenizer_source: model:${cpSame}\n`);
-    assert.equal(loaded.recipe!.tokenizerFrom!.path, path.resolve(cpSame));
+    const loaded = load(`${body()}tokenizer_source: model:${trio.cp}\n`);
+    assert.equal(loaded.recipe!.tokenizerFrom!.path, path.resolve(trio.cp));
   });
 
-  it('`tokenizer:` with `tokens:` stays an error, named at `tokens:`', () => {
-    const ds = recipeDiagnostics(`${body()}tokenizer:\n  source: base\n  tokens:\n    <|im_start|>: {source: ${trio.chat}}\n`, { baseDir: dir }).filter((d) => d.severity === 'error');
-    assert.equal(ds.length, 1);
-    assert.match(ds[0]!.message, /^`tokenizer:` with `tokens:` \(vocabulary surgery\) is not supported by chatvec/);
-  });
 });

@@ -158,12 +158,57 @@ out_dtype: float32
     }
   });
 
-  it('recipe rules: model counts as mergekit requires them; columns (row_wise without flatten) refused', () => {
+  it('per column (nuslerp_row_wise: true, nuslerp_flatten: false) with a base: each dim-0 vector on its own; bytes independent of threads and chunks', async () => {
+    const yaml = `merge_method: nuslerp
+base_model: ${trio.base}
+models:
+  - model: ${models[0]}
+    parameters: {weight: 0.3}
+  - model: ${models[1]}
+    parameters: {weight: 0.9}
+parameters: {nuslerp_row_wise: true, nuslerp_flatten: false}
+out_dtype: float32
+`;
+    const dirA = await merge(yaml, { chunkElements: 333, threads: 1 });
+    const dirB = await merge(yaml, { chunkElements: 100000, threads: 3 });
+    assert.deepEqual(tensorBytes(dirA), tensorBytes(dirB));
+    const out = readAll(dirA);
+    const [B, A, C] = [readAll(trio.base), readAll(models[0]!), readAll(models[1]!)];
+    const t = 0.9 / 1.2;
+    let columnsChecked = 0;
+    for (const [name, b] of B) {
+      const [a, c] = [A.get(name)!.values, C.get(name)!.values];
+      if (b.shape.length < 2) {
+        // A 1-D tensor is one vector (mergekit's transpose of a 1-D tensor changes nothing).
+        assertClose(name, out.get(name)!.values, nuslerpRef(b.values, a, c, [0.3, 0.9], b.shape, true), [b.values, a, c]);
+        continue;
+      }
+      // mergekit transposes dim 0 to the end: the vectors are x[:, j] over the other dims flattened.
+      const stride = b.values.length / b.shape[0]!;
+      const want = new Float64Array(b.values.length);
+      for (let j = 0; j < stride; j++) {
+        const idx = Array.from({ length: b.shape[0]! }, (_, r) => r * stride + j);
+        const v0 = idx.map((i) => Math.fround(a[i]! - b.values[i]!));
+        const v1 = idx.map((i) => Math.fround(c[i]! - b.values[i]!));
+        const d = (x: number[], y: number[]) => x.reduce((s2, xv, k) => s2 + xv * y[k]!, 0);
+        const theta = Math.acos(Math.min(1, Math.max(-1, d(v0, v1) / (Math.max(Math.sqrt(d(v0, v0)), 1e-7) * Math.max(Math.sqrt(d(v1, v1)), 1e-7)))));
+        const sin = Math.sin(theta);
+        idx.forEach((i, k) => {
+          const r = Math.abs(sin) < 1e-8 ? (1 - t) * v0[k]! + t * v1[k]! : (Math.sin((1 - t) * theta) * v0[k]! + Math.sin(t * theta) * v1[k]!) / sin;
+          want[i] = b.values[i]! + r;
+        });
+        columnsChecked++;
+      }
+      assertClose(name, out.get(name)!.values, want, [b.values, a, c]);
+    }
+    assert.ok(columnsChecked > 0);
+  });
+
+  it('recipe rules: model counts as mergekit requires them', () => {
     const errors = (yaml: string) => recipeDiagnostics(yaml, { baseDir: dir }).filter((d) => d.severity === 'error').map((d) => d.message);
     assert.match(errors(`merge_method: model_stock\nbase_model: ${trio.base}\nmodels:\n  - model: ${models[0]}\n`).join('\n'), /model_stock needs the base model and at least two others \(got 1\)/);
     assert.match(errors(`merge_method: nuslerp\nmodels:\n${models.map((m) => `  - model: ${m}\n    parameters: {weight: 1}`).join('\n')}\n`).join('\n'), /nuslerp interpolates exactly two models .*got 3/);
     assert.match(errors(`merge_method: nuslerp\nbase_model: ${models[0]}\nmodels:\n${models.slice(0, 2).map((m) => `  - model: ${m}\n    parameters: {weight: 1}`).join('\n')}\n`).join('\n'), /base model cannot be one of the two models/);
-    assert.match(errors(`merge_method: nuslerp\nmodels:\n${models.slice(0, 2).map((m) => `  - model: ${m}\n    parameters: {weight: 1}`).join('\n')}\nparameters: {nuslerp_row_wise: true, nuslerp_flatten: false}\n`).join('\n'), /nuslerp_row_wise: true` with `nuslerp_flatten: false` .* not supported/);
     assert.deepEqual(errors(`merge_method: nuslerp\nmodels:\n${models.slice(0, 2).map((m) => `  - model: ${m}\n    parameters: {weight: 1}`).join('\n')}\nparameters: {nuslerp_row_wise: true}\n`), []);
   });
 });

@@ -3,6 +3,7 @@ import { applyJob } from '../jobs';
 import { BACKEND_HELP, collect, parseBackend, parseDtypeOption, parseRatio, parseShardSize, parseSpecialTokens, parseThreads } from '../options';
 import { progressMode, runOutputCommand } from '../jobCommand';
 import { action } from '../run';
+import { ChatVecError } from '../../core/errors';
 
 interface ApplyCli {
   target: string;
@@ -13,6 +14,7 @@ interface ApplyCli {
   out: string;
   skipEmbed?: boolean;
   specialTokens?: string;
+  tokenizerSource?: string;
   maxShardSize?: string;
   dtype?: string;
   threads?: string;
@@ -21,6 +23,12 @@ interface ApplyCli {
   allowNonFinite?: boolean;
   json?: boolean;
   quiet?: boolean;
+}
+
+function parseTokenizerSource(v: string | undefined): 'cp' | 'base' | 'union' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'cp' || v === 'base' || v === 'union') return v;
+  throw new ChatVecError('InvalidArgument', `--tokenizer-source must be cp, base or union, got ${JSON.stringify(v)}`);
 }
 
 export function registerApply(program: Command): void {
@@ -35,6 +43,7 @@ export function registerApply(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option('--skip-embed', 'copy input embeddings and LM head from the target unchanged (different vocabularies)')
     .option('--special-tokens <K:V,...>', 'target rows K of embeddings and LM head become the chat model\'s rows V')
+    .option('--tokenizer-source <which>', 'fused: rebuild every model\'s embeddings and LM head by token for one vocabulary first: cp (the target\'s; for a CP that extended the vocabulary), base or union (as a recipe\'s tokenizer_source)')
     .option('--max-shard-size <size>', 'shard budget, e.g. 5GB (default), 500MB')
     .option('--dtype <dtype>', 'output dtype: bf16 | f16 | f32 (default: the target\'s, per tensor)')
     .option('--threads <n>', 'worker threads (default: all cores)')
@@ -56,6 +65,7 @@ export function registerApply(program: Command): void {
               out: o.out,
               skipEmbed: o.skipEmbed,
               specialTokens: parseSpecialTokens(o.specialTokens),
+              tokenizerSource: parseTokenizerSource(o.tokenizerSource),
               maxShardBytes: parseShardSize(o.maxShardSize),
               dtype: parseDtypeOption(o.dtype),
               threads: parseThreads(o.threads),

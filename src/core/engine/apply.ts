@@ -23,6 +23,8 @@ import { chunkRanges, refAt } from './chunking';
 import type { CombineTask, CombineTerm, CopyBytesTask } from './combineKernel';
 import { pairRatios, requireSameNames, requireSameShapes, sameShape } from './inputChecks';
 import { modelCard, writeModelFiles } from './modelFiles';
+import { type ApplyVocabulary, rebuildApplyVocabulary } from './applyVocabulary';
+import { addTokensToOutput } from '../vocab/tokenizerOutput';
 import { cardLabel, hubInputLines, hubSources } from '../hub/provenance';
 import { JobInputs } from './jobInputs';
 import { runOutputJob } from './outputJob';
@@ -67,26 +69,41 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   if (!fused && !opts.vectors?.length) throw new ChatVecError('InvalidArgument', 'give at least one --vector, or --base with --chat');
   const skipEmbed = opts.skipEmbed === true;
   const warnings: string[] = [];
+  if (opts.tokenizerSource && (!fused || skipEmbed)) {
+    throw new ChatVecError('InvalidArgument', fused ? '--tokenizer-source rebuilds the embeddings and LM head; --skip-embed leaves them out: give one of them' : '--tokenizer-source needs the fused path (--base with --chat)');
+  }
+  // Vocabulary tensors are checked after they are rebuilt for one vocabulary.
+  const looseVocab = skipEmbed || opts.tokenizerSource !== undefined;
+  let vocabulary: ApplyVocabulary | null = null;
 
   // Quantized inputs are refused as they are opened, before any other check or output.
   const open = (p: string) => requireUnquantized(openCheckpoint(p));
-  const target = open(opts.target);
+  let target = open(opts.target);
   let sources: Source[];
   let chatForFiles: string | null;
   if (fused) {
-    const base = open(opts.base!);
-    const chats = opts.chats!.map(openModelOrAdapter);
+    let base = open(opts.base!);
+    let chats = opts.chats!.map(openModelOrAdapter);
     const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
     for (const c of chats) {
       if ('weights' in c) {
+        if (opts.tokenizerSource) throw new ChatVecError('InvalidArgument', `--tokenizer-source needs chat models, and ${c.path} is an adapter: merge it into its base first`);
         requireAdapterFits(c, base, (t) => skipEmbed && isVocabTensor(t));
         continue;
       }
-      requireSameNames(base, c, (t) => skipEmbed && isVocabTensor(t));
-      requireSameShapes(base, c, skipEmbed);
+      requireSameNames(base, c, (t) => looseVocab && isVocabTensor(t));
+      requireSameShapes(base, c, looseVocab);
     }
-    requireSameNames(target, base, (t) => skipEmbed && isVocabTensor(t));
-    requireSameShapes(target, base, skipEmbed);
+    requireSameNames(target, base, (t) => looseVocab && isVocabTensor(t));
+    requireSameShapes(target, base, looseVocab);
+    if (opts.tokenizerSource) {
+      const models = [target, base, ...(chats as Checkpoint[])];
+      const paths = models.flatMap((c) => [c.path, ...c.shards.map((sh) => sh.path)]);
+      vocabulary = rebuildApplyVocabulary(opts.tokenizerSource, target, base, chats as Checkpoint[], opts.out, opts.overwrite === true, paths);
+      ({ target, base } = vocabulary);
+      chats = [...vocabulary.chats];
+      ctx.onLog?.('info', vocabulary.summary);
+    }
     sources = chats.map((c, i) => ('weights' in c ? { ratio: ratios[i]!, a: c.weights, b: base, adapter: c } : { ratio: ratios[i]!, a: c, b: base }));
     chatForFiles = sources[sources.length - 1]!.a.folder;
   } else {
@@ -108,70 +125,75 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
     chatForFiles = chatOfVector(vectors[vectors.length - 1]!);
   }
 
-  const recipes = target.tensors.map((t) => recipeFor(t, sources, skipEmbed));
-  const outDtype = (t: CatalogueEntry): FloatDtype | null => (isFloatDtype(t.dtype) ? (opts.dtype ?? t.dtype) : null);
-  const specs: TensorSpec[] = target.tensors.map((t) => ({ name: t.name, dtype: outDtype(t) ?? t.dtype, shape: t.shape }));
+  try {
+    const recipes = target.tensors.map((t) => recipeFor(t, sources, skipEmbed));
+    const outDtype = (t: CatalogueEntry): FloatDtype | null => (isFloatDtype(t.dtype) ? (opts.dtype ?? t.dtype) : null);
+    const specs: TensorSpec[] = target.tensors.map((t) => ({ name: t.name, dtype: outDtype(t) ?? t.dtype, shape: t.shape }));
 
-  const specialTokens = opts.specialTokens ?? [];
-  if (specialTokens.length && sources[sources.length - 1]!.adapter) {
-    throw new ChatVecError('InvalidArgument', `--special-tokens copies rows of the chat model's embeddings; ${sources[sources.length - 1]!.a.path} is an adapter, not a model — merge it into its base first (chatvec apply --target BASE --vector ADAPTER) and use that as --chat`);
-  }
-  const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
-  const read = [target, ...sources.flatMap((s) => (s.b ? [s.a, s.b] : [s.a])), ...(rowSource ? [rowSource] : [])];
-  const inputs = JobInputs.check(opts.out, opts.overwrite === true, read, chatForFiles ? [chatForFiles] : []);
-  const roles = sources.flatMap((s): [string, string][] => [[fused ? 'chat' : 'vector', s.a.path], ...(s.b ? [['base', s.b.path] as [string, string]] : [])]);
-  for (const line of hubInputLines([['target', target.path], ...roles])) ctx.onLog?.('info', line);
+    const specialTokens = opts.specialTokens ?? [];
+    if (specialTokens.length && sources[sources.length - 1]!.adapter) {
+      throw new ChatVecError('InvalidArgument', `--special-tokens copies rows of the chat model's embeddings; ${sources[sources.length - 1]!.a.path} is an adapter, not a model — merge it into its base first (chatvec apply --target BASE --vector ADAPTER) and use that as --chat`);
+    }
+    const rowSource = specialTokens.length ? specialTokenSource(fused ? sources[sources.length - 1]!.a : chatForFiles, target) : null;
+    const read = [target, ...sources.flatMap((s) => (s.b ? [s.a, s.b] : [s.a])), ...(rowSource ? [rowSource] : [])];
+    const inputs = JobInputs.check(opts.out, opts.overwrite === true, read, chatForFiles ? [chatForFiles] : []);
+    const roles = sources.flatMap((s): [string, string][] => [[fused ? 'chat' : 'vector', s.a.path], ...(s.b ? [['base', s.b.path] as [string, string]] : [])]);
+    for (const line of hubInputLines([['target', target.path], ...roles])) ctx.onLog?.('info', line);
 
-  // Chosen before planning: the output's metadata names it. Sized by the bytes the kernels read.
-  let readBytes = 0;
-  for (const r of recipes) if (r.kind === 'combine') readBytes += r.target.byteLength + r.terms.reduce((s, t) => s + t.a.byteLength + (t.b?.byteLength ?? 0), 0) + 4 * r.lowRank.length * r.target.elementCount;
-  const compute = await computeScope.select(readBytes, opts.threads);
+    // Chosen before planning: the output's metadata names it. Sized by the bytes the kernels read.
+    let readBytes = 0;
+    for (const r of recipes) if (r.kind === 'combine') readBytes += r.target.byteLength + r.terms.reduce((s, t) => s + t.a.byteLength + (t.b?.byteLength ?? 0), 0) + 4 * r.lowRank.length * r.target.elementCount;
+    const compute = await computeScope.select(readBytes, opts.threads);
 
-  const metadata = {
-    chatvec: JSON.stringify({
-      operation: fused ? 'apply (fused)' : 'apply',
-      tool: `chatvec ${TOOL_VERSION}`,
-      target: target.path,
-      ...(fused ? { base: sources[0]!.b!.path, chats: sources.map((s) => s.a.path) } : { vectors: sources.map((s) => s.a.path) }),
-      hub_sources: hubSources(read.map((c) => c.path)),
-      ratios: sources.map((s) => s.ratio),
-      skip_embed: skipEmbed,
-      special_tokens: specialTokens.map(([k, v]) => `${k}:${v}`),
-      dtype: opts.dtype ?? 'target',
-      backend: compute.label,
-    }),
-  };
-  const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
-  const planned = placeTensors(plan);
+    const metadata = {
+      chatvec: JSON.stringify({
+        operation: fused ? 'apply (fused)' : 'apply',
+        tool: `chatvec ${TOOL_VERSION}`,
+        target: target.path,
+        ...(fused ? { base: sources[0]!.b!.path, chats: sources.map((s) => s.a.path) } : { vectors: sources.map((s) => s.a.path) }),
+        hub_sources: hubSources(read.map((c) => c.path)),
+        ratios: sources.map((s) => s.ratio),
+        skip_embed: skipEmbed,
+        special_tokens: specialTokens.map(([k, v]) => `${k}:${v}`),
+        dtype: opts.dtype ?? 'target',
+        backend: compute.label,
+      }),
+    };
+    const plan = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
+    const planned = placeTensors(plan);
 
-  let totalBytes = 0;
-  for (const r of recipes) totalBytes += recipeBytes(r, planned.get(r.name)!);
-  const rowTasks = (fileOf: (f: string) => string) => (rowSource ? specialRowTasks(target, rowSource, specialTokens, planned, fileOf) : []);
-  for (const t of rowTasks(() => '')) totalBytes += t.count * 8;
-  const floatOut = recipes.flatMap((r) => (r.kind === 'combine' ? [outDtype(r.target)!] : []));
-  const nonFinite: NonFinitePolicy = { allow: opts.allowNonFinite === true, hint: nonFiniteHint(sources.map((s) => ({ what: 'ratio', value: s.ratio })), floatOut), warnings };
+    let totalBytes = 0;
+    for (const r of recipes) totalBytes += recipeBytes(r, planned.get(r.name)!);
+    const rowTasks = (fileOf: (f: string) => string) => (rowSource ? specialRowTasks(target, rowSource, specialTokens, planned, fileOf) : []);
+    for (const t of rowTasks(() => '')) totalBytes += t.count * 8;
+    const floatOut = recipes.flatMap((r) => (r.kind === 'combine' ? [outDtype(r.target)!] : []));
+    const nonFinite: NonFinitePolicy = { allow: opts.allowNonFinite === true, hint: nonFiniteHint(sources.map((s) => ({ what: 'ratio', value: s.ratio })), floatOut), warnings };
 
-  const res = await runOutputJob(
-    {
-      inputs,
-      plan,
-      phase: 'apply',
-      threads: opts.threads,
-      compute,
-      nonFinite,
-      totalBytes,
-      tasks: (fileOf) => tasksFor(recipes, planned, fileOf),
-      lateTasks: rowTasks,
-      writeExtras: (file) => {
-        const uniform = opts.dtype ?? dominantFloatDtype(target);
-        writeModelFiles({ target: target.folder, chat: chatForFiles, torchDtype: uniform ? torchDtypeName(uniform) : null, warnings }, file);
-        writeModelCardFile(file, target, sources, fused, opts, warnings);
+    const res = await runOutputJob(
+      {
+        inputs,
+        plan,
+        phase: 'apply',
+        threads: opts.threads,
+        compute,
+        nonFinite,
+        totalBytes,
+        tasks: (fileOf) => tasksFor(recipes, planned, fileOf),
+        lateTasks: rowTasks,
+        writeExtras: (file) => {
+          const uniform = opts.dtype ?? dominantFloatDtype(target);
+          writeModelFiles({ target: target.folder, chat: chatForFiles, torchDtype: uniform ? torchDtypeName(uniform) : null, warnings, ...(vocabulary ? { tokenizer: vocabulary.tokenizerFolder, vocabSize: vocabulary.outRows } : {}) }, file);
+        if (vocabulary) addTokensToOutput(file, vocabulary.vocab.added);
+          writeModelCardFile(file, target, sources, fused, opts, warnings);
+        },
       },
-    },
-    ctx,
-  );
-  for (const w of warnings) ctx.onLog?.('warn', w);
-  return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: res.backend, warnings };
+      ctx,
+    );
+    for (const w of warnings) ctx.onLog?.('warn', w);
+    return { out: opts.out, tensorCount: specs.length, bytesWritten: res.bytesWritten, seconds: res.seconds, backend: res.backend, warnings };
+  } finally {
+    vocabulary?.dispose();
+  }
 }
 
 function recipeFor(t: CatalogueEntry, sources: readonly Source[], skipEmbed: boolean): Recipe {

@@ -81,14 +81,20 @@ export interface ModelFilesInput {
   /** torch_dtype name for config.json (e.g. "bfloat16"); null keeps the target's. */
   readonly torchDtype: string | null;
   readonly warnings: string[];
+  /** Folder of the tokenizer files when not the target's (a tokenizer source); config.json stays the target's. */
+  readonly tokenizer?: string;
+  /** vocab_size for config.json when the vocabulary was rebuilt. */
+  readonly vocabSize?: number;
 }
 
 /** Writes config, tokenizer and generation files into the output via `file(name)`. */
 export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => string): void {
   const w = inp.warnings;
+  const tok = inp.tokenizer ?? inp.target;
   const config = readSideJson(inp.target, 'config.json', w);
   if (config) {
     if (inp.torchDtype) config.torch_dtype = inp.torchDtype;
+    if (inp.vocabSize !== undefined) config.vocab_size = inp.vocabSize;
     writeSmallFileSync(file('config.json'), json(config));
   }
   const chatTok = inp.chat ? readSideJson(inp.chat, 'tokenizer_config.json', w) : null;
@@ -100,11 +106,11 @@ export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => st
     if (chatHasTemplate && (name === 'chat_template.jinja' || name === 'chat_template.json')) continue;
     // These two are rewritten below (with the chat model's template and eos token).
     if (name === 'tokenizer_config.json' || name === 'special_tokens_map.json') continue;
-    const bytes = readSide(inp.target, name, w);
+    const bytes = readSide(tok, name, w);
     if (bytes !== null) writeSmallFileSync(file(name), bytes);
   }
-  const tokConfig = readSideJson(inp.target, 'tokenizer_config.json', w);
-  const specialMap = readSideJson(inp.target, 'special_tokens_map.json', w);
+  const tokConfig = readSideJson(tok, 'tokenizer_config.json', w);
+  const specialMap = readSideJson(tok, 'special_tokens_map.json', w);
   const genConfig = readSideJson(inp.target, 'generation_config.json', w);
 
   if (inp.chat) {
@@ -130,7 +136,7 @@ export function writeModelFiles(inp: ModelFilesInput, file: (name: string) => st
     const chatGen = readSideJson(inp.chat, 'generation_config.json', w);
     if (chatGen && chatGen.eos_token_id !== undefined) {
       const out = genConfig ?? {};
-      const mapped = sameIdsInTarget(inp.chat, inp.target, chatGen.eos_token_id);
+      const mapped = sameIdsInTarget(inp.chat, tok, chatGen.eos_token_id);
       if (mapped.ok) {
         out.eos_token_id = chatGen.eos_token_id;
       } else {

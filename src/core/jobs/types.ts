@@ -74,6 +74,11 @@ export interface ApplyOptions extends CommonJobOptions {
   readonly skipEmbed?: boolean;
   /** CP row → chat row, for input embeddings and LM head. */
   readonly specialTokens?: readonly (readonly [number, number])[];
+  /**
+   * Fused path: rebuild every model's embeddings and LM head by token for this vocabulary first
+   * (`cp`: the target's, `base`, or `union`), so models with different vocabularies combine.
+   */
+  readonly tokenizerSource?: 'cp' | 'base' | 'union';
   readonly maxShardBytes?: number;
   /** Output dtype for float tensors; default: the target's dtype per tensor. */
   readonly dtype?: FloatDtype;

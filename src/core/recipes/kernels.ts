@@ -21,7 +21,7 @@ import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
 import { type DellaDrop, dellaKeepMask } from './methods/dellaMagprune';
 import { type SceChunk, eraseAndMix, selectByVariance, varianceAcross } from './methods/sce';
-import { type GramRule, chunkGram, rowCombine } from './methods/gram';
+import { type GramRule, chunkColumnGram, chunkGram, columnCombine, rowCombine } from './methods/gram';
 
 /** Random drop: element j of the stream `seed` is kept when its uniform value in [-1, 1) is below `keepBelow` (= 2·density − 1). */
 export interface RandomDrop {
@@ -54,8 +54,10 @@ export interface RecipeStatsTask {
   /** Index of the chunk's first element in its tensor (for the random stream). */
   readonly first: number;
   /** sceVariance: histograms of the variance across the task vectors; sceSquares: Σ τ̂ᵢ² per model. */
-  readonly mode: 'taskVectors' | 'slerp' | 'sceVariance' | 'sceSquares' | 'gram';
-  /** gram: whether the vectors are models − base (else the models themselves; `base` is not read). */
+  readonly mode: 'taskVectors' | 'slerp' | 'sceVariance' | 'sceSquares' | 'gram' | 'columnGram';
+  /** columnGram: elements per dim-0 index (column j of element e is e mod stride). */
+  readonly stride?: number;
+  /** gram, columnGram: whether the vectors are models − base (else the models themselves; `base` is not read). */
   readonly gramBase?: boolean;
   /** sceVariance: absent for pass 1 (upper 16 bits); the bucket whose lower 16 bits pass 2 counts. */
   readonly sceHigh?: number;
@@ -76,7 +78,9 @@ export type RecipeStatsResult =
   | { readonly mode: 'sceVariance'; readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly nonzero: number; readonly bytes: number }
   | { readonly mode: 'sceSquares'; readonly sums: readonly number[]; readonly bytes: number }
   /** Σ vᵢ·vⱼ over the chunk, row-major k×k. */
-  | { readonly mode: 'gram'; readonly gram: Float64Array; readonly bytes: number };
+  | { readonly mode: 'gram'; readonly gram: Float64Array; readonly bytes: number }
+  /** Per column: v₀·v₀, v₀·v₁, v₁·v₁. */
+  | { readonly mode: 'columnGram'; readonly gram: Float64Array; readonly bytes: number };
 
 /** The elements of a chunk among a tensor's k largest |τ|: bit patterns above `threshold`, and the first `keepTies` equal to it. */
 export interface TopCut {
@@ -112,6 +116,8 @@ export interface RecipeGtaTask {
   readonly sce?: SceChunk;
   /** model_stock / nuslerp per row: the rule, the row length, and whether `base` is one (else it is not read). */
   readonly rows?: { readonly rule: GramRule; readonly rowLength: number; readonly withBase: boolean };
+  /** nuslerp per column (dim-0 vectors): two coefficients per column, the stride, whether `base` is one. */
+  readonly columns?: { readonly coefficients: Float64Array; readonly stride: number; readonly withBase: boolean };
   readonly normalize: boolean;
   readonly lambda: number;
   readonly out: ChunkRef & { readonly dtype: FloatDtype };
@@ -239,6 +245,7 @@ function sceStats(t: RecipeStatsTask, bytes: number): RecipeStatsResult {
 export function runRecipeStats(t: RecipeStatsTask): RecipeStatsResult {
   const n = t.count;
   if (t.mode === 'gram') return { mode: 'gram', ...chunkGram(t.gramBase ? t.base : null, t.models, n) };
+  if (t.mode === 'columnGram') return { mode: 'columnGram', ...chunkColumnGram(t.gramBase ? t.base : null, t.models, t.first, n, t.stride!) };
   ensure(n, Math.max(1, t.models.length));
   let bytes = load(t.base, n, baseBuf);
   if (t.mode === 'slerp') {
@@ -327,6 +334,7 @@ export function runRecipeGta(t: RecipeGtaTask): ChunkResult {
   const n = t.count;
   const m = t.models.length;
   ensure(n, m);
+  if (t.columns) return writeOut(t, n, columnCombine(t.columns.coefficients, t.columns.stride, t.columns.withBase ? t.base : null, t.models, t.first, n, accBuf));
   if (t.rows) return writeOut(t, n, rowCombine(t.rows.rule, t.rows.rowLength, t.rows.withBase ? t.base : null, t.models, t.first, n, accBuf));
   let bytes = load(t.base, n, baseBuf);
   if (t.sce) {

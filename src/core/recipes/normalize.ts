@@ -11,6 +11,7 @@ import { type FloatDtype } from '../safetensors/dtype';
 import { METHODS, type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
 import { type ParameterScope, evaluateSetting, otherMethodMessage } from './parameters';
 import { SCHEMA_PARAMETERS, yamlNumber } from './schema';
+import { readTokenizerSection } from './tokenizerSection';
 import { pathLabel } from './yamlSource';
 import type {
   ChatVectorSpec,
@@ -132,30 +133,6 @@ function withoutDuplicates(sources: readonly ResolvedSource[], issues: RecipeIss
   return kept;
 }
 
-/**
- * The tokenizer source as mergekit reads it, with where it is written: `tokenizer: {source: X}`
- * without `tokens:` is `tokenizer_source: X`, and `model:X` (mergekit <= 0.0.5) is `X`. Token
- * surgery (`tokens:`, `pad_to_multiple_of:`) is an error; null when no source is given.
- */
-function tokenizerSourceOf(raw: RawRecipe, issues: RecipeIssue[]): { source: string; at: RecipePath } | null {
-  let found: { source: string; at: RecipePath } | null = raw.tokenizer_source !== undefined ? { source: raw.tokenizer_source, at: ['tokenizer_source'] } : null;
-  const section = raw.tokenizer as Record<string, unknown> | undefined;
-  if (section !== undefined) {
-    const surgery = ['tokens', 'pad_to_multiple_of'].find((k) => section[k] !== undefined && section[k] !== null);
-    if (surgery) {
-      issues.push({ severity: 'error', message: `\`tokenizer:\` with \`${surgery}:\` (vocabulary surgery) is not supported by chatvec; use tokenizer_source: base or a model path`, path: ['tokenizer', surgery], at: 'key' });
-    } else if (typeof section.source !== 'string' || section.source === '') {
-      issues.push({ severity: 'error', message: '`tokenizer:` needs `source:` (base, union or a model path)', path: ['tokenizer'], at: 'key' });
-    } else if (found) {
-      issues.push({ severity: 'error', message: 'give `tokenizer_source:` or `tokenizer: {source: …}`, not both', path: ['tokenizer'], at: 'key' });
-    } else {
-      found = { source: section.source, at: ['tokenizer', 'source'] };
-    }
-  }
-  if (found && found.source.startsWith('model:')) found = { ...found, source: found.source.slice('model:'.length) };
-  return found;
-}
-
 /** Whether any scope can supply `name` for some tensor (filters may still miss some tensors). */
 function everSet(name: string, scopes: readonly ParameterScope[]): boolean {
   return scopes.some((s) => s.params[name] !== undefined && s.params[name] !== null);
@@ -174,7 +151,7 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     return r.ref;
   };
   if (raw.modules !== undefined) issues.push({ severity: 'error', message: '`modules:` (multi-module merges) is not supported by chatvec', path: ['modules'], at: 'key' });
-  const tokenizerSource = tokenizerSourceOf(raw, issues);
+  const vocabulary = readTokenizerSection(raw, model, issues);
   if (raw.chat_template !== undefined) issues.push({ severity: 'warning', message: '`chat_template` is not applied by chatvec; the output keeps the tokenizer source\'s template', path: ['chat_template'], at: 'key' });
   const outDtypeName = raw.out_dtype ?? raw.dtype;
   const outDtype = outDtypeName ? (DTYPES[outDtypeName] ?? null) : null;
@@ -313,23 +290,15 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     }
   });
 
-  let tokenizerFrom: ModelRef | null = topBase ?? slices[0]?.sources[0]?.model ?? null;
-  if (tokenizerSource) {
-    const { source, at } = tokenizerSource;
-    if (source === 'union') {
-      issues.push({ severity: 'error', message: 'tokenizer_source: union (merged vocabularies) is not supported by chatvec; use `base` or a model path', path: at });
-    } else if (source !== 'base') {
-      tokenizerFrom = model(source, at);
-    } else if (!topBase) {
-      issues.push({ severity: 'error', message: 'tokenizer_source: base needs `base_model:`', path: at });
-    }
-  }
+  // mergekit's build_tokenizer: the base model, else the first model, unless a model is named.
+  const firstModel = topBase ?? slices[0]?.sources[0]?.model ?? null;
+  const tokenizerFrom: ModelRef | null = vocabulary && typeof vocabulary.source !== 'string' ? vocabulary.source : firstModel;
   const postLayerT = raw.chatvec_post_layer_t ?? 0;
   const seed = raw.random_seed ?? 0;
   if (raw.random_seed !== undefined && !def.usesSeed) {
     const users = METHODS.filter((m) => m.usesSeed).map((m) => m.name);
     issues.push({ severity: 'warning', message: `random_seed is only used by ${users.slice(0, -1).join(', ')} and ${users[users.length - 1]}`, path: ['random_seed'], at: 'key' });
   }
-  const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: hasModels ? 'models' : 'slices', slices, parameters: top, outDtype, tokenizerFrom, seed, chatVector: null, notes, postLayerT };
+  const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: hasModels ? 'models' : 'slices', slices, parameters: top, outDtype, tokenizerFrom, seed, chatVector: null, notes, postLayerT, vocabulary: vocabulary && { ...vocabulary, base: topBase } };
   return { recipe: issues.some((i) => i.severity === 'error') ? null : recipe, issues };
 }

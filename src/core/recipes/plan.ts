@@ -15,6 +15,7 @@ import { type MergeMethodName, methodDef, takesTaskVectors } from './methods/reg
 import { filterMatches } from './parameters';
 import type { ConditionalParameter, ModelRef, ParameterMap, ParameterSetting, RecipeIssue, RecipePath, ResolvedRecipe, ResolvedSlice } from './types';
 import { type OutputSpec, type TensorParams, resolveTensorParameters } from './tensorParameters';
+import { type RebuiltRows, type VocabPlan, planRebuiltRows, planVocabulary } from './vocabPlan';
 
 /** One input of an output tensor: the input tensor (only its first elementCount elements are read). */
 export interface PlanInput {
@@ -42,6 +43,8 @@ export interface PlannedTensor extends TensorParams {
   /** One per source of the slice, in recipe order (chat_vector: target, base, chats…). */
   readonly inputs: readonly PlanInput[];
   readonly baseIndex: number | null;
+  /** An embedding or LM head whose inputs are rebuilt for the output vocabulary before merging. */
+  readonly rebuilt?: RebuiltRows;
 }
 
 /** Which output tensors a `{filter, value}` entry applies to. */
@@ -71,6 +74,8 @@ export interface MergePlan {
   readonly layerMap: readonly LayerMapEntry[] | null;
   /** Rows of the output's input embeddings when they differ from the reference's vocabulary. */
   readonly outputVocab: number | null;
+  /** The output vocabulary when the recipe names a tokenizer source. */
+  readonly vocabulary?: VocabPlan | null;
   readonly filters: readonly FilterReport[];
   readonly warnings: readonly string[];
 }
@@ -238,6 +243,8 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     );
   }
   if (issues.some((i) => i.severity === 'error')) return null;
+  const vp = recipe.vocabulary ? planVocabulary(recipe, (r) => opener.open(r), (r) => new Opener([]).open(r), issues) : null;
+  if (recipe.vocabulary && !vp) return null;
 
   // Output tensors: pre-layer (from the first slice), layers slice by slice, post-layer (last slice).
   const specs: OutputSpec[] = [];
@@ -336,14 +343,24 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       tensors.push(copySpec(spec, leadEntry, es, sl, b));
       continue;
     }
-    if (gta && es.length === 1 && (recipe.outDtype === null || recipe.outDtype === leadEntry.dtype)) {
+    let rebuilt: RebuiltRows | null = null;
+    if (vp && isVocabTensor(leadEntry)) {
+      const r = planRebuiltRows(vp, recipe, es.map((e, i) => ({ entry: e, model: sl.sources[i]!.model })));
+      if (typeof r === 'string') {
+        issues.push({ severity: 'error', message: `${spec.name}: ${r}`, path: recipe.vocabulary!.at });
+        continue;
+      }
+      rebuilt = r;
+    }
+    if (!rebuilt && gta && es.length === 1 && (recipe.outDtype === null || recipe.outDtype === leadEntry.dtype)) {
       // Only the base is listed: mergekit returns the base tensor unchanged, so copy its bytes.
       tensors.push(copySpec(spec, leadEntry, es, sl, b));
       continue;
     }
     // Shapes: equal, or embeddings / LM heads of different vocabularies (mergekit's submatrix rule).
-    let shape = leadEntry.shape;
-    if (es.some((e) => !sameShape(e.shape, leadEntry.shape))) {
+    // Rebuilt rows: every input gets the output vocabulary's rows.
+    let shape = rebuilt ? [rebuilt.rules.outRows, ...leadEntry.shape.slice(1)] : leadEntry.shape;
+    if (!rebuilt && es.some((e) => !sameShape(e.shape, leadEntry.shape))) {
       // Rows are token ids (embeddings, heads and their biases): only the row count may differ.
       const embed = isVocabTensor(leadEntry) && es.every((e) => e.shape.length === leadEntry.shape.length && e.shape.length <= 2 && e.shape[1] === leadEntry.shape[1]);
       if (!embed) {
@@ -377,7 +394,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       m.names.push(spec.name);
       paramIssues.set(key, m);
     }
-    if (methodDef(recipe.method).kind === 'passthrough' && r.values.weights[0] === 1 && (recipe.outDtype === null || recipe.outDtype === leadEntry.dtype)) {
+    if (!rebuilt && methodDef(recipe.method).kind === 'passthrough' && r.values.weights[0] === 1 && (recipe.outDtype === null || recipe.outDtype === leadEntry.dtype)) {
       tensors.push(copySpec(spec, leadEntry, es, sl, b)); // scale 1: the model's bytes
       continue;
     }
@@ -393,13 +410,12 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       inputs: es.map((e, i) => ({ entry: e, model: sl.sources[i]!.model })),
       baseIndex: sl.baseIndex,
       ...r.values,
+      ...(rebuilt ? { rebuilt } : {}),
     });
   }
   for (const m of missing.values()) issues.push({ severity: 'error', message: `${m.names.length} tensor(s) the merge needs are missing from this model: ${list(m.names)}`, path: m.at });
   for (const m of shapeIssues.values()) issues.push({ severity: 'error', message: `shapes that cannot merge: ${list(m.lines)}`, path: m.at });
   for (const m of paramIssues.values()) issues.push({ severity: 'error', message: `${m.message} (tensors: ${list(m.names)})`, path: m.at, at: 'key' });
-
-  tokenizerVocabIssue(recipe, tensors, issues);
 
   // Tensors of the lead model that no output uses (e.g. layers outside every slice) are dropped.
   const used = new Set(specs.map((s) => s.name));
@@ -413,29 +429,11 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     reference,
     outputLayers: outLayer !== referenceLayers ? outLayer : null,
     layerMap: recipe.form === 'models' ? null : layerMap,
-    outputVocab,
+    outputVocab: vp ? vp.outRows : outputVocab,
+    vocabulary: vp,
     filters: filterReports(recipe, specs),
     warnings,
   };
-}
-
-/**
- * A `tokenizer_source` model whose vocabulary (rows of its input embeddings) differs from the
- * output's would give a tokenizer that does not match the embeddings: an error until embeddings
- * can be rebuilt for another tokenizer.
- */
-function tokenizerVocabIssue(recipe: ResolvedRecipe, tensors: readonly PlannedTensor[], issues: RecipeIssue[]): void {
-  const from = recipe.tokenizerFrom;
-  const out = tensors.find((t) => t.role === 'embedding');
-  if (!from || (from.at[0] !== 'tokenizer_source' && from.at[0] !== 'tokenizer') || !out) return;
-  // A folder without weights (tokenizer files only) cannot be checked; it is not an error here.
-  const own = new Opener([]).open(from)?.tensors.find((e) => e.group.role === 'embedding');
-  if (!own || own.shape[0] === out.shape[0]) return;
-  issues.push({
-    severity: 'error',
-    message: `tokenizer_source ${from.given} has a ${own.shape[0]}-token vocabulary but the output's embeddings have ${out.shape[0]} rows; rebuilding embeddings for another tokenizer is not supported yet (use \`base\` or a model with the output's vocabulary)`,
-    path: from.at,
-  });
 }
 
 function copySpec(spec: OutputSpec, leadEntry: CatalogueEntry, es: readonly CatalogueEntry[], sl: ResolvedSlice, b: number): PlannedTensor {

@@ -32,8 +32,11 @@ import { methodDef } from './methods/registry';
 import { type SceDecisions, analyseSce } from './methods/sceAnalysis';
 import { analyseGram, gramBase, gramModels, gramRule } from './methods/gramAnalysis';
 import type { Coefficients } from './methods/gram';
+import { analyseNuslerpColumns, columnStride } from './methods/nuslerpColumns';
 import { type MergePlan, type PlannedTensor, inputBytes } from './plan';
 import { snapshotOrigin } from '../hub/cacheLayout';
+import { addTokensToOutput } from '../vocab/tokenizerOutput';
+import { withRebuiltRows } from './vocabRun';
 import { cardLabel, hubSources } from '../hub/provenance';
 
 export interface MergeRunOptions {
@@ -67,13 +70,23 @@ export interface MergeRunOptions {
  *   NaN/±Inf unless opts.allowNonFinite …); CancelledError when ctx.signal is raised
  *   (nothing is left behind)
  */
-export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext = {}): Promise<JobOutcome> {
-  const inputs = JobInputs.check(opts.out, opts.overwrite === true, planInputModels(plan), [
+export async function runMergePlan(planned: MergePlan, opts: MergeRunOptions, ctx: JobContext = {}): Promise<JobOutcome> {
+  const inputs = JobInputs.check(opts.out, opts.overwrite === true, planInputModels(planned), [
     ...(opts.recipePath !== undefined ? [opts.recipePath] : []),
-    ...(plan.recipe.tokenizerFrom ? [plan.recipe.tokenizerFrom.path] : []),
-    plan.reference.path,
+    ...(planned.recipe.tokenizerFrom ? [planned.recipe.tokenizerFrom.path] : []),
+    planned.reference.path,
   ]);
-  if (plan.method === 'chat_vector') return runChatVector(plan, opts, ctx);
+  if (planned.method === 'chat_vector') return runChatVector(planned, opts, ctx);
+  // Embeddings rebuilt for a tokenizer source are read from a temporary folder beside the output.
+  const rebuilt = withRebuiltRows(planned, opts.out, opts.overwrite === true, inputs.paths, ctx);
+  try {
+    return await runMerge(rebuilt.plan, opts, ctx, inputs);
+  } finally {
+    rebuilt.dispose();
+  }
+}
+
+async function runMerge(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext, inputs: JobInputs): Promise<JobOutcome> {
   if (opts.backend === 'gpu') ctx.onLog?.('warn', `compute backend: ${plan.method} runs on the CPU worker pool (the GPU backend serves chat_vector recipes only)`);
   const started = performance.now();
   const chunk = opts.chunkElements ?? CHUNK_ELEMENTS;
@@ -84,6 +97,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
   const decisions = sce ? new Map<number, TensorDecision>() : await analyse(plan, chunk, threads, ctx);
   const sceDecisions = sce ? await analyseSce(plan, chunk, threads, ctx) : new Map();
   const gram = methodDef(plan.method).kind === 'gram' ? await analyseGram(plan, chunk, threads, ctx) : new Map<number, Coefficients>();
+  const columns = plan.method === 'nuslerp' ? await analyseNuslerpColumns(plan, chunk, threads, ctx) : new Map<number, Float64Array>();
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
     chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: modelPaths(plan).map((p) => opts.inputLabels?.get(p) ?? p), hub_sources: hubSources(modelPaths(plan)) }),
@@ -100,7 +114,7 @@ export async function runMergePlan(plan: MergePlan, opts: MergeRunOptions, ctx: 
       threads,
       nonFinite: mergeNonFinite(plan, opts.allowNonFinite === true, warnings),
       totalBytes,
-      tasks: (fileOf) => writeTasks(plan, { gta: decisions, sce: sceDecisions, gram }, placed, fileOf, chunk),
+      tasks: (fileOf) => writeTasks(plan, { gta: decisions, sce: sceDecisions, gram, columns }, placed, fileOf, chunk),
       writeExtras: (file) => writeExtras(plan, opts, file, warnings),
     },
     ctx,
@@ -178,7 +192,7 @@ export function foldedCoefficients(t: PlannedTensor, method: 'linear' | 'task_ar
 
 function* writeTasks(
   plan: MergePlan,
-  all: { readonly gta: ReadonlyMap<number, TensorDecision>; readonly sce: SceDecisions; readonly gram: ReadonlyMap<number, Coefficients> },
+  all: { readonly gta: ReadonlyMap<number, TensorDecision>; readonly sce: SceDecisions; readonly gram: ReadonlyMap<number, Coefficients>; readonly columns: ReadonlyMap<number, Float64Array> },
   placed: ReadonlyMap<string, PlacedTensor>,
   fileOf: (f: string) => string,
   chunk: number,
@@ -201,6 +215,7 @@ function* writeTasks(
     }
     const d = all.gta.get(ti);
     const coefficients = all.gram.get(ti);
+    const columnCoefficients = all.columns.get(ti);
     const def = methodDef(plan.method);
     // Task arithmetic without trim or sign election is one linear combination: the engine's combine.
     const folded = def.kind === 'linear' ? 'linear' : def.kind === 'gta' && !def.gta!.sparsification && !def.gta!.consensus ? 'task_arithmetic' : null;
@@ -270,7 +285,8 @@ function* writeTasks(
           sparsify: models.map((_, mi) => d?.sparsify?.[mi]?.(c) ?? { kind: 'none' }),
           consensus: def.gta?.consensus === 'sum',
           ...(def.kind === 'sce' ? { sce: all.sce.get(ti)!(c) } : {}),
-          ...(def.kind === 'gram' ? { rows: { rule: gramRule(plan, t), rowLength: t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : t.elementCount, withBase: t.baseIndex !== null } } : {}),
+          ...(columnCoefficients ? { columns: { coefficients: columnCoefficients, stride: columnStride(t), withBase: t.baseIndex !== null } } : {}),
+          ...(def.kind === 'gram' && !columnCoefficients ? { rows: { rule: gramRule(plan, t), rowLength: t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : t.elementCount, withBase: t.baseIndex !== null } } : {}),
           normalize: t.normalize,
           lambda: t.lambda,
           out: outRef(fileOf, out, first),
@@ -290,8 +306,9 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
   const dtypes = new Set(plan.tensors.filter((t) => t.kind === 'merge').map((t) => t.dtype));
   const uniform = dtypes.size === 1 ? ([...dtypes][0] as FloatDtype) : null;
   const tokFrom = plan.recipe.tokenizerFrom;
-  const tokFolder = tokFrom ? (entryKind(tokFrom.path) === 'dir' ? tokFrom.path : dirname(tokFrom.path)) : plan.reference.folder;
+  const tokFolder = plan.vocabulary ? plan.vocabulary.tokenizerFolder : tokFrom ? (entryKind(tokFrom.path) === 'dir' ? tokFrom.path : dirname(tokFrom.path)) : plan.reference.folder;
   writeModelFiles({ target: tokFolder, chat: null, torchDtype: uniform ? torchDtypeName(uniform) : null, warnings }, file);
+  if (plan.vocabulary) addTokensToOutput(file, plan.vocabulary.vocab.added);
   // Read as every side file of an output is: confined to its folder, capped, regular files only.
   const config = readSideJson(plan.reference.folder, 'config.json', warnings);
   if (config) {

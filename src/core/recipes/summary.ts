@@ -4,6 +4,7 @@
  */
 import { CHUNK_ELEMENTS } from '../engine/chunking';
 import { dtypeBits } from '../safetensors/dtype';
+import { perRow } from './methods/gramAnalysis';
 import { methodDef } from './methods/registry';
 import { type FilterReport, type MergePlan, inputBytes } from './plan';
 import { pathLabel } from './yamlSource';
@@ -25,6 +26,8 @@ export interface PlanSummary {
   readonly outputLayers: number | null;
   /** `slices:` recipes: output layers ← layers of a model (see MergePlan.layerMap). */
   readonly layerMap: MergePlan['layerMap'];
+  /** With a tokenizer source: what happens to the vocabulary (one line each). */
+  readonly vocabulary: readonly string[];
   /** Each filter report with `where`, its place in the recipe as text (e.g. `slices[0].parameters`). */
   readonly filters: readonly (FilterReport & { readonly where: string })[];
   readonly warnings: readonly string[];
@@ -58,7 +61,8 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
       refine += read;
     }
     if ((sparsification === 'random' || sparsification === 'della_magprune') && trims && t.rescale) analyse += read;
-    if (def.kind === 'gram' && !(plan.method === 'nuslerp' ? t.options?.nuslerp_flatten === false : t.options?.filter_wise === true)) analyse += read;
+    // Whole tensors and nuslerp's columns need a pass of dot products; rows are read whole in the write pass.
+    if (def.kind === 'gram' && !perRow(plan, t)) analyse += read;
     if (def.kind === 'sce') {
       // Σ τ̂² always; the variance's two passes when select_topk selects.
       const selects = (t.selectTopk ?? 1) > 0 && (t.selectTopk ?? 1) < 1;
@@ -81,6 +85,10 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     estimatedMemoryBytes: 100e6 + threads * perWorker,
     outputLayers: plan.outputLayers,
     layerMap: plan.layerMap,
+    vocabulary: [
+      ...(plan.vocabulary?.lines ?? []),
+      ...plan.tensors.filter((t) => t.rebuilt).map((t) => `${t.name}: every input's rows rebuilt by token for the output vocabulary before merging`),
+    ],
     filters: plan.filters.map((f) => ({ ...f, where: pathLabel(f.path) })),
     warnings: [...(plan.recipe.notes ?? []), ...plan.warnings],
     tensors: plan.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, inputs: t.inputs.map((i) => i.model.given), kind: t.kind })),

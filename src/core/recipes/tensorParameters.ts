@@ -77,9 +77,6 @@ export function resolveTensorParameters(
   const weights = es.map((_, i) => (i === sl.baseIndex || !has(weightName) ? NaN : asNumber(perModel(weightName, i) ?? NaN)));
   const densities = es.map((_, i) => (i === sl.baseIndex || !isSparsifying(recipe.method) ? 1 : asNumber(perModel('density', i) ?? 1)));
   const epsilons = has('epsilon') ? es.map((_, i) => (i === sl.baseIndex ? NaN : asNumber(perModel('epsilon', i)!))) : null;
-  if (has('nuslerp_row_wise') && asBoolean(global('nuslerp_row_wise')!) && !asBoolean(global('nuslerp_flatten')!)) {
-    problems.push({ at: ['parameters'], message: '`nuslerp_row_wise: true` with `nuslerp_flatten: false` (interpolating columns) is not supported by chatvec yet' });
-  }
   densities.forEach((d, i) => {
     if (d >= 1) return;
     // mergekit's della_magprune raises ValueError unless both ends of the keep probabilities are in (0, 1).

@@ -113,6 +113,31 @@ export interface ChatVectorSpec {
   readonly specialTokens: readonly (readonly [number, number])[];
 }
 
+/** Where a token's default row comes from (`tokens: {TOKEN: {source: …}}`). */
+export type TokenSourceSpec =
+  | { readonly kind: 'zero' }
+  | { readonly kind: 'model'; readonly model: ModelRef }
+  | { readonly kind: 'model_token'; readonly model: ModelRef; readonly token?: string; readonly tokenId?: number };
+
+/** One entry of `tokenizer: {tokens: …}`. */
+export interface TokenSpec {
+  readonly token: string;
+  readonly source: TokenSourceSpec;
+  readonly force: boolean;
+  readonly at: RecipePath;
+}
+
+/** A tokenizer source (`tokenizer_source:` or `tokenizer:`): the output vocabulary is rebuilt for it. */
+export interface VocabularySpec {
+  readonly source: 'base' | 'union' | ModelRef;
+  readonly tokens: readonly TokenSpec[];
+  readonly padToMultipleOf: number | null;
+  /** The recipe's base_model (mergekit's base for the vocabulary and default rows, whatever the method). */
+  readonly base: ModelRef | null;
+  /** Where the source is written. */
+  readonly at: RecipePath;
+}
+
 /** A recipe with every model resolved and its form normalised to output slices. */
 export interface ResolvedRecipe {
   readonly method: MergeMethodName;
@@ -127,6 +152,8 @@ export interface ResolvedRecipe {
   readonly outDtype: FloatDtype | null;
   /** Folder whose tokenizer files the output gets. */
   readonly tokenizerFrom: ModelRef | null;
+  /** The tokenizer source whose vocabulary embeddings are rebuilt for; null: none given (the base's files, rows as they are). */
+  readonly vocabulary?: VocabularySpec | null;
   /** Seed of the DARE drop masks. */
   readonly seed: number;
   readonly chatVector: ChatVectorSpec | null;

@@ -96,3 +96,36 @@ export function rowCombine(rule: GramRule, rowLength: number, base: ChunkRef | n
   }
   return bytes;
 }
+
+/**
+ * Per-column Gram sums of two vectors over elements [first, first + count) of a tensor whose
+ * columns are its dim-0 vectors (nuslerp's `nuslerp_row_wise: true` without flatten): element e
+ * is in column e mod `stride`. Returns [v₀·v₀, v₀·v₁, v₁·v₁] per column (float64), and the bytes read.
+ */
+export function chunkColumnGram(base: ChunkRef | null, models: readonly ChunkRef[], first: number, count: number, stride: number): { gram: Float64Array; bytes: number } {
+  const bytes = loadVectors(base, models, 0, count);
+  const g = new Float64Array(3 * stride);
+  const [x, y] = [bufs[0]!, bufs[1]!];
+  for (let i = 0, j = first % stride; i < count; i++, j = j + 1 === stride ? 0 : j + 1) {
+    const a = x[i]!;
+    const b = y[i]!;
+    g[3 * j]! += a * a;
+    g[3 * j + 1]! += a * b;
+    g[3 * j + 2]! += b * b;
+  }
+  return { gram: g, bytes };
+}
+
+/**
+ * Per-column combination (see chunkColumnGram): out = base + c₀[j]·v₀ + c₁[j]·v₁ with column j's
+ * coefficients at coefficients[2j], [2j + 1], into out[0..count) (rounded once to float32).
+ * @returns the bytes read
+ */
+export function columnCombine(coefficients: Float64Array, stride: number, base: ChunkRef | null, models: readonly ChunkRef[], first: number, count: number, out: Float32Array): number {
+  const bytes = loadVectors(base, models, 0, count);
+  const [x, y] = [bufs[0]!, bufs[1]!];
+  for (let i = 0, j = first % stride; i < count; i++, j = j + 1 === stride ? 0 : j + 1) {
+    out[i] = (base ? baseBuf[i]! : 0) + coefficients[2 * j]! * x[i]! + coefficients[2 * j + 1]! * y[i]!;
+  }
+  return bytes;
+}

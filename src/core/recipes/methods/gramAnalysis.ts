@@ -13,6 +13,7 @@ import type { RecipeStatsResult, RecipeStatsTask } from '../kernels';
 import { type MergePlan, type PlannedTensor, inputBytes } from '../plan';
 import { type Coefficients, type GramRule, coefficientsOf } from './gram';
 import { nuslerpT } from './nuslerp';
+import { perColumn } from './nuslerpColumns';
 
 type Job = RecipeStatsTask & { readonly tensor: number; readonly chunk: number };
 
@@ -35,9 +36,9 @@ export function gramRule(plan: MergePlan, t: PlannedTensor): GramRule {
   return { method: 'nuslerp', t: nuslerpT(t.weights[a!]!, t.weights[b!]!) };
 }
 
-/** Whether a tensor is merged per row (its coefficients made in the write pass). */
+/** Whether a tensor is merged per row (its coefficients made in the write pass); column-mode tensors of 2 or more dimensions are not. */
 export function perRow(plan: MergePlan, t: PlannedTensor): boolean {
-  return plan.method === 'nuslerp' ? t.options?.nuslerp_flatten === false : t.options?.filter_wise === true;
+  return plan.method === 'nuslerp' ? t.options?.nuslerp_flatten === false && !perColumn(plan, t) : t.options?.filter_wise === true;
 }
 
 /**
@@ -46,7 +47,7 @@ export function perRow(plan: MergePlan, t: PlannedTensor): boolean {
  * @throws CancelledError when ctx.signal is raised
  */
 export async function analyseGram(plan: MergePlan, chunk: number, threads: number, ctx: JobContext): Promise<Map<number, Coefficients>> {
-  const tensors = plan.tensors.map((t, ti) => (t.kind === 'merge' && t.elementCount > 0 && !perRow(plan, t) ? ti : -1)).filter((ti) => ti >= 0);
+  const tensors = plan.tensors.map((t, ti) => (t.kind === 'merge' && t.elementCount > 0 && !perRow(plan, t) && !perColumn(plan, t) ? ti : -1)).filter((ti) => ti >= 0);
   const out = new Map<number, Coefficients>();
   if (!tensors.length) return out;
   const sums = new Map(tensors.map((ti) => [ti, [] as Float64Array[]]));

@@ -4,7 +4,8 @@
  * of their task vectors (out = base + slerp(τ₀, τ₁)). `nuslerp_flatten: true` (default) treats the
  * tensor as one vector (an analysis pass of dot products, then the engine's combine); `false`
  * interpolates each row (the last dimension) on its own, from whole rows in the write pass
- * (gram.ts). `nuslerp_row_wise: true` without flatten (mergekit: per column) is not run yet.
+ * (gram.ts). `nuslerp_row_wise: true` without flatten interpolates each dim-0 vector (mergekit
+ * transposes dim 0 to the end): per column, nuslerpColumns.ts.
  */
 import type { MergeMethodDef } from './method';
 
