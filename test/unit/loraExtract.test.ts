@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { mulPanel, mulPanelT } from '../../src/core/compute/kernels/gemmJs';
+import type { ComputeBackend } from '../../src/core/compute/types';
 import { gemmSimdKernel } from '../../src/core/compute/kernels/gemmSimd';
 import { runApply } from '../../src/core/engine/apply';
 import { runExtract } from '../../src/core/engine/extract';
@@ -244,6 +245,33 @@ describe('extract --rank: the 1 % rule against a float64 SVD', () => {
     assert.match(r.backend, /GEMMs/);
     // float32 sums move the captured energy by rounding only (the eigenvalues of a float32 product).
     assertOnePercent(onGpu, 1e-6);
+  });
+
+  it('a GPU failure mid-job reruns the factorisations on the CPU: the CPU bytes, and a warning', async (t) => {
+    const failing = (g: ComputeBackend): ComputeBackend => ({
+      kind: 'gpu',
+      name: g.name,
+      describe: () => g.describe(),
+      combine: (a, o) => g.combine(a, o),
+      diff: (a, o) => g.diff(a, o),
+      dispose: () => g.dispose(),
+      gemm: () => ({
+        impl: 'wgsl',
+        mulPanel: () => Promise.reject(new ChatVecError('Internal', 'injected GPU failure')),
+        mulPanelT: () => Promise.reject(new ChatVecError('Internal', 'injected GPU failure')),
+        release: () => {},
+      }),
+    });
+    const rerun = fresh('adapter-rerun');
+    const logs: string[] = [];
+    const r = await runExtract({ base: p.base, chat: p.chat, out: rerun, rank: 4, threads: 2, backend: 'gpu' }, { onLog: (level, message) => logs.push(`${level}: ${message}`), compute: { wrapGpu: failing } });
+    if (!r.backend.startsWith('gpu')) {
+      if (process.env.CHATVEC_GPU_TEST === 'require') assert.fail(`no GPU: ${logs.join('; ')}`);
+      t.skip(`no usable WebGPU adapter (${logs.join('; ')})`);
+      return;
+    }
+    assert.ok(logs.some((l) => /^warn: GPU failure mid-job \(injected GPU failure\)/.test(l)), logs.join('\n'));
+    assert.deepEqual(fs.readFileSync(path.join(rerun, 'adapter_model.safetensors')), fs.readFileSync(path.join(out, 'adapter_model.safetensors')));
   });
 
   it('writes adapter_config.json and adapter_model.safetensors as PEFT reads them, the 1-D deltas exactly beside them', () => {

@@ -158,7 +158,8 @@ export interface ComputeBackend {
  * gemmSimd.ts) for a float32 M (m × n, row-major) and float64 panels X, asynchronous. The panel is
  * rounded to float32 and the sums are float32 (compute/gpu/gemmGpu.ts states the bound against
  * the float64 reference). Rejects with ChatVecError 'Internal' when the device fails or the shapes
- * exceed its limits (the caller runs the matrix on the CPU).
+ * exceed its limits (the caller runs the matrix on the CPU). The GPU may keep its copy of M from
+ * one call to the next: pass the same array only while its values are unchanged.
  */
 export interface GpuGemmKernel {
   readonly impl: 'wgsl';

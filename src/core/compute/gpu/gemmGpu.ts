@@ -133,7 +133,9 @@ export class GpuGemm implements GpuGemmKernel {
     const keep = m * n * 4 <= (this.opts.residentBytes ?? 256 * 1024 * 1024);
     const r = this.resident;
     const uploaded = keep && r !== null && r.M === M && r.m === m && r.n === n;
-    if (!uploaded) {
+    // Streaming reuses its one block buffer from product to product.
+    const refill = !keep && this.resident === null && this.blocks.length === 1 && this.blocks[0]!.size >= blockBytes;
+    if (!uploaded && !refill) {
       this.freeBlocks();
       const count = keep ? nBlocks : 1;
       for (let b = 0; b < count; b++) this.blocks.push(dev.createBuffer({ label: `gemm M ${b}`, size: blockBytes, usage: usage.STORAGE | usage.COPY_DST }));
