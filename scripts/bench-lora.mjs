@@ -5,9 +5,13 @@
 //   node dist/cli.js extract --base P-base --chat P-chat --rank R --out … --overwrite --json
 //
 // for each rank (default 16 and 64) on the CPU, and prints wall time, peak RSS, the captured
-// energy and the relative error over all matrices. Writes the figures as JSON into bench-results/.
+// energy and the relative error over all matrices. Where a hardware GPU adapter exists (WebGPU:
+// Vulkan, Metal, D3D12) the same extraction runs again with `--backend gpu` (the GEMMs on the GPU)
+// in the same run, and the GPU column and the CPU/GPU time ratio are printed beside the CPU's
+// (`--gpu-software` also times a software adapter such as llvmpipe; `--no-gpu` skips the GPU).
+// Writes the figures as JSON into bench-results/.
 //
-//   node scripts/bench-lora.mjs [--dir bench-results/demo] [--presets small,1b] [--ranks 16,64] [--threads N] [--build]
+//   node scripts/bench-lora.mjs [--dir bench-results/demo] [--presets small,1b] [--ranks 16,64] [--threads N] [--build] [--no-gpu] [--gpu-software]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,6 +42,28 @@ process.stdout.write(JSON.stringify(t));`;
   if (r.status !== 0) throw new Error(`generating the ${preset} demo failed`);
   return JSON.parse(r.stdout);
 }
+
+/** The GPU adapter the bench may time (hardware unless --gpu-software), or null. */
+function gpuAdapter() {
+  if (process.argv.includes('--no-gpu')) return null;
+  const probe = `process.env.EGL_PLATFORM ??= 'surfaceless';
+const { createGpuBackend } = require(${JSON.stringify(path.join(root, 'src/core/compute/gpu/gpuBackend.ts'))});
+createGpuBackend().then(async (g) => { const d = g.describe(); await g.dispose(); process.stdout.write(JSON.stringify(d.adapter)); }, () => process.stdout.write('null'));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', probe], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  let adapter = null;
+  try {
+    adapter = JSON.parse(r.stdout || 'null');
+  } catch {
+    adapter = null;
+  }
+  if (adapter && adapter.software && !process.argv.includes('--gpu-software')) {
+    console.log(`GPU column skipped: only a software adapter (${adapter.name}); --gpu-software times it anyway`);
+    return null;
+  }
+  return adapter;
+}
+const gpu = gpuAdapter();
+if (gpu) console.log(`GPU column: ${gpu.name} (${gpu.backend})`);
 
 const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
 
@@ -71,21 +97,27 @@ for (const preset of presets) {
   const trio = trioFor(preset);
   results[preset] = {};
   for (const rank of ranks) {
-    const out = path.join(resultsDir, `lora-out-${preset}-r${rank}`);
-    const args = [cli, 'extract', '--base', trio.base, '--chat', trio.chat, '--rank', String(rank), '--out', out, '--overwrite', '--json', '--backend', 'cpu', ...(threads ? ['--threads', threads] : [])];
-    const m = await measure(args);
-    const result = m.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((j) => j.type === 'result');
-    fs.rmSync(out, { recursive: true, force: true });
-    results[preset][rank] = { seconds: m.seconds, peakRssMiB: m.peakRss === null ? null : m.peakRss / MiB, backend: result.backend, ...result.lowRank };
-    const r = results[preset][rank];
-    console.log(
-      `${preset} rank ${rank}: ${r.seconds.toFixed(1)} s (${r.backend}), peak RSS ${r.peakRssMiB === null ? '?' : r.peakRssMiB.toFixed(0)} MiB; ` +
-        `${r.matrices} matrices, captured energy ${(100 * r.energy).toFixed(2)} %, relative error ${(100 * r.relativeError).toFixed(2)} %`,
-    );
+    const extract = async (backend) => {
+      const out = path.join(resultsDir, `lora-out-${preset}-r${rank}-${backend}`);
+      const args = [cli, 'extract', '--base', trio.base, '--chat', trio.chat, '--rank', String(rank), '--out', out, '--overwrite', '--json', '--backend', backend, ...(threads ? ['--threads', threads] : [])];
+      const m = await measure(args);
+      const result = m.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((j) => j.type === 'result');
+      fs.rmSync(out, { recursive: true, force: true });
+      return { seconds: m.seconds, peakRssMiB: m.peakRss === null ? null : m.peakRss / MiB, backend: result.backend, ...result.lowRank };
+    };
+    const line = (r) =>
+      `${r.seconds.toFixed(1)} s (${r.backend}), peak RSS ${r.peakRssMiB === null ? '?' : r.peakRssMiB.toFixed(0)} MiB; ` +
+      `${r.matrices} matrices, captured energy ${(100 * r.energy).toFixed(2)} %, relative error ${(100 * r.relativeError).toFixed(2)} %`;
+    const r = (results[preset][rank] = await extract('cpu'));
+    console.log(`${preset} rank ${rank} CPU: ${line(r)}`);
+    if (gpu) {
+      const g = (r.gpu = await extract('gpu'));
+      console.log(`${preset} rank ${rank} GPU: ${line(g)}; CPU/GPU time ${(r.seconds / g.seconds).toFixed(2)}×`);
+    }
   }
 }
 
-const record = { benchmark: 'extract --rank (CPU)', date: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version }, threads: threads ?? 'all', results };
+const record = { benchmark: gpu ? 'extract --rank (CPU and GPU)' : 'extract --rank (CPU)', gpu: gpu ? `${gpu.name} (${gpu.backend})` : null, date: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version }, threads: threads ?? 'all', results };
 fs.mkdirSync(resultsDir, { recursive: true });
 fs.writeFileSync(path.join(resultsDir, 'bench-lora-latest.json'), JSON.stringify(record, null, 2) + '\n');
 console.log('figures written to bench-results/bench-lora-latest.json');

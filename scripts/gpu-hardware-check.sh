@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # The one prepared check for a machine with a real GPU (issue 8): fused apply of the `1b` demo preset
-# on the CPU and on the GPU, timed in the same run, and the count of output elements that differ.
+# on the CPU and on the GPU, timed in the same run, and the count of output elements that differ;
+# then (issue 15) `extract --rank $LORA_RANK` (default 16; LORA_RANK=0 skips it) of the same pair
+# on the CPU and with the GEMMs on the GPU, timed, with both adapters' captured energy and
+# relative error (the 1 % rule holds for both; the factors differ by float32 rounding). Every
+# `--backend gpu` run first passes the GPU self-test (combine, diff and the GEMMs against the
+# JavaScript reference), or falls back to the CPU with a warning — the result line names the backend.
 # Needs a built checkout (`npm ci` ran: dist/ and node_modules/webgpu present) and Node ≥ 20.19.
 # Writes gpu-check.json (and the log) to $OUT when set, else to bench-results/.
 #   bash scripts/gpu-hardware-check.sh            # generates the 1b trio once (~2.2 GB per model)
@@ -52,3 +57,19 @@ fs.writeFileSync(outFile, JSON.stringify(r, null, 2) + '\n');
 console.log(JSON.stringify(r));
 JS
 node dist/cli.js inspect "$DEMO/out-gpu" --json | node -e 'const r=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log("backend recorded in the output:", JSON.parse(r.shards[0].metadata.chatvec).backend)' 
+
+LORA_RANK="${LORA_RANK:-16}"
+if [ "$LORA_RANK" != "0" ]; then
+  lora() { # backend → the result line's JSON, timed
+    local t0 t1
+    t0=$(date +%s%N)
+    node dist/cli.js extract --base "$DEMO/$P-base" --chat "$DEMO/$P-chat" --rank "$LORA_RANK" --out "$DEMO/lora-$1" \
+      --overwrite --json --backend "$1" | grep '"type":"result"' | node -e '
+        const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+        console.log(JSON.stringify({ backend: r.backend, ...r.lowRank }));'
+    t1=$(date +%s%N)
+    echo "  ($1: $(( (t1 - t0) / 1000000 )) ms)"
+  }
+  echo "extract --rank $LORA_RANK, CPU:"; lora cpu | tee "$RESULTS/gpu-check-lora-cpu.txt"
+  echo "extract --rank $LORA_RANK, GPU GEMMs:"; lora gpu | tee "$RESULTS/gpu-check-lora-gpu.txt"
+fi

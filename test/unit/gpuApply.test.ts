@@ -108,6 +108,9 @@ class Spy implements ComputeBackend {
   diff(...a: Parameters<ComputeBackend['diff']>) {
     return this.inner.diff(...a);
   }
+  gemm() {
+    return this.inner.gemm();
+  }
   dispose() {
     return this.inner.dispose();
   }

@@ -347,7 +347,7 @@ describe('viewElements', () => {
 
 describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
   /** A ComputeBackend that runs the JavaScript reference, optionally spoiling one figure. */
-  const standIn = (spoil: (s: DiffSums) => void = () => {}, flip = false): ComputeBackend => ({
+  const standIn = (spoil: (s: DiffSums) => void = () => {}, flip = false, gemmOff = false): ComputeBackend => ({
     kind: 'gpu',
     name: 'stand-in',
     describe: () => ({ kind: 'gpu', name: 'stand-in' }),
@@ -360,6 +360,13 @@ describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
       spoil(s);
       return s;
     },
+    gemm: () => ({
+      impl: 'wgsl',
+      // float32 sums, as a GPU computes them: within the bound. gemmOff: one element 1 % off.
+      mulPanel: async (M, m, n, X, l, out) => float32Product(M, m, n, X, l, out, false, gemmOff),
+      mulPanelT: async (M, m, n, X, l, out) => float32Product(M, m, n, X, l, out, true, gemmOff),
+      release: () => {},
+    }),
     dispose: async () => {},
   });
 
@@ -375,5 +382,25 @@ describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
     const off = await gpuSelfTest(standIn((s) => (s.sumD2 *= 1 + 2 ** -17)));
     assert.match(off.reason ?? '', /sumD2/);
     assert.equal((await gpuSelfTest(standIn((s) => (s.sumD2 *= 1 + 2 ** -21)))).ok, true);
+    // GEMM: float32 sums pass; one element 1 % off fails
+    const gemmOff = await gpuSelfTest(standIn(undefined, false, true));
+    assert.equal(gemmOff.ok, false);
+    assert.match(gemmOff.reason ?? '', /gemm panel: element 0/);
   });
 });
+
+/**
+ * out = M·X (or Mᵀ·X) summed sequentially in float32 with X rounded to float32 (what the GPU's
+ * GEMM does, written here independently); `spoil` puts element 0 off by 1 %.
+ */
+function float32Product(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array, transposed: boolean, spoil: boolean): void {
+  const [oRows, K] = transposed ? [n, m] : [m, n];
+  for (let i = 0; i < oRows; i++) {
+    for (let c = 0; c < l; c++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s = Math.fround(s + Math.fround((transposed ? M[k * n + i]! : M[i * n + k]!) * Math.fround(X[k * l + c]!)));
+      out[i * l + c] = s;
+    }
+  }
+  if (spoil) out[0] = out[0]! * 1.01;
+}

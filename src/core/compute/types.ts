@@ -145,6 +145,29 @@ export interface ComputeBackend {
   combine(args: CombineArgs, opts?: KernelOptions): Promise<void>;
   /** The diff kernel: float32 partial sums combined in float64 (see DiffSums for the bound). */
   diff(args: DiffArgs, opts?: KernelOptions): Promise<DiffSums>;
+  /**
+   * A GEMM kernel for one factorisation at a time (the products of GemmKernel, on the GPU; see
+   * GpuGemmKernel). The caller release()s it.
+   */
+  gemm(): GpuGemmKernel;
   /** Releases the device and its buffers; the backend is unusable afterwards. Idempotent. */
   dispose(): Promise<void>;
+}
+
+/**
+ * The GEMMs of the randomized SVD on the accelerator: GemmKernel's products (compute/kernels/
+ * gemmSimd.ts) for a float32 M (m × n, row-major) and float64 panels X, asynchronous. The panel is
+ * rounded to float32 and the sums are float32 (compute/gpu/gemmGpu.ts states the bound against
+ * the float64 reference). Rejects with ChatVecError 'Internal' when the device fails or the shapes
+ * exceed its limits (the caller runs the matrix on the CPU). The GPU may keep its copy of M from
+ * one call to the next: pass the same array only while its values are unchanged.
+ */
+export interface GpuGemmKernel {
+  readonly impl: 'wgsl';
+  /** out (m × l) = M · X, X n × l. */
+  mulPanel(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array): Promise<void>;
+  /** out (n × l) = Mᵀ · X, X m × l. */
+  mulPanelT(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array): Promise<void>;
+  /** Frees its GPU buffers. Idempotent. */
+  release(): void;
 }

@@ -9,6 +9,10 @@
  *
  * The output rules are the other jobs' (JobInputs, AtomicOutputDir): nothing appears at --out
  * unless the whole adapter was written, an input that changes fails the job.
+ *
+ * With a GPU selected (--backend gpu, or auto above the threshold) the factorisations run on the
+ * main thread with their GEMMs on the GPU (lowRankGpu.ts); the side file's differences stay in
+ * the worker pool.
  */
 import type { CatalogueEntry } from '../checkpoint/checkpoint';
 import { CancelledError, ChatVecError } from '../errors';
@@ -18,13 +22,16 @@ import { PositionalFile } from '../io/positionalFile';
 import { type WorkerTask, WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
 import { threadCount } from '../jobs/threadLimit';
-import type { ExtractOptions, JobContext, JobOutcome } from '../jobs/types';
+import type { ExtractOptions, JobOutcome } from '../jobs/types';
 import { DELTAS_FILE } from '../lora/adapter';
 import { ADAPTER_CONFIG } from '../lora/adapterConfig';
 import { ADAPTER_WEIGHTS, EXTRACT_REPORT, type PeftLayout, peftAdapterConfig, peftFactorKeys, peftFactorShapes } from '../lora/adapterWriter';
 import { type TensorSpec, createPlannedFile, planSafetensorsFile } from '../safetensors/writer';
 import { TOOL_VERSION } from '../version';
 import type { ChunkRef } from './chunking';
+import { type ComputeJobContext, type ComputeScope, withCompute } from './computeSelection';
+import { GpuExecutor } from './gpuExecutor';
+import { lowRankOnGpu } from './lowRankGpu';
 import { differenceTasks, openExtractInputs } from './extractInputs';
 import { JobInputs } from './jobInputs';
 import { type LowRankFactorResult, type LowRankFactorTask } from './lowRankTask';
@@ -68,18 +75,22 @@ function checkOptions(opts: ExtractOptions): { rank: number; energy: number | nu
     if (!Number.isInteger(r) || r < 1) throw new ChatVecError('InvalidArgument', `--rank-for ${key}=${r}: the rank must be a whole number ≥ 1`);
   }
   if (opts.dtype !== undefined && opts.dtype !== 'F32') throw new ChatVecError('InvalidArgument', `extract --rank writes float32 factors (the accuracy rule is measured on them); --dtype ${opts.dtype} applies to the full extract only`);
-  if (opts.backend === 'gpu') throw new ChatVecError('Unsupported', 'extract --rank runs on the CPU; the GPU kernels of the factorisation are not written yet (use --backend cpu or auto)');
   return { rank, energy, rankFor: opts.rankFor ?? [] };
 }
 
 /**
  * Runs extract --rank.
  * @throws ChatVecError InvalidArgument (bad options; τ with NaN/±Inf in a factored matrix; NaN/±Inf
- *   produced in the side file unless opts.allowNonFinite), Unsupported (GPT-2's Conv1D layout,
- *   --backend gpu), BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists, Io; CancelledError
+ *   produced in the side file unless opts.allowNonFinite), Unsupported (GPT-2's Conv1D layout),
+ *   BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists, Io; CancelledError
  */
-export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = {}): Promise<JobOutcome> {
-  const { rank, energy, rankFor } = checkOptions(opts);
+export async function runExtractLowRank(opts: ExtractOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
+  const checked = checkOptions(opts);
+  return withCompute(opts.backend, ctx, (scope) => extractLowRankWith(opts, checked, ctx, scope));
+}
+
+async function extractLowRankWith(opts: ExtractOptions, checked: ReturnType<typeof checkOptions>, ctx: ComputeJobContext, scope: ComputeScope): Promise<JobOutcome> {
+  const { rank, energy, rankFor } = checked;
   const skipEmbed = opts.skipEmbed === true;
   const { base, chat, kept } = openExtractInputs(opts.base, opts.chat, skipEmbed);
   if (base.family === 'gpt2') {
@@ -109,8 +120,10 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
   const deltasPlan = direct.length ? planSafetensorsFile(DELTAS_FILE, direct.map((t): TensorSpec => ({ name: t.name, dtype: 'F32', shape: t.shape })), { chatvec: JSON.stringify({ operation: 'extract --rank (exact deltas)', tool: `chatvec ${TOOL_VERSION}` }) }) : null;
   const totalBytes = matrices.reduce((s, x) => s + 2 * x.t.byteLength + 4 * x.maxRank * (x.t.shape[0]! + x.t.shape[1]!), 0) + direct.reduce((s, t) => s + 2 * t.byteLength + 4 * t.elementCount, 0);
   const warnings: string[] = [];
+  const compute = await scope.select(totalBytes, opts.threads);
   const dir = AtomicOutputDir.begin(inputs.out, { overwrite: inputs.overwrite, inputs: inputs.paths, writtenBy: `chatvec ${TOOL_VERSION} extract --rank` });
   let pool: WorkerPool | null = null;
+  let gpu: GpuExecutor | null = null;
   try {
     const scratchPath = dir.file(SCRATCH);
     OutputFile.create(scratchPath, scratchBytes).close();
@@ -131,6 +144,7 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
           tensor: x.t.name,
           rows: x.t.shape[0]!,
           cols: x.t.shape[1]!,
+          count: x.t.elementCount,
           chat: ref(c),
           base: ref(x.t),
           maxRank: x.maxRank,
@@ -144,12 +158,17 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
       }
     }
     const workers = (pool = new WorkerPool(threads));
+    if (compute.gpu) {
+      // Each lane holds a matrix's inputs, τ and panels: two keep the GPU busy while the host works.
+      gpu = new GpuExecutor({ gpu: compute.gpu, pool: workers, accelerated: lowRankOnGpu, lanes: compute.lanes ?? 2, signal: ctx.signal, onLog: ctx.onLog, onGpuFailure: compute.onGpuFailure });
+    }
     let complete = false;
     const all = (function* () {
       yield* tasks();
       complete = true;
     })();
-    await workers.runAll<WorkerTask, ChunkResult | LowRankFactorResult>(
+    const run = gpu ? gpu.runAll.bind(gpu) : workers.runAll.bind(workers);
+    await run<ChunkResult | LowRankFactorResult>(
       all,
       (task, r) => {
         meter.add(r.bytes);
@@ -164,6 +183,7 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
     );
     tally.throwIfFailed(complete);
     if (cancelled()) throw new CancelledError();
+    gpu?.close();
     await workers.broadcast({ kind: 'closeHandles' });
 
     const reports: MatrixReport[] = matrices.map((x) => {
@@ -207,7 +227,7 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
       tensorCount: 2 * matrices.length + direct.length,
       bytesWritten,
       seconds: meter.seconds,
-      backend: `cpu (${threads} threads)`,
+      backend: compute.gpu ? `${compute.label} (GEMMs; ${threads} CPU threads)` : compute.label,
       warnings,
       lowRank: { matrices: matrices.length, energy: summary.energy, relativeError: summary.relativeError },
     };
@@ -215,6 +235,7 @@ export async function runExtractLowRank(opts: ExtractOptions, ctx: JobContext = 
     dir.abort();
     throw e;
   } finally {
+    gpu?.close();
     await pool?.close();
   }
 }

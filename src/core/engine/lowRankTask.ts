@@ -3,13 +3,15 @@
  * (float32, rounded once like the full extract), factors it (numeric/randomizedSvd.ts) and writes
  * the two PEFT factors, float32, where the job reserved room for them in its scratch file:
  * lora_A then lora_B, in PEFT's shapes. Memory: τ and the sketch panels of this one matrix.
+ * With a GPU the same task runs on the main thread instead, its GEMMs on the GPU (lowRankGpu.ts);
+ * both paths share the difference, the options and the writing of the factors here.
  */
 import { ChatVecError } from '../errors';
 import type { PeftLayout } from '../lora/adapterWriter';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32 } from '../numeric/convert';
 import { hashString } from '../numeric/random';
-import { randomizedLowRank, sketchColumns } from '../numeric/randomizedSvd';
+import { type LowRankOptions, type LowRankResult, randomizedLowRank, sketchColumns } from '../numeric/randomizedSvd';
 import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import { type ChunkRef, chunkRanges } from './chunking';
@@ -19,6 +21,8 @@ export interface LowRankFactorTask {
   readonly tensor: string;
   readonly rows: number;
   readonly cols: number;
+  /** rows · cols: the elements of each input (what the GPU executor reads). */
+  readonly count: number;
   readonly chat: ChunkRef;
   readonly base: ChunkRef;
   readonly maxRank: number;
@@ -40,25 +44,40 @@ export interface LowRankFactorResult {
   readonly powerIterations: number;
 }
 
+/** The factorisation's options for a task (seeded by the tensor name: the same factors on any thread or device). */
+export function factorOptions(t: LowRankFactorTask): LowRankOptions {
+  return { maxRank: t.maxRank, energy: t.energy, oversample: t.oversample, powerIterations: t.powerIterations, seed: hashString(t.tensor) };
+}
+
 /**
  * Runs a LowRankFactorTask in the calling (worker) thread.
  * @throws ChatVecError InvalidArgument when τ holds NaN/±Inf (no factorisation exists), Io
  */
 export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
   const { rows: m, cols: n } = t;
-  const opts = { maxRank: t.maxRank, energy: t.energy, oversample: t.oversample, powerIterations: t.powerIterations, seed: hashString(t.tensor) };
+  const opts = factorOptions(t);
   // τ and the sketch panels where this thread's GEMM kernel reads them (WebAssembly memory for SIMD).
   const gemm = cpuGemm();
   const l = sketchColumns(opts, m, n);
   const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
-  readDifference(t, tau);
+  const read = (ref: ChunkRef, first: number, count: number, bytes: Uint8Array) => readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(ref.dtype as FloatDtype));
+  differenceInto(t, tau, (which, first, count, bytes) => read(which === 'chat' ? t.chat : t.base, first, count, bytes));
   const r = randomizedLowRank(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
+  const w = writerFor(t.out.file);
+  return writeFactors(t, r, (bytes, position) => w.writeAtSync(bytes, position));
+}
+
+/**
+ * Writes the factors of `r` where the task reserved room (lora_A, then lora_B, float32) and
+ * returns the task's result.
+ */
+export function writeFactors(t: LowRankFactorTask, r: LowRankResult, write: (bytes: Uint8Array, position: number) => void): LowRankFactorResult {
+  const { rows: m, cols: n } = t;
   const k = r.rank;
   // linear: A = R (k × n), B = L (m × k). embedding: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
   const [a, b] = t.layout === 'linear' ? [r.right, r.left] : [transpose(r.left, m, k), transpose(r.right, k, n)];
-  const w = writerFor(t.out.file);
-  w.writeAtSync(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), t.out.position);
-  w.writeAtSync(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), t.out.position + a.byteLength);
+  write(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), t.out.position);
+  write(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), t.out.position + a.byteLength);
   return {
     bytes: 2 * m * n * dtypeBytes(t.chat.dtype as FloatDtype) + a.byteLength + b.byteLength,
     rank: k,
@@ -69,20 +88,24 @@ export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
   };
 }
 
-/** Writes τ = chat − base as float32 into `tau`, read chunk by chunk (one float32 rounding per element). */
-function readDifference(t: LowRankFactorTask, tau: Float32Array): void {
+/**
+ * Writes τ = chat − base as float32 into `tau` (one float32 rounding per element), chunk by
+ * chunk: `read` fills `bytes` with `count` elements of the chat or base tensor from element `first`.
+ * @throws ChatVecError InvalidArgument at the first NaN/±Inf of τ
+ */
+export function differenceInto(t: LowRankFactorTask, tau: Float32Array, read: (which: 'chat' | 'base', first: number, count: number, bytes: Uint8Array) => void): void {
   const count = tau.length;
-  const read = (ref: ChunkRef, first: number, n: number, into: Float32Array) => {
-    const dtype = ref.dtype as FloatDtype;
+  const decode = (which: 'chat' | 'base', first: number, n: number, into: Float32Array) => {
+    const dtype = (which === 'chat' ? t.chat : t.base).dtype as FloatDtype;
     const bytes = new Uint8Array(n * dtypeBytes(dtype));
-    readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(dtype));
+    read(which, first, n, bytes);
     decodeToF32(dtype, bytes, into, n);
   };
   const c = new Float32Array(Math.min(count, 1 << 20));
   const b = new Float32Array(c.length);
   for (const [first, n] of chunkRanges(count)) {
-    read(t.chat, first, n, c);
-    read(t.base, first, n, b);
+    decode('chat', first, n, c);
+    decode('base', first, n, b);
     for (let i = 0; i < n; i++) {
       const d = c[i]! - b[i]!;
       if (!Number.isFinite(d)) {

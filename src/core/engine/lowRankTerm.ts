@@ -1,10 +1,11 @@
 /**
  * A term whose τ is a low-rank product (a LoRA adapter's B·A), as chunk tasks carry it: where the
  * factor runs are, and how a worker forms the task's elements of τ from them in float32
- * (compute/kernels/lowRankJs.ts). Apply adds it like any other term; diff compares against it.
+ * (compute/kernels/lowRankJs.ts is the reference; the thread's kernel, SIMD where available, gives
+ * the same bits). Apply adds it like any other term; diff compares against it.
  */
 import type { LowRankArgs } from '../compute/kernels/lowRankJs';
-import { lowRankChunk } from '../compute/kernels/lowRankJs';
+import { cpuLowRank } from '../compute/kernels/cpu';
 import type { ChunkRef } from './chunking';
 import { readFloatRun } from './floatRun';
 
@@ -36,5 +37,5 @@ function readFactor(ref: FactorRef, slot: 0 | 1): Float32Array {
  * @throws ChatVecError Io on a short read, Internal for a non-float factor
  */
 export function formLowRank(term: LowRankTerm, out: Float32Array): void {
-  lowRankChunk({ ...term, left: readFactor(term.left, 0), right: readFactor(term.right, 1) }, out);
+  cpuLowRank().run({ ...term, left: readFactor(term.left, 0), right: readFactor(term.right, 1) }, out);
 }

@@ -9,9 +9,15 @@
  *
  * The Gaussian test matrix comes from the counter-based generator (random.ts) seeded by the
  * caller (per tensor name), so a matrix's factors never depend on which thread runs it.
+ *
+ * The algorithm is written once, as a generator that yields each GEMM it needs (lowRankSteps);
+ * randomizedLowRank runs it with a CPU GemmKernel (synchronous, in a worker thread) and
+ * randomizedLowRankAsync with the GPU's (asynchronous, on the main thread).
  */
 import { residualNorm2 } from '../compute/kernels/gemmJs';
 import { type GemmKernel, gemmJsKernel } from '../compute/kernels/gemmSimd';
+import type { GpuGemmKernel } from '../compute/types';
+import { type CancelSignal, throwIfCancelled } from '../errors';
 import { uniformRange } from './random';
 import { symmetricEigen } from './symmetricEigen';
 
@@ -111,9 +117,16 @@ export function orthonormalizeColumns(Y: Float64Array, m: number, l: number): vo
   }
 }
 
-/** Z = Mᵀ·Q (n × l), and the eigen-decomposition of its Gram matrix ZᵀZ = (QᵀM)(QᵀM)ᵀ (l × l). */
-function projectedEigen(gemm: GemmKernel, M: Float32Array, m: number, n: number, Q: Float64Array, l: number, Z: Float64Array): { values: Float64Array; vectors: Float64Array } {
-  gemm.mulPanelT(M, m, n, Q, l, Z);
+/** One GEMM of the factorisation: out = M·X ('panel') or Mᵀ·X ('panelT'), X with l columns. */
+export interface GemmStep {
+  readonly op: 'panel' | 'panelT';
+  readonly X: Float64Array;
+  readonly l: number;
+  readonly out: Float64Array;
+}
+
+/** The eigen-decomposition of the Gram matrix ZᵀZ = (QᵀM)(QᵀM)ᵀ (l × l) of Z = Mᵀ·Q (n × l). */
+function projectedEigen(n: number, l: number, Z: Float64Array): { values: Float64Array; vectors: Float64Array } {
   const G = new Float64Array(l * l);
   for (let j = 0; j < n; j++) {
     const r = j * l;
@@ -141,19 +154,48 @@ function topSum(values: Float64Array, k: number): number {
  * needs more than a decaying one to come within 1 % of the optimal error.
  */
 export function randomizedLowRank(M: Float32Array, m: number, n: number, opts: LowRankOptions, ws?: LowRankWorkspace): LowRankResult {
+  const gemm = ws?.gemm ?? gemmJsKernel;
+  const steps = lowRankSteps(M, m, n, opts, ws);
+  for (let s = steps.next(); ; ) {
+    if (s.done) return s.value;
+    const { op, X, l, out } = s.value;
+    if (op === 'panel') gemm.mulPanel(M, m, n, X, l, out);
+    else gemm.mulPanelT(M, m, n, X, l, out);
+    s = steps.next();
+  }
+}
+
+/**
+ * randomizedLowRank with the GEMMs on the GPU (see GpuGemmKernel for their float32 rounding);
+ * everything else as on the CPU, in float64. The caller releases `gemm`.
+ * @throws ChatVecError('Internal') when the GPU fails (the caller may rerun on the CPU); CancelledError between GEMMs
+ */
+export async function randomizedLowRankAsync(gemm: GpuGemmKernel, M: Float32Array, m: number, n: number, opts: LowRankOptions, signal?: CancelSignal): Promise<LowRankResult> {
+  const steps = lowRankSteps(M, m, n, opts);
+  for (let s = steps.next(); ; ) {
+    if (s.done) return s.value;
+    throwIfCancelled(signal);
+    const { op, X, l, out } = s.value;
+    await (op === 'panel' ? gemm.mulPanel(M, m, n, X, l, out) : gemm.mulPanelT(M, m, n, X, l, out));
+    s = steps.next();
+  }
+}
+
+/** The factorisation of randomizedLowRank, yielding each GEMM for its driver to run. */
+function* lowRankSteps(M: Float32Array, m: number, n: number, opts: LowRankOptions, ws?: Omit<LowRankWorkspace, 'gemm'>): Generator<GemmStep, LowRankResult, void> {
   let norm2 = 0;
   for (let i = 0; i < m * n; i++) norm2 += M[i]! * M[i]!;
   const maxRank = Math.max(1, Math.min(opts.maxRank, m, n));
   const l = sketchColumns(opts, m, n);
-  const gemm = ws?.gemm ?? gemmJsKernel;
   const Q = ws?.q ?? new Float64Array(m * l);
   const Z = ws?.z ?? new Float64Array(n * l);
   const omega = ws?.omega ?? new Float64Array(n * l);
   let previous: Float64Array = new Float64Array(l);
   gaussianFill(opts.seed, omega);
-  gemm.mulPanel(M, m, n, omega, l, Q);
+  yield { op: 'panel', X: omega, l, out: Q };
   orthonormalizeColumns(Q, m, l);
-  let eig = projectedEigen(gemm, M, m, n, Q, l, Z);
+  yield { op: 'panelT', X: Q, l, out: Z };
+  let eig = projectedEigen(n, l, Z);
   let iterations = 0;
   for (;;) {
     // Z = Mᵀ·Q is the projected matrix Qᵀ·M, transposed; eig is its Gram matrix's eigen-decomposition.
@@ -166,9 +208,10 @@ export function randomizedLowRank(M: Float32Array, m: number, n: number, opts: L
     }
     previous = eig.values;
     orthonormalizeColumns(Z, n, l);
-    gemm.mulPanel(M, m, n, Z, l, Q);
+    yield { op: 'panel', X: Z, l, out: Q };
     orthonormalizeColumns(Q, m, l);
-    eig = projectedEigen(gemm, M, m, n, Q, l, Z);
+    yield { op: 'panelT', X: Q, l, out: Z };
+    eig = projectedEigen(n, l, Z);
     iterations++;
   }
   const { values, vectors: W } = eig;

@@ -14,8 +14,9 @@
 import { ChatVecError, throwIfCancelled } from '../../errors';
 import { addSums, checkCombine, checkDiff, emptySums, isKernelDtype } from '../elements';
 import { diffJs } from '../kernels/diffJs';
-import type { BackendInfo, CombineArgs, ComputeBackend, DiffArgs, DiffSums, ElementArray, KernelArray, KernelDtype, KernelOptions } from '../types';
+import type { BackendInfo, CombineArgs, ComputeBackend, DiffArgs, DiffSums, ElementArray, GpuGemmKernel, KernelArray, KernelDtype, KernelOptions } from '../types';
 import { openGpuDevice, type GpuDevice, type GpuDeviceOptions } from './device';
+import { GpuGemm, type GpuGemmOptions } from './gemmGpu';
 import {
   COMBINE_ELEMS_PER_GROUP,
   DIFF_ELEMS_PER_GROUP,
@@ -40,6 +41,8 @@ export interface GpuBackendOptions extends GpuDeviceOptions {
   readonly maxBindingBytes?: number;
   /** Caps workgroups per dispatch dimension below the device's limit (tests force 2-D dispatch). */
   readonly maxWorkgroupsPerDim?: number;
+  /** GPU memory of the GEMM kernel (gemmGpu.ts). */
+  readonly gemm?: GpuGemmOptions;
 }
 
 /** Every block holds a multiple of this many elements: with 2-byte elements or more, every offset stays 256-byte aligned. */
@@ -137,7 +140,7 @@ export class GpuBackend implements ComputeBackend {
 
   private constructor(
     private readonly gpu: GpuDevice,
-    opts: GpuBackendOptions,
+    private readonly opts: GpuBackendOptions,
   ) {
     const a = gpu.adapter;
     this.name = `gpu: ${a.name} (${a.backend}${a.software ? ', software' : ''})`;
@@ -293,6 +296,21 @@ export class GpuBackend implements ComputeBackend {
     );
     for (const start of [...parts.keys()].sort((x, y) => x - y)) addSums(total, parts.get(start)!);
     return total;
+  }
+
+  /** The GEMM kernel of the randomized SVD (gemmGpu.ts), sharing this backend's device and pipelines. */
+  gemm(): GpuGemmKernel {
+    return new GpuGemm(
+      {
+        gpu: this.gpu,
+        windowBytes: this.windowBytes,
+        maxDim: this.maxDim,
+        pipeline: (key, source) => this.pipeline(key, source),
+        check: () => this.check(),
+        fatal: (e) => this.fatal(e),
+      },
+      this.opts.gemm,
+    );
   }
 
   async dispose(): Promise<void> {

@@ -2,14 +2,17 @@
  * The GPU's exactness self-test, run before a GPU is selected: both kernels on special values
  * (±0, subnormals, rounding ties, NaN, ±Inf, the largest finite values) for every dtype, against
  * the JavaScript reference kernels — combine bit for bit, diff counts exactly and sums within
- * DIFF_RELATIVE_BOUND. A GPU that flushes subnormals or contracts differently fails here,
- * and selection then keeps the CPU.
+ * DIFF_RELATIVE_BOUND; the GEMMs of the randomized SVD (M·X and Mᵀ·X, several row blocks)
+ * against the JavaScript reference within gemmBound (float32 sums). A GPU that flushes subnormals
+ * or contracts differently fails here, and selection then keeps the CPU.
  */
 import { allocElements } from '../elements';
 import { combineJs } from '../kernels/combineJs';
 import { diffJs } from '../kernels/diffJs';
+import { mulPanel, mulPanelT } from '../kernels/gemmJs';
 import type { CombineArgs, ComputeBackend, DiffSums, ElementArray, KernelDtype } from '../types';
 import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND } from '../diffBound';
+import { gemmBound } from './gemmGpu';
 
 /** Result of the self-test. */
 export interface SelfTestResult {
@@ -67,7 +70,49 @@ export async function gpuSelfTest(gpu: ComputeBackend): Promise<SelfTestResult> 
       if (why) reasons.push(`diff ${mode} ${outDtype}: ${why}`);
     }
   }
+  const gemm = await gemmDisagreement(gpu);
+  if (gemm) reasons.push(gemm);
   return { ok: reasons.length === 0, reason: reasons.join('; ') || undefined, compared, differing };
+}
+
+/**
+ * Both GEMM products of a 75 × 53 matrix (values over twelve binary orders of magnitude, both
+ * signs) with a 19-column panel, against the JavaScript reference: what lies outside gemmBound,
+ * or null. A rejection of the GPU counts as a disagreement.
+ */
+async function gemmDisagreement(gpu: ComputeBackend): Promise<string | null> {
+  const [m, n, l] = [75, 53, 19];
+  let seed = 12345;
+  const next = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const value = () => (next() < 0.5 ? -1 : 1) * (0.5 + next()) * 2 ** Math.floor(12 * next() - 6);
+  const M = Float32Array.from({ length: m * n }, value);
+  const absM = M.map(Math.abs);
+  const kernel = gpu.gemm();
+  try {
+    for (const op of ['panel', 'panelT'] as const) {
+      const [xRows, oRows, K] = op === 'panel' ? [n, m, n] : [m, n, m];
+      const X = Float64Array.from({ length: xRows * l }, value);
+      const want = new Float64Array(oRows * l);
+      const mag = new Float64Array(oRows * l);
+      const got = new Float64Array(oRows * l);
+      const ref = op === 'panel' ? mulPanel : mulPanelT;
+      ref(M, m, n, X, l, want);
+      ref(absM, m, n, X.map(Math.abs), l, mag);
+      await (op === 'panel' ? kernel.mulPanel(M, m, n, X, l, got) : kernel.mulPanelT(M, m, n, X, l, got));
+      const [rel, abs] = gemmBound(K);
+      for (let i = 0; i < got.length; i++) {
+        if (!(Math.abs(got[i]! - want[i]!) <= rel * mag[i]! + abs)) return `gemm ${op}: element ${i} is ${got[i]} instead of ${want[i]} (bound ${rel * mag[i]! + abs})`;
+      }
+    }
+    return null;
+  } catch (e) {
+    return `gemm: ${e instanceof Error ? e.message : String(e)}`;
+  } finally {
+    kernel.release();
+  }
 }
 
 /**

@@ -10,11 +10,13 @@ import { combineSimdKernel } from './combineSimd';
 import { diffJsKernel } from './diffJs';
 import { diffSimdKernel } from './diffSimd';
 import { type GemmKernel, gemmJsKernel, gemmSimdKernel } from './gemmSimd';
+import { type LowRankKernel, lowRankJsKernel, lowRankSimdKernel } from './lowRankSimd';
 
 let forced: 'js' | 'simd' | null = null;
 let combine: CpuKernel<CombineArgs, void> | undefined;
 let diff: CpuKernel<DiffArgs, DiffSums> | undefined;
 let gemm: GemmKernel | undefined;
+let lowRank: LowRankKernel | undefined;
 
 /** The combine kernel this thread runs. */
 export function cpuCombine(): CpuKernel<CombineArgs, void> {
@@ -31,6 +33,11 @@ export function cpuGemm(): GemmKernel {
   return (gemm ??= (forced !== 'js' && gemmSimdKernel()) || gemmJsKernel);
 }
 
+/** The low-rank product of apply (a LoRA adapter's B·A) this thread runs. */
+export function cpuLowRank(): LowRankKernel {
+  return (lowRank ??= (forced !== 'js' && lowRankSimdKernel()) || lowRankJsKernel);
+}
+
 /**
  * Chooses the implementations of this thread (tests run both on the same data); 'simd' still
  * falls back to JavaScript where WebAssembly SIMD is unavailable. Returns what the diff kernel now uses.
@@ -40,5 +47,6 @@ export function useCpuKernels(kind: 'simd' | 'js'): 'simd' | 'js' {
   combine = undefined;
   diff = undefined;
   gemm = undefined;
+  lowRank = undefined;
   return cpuDiff().impl;
 }

@@ -31,16 +31,27 @@ export function bRowsOf(first: number, count: number, cols: number): readonly [n
 }
 
 /**
+ * Checks a chunk's range and factor lengths (every implementation does, before computing).
+ * @throws ChatVecError Internal for a range outside τ or factor arrays shorter than the shapes need
+ */
+export function checkLowRank(p: LowRankArgs, out: Float32Array): void {
+  const { rank, rows, cols, first, count, left, right } = p;
+  if (out.length < count || first < 0 || first + count > rows * cols) throw new ChatVecError('Internal', `low-rank chunk [${first}, +${count}) outside a ${rows}×${cols} matrix`);
+  const [, nRows] = bRowsOf(first, count, cols);
+  const short = p.layout === 'BA' ? left.length < nRows * rank || right.length < rank * cols : left.length < rank * rows || right.length < cols * rank;
+  if (short) throw new ChatVecError('Internal', 'low-rank factors shorter than their shapes');
+}
+
+/**
  * Writes the chunk of τ into `out` (float32, `count` elements).
  * @throws ChatVecError Internal when the factor arrays are shorter than the shapes need
  */
 export function lowRankChunk(p: LowRankArgs, out: Float32Array): void {
+  checkLowRank(p, out);
   const { rank, rows, cols, first, count, left, right } = p;
-  if (out.length < count || first < 0 || first + count > rows * cols) throw new ChatVecError('Internal', `low-rank chunk [${first}, +${count}) outside a ${rows}×${cols} matrix`);
   const acc = new Float64Array(cols);
   if (p.layout === 'BA') {
     const [r0, nRows] = bRowsOf(first, count, cols);
-    if (left.length < nRows * rank || right.length < rank * cols) throw new ChatVecError('Internal', 'low-rank factors shorter than their shapes');
     for (let i = 0; i < nRows; i++) {
       const row = r0 + i;
       const j0 = row === r0 ? first - row * cols : 0;
@@ -57,7 +68,6 @@ export function lowRankChunk(p: LowRankArgs, out: Float32Array): void {
     }
     return;
   }
-  if (left.length < rank * rows || right.length < cols * rank) throw new ChatVecError('Internal', 'low-rank factors shorter than their shapes');
   // τ[i, j] = Σ_k A[k, i]·B[j, k].
   for (let e = 0; e < count; e++) {
     const idx = first + e;
