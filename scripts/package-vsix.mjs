@@ -13,7 +13,9 @@ const i = process.argv.indexOf('--target');
 const target = i > 0 ? process.argv[i + 1] : undefined;
 const copy = path.join(root, 'dist', 'webgpu');
 fs.rmSync(copy, { recursive: true, force: true });
-const args = ['package', '--no-dependencies', '--allow-missing-repository'];
+// --no-rewrite-relative-links: the README's screenshots (media/screenshots/) stay relative links;
+// without a repository URL vsce would refuse to rewrite them.
+const args = ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links'];
 let ignoreFile;
 if (target) {
   // webgpu names its folders <platform>-<arch>, with one universal build for macOS.

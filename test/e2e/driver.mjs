@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 import { chromium } from 'playwright-core';
+import { uiHelpers } from './uiPage.mjs';
 
 const [mode, ...rest] = process.argv.slice(2);
 const opt = {};
@@ -244,41 +245,7 @@ if (mode === 'tests') {
 }
 
 // ---------- ui mode ----------
-const shots = [];
-async function shot(name) {
-  await page.waitForTimeout(400); // let animations settle
-  const p = path.join(outDir, name);
-  await page.screenshot({ path: p });
-  shots.push(name);
-  log(`screenshot ${path.relative(process.cwd(), p)}`);
-}
-const quickInputBox = page.locator('.quick-input-widget .quick-input-box input');
-async function palette(title, shotName) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  await quickInputBox.waitFor({ state: 'visible' });
-  await quickInputBox.fill(`>${title}`);
-  // The row whose label starts with the title (not a longer command that merely contains it).
-  const match = page.locator(`.quick-input-list .monaco-list-row[aria-label^="${title}"]`).first();
-  await match.waitFor();
-  if (shotName) await shot(shotName);
-  await match.click();
-}
-/** Waits for a quick pick step by its title, filters it, and accepts the first match. */
-async function pickStep(titlePart, filter, rowText) {
-  await page.locator('.quick-input-widget .quick-input-title', { hasText: titlePart }).waitFor({ state: 'visible' });
-  if (filter !== undefined) await quickInputBox.fill(filter);
-  if (rowText) await page.locator('.quick-input-list .monaco-list-row', { hasText: rowText }).first().waitFor();
-  await page.waitForTimeout(150); // the list re-filters after typing
-  await page.keyboard.press('Enter');
-}
-const toast = (text) => page.locator('.notification-toast', { hasText: text }).first();
-const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
-const webview = () => page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
-async function check(what, fn) {
-  await fn();
-  log(`OK ${what}`);
-}
+const { shots, shot, quickInputBox, palette, pickStep, toast, row, webview, cutOffRows, check } = uiHelpers(page, { outDir, log });
 
 try {
   log(`opening ${url}`);
@@ -315,6 +282,27 @@ try {
     await row('tiny-cp').locator('.codicon-target').waitFor();
   });
   await page.keyboard.press('Escape');
+  // The role menu checks the row's role ("Set as Target ✓") instead of offering it again; the
+  // checked item clears it and the status bar says what changed.
+  const menuLabel = (text) => page.locator('.context-view .monaco-menu .action-label', { hasText: text });
+  await row('tiny-cp').click({ button: 'right' });
+  await check('the role menu marks the current role and offers the others', async () => {
+    await menuLabel('Set as Target ✓').first().waitFor();
+    for (const t of ['Set as Base', 'Set as Chat']) await menuLabel(new RegExp(`^${t}$`)).first().waitFor();
+    if (await menuLabel(/^Set as Target$/).count()) throw new Error('"Set as Target" offered to the Target');
+  });
+  await shot('ui-02b-role-menu.png');
+  await menuLabel('Set as Target ✓').first().click();
+  await check('clicking the checked role clears it and says so; the row keeps its place', async () => {
+    await page.locator('.statusbar-item', { hasText: 'tiny-cp is no longer Target' }).first().waitFor();
+    await page.locator('.monaco-list-row[aria-label*="tiny-cp, Target"]').first().waitFor({ state: 'detached' });
+    await row('tiny-cp').locator('.codicon-package').waitFor();
+  });
+  await row('tiny-cp').click({ button: 'right' });
+  await menuLabel(/^Set as Target$/).first().waitFor();
+  await page.waitForTimeout(300); // a menu ignores a click in its first moments (the right-click's release)
+  await menuLabel(/^Set as Target$/).first().click();
+  await page.locator('.monaco-list-row[aria-label*="tiny-cp, Target"]').first().waitFor();
   await palette('Chat Vector: Compare Checkpoints…');
   await pickStep('Compare Checkpoints (1/2)', 'tiny-base', 'tiny-base');
   await check('"Nothing: … is a chat vector" is not offered for an ordinary model', async () => {
@@ -330,6 +318,21 @@ try {
   await layer3.click();
   await check('tensor rows with ‖Δ‖ and relative change', () => page.locator('.monaco-list-row', { hasText: 'self_attn.q_proj.weight' }).first().waitFor());
   await check('rows show relative change and ‖Δ‖', () => page.locator('.monaco-list-row .label-description', { hasText: '‖Δ‖' }).first().waitFor());
+  await check('the Layer Deltas view says its order and measure; its toggles swap button and description', async () => {
+    const header = page.locator('.pane-header', { hasText: 'Layer Deltas' });
+    const description = header.locator('.description');
+    const button = (label) => header.locator(`.action-item a[aria-label^="${label}"]`).first();
+    await description.filter({ hasText: 'by layer · relative' }).waitFor();
+    await header.hover();
+    await button('Sort Layer Deltas by Magnitude').click();
+    await description.filter({ hasText: 'largest first · relative' }).waitFor();
+    await button('Show Absolute ‖Δ‖').click();
+    await description.filter({ hasText: 'largest first · absolute' }).waitFor();
+    await button('Sort Layer Deltas by Layer Order').click();
+    await button('Show Relative Change').click();
+    await description.filter({ hasText: 'by layer · relative' }).waitFor();
+    await button('Sort Layer Deltas by Magnitude').waitFor();
+  });
   await shot('ui-03-views.png');
 
   // (4) The chart panel, from the view's title bar.
@@ -370,7 +373,7 @@ try {
     const icon = await page.locator('.monaco-list-row.selected', { hasText: 'Layer 1' }).locator('.custom-view-tree-node-item-icon').evaluate((e) => getComputedStyle(e).backgroundImage);
     if (!/heat(\/|%2F)(dark|light)-\d\.svg/.test(icon)) throw new Error(`selected row icon: ${icon}`);
   });
-  await shot('ui-04-chart.png');
+  await shot('ui-04-chart.png', 'tree-and-chart');
 
   // (4b) The chart reflows when the panel changes width: widen the side bar (the chart gets
   // narrower), then narrow it again; the LM head and final norm bars stay inside the visible width.
@@ -452,6 +455,10 @@ try {
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (1/4)' }).waitFor();
     await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'tiny-base → tiny-chat' }).waitFor();
   });
+  await check('the source step\'s explanations are not cut off', async () => {
+    const cut = await cutOffRows();
+    if (cut.length) throw new Error(`cut off: ${JSON.stringify(cut)}`);
+  });
   await shot('ui-07a-apply-source.png');
   await pickStep('Apply Chat Vector (1/4)');
   await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (2/4)' }).waitFor();
@@ -467,7 +474,11 @@ try {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'vocabularies differ' }).waitFor();
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'special token' }).waitFor();
   });
-  await shot('ui-07-apply-options.png');
+  await check('no option explanation is cut off', async () => {
+    const cut = await cutOffRows();
+    if (cut.length) throw new Error(`cut off: ${JSON.stringify(cut)}`);
+  });
+  await shot('ui-07-apply-options.png', 'apply-flow');
   // Unticking "Skip embeddings" although the vocabularies differ is stopped before anything runs.
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Skip embeddings' }).first().click();
   await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
@@ -523,7 +534,7 @@ try {
   await check('a squiggle under the indentation mistake', () => editor.locator('.squiggly-error').first().waitFor({ timeout: 30_000 }));
   await palette('View: Toggle Problems'); // the panel has not been opened in this walk
   await check('the Problems panel explains it', () => page.locator('.markers-panel .monaco-list-row', { hasText: 'is not inside' }).first().waitFor({ timeout: 30_000 }));
-  await shot('ui-12-recipe.png');
+  await shot('ui-12-recipe.png', 'recipe-codelens');
 
   // (10) The Explorer: one "Chat Vector" submenu, only on checkpoints.
   await page.keyboard.press('Escape');
