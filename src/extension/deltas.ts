@@ -60,11 +60,7 @@ export class Comparison {
     });
     // Within a layer, the order a block runs its modules (q, k, v, o, gate, up, down …; the
     // heatmap's columns), then by name: "order" sorting lists them as the chart does.
-    const rank = (m: string) => {
-      const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
-      return i < 0 ? CHART_MODULE_COLUMNS.length : i;
-    };
-    for (const g of this.groups) g.tensors.sort((x, y) => rank(x.tensor.module) - rank(y.tensor.module) || x.tensor.name.localeCompare(y.tensor.name));
+    for (const g of this.groups) g.tensors.sort((x, y) => moduleRank(x.tensor.module) - moduleRank(y.tensor.module) || x.tensor.name.localeCompare(y.tensor.name));
   }
 
   get title(): string {
@@ -118,6 +114,12 @@ export class Comparison {
       scale: { relative: this.scaleMax('relative'), absolute: this.scaleMax('absolute') },
     };
   }
+}
+
+/** A module kind's place in a block (the heatmap's column order); unknown kinds last. */
+function moduleRank(m: string): number {
+  const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
+  return i < 0 ? CHART_MODULE_COLUMNS.length : i;
 }
 
 export function groupKey(role: string, layer: number | null): string {
@@ -206,10 +208,12 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
       item.description = deltaDescription(g.deltaNorm, g.relative, this.valueMode);
       item.iconPath = this.heatIcon(measure(g, this.valueMode));
       item.contextValue = g.role === 'layer' ? 'deltaLayer' : 'deltaGroup';
-      item.tooltip = statsTooltip(g.label, g, [
-        ['Tensors', String(node.tensors.length)],
-        ...g.modules.map((m): [string, string] => [`${m.module} ‖Δ‖ / rel.`, `${formatNorm(m.deltaNorm)} / ${formatPercent(m.relative)}`]),
-      ]);
+      item.tooltip = statsTooltip(g.label, g, [['Tensors', String(node.tensors.length)]]);
+      if (g.modules.length) {
+        // One narrow table per module kind (the heatmap's columns), not a "q ‖Δ‖ / rel." row each.
+        item.tooltip.appendMarkdown('\n\n| module | ‖Δ‖ | ‖Δ‖ / ‖A‖ |\n|:--|--:|--:|\n');
+        for (const m of [...g.modules].sort((x, y) => moduleRank(x.module) - moduleRank(y.module))) item.tooltip.appendMarkdown(`| ${escapeMd(printable(m.module))} | ${escapeMd(formatNorm(m.deltaNorm))} | ${escapeMd(formatPercent(m.relative))} |\n`);
+      }
       return item;
     }
     const t = node.tensor;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global document, getComputedStyle -- functions passed to evaluate() run in the browser page */
+/* global document, getComputedStyle, window -- functions passed to evaluate() run in the browser page */
 // Headless driver of a real VS Code: code-server (VS Code's server, Node extension host and web
 // workbench, from npm) in Debian's chromium through playwright-core.
 //
@@ -334,6 +334,20 @@ try {
     await button('Sort Layer Deltas by Magnitude').waitFor();
   });
   await shot('ui-03-views.png');
+  // A layer's tooltip (every statistic and the module kinds) fits the window without scrolling.
+  await row('Layer 2').hover();
+  const hover = page.locator('.monaco-hover', { hasText: 'cos(A, B)' }).first();
+  await check('a layer row\'s tooltip fits the window, nothing scrolled away', async () => {
+    await hover.waitFor({ timeout: 10_000 });
+    const fit = await hover.evaluate((h) => ({
+      box: h.getBoundingClientRect().toJSON(),
+      height: window.innerHeight,
+      scrolled: [h, ...h.querySelectorAll('*')].filter((e) => e.scrollHeight > e.clientHeight + 1 && /auto|scroll|hidden/.test(getComputedStyle(e).overflowY)).length,
+    }));
+    if (fit.box.top < 0 || fit.box.bottom > fit.height || fit.scrolled) throw new Error(`tooltip does not fit: ${JSON.stringify(fit)}`);
+  });
+  await shot('ui-03b-layer-tooltip.png');
+  await page.mouse.move(800, 892);
 
   // (4) The chart panel, from the view's title bar.
   await page.locator('.pane-header', { hasText: 'Layer Deltas' }).hover();
