@@ -208,7 +208,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
       item.description = deltaDescription(g.deltaNorm, g.relative, this.valueMode);
       item.iconPath = this.heatIcon(measure(g, this.valueMode));
       item.contextValue = g.role === 'layer' ? 'deltaLayer' : 'deltaGroup';
-      item.tooltip = statsTooltip(g.label, g, [['Tensors', String(node.tensors.length)]]);
+      item.tooltip = statsTooltip(`${g.label} — ${node.tensors.length} tensor${node.tensors.length === 1 ? '' : 's'}`, g, []);
       if (g.modules.length) {
         // One narrow table per module kind (the heatmap's columns), not a "q ‖Δ‖ / rel." row each.
         item.tooltip.appendMarkdown('\n\n| module | ‖Δ‖ | ‖Δ‖ / ‖A‖ |\n|:--|--:|--:|\n');
@@ -278,17 +278,16 @@ export function shortName(name: string): string {
 function statsTooltip(title: string, s: Stats, extra: readonly [string, string][]): vscode.MarkdownString {
   const md = new vscode.MarkdownString();
   md.appendMarkdown(`**${escapeMd(printable(title))}**\n\n| statistic | value |\n|:--|--:|\n`);
+  // Paired rows (‖A‖ · ‖B‖, max · mean) keep a layer's tooltip, with its module table, inside the
+  // hover's height: VS Code scrolls a taller hover and the last module kinds were out of sight.
   const rows: [string, string][] = [
     ['‖Δ‖', formatNorm(s.deltaNorm)],
     ['‖Δ‖ / ‖A‖', formatPercent(s.relative)],
-    ['‖A‖', formatNorm(s.normA)],
-    ['‖B‖', formatNorm(s.normB)],
+    ['‖A‖ · ‖B‖', `${formatNorm(s.normA)} · ${formatNorm(s.normB)}`],
     ['cos(A, B)', Number.isFinite(s.cosine) ? s.cosine.toFixed(6) : 'n/a'],
-    ['max |Δ|', formatNorm(s.maxAbsDelta)],
-    ['mean |Δ|', formatNorm(s.meanAbsDelta)],
-    ['changed elements', formatPercent(s.changedFraction)],
-    ['elements', formatCount(s.elements)],
-    ['non-finite', String(s.nonFinite)],
+    ['max · mean |Δ|', `${formatNorm(s.maxAbsDelta)} · ${formatNorm(s.meanAbsDelta)}`],
+    ['elements changed', `${formatPercent(s.changedFraction)} of ${formatCount(s.elements)}`],
+    ...(s.nonFinite ? ([['non-finite', String(s.nonFinite)]] as [string, string][]) : []),
     ...extra,
   ];
   for (const [k, v] of rows) md.appendMarkdown(`| ${escapeMd(k)} | ${escapeMd(printable(v))} |\n`);

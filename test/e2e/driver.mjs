@@ -569,6 +569,9 @@ try {
     if (await menuItem('Set as Base').count()) throw new Error('the role items are not inside the submenu');
     await menuItem('Chat Vector').first().hover();
     for (const t of ['Set as Base', 'Set as Chat', 'Set as Target', 'Inspect Checkpoint', 'Compare with']) await menuItem(t).first().waitFor();
+    // tiny-base is the Base: its role is checked there too, not offered again.
+    await menuItem('Set as Base ✓').first().waitFor();
+    if (await menuItem(/^Set as Base$/).count()) throw new Error('"Set as Base" offered to the Base');
   });
   await shot('ui-13-explorer-submenu.png');
   await page.keyboard.press('Escape');
