@@ -23,7 +23,9 @@ const target = i > 0 ? process.argv[i + 1] : undefined;
 const copy = path.join(root, 'dist', 'webgpu');
 const llamaCopy = path.join(root, 'dist', 'node-llama-cpp');
 const llamaDeps = path.join(root, 'dist', 'node_modules');
-const args = ['package', '--no-dependencies', '--allow-missing-repository'];
+// --no-rewrite-relative-links: the README's screenshots (media/screenshots/) stay relative links;
+// without a repository URL vsce would refuse to rewrite them.
+const args = ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links'];
 let ignoreFile;
 let readme;
 

@@ -59,5 +59,18 @@ function dropOutputToClosedStreams(): void {
   }
 }
 
+/**
+ * CHATVEC_LINGER_MS (set by the extension's `chatvec` task): stay this long after the command ends
+ * before exiting. VS Code's task system stops feeding terminal lines to the problem matcher 100 ms
+ * after the process exits, and a busy window renders the last lines later than that: the
+ * `file:line:col: error:` lines printed just before exiting were lost.
+ */
+function lingerMs(): number {
+  const ms = Number(process.env.CHATVEC_LINGER_MS);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 10_000) : 0;
+}
+
 dropOutputToClosedStreams();
-void buildProgram().parseAsync(process.argv);
+void buildProgram()
+  .parseAsync(process.argv)
+  .then(() => lingerMs() && new Promise((r) => setTimeout(r, lingerMs())));

@@ -33,6 +33,12 @@ const setRole = (role: Role) => async (ctx: Ctx, arg?: unknown) => {
   ctx.store.scheduleRefresh(0);
 };
 
+/** The checked twin of "Set as <role>" on the checkpoint that holds it: clicking it clears the role. */
+const unsetRole = (role: Role) => async (ctx: Ctx, arg?: unknown) => {
+  const p = pathOf(arg);
+  if (p && ctx.roles.get(role) === p) await ctx.roles.set(role, undefined);
+};
+
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'chatVector.extractChatVector': { writes: true, run: (ctx, arg) => extractFlow(ctx, arg) },
   'chatVector.applyChatVector': { writes: true, run: (ctx, arg) => applyFlow(ctx, arg) },
@@ -54,6 +60,9 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'chatVector.setAsBase': { run: setRole('base') },
   'chatVector.setAsChat': { run: setRole('chat') },
   'chatVector.setAsTarget': { run: setRole('target') },
+  'chatVector.unsetAsBase': { run: unsetRole('base') },
+  'chatVector.unsetAsChat': { run: unsetRole('chat') },
+  'chatVector.unsetAsTarget': { run: unsetRole('target') },
   'chatVector.clearRole': {
     run: async (ctx, arg) => {
       const p = pathOf(arg);

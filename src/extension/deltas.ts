@@ -60,11 +60,7 @@ export class Comparison {
     });
     // Within a layer, the order a block runs its modules (q, k, v, o, gate, up, down …; the
     // heatmap's columns), then by name: "order" sorting lists them as the chart does.
-    const rank = (m: string) => {
-      const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
-      return i < 0 ? CHART_MODULE_COLUMNS.length : i;
-    };
-    for (const g of this.groups) g.tensors.sort((x, y) => rank(x.tensor.module) - rank(y.tensor.module) || x.tensor.name.localeCompare(y.tensor.name));
+    for (const g of this.groups) g.tensors.sort((x, y) => moduleRank(x.tensor.module) - moduleRank(y.tensor.module) || x.tensor.name.localeCompare(y.tensor.name));
   }
 
   get title(): string {
@@ -118,6 +114,12 @@ export class Comparison {
       scale: { relative: this.scaleMax('relative'), absolute: this.scaleMax('absolute') },
     };
   }
+}
+
+/** A module kind's place in a block (the heatmap's column order); unknown kinds last. */
+function moduleRank(m: string): number {
+  const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
+  return i < 0 ? CHART_MODULE_COLUMNS.length : i;
 }
 
 export function groupKey(role: string, layer: number | null): string {
@@ -206,10 +208,12 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
       item.description = deltaDescription(g.deltaNorm, g.relative, this.valueMode);
       item.iconPath = this.heatIcon(measure(g, this.valueMode));
       item.contextValue = g.role === 'layer' ? 'deltaLayer' : 'deltaGroup';
-      item.tooltip = statsTooltip(g.label, g, [
-        ['Tensors', String(node.tensors.length)],
-        ...g.modules.map((m): [string, string] => [`${m.module} ‖Δ‖ / rel.`, `${formatNorm(m.deltaNorm)} / ${formatPercent(m.relative)}`]),
-      ]);
+      item.tooltip = statsTooltip(`${g.label} — ${node.tensors.length} tensor${node.tensors.length === 1 ? '' : 's'}`, g, []);
+      if (g.modules.length) {
+        // One narrow table per module kind (the heatmap's columns), not a "q ‖Δ‖ / rel." row each.
+        item.tooltip.appendMarkdown('\n\n| module | ‖Δ‖ | ‖Δ‖ / ‖A‖ |\n|:--|--:|--:|\n');
+        for (const m of [...g.modules].sort((x, y) => moduleRank(x.module) - moduleRank(y.module))) item.tooltip.appendMarkdown(`| ${escapeMd(printable(m.module))} | ${escapeMd(formatNorm(m.deltaNorm))} | ${escapeMd(formatPercent(m.relative))} |\n`);
+      }
       return item;
     }
     const t = node.tensor;
@@ -274,17 +278,16 @@ export function shortName(name: string): string {
 function statsTooltip(title: string, s: Stats, extra: readonly [string, string][]): vscode.MarkdownString {
   const md = new vscode.MarkdownString();
   md.appendMarkdown(`**${escapeMd(printable(title))}**\n\n| statistic | value |\n|:--|--:|\n`);
+  // Paired rows (‖A‖ · ‖B‖, max · mean) keep a layer's tooltip, with its module table, inside the
+  // hover's height: VS Code scrolls a taller hover and the last module kinds were out of sight.
   const rows: [string, string][] = [
     ['‖Δ‖', formatNorm(s.deltaNorm)],
     ['‖Δ‖ / ‖A‖', formatPercent(s.relative)],
-    ['‖A‖', formatNorm(s.normA)],
-    ['‖B‖', formatNorm(s.normB)],
+    ['‖A‖ · ‖B‖', `${formatNorm(s.normA)} · ${formatNorm(s.normB)}`],
     ['cos(A, B)', Number.isFinite(s.cosine) ? s.cosine.toFixed(6) : 'n/a'],
-    ['max |Δ|', formatNorm(s.maxAbsDelta)],
-    ['mean |Δ|', formatNorm(s.meanAbsDelta)],
-    ['changed elements', formatPercent(s.changedFraction)],
-    ['elements', formatCount(s.elements)],
-    ['non-finite', String(s.nonFinite)],
+    ['max · mean |Δ|', `${formatNorm(s.maxAbsDelta)} · ${formatNorm(s.meanAbsDelta)}`],
+    ['elements changed', `${formatPercent(s.changedFraction)} of ${formatCount(s.elements)}`],
+    ...(s.nonFinite ? ([['non-finite', String(s.nonFinite)]] as [string, string][]) : []),
     ...extra,
   ];
   for (const [k, v] of rows) md.appendMarkdown(`| ${escapeMd(k)} | ${escapeMd(printable(v))} |\n`);

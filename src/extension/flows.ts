@@ -165,10 +165,16 @@ export interface OptionPick extends vscode.QuickPickItem {
   readonly id: 'skipEmbed' | 'specialTokens';
 }
 
+/** "target 576 tokens, chat 512" when the vocabularies differ, else null (also when one is unknown). */
+export function vocabSizes(a: InspectReport, aName: string, b: InspectReport, bName: string): string | null {
+  if (a.vocabSize === null || b.vocabSize === null || a.vocabSize === b.vocabSize) return null;
+  return `${aName} ${a.vocabSize} tokens, ${bName} ${b.vocabSize}`;
+}
+
 /** Why embeddings should be skipped, or null when the vocabularies match. */
 export function vocabReason(target: InspectReport, other: InspectReport, otherName: string): string | null {
-  if (target.vocabSize === null || other.vocabSize === null || target.vocabSize === other.vocabSize) return null;
-  return `vocabularies differ: target ${target.vocabSize} tokens, ${otherName} ${other.vocabSize}; embeddings and LM head are then taken from the target`;
+  const sizes = vocabSizes(target, 'target', other, otherName);
+  return sizes && `vocabularies differ: ${sizes}; embeddings and LM head are then taken from the target`;
 }
 
 export function skipDefault(s: Settings, reason: string | null): boolean {

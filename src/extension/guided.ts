@@ -23,6 +23,7 @@ import {
   siblingPath,
   skipDefault,
   vocabReason,
+  vocabSizes,
 } from './flows';
 import { untrainedSpecialTokens } from './specialTokens';
 import { BACK, type Step, Wizard } from './wizard';
@@ -165,7 +166,14 @@ export async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promi
     const reason = oReport ? vocabReason(tReport, oReport, x.source === 'vectors' ? 'vector' : 'chat') : null;
     const was = (id: OptionPick['id'], dflt: boolean) => (x.options ? x.options.includes(id) : dflt);
     const items: OptionPick[] = [
-      { id: 'skipEmbed', label: 'Skip embeddings', description: reason ? 'recommended: the vocabularies differ' : 'take embed_tokens and lm_head from the target', detail: reason ?? 'The vocabularies match.', picked: was('skipEmbed', skipDefault(s, reason)) },
+      // Each line short enough for the quick pick's width (nothing is cut off with "…"); the dialog says more.
+      {
+        id: 'skipEmbed',
+        label: 'Skip embeddings',
+        description: reason ? 'recommended: the vocabularies differ' : 'take embed_tokens and lm_head from the target',
+        detail: reason && oReport ? `${vocabSizes(tReport, 'target', oReport, x.source === 'vectors' ? 'vector' : 'chat')}: the target's embeddings and LM head are kept` : 'The vocabularies match.',
+        picked: was('skipEmbed', skipDefault(s, reason)),
+      },
     ];
     const chatForTokens = x.source === 'vectors' ? ctx.roles.get('chat') : x.chat;
     x.tokenMap = [];
@@ -176,11 +184,13 @@ export async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promi
       });
       if (rows.length) {
         x.tokenMap = rows.map((r) => [r.targetId, r.chatId]);
+        // The row ids (target ← chat) go to the log: in the pick they would be cut off.
+        ctx.log.info(`special tokens untrained in ${path.basename(x.target!)}: ${rows.map((r) => `${r.token} ${r.targetId} ← ${r.chatId}`).join(', ')}`);
         items.push({
           id: 'specialTokens',
           label: `Map ${rows.length} special token${rows.length > 1 ? 's' : ''} from the chat model`,
-          description: rows.map((r) => r.token).join(' '),
-          detail: `untrained in the target (rows near zero), used by the chat template: ${rows.map((r) => `${r.token} ${r.targetId} ← ${r.chatId}`).join(', ')}`,
+          description: rows.length > 3 ? `${rows.slice(0, 3).map((r) => r.token).join(' ')} …` : rows.map((r) => r.token).join(' '),
+          detail: 'untrained in the target (rows near zero), used by the chat template',
           picked: was('specialTokens', true),
         });
       }
@@ -267,7 +277,13 @@ export async function askExtract(ctx: Ctx, s: Settings): Promise<Omit<ExtractOpt
     const [rb, rc] = await Promise.all([inspectOf(ctx, x.base!), inspectOf(ctx, x.chat!)]);
     const reason = vocabReason(rb, rc, 'chat');
     const items: OptionPick[] = [
-      { id: 'skipEmbed', label: 'Skip embeddings', description: reason ? 'recommended: the vocabularies differ' : 'leave embed_tokens and lm_head out of the vector', detail: reason ?? 'The vocabularies match.', picked: x.skipEmbed ?? skipDefault(s, reason) },
+      {
+        id: 'skipEmbed',
+        label: 'Skip embeddings',
+        description: reason ? 'recommended: the vocabularies differ' : 'leave embed_tokens and lm_head out of the vector',
+        detail: reason ? `${vocabSizes(rb, 'base', rc, 'chat')}: embeddings and LM head are left out` : 'The vocabularies match.',
+        picked: x.skipEmbed ?? skipDefault(s, reason),
+      },
     ];
     for (;;) {
       const picked = await w.pickMany({ items, placeholder: 'Options (Space toggles, Enter continues)' });

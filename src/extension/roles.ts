@@ -66,5 +66,8 @@ export class RoleStore extends Disposable {
     const m = this.map;
     // Welcome views and menus read these (e.g. "Compare Base and Chat" only when both are set).
     await vscode.commands.executeCommand('setContext', 'chatVector.hasBaseAndChat', !!(m.base && m.chat));
+    // The Explorer's submenu checks the holder's role ("Set as Base ✓") with `resourcePath in
+    // chatVector.basePaths`; the Checkpoints view reads the row's contextValue instead.
+    for (const r of ROLES) await vscode.commands.executeCommand('setContext', `chatVector.${r}Paths`, m[r] ? { [m[r]]: true } : {});
   }
 }

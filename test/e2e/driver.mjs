@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global document, getComputedStyle -- functions passed to evaluate() run in the browser page */
+/* global document, getComputedStyle, window -- functions passed to evaluate() run in the browser page */
 // Headless driver of a real VS Code: code-server (VS Code's server, Node extension host and web
 // workbench, from npm) in Debian's chromium through playwright-core.
 //
@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 import { chromium } from 'playwright-core';
+import { uiHelpers } from './uiPage.mjs';
 
 const [mode, ...rest] = process.argv.slice(2);
 const opt = {};
@@ -251,41 +252,7 @@ if (mode === 'tests') {
 }
 
 // ---------- ui mode ----------
-const shots = [];
-async function shot(name) {
-  await page.waitForTimeout(400); // let animations settle
-  const p = path.join(outDir, name);
-  await page.screenshot({ path: p });
-  shots.push(name);
-  log(`screenshot ${path.relative(process.cwd(), p)}`);
-}
-const quickInputBox = page.locator('.quick-input-widget .quick-input-box input');
-async function palette(title, shotName) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  await quickInputBox.waitFor({ state: 'visible' });
-  await quickInputBox.fill(`>${title}`);
-  // The row whose label starts with the title (not a longer command that merely contains it).
-  const match = page.locator(`.quick-input-list .monaco-list-row[aria-label^="${title}"]`).first();
-  await match.waitFor();
-  if (shotName) await shot(shotName);
-  await match.click();
-}
-/** Waits for a quick pick step by its title, filters it, and accepts the first match. */
-async function pickStep(titlePart, filter, rowText) {
-  await page.locator('.quick-input-widget .quick-input-title', { hasText: titlePart }).waitFor({ state: 'visible' });
-  if (filter !== undefined) await quickInputBox.fill(filter);
-  if (rowText) await page.locator('.quick-input-list .monaco-list-row', { hasText: rowText }).first().waitFor();
-  await page.waitForTimeout(150); // the list re-filters after typing
-  await page.keyboard.press('Enter');
-}
-const toast = (text) => page.locator('.notification-toast', { hasText: text }).first();
-const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
-const webview = () => page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
-async function check(what, fn) {
-  await fn();
-  log(`OK ${what}`);
-}
+const { shots, shot, quickInputBox, palette, pickStep, toast, row, webview, cutOffRows, check } = uiHelpers(page, { outDir, log });
 
 try {
   log(`opening ${url}`);
@@ -322,6 +289,27 @@ try {
     await row('tiny-cp').locator('.codicon-target').waitFor();
   });
   await page.keyboard.press('Escape');
+  // The role menu checks the row's role ("Set as Target ✓") instead of offering it again; the
+  // checked item clears it and the status bar says what changed.
+  const menuLabel = (text) => page.locator('.context-view .monaco-menu .action-label', { hasText: text });
+  await row('tiny-cp').click({ button: 'right' });
+  await check('the role menu marks the current role and offers the others', async () => {
+    await menuLabel('Set as Target ✓').first().waitFor();
+    for (const t of ['Set as Base', 'Set as Chat']) await menuLabel(new RegExp(`^${t}$`)).first().waitFor();
+    if (await menuLabel(/^Set as Target$/).count()) throw new Error('"Set as Target" offered to the Target');
+  });
+  await shot('ui-02b-role-menu.png');
+  await menuLabel('Set as Target ✓').first().click();
+  await check('clicking the checked role clears it and says so; the row keeps its place', async () => {
+    await page.locator('.statusbar-item', { hasText: 'tiny-cp is no longer Target' }).first().waitFor();
+    await page.locator('.monaco-list-row[aria-label*="tiny-cp, Target"]').first().waitFor({ state: 'detached' });
+    await row('tiny-cp').locator('.codicon-package').waitFor();
+  });
+  await row('tiny-cp').click({ button: 'right' });
+  await menuLabel(/^Set as Target$/).first().waitFor();
+  await page.waitForTimeout(300); // a menu ignores a click in its first moments (the right-click's release)
+  await menuLabel(/^Set as Target$/).first().click();
+  await page.locator('.monaco-list-row[aria-label*="tiny-cp, Target"]').first().waitFor();
   await palette('Chat Vector: Compare Checkpoints…');
   await pickStep('Compare Checkpoints (1/2)', 'tiny-base', 'tiny-base');
   await check('"Nothing: … is a chat vector" is not offered for an ordinary model', async () => {
@@ -337,7 +325,36 @@ try {
   await layer3.click();
   await check('tensor rows with ‖Δ‖ and relative change', () => page.locator('.monaco-list-row', { hasText: 'self_attn.q_proj.weight' }).first().waitFor());
   await check('rows show relative change and ‖Δ‖', () => page.locator('.monaco-list-row .label-description', { hasText: '‖Δ‖' }).first().waitFor());
+  await check('the Layer Deltas view says its order and measure; its toggles swap button and description', async () => {
+    const header = page.locator('.pane-header', { hasText: 'Layer Deltas' });
+    const description = header.locator('.description');
+    const button = (label) => header.locator(`.action-item a[aria-label^="${label}"]`).first();
+    await description.filter({ hasText: 'by layer · relative' }).waitFor();
+    await header.hover();
+    await button('Sort Layer Deltas by Magnitude').click();
+    await description.filter({ hasText: 'largest first · relative' }).waitFor();
+    await button('Show Absolute ‖Δ‖').click();
+    await description.filter({ hasText: 'largest first · absolute' }).waitFor();
+    await button('Sort Layer Deltas by Layer Order').click();
+    await button('Show Relative Change').click();
+    await description.filter({ hasText: 'by layer · relative' }).waitFor();
+    await button('Sort Layer Deltas by Magnitude').waitFor();
+  });
   await shot('ui-03-views.png');
+  // A layer's tooltip (every statistic and the module kinds) fits the window without scrolling.
+  await row('Layer 2').hover();
+  const hover = page.locator('.monaco-hover', { hasText: 'cos(A, B)' }).first();
+  await check('a layer row\'s tooltip fits the window, nothing scrolled away', async () => {
+    await hover.waitFor({ timeout: 10_000 });
+    const fit = await hover.evaluate((h) => ({
+      box: h.getBoundingClientRect().toJSON(),
+      height: window.innerHeight,
+      scrolled: [h, ...h.querySelectorAll('*')].filter((e) => e.scrollHeight > e.clientHeight + 1 && /auto|scroll|hidden/.test(getComputedStyle(e).overflowY)).length,
+    }));
+    if (fit.box.top < 0 || fit.box.bottom > fit.height || fit.scrolled) throw new Error(`tooltip does not fit: ${JSON.stringify(fit)}`);
+  });
+  await shot('ui-03b-layer-tooltip.png');
+  await page.mouse.move(800, 892);
 
   // (4) The chart panel, from the view's title bar.
   await page.locator('.pane-header', { hasText: 'Layer Deltas' }).hover();
@@ -377,7 +394,7 @@ try {
     const icon = await page.locator('.monaco-list-row.selected', { hasText: 'Layer 1' }).locator('.custom-view-tree-node-item-icon').evaluate((e) => getComputedStyle(e).backgroundImage);
     if (!/heat(\/|%2F)(dark|light)-\d\.svg/.test(icon)) throw new Error(`selected row icon: ${icon}`);
   });
-  await shot('ui-04-chart.png');
+  await shot('ui-04-chart.png', 'tree-and-chart');
 
   // (4b) The chart reflows when the panel changes width: widen the side bar (the chart gets
   // narrower), then narrow it again; the LM head and final norm bars stay inside the visible width.
@@ -459,6 +476,10 @@ try {
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (1/4)' }).waitFor();
     await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'tiny-base → tiny-chat' }).waitFor();
   });
+  await check('the source step\'s explanations are not cut off', async () => {
+    const cut = await cutOffRows();
+    if (cut.length) throw new Error(`cut off: ${JSON.stringify(cut)}`);
+  });
   await shot('ui-07a-apply-source.png');
   await pickStep('Apply Chat Vector (1/4)');
   await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Apply Chat Vector (2/4)' }).waitFor();
@@ -474,7 +495,11 @@ try {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'vocabularies differ' }).waitFor();
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'special token' }).waitFor();
   });
-  await shot('ui-07-apply-options.png');
+  await check('no option explanation is cut off', async () => {
+    const cut = await cutOffRows();
+    if (cut.length) throw new Error(`cut off: ${JSON.stringify(cut)}`);
+  });
+  await shot('ui-07-apply-options.png', 'apply-flow');
   // Unticking "Skip embeddings" although the vocabularies differ is stopped before anything runs.
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Skip embeddings' }).first().click();
   await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
@@ -530,7 +555,7 @@ try {
   await check('a squiggle under the indentation mistake', () => editor.locator('.squiggly-error').first().waitFor({ timeout: 30_000 }));
   await palette('View: Toggle Problems'); // the panel has not been opened in this walk
   await check('the Problems panel explains it', () => page.locator('.markers-panel .monaco-list-row', { hasText: 'is not inside' }).first().waitFor({ timeout: 30_000 }));
-  await shot('ui-12-recipe.png');
+  await shot('ui-12-recipe.png', 'recipe-codelens');
 
   // (10) The Explorer: one "Chat Vector" submenu, only on checkpoints.
   await page.keyboard.press('Escape');
@@ -551,6 +576,9 @@ try {
     if (await menuItem('Set as Base').count()) throw new Error('the role items are not inside the submenu');
     await menuItem('Chat Vector').first().hover();
     for (const t of ['Set as Base', 'Set as Chat', 'Set as Target', 'Inspect Checkpoint', 'Compare with']) await menuItem(t).first().waitFor();
+    // tiny-base is the Base: its role is checked there too, not offered again.
+    await menuItem('Set as Base ✓').first().waitFor();
+    if (await menuItem(/^Set as Base$/).count()) throw new Error('"Set as Base" offered to the Base');
   });
   await shot('ui-13-explorer-submenu.png');
   await page.keyboard.press('Escape');

@@ -94,7 +94,7 @@ if [ "$SKIP" != ui ]; then
   step "5/6 UI walk in chromium on the installed .vsix"
   # The walk creates the demo itself; a big all-zero trio (sparse files) makes a job slow enough
   # to watch its progress and cancel it.
-  rm -rf "$OUT/ws-ui" "$OUT"/ui-*.png; mkdir -p "$OUT/ws-ui"
+  rm -rf "$OUT/ws-ui" "$OUT"/ui-*.png "$OUT/readme"; mkdir -p "$OUT/ws-ui"
   node out/test/e2e/fixtures.js "$OUT/ws-ui/stress" 1536
   # The sparse stress files would read as 4.6 GB to any tool that archives e2e-results/.
   trap 'rm -rf "$OUT/ws-ui/stress"' EXIT

@@ -2,7 +2,7 @@
 // through the real CLI entry (TypeScript sources under tsx), produce valid checkpoints; --dry-run
 // prints the plan; a broken recipe fails with file:line:col messages and exit code 2.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +91,27 @@ describe('chatvec merge', () => {
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /broken\.yaml:5:5: error: `weight` is a parameter and must be under `parameters:`/);
     assert.ok(!fs.existsSync(out));
+  });
+
+  it('CHATVEC_LINGER_MS (the VS Code task) keeps the process alive after its last error line, exit code unchanged', async () => {
+    // VS Code's problem matcher stops reading 100 ms after the task's process exits.
+    const bad = path.join(root, 'examples', 'recipes', 'broken-linger.yaml');
+    fs.writeFileSync(bad, 'merge_method: ties\nbase_model: ../../.chatvec-demo/tiny-base\nmodels:\n  - model: ../../.chatvec-demo/tiny-chat\n    weight: 0.5\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'merge', bad, '--out', path.join(root, 'out', 'linger')], {
+      cwd: repo,
+      env: { ...process.env, CHATVEC_LINGER_MS: '1500' },
+    });
+    let stderr = '';
+    let lastOutput = 0;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      lastOutput = Date.now();
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const gap = Date.now() - lastOutput;
+    assert.equal(status, 2, stderr);
+    assert.match(stderr, /broken-linger\.yaml:5:5: error: /);
+    assert.ok(gap >= 1400, `exited ${gap} ms after its last line`);
   });
 
   it('refuses to write without --out and to overwrite without --overwrite', () => {

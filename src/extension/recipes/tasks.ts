@@ -88,7 +88,8 @@ export class ChatvecTaskProvider extends Disposable implements vscode.TaskProvid
     // Under desktop VS Code process.execPath is Electron: this env makes it plain Node (as for the task host).
     const execution = new vscode.ProcessExecution(process.execPath, args, {
       ...(folder ? { cwd: folder.uri.fsPath } : {}),
-      env: { ELECTRON_RUN_AS_NODE: '1' },
+      // CHATVEC_LINGER_MS: the problem matcher must see the error lines printed just before exit (src/cli/main.ts).
+      env: { ELECTRON_RUN_AS_NODE: '1', CHATVEC_LINGER_MS: '1500' },
     });
     const task = new vscode.Task(def, scope, name ?? `merge ${def.recipe}`, TASK_TYPE, execution, [PROBLEM_MATCHER]);
     task.detail = `chatvec merge ${def.recipe} --out ${def.out}${def.overwrite ? ' --overwrite' : ''}`;

@@ -145,6 +145,16 @@ describe('Chat Vector in a real VS Code', function () {
     assert.deepEqual(await order(), before);
     await vscode.commands.executeCommand('chatVector.setAsChat', demo('chat'));
     assert.deepEqual(ctx.context.workspaceState.get('chatVector.roles'), { base: demo('base'), chat: demo('chat'), target: demo('cp') });
+    // The checked item ("Set as Target ✓", on the holder only) clears the role and says so; on
+    // another checkpoint it changes nothing.
+    await vscode.commands.executeCommand('chatVector.unsetAsTarget', demo('base'));
+    assert.equal(ctx.roles.get('target'), demo('cp'));
+    await vscode.commands.executeCommand('chatVector.unsetAsTarget', vscode.Uri.file(demo('cp')));
+    assert.equal(ctx.roles.get('target'), undefined);
+    assert.equal(ctx.roles.lastChange, 'tiny-cp is no longer Target.');
+    assert.deepEqual(await order(), before);
+    await vscode.commands.executeCommand('chatVector.setAsTarget', demo('cp'));
+    assert.deepEqual(ctx.context.workspaceState.get('chatVector.roles'), { base: demo('base'), chat: demo('chat'), target: demo('cp') });
   });
 
   it('inspects a checkpoint into a read-only Markdown document, opened as its preview', async () => {

@@ -324,6 +324,11 @@ describe('Merge recipes in the editor', function () {
       const diags = await waitFor('problem-matcher diagnostics', () => {
         const d = vscode.languages.getDiagnostics(taskBroken);
         return d.length >= 3 && d;
+      }).catch((e: unknown) => {
+        const all = vscode.languages.getDiagnostics().map(([u, ds]) => `${u.toString()}: ${ds.map((d) => `${d.source}@${d.range.start.line}`).join(',')}`);
+        // What the Problems panel holds instead, for the log of a failed run.
+        console.log(`diagnostics when the wait for ${taskBroken.toString()} timed out:\n${all.join('\n')}`);
+        throw e;
       });
       const weight = diags.find((d) => d.range.start.line === 6);
       assert.ok(weight, diags.map((d) => `${d.range.start.line}:${d.range.start.character} ${d.message}`).join('\n'));
