@@ -54,7 +54,7 @@ export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
   readDifference(t, tau);
   const r = randomizedLowRank(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
   const k = r.rank;
-  // linear: A = R (k × n), B = L (m × k). embedding: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
+  // linear: A = R (k × n), B = L (m × k). embedding, conv1d: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
   const [a, b] = t.layout === 'linear' ? [r.right, r.left] : [transpose(r.left, m, k), transpose(r.right, k, n)];
   const w = writerFor(t.out.file);
   w.writeAtSync(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), t.out.position);
