@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runRecipeFileAll } from '../../src/core/recipes/multiRecipe';
 import { checkRecipeText, loadRecipeFile } from '../../src/core/recipes/recipe';
 import { summarizePlan } from '../../src/core/recipes/summary';
 import { formatPlanSummary } from '../../src/protocol/planText';
@@ -192,6 +193,74 @@ models:
       const g = got.get(name)!.values;
       for (let i = 0; i < m.length; i++) assert.ok(Math.abs(g[i]! - (bv[i]! + m[i]!) / 2) <= 4 * 2 ** -24 * (Math.abs(bv[i]!) + Math.abs(m[i]!)) + 1e-30, `${name}[${i}]`);
     }
+  });
+
+  it('ties (the recipe kernels\' path) with one adapted model at density 1 gives the merged model', async () => {
+    const base = model(8, 'BF16');
+    const ad = adapterFor(80, 'BF16');
+    const out = await mergeRecipeText(dir, recipe(`
+merge_method: ties
+base_model: ${base}
+models:
+  - model: ${base}+${ad}
+    parameters: {weight: 1.0, density: 1.0}
+`));
+    const got = readAll(out);
+    const b = readAll(base);
+    // base + 1·(merged − base), merged already BF16: the sum is merged, within one BF16 ulp.
+    for (const [name, w] of mergedReference(base, ad)) assertRounded(got.get(name)!, w, b.get(name)!.values, name);
+  });
+
+  it('mergekit-multi: `name+adapter` is the earlier merge with the adapter merged in', async () => {
+    const base = model(9, 'F32');
+    const ad = adapterFor(90, 'F32');
+    const file = path.join(dir, `multi-${n++}.yaml`);
+    fs.writeFileSync(file, recipe(`
+name: first
+merge_method: passthrough
+models:
+  - model: ${base}
+    parameters: {weight: 1.0}
+dtype: float32
+---
+merge_method: passthrough
+models:
+  - model: first+${ad}
+`));
+    const out = fresh('multi-out');
+    await runRecipeFileAll(file, { out, threads: 2 });
+    const got = readAll(out);
+    const b = readAll(base);
+    for (const [name, w] of mergedReference(base, ad)) assertRounded(got.get(name)!, w, b.get(name)!.values, name);
+  });
+
+  it('chat_vector: `base+adapter` as a chat model is the adapter as the chat vector; an adapter on another model is an error', async () => {
+    const base = model(11, 'F32');
+    const ad = adapterFor(110, 'F32');
+    const cp = model(12, 'F32');
+    const out = await mergeRecipeText(dir, recipe(`
+merge_method: chat_vector
+base_model: ${base}
+target_model: ${cp}
+chat_models:
+  - model: ${base}+${ad}
+    ratio: 1.0
+`));
+    const got = readAll(out);
+    const [B, C] = [readAll(base), readAll(cp)];
+    for (const [name, m] of mergedReference(base, ad)) {
+      const want = Float64Array.from(m, (x, i) => C.get(name)!.values[i]! + (x - B.get(name)!.values[i]!));
+      const g = got.get(name)!.values;
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(g[i]! - want[i]!) <= 2 ** -22 * (Math.abs(want[i]!) + Math.abs(m[i]!) + Math.abs(B.get(name)!.values[i]!)), `${name}[${i}]: ${g[i]} vs ${want[i]}`);
+    }
+    const bad = checkRecipeText(recipe(`
+merge_method: chat_vector
+base_model: ${base}
+target_model: ${cp}
+chat_models:
+  - model: ${cp}+${ad}
+`), { depth: 'headers' }).issues.filter((i) => i.severity === 'error');
+    assert.match(bad[0]!.message, /the adapter must be on the base model/);
   });
 
   it('dry run and diagnostics show the adapter: rank, alpha, what it changes', () => {
