@@ -11,8 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { runRecipeFileAll } from '../../src/core/recipes/multiRecipe';
 import { checkRecipeText, loadRecipeFile } from '../../src/core/recipes/recipe';
 import { summarizePlan } from '../../src/core/recipes/summary';
+import { readSafetensorsHeader } from '../../src/core/safetensors/reader';
 import { formatPlanSummary } from '../../src/protocol/planText';
 import { roundTo, roundToBits, ulpDistance } from './support/engineFixtures';
+import { fakeCommit, placeInCache } from './support/hubCacheFixture';
 import { loraFactors, loraTauReference, uniformValues, writeAdapter } from './support/loraFixtures';
 import { type FixtureTensor, mergeRecipeText, readAll, rng, writeModel } from './support/recipeFixtures';
 
@@ -261,6 +263,31 @@ chat_models:
   - model: ${cp}+${ad}
 `), { depth: 'headers' }).issues.filter((i) => i.severity === 'error');
     assert.match(bad[0]!.message, /the adapter must be on the base model/);
+  });
+
+  it('Hub ids on both sides (`org/model+org/adapter`) resolve offline in the hub cache', async () => {
+    const cache = fresh('hub');
+    const base = model(13, 'BF16');
+    const ad = adapterFor(130, 'BF16');
+    placeInCache(cache, 'org/model', fakeCommit('model'), base);
+    placeInCache(cache, 'org/adapter', fakeCommit('adapter'), ad);
+    const saved = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = cache;
+    try {
+      const out = await mergeRecipeText(dir, recipe(`
+merge_method: passthrough
+models:
+  - model: org/model+org/adapter
+`));
+      const got = readAll(out);
+      const b = readAll(base);
+      for (const [name, w] of mergedReference(base, ad)) assertRounded(got.get(name)!, w, b.get(name)!.values, name);
+      const meta = JSON.parse(readSafetensorsHeader(path.join(out, 'model.safetensors')).metadata!.chatvec!) as { models: string[]; hub_sources: Record<string, string> };
+      assert.deepEqual(Object.values(meta.hub_sources).sort(), [`org/adapter@${fakeCommit('adapter')}`, `org/model@${fakeCommit('model')}`]);
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = saved;
+    }
   });
 
   it('dry run and diagnostics show the adapter: rank, alpha, what it changes', () => {
