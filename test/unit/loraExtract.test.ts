@@ -15,6 +15,7 @@ import { runApply } from '../../src/core/engine/apply';
 import { runExtract } from '../../src/core/engine/extract';
 import { ChatVecError } from '../../src/core/errors';
 import { readSafetensorsHeader } from '../../src/core/safetensors/reader';
+import { runDiff } from '../../src/core/stats/diff';
 import { CLI, ensureCli } from './support/builtCli';
 import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
@@ -444,6 +445,16 @@ describe('extract --rank on GPT-2 (Conv1D weights stored [in, out]): PEFT fan_in
     }
     const bias = O.get('h.0.attn.c_attn.bias')!.values;
     bias.forEach((x, i) => assert.equal(x, Math.fround(B.get('h.0.attn.c_attn.bias')!.values[i]! + p.tau.get('h.0.attn.c_attn.bias')!.v[i]!), `bias[${i}]`));
+  });
+
+  it('diff BASE ADAPTER finds the Conv1D weights under the file\'s `h.0.…` names: ‖(B·A)ᵀ‖ per weight', async () => {
+    const report = await runDiff({ a: p.base, b: out, threads: 2 });
+    for (const [m, rows, cols] of CONV) {
+      const t = report.tensors.find((x) => x.name === `${m}.weight`);
+      assert.ok(t, `${m}.weight is listed`);
+      const norm = Math.sqrt(frob2(conv1dProduct(m, rows, cols)));
+      assert.ok(Math.abs(t.deltaNorm - norm) <= 1e-5 * norm, `${m}: ‖Δ‖ ${t.deltaNorm} vs ${norm}`);
+    }
   });
 });
 
