@@ -10,14 +10,16 @@ export interface FoundCheckpoint {
   readonly kind: 'folder' | 'file';
   /** A chat-vector folder written by extract (chatvector.json), not a model. */
   readonly vector: boolean;
+  /** A PEFT LoRA adapter folder (adapter_config.json): usable as a chat vector. */
+  readonly adapter: boolean;
   /** The files that made it one (their sizes and times decide when it is inspected again). */
   readonly files: readonly string[];
 }
 
 /**
- * Groups the files of a search for `config.json`, `chatvector.json`, `*.safetensors` and
- * `*.safetensors.index.json` into checkpoints: a folder with an index, or with config.json (or
- * chatvector.json) and weights, is one checkpoint; other .safetensors files are each one. Files
+ * Groups the files of a search for `config.json`, `chatvector.json`, `adapter_config.json`,
+ * `*.safetensors` and `*.safetensors.index.json` into checkpoints: a folder with an index, or with
+ * config.json (or chatvector.json, or a PEFT adapter's adapter_config.json) and weights, is one checkpoint; other .safetensors files are each one. Files
  * under a dot-folder below `root` are skipped (atomic outputs are written into `.name.partial-…`
  * siblings and must not show up half-written). Sorted by path.
  */
@@ -34,9 +36,10 @@ export function groupCheckpointFiles(files: readonly string[], root?: string): F
     const weights = names.some((n) => n.endsWith('.safetensors'));
     const hasIndex = names.some((n) => n.endsWith('.safetensors.index.json'));
     const vector = names.includes('chatvector.json');
-    if (hasIndex || ((names.includes('config.json') || vector) && weights)) found.push({ path: dir, kind: 'folder', vector, files: list });
+    const adapter = names.includes('adapter_config.json');
+    if (hasIndex || ((names.includes('config.json') || vector || adapter) && weights)) found.push({ path: dir, kind: 'folder', vector, adapter, files: list });
     // Loose .safetensors files without a model folder around them (e.g. a LoRA-free delta).
-    else for (const f of list) if (f.endsWith('.safetensors')) found.push({ path: f, kind: 'file', vector: false, files: [f] });
+    else for (const f of list) if (f.endsWith('.safetensors')) found.push({ path: f, kind: 'file', vector: false, adapter: false, files: [f] });
   }
   return found.sort((a, b) => a.path.localeCompare(b.path));
 }

@@ -17,6 +17,8 @@ import { type FoundCheckpoint, groupCheckpointFiles, modelFolderRoots } from './
 import { Disposable } from './dispose';
 import { ROLE_ICON, ROLE_LABEL, type Role, type RoleStore } from './roles';
 
+type AdapterSummary = NonNullable<InspectReport['adapter']>;
+
 export interface CheckpointEntry {
   readonly uri: vscode.Uri;
   /** Absolute file-system path of the folder or the single .safetensors file. */
@@ -26,6 +28,8 @@ export interface CheckpointEntry {
   readonly kind: 'folder' | 'file';
   /** A chat-vector folder written by extract (chatvector.json), not a model. */
   readonly vector: boolean;
+  /** A PEFT LoRA adapter folder (adapter_config.json): usable as a chat vector. */
+  readonly adapter?: boolean;
   /** Set for a model of the Hugging Face hub cache (the path is its snapshot folder). */
   readonly hub?: CachedModel;
   /** Set for a checkpoint found in a folder of `chatVector.modelFolders` (that folder). */
@@ -41,7 +45,7 @@ export interface Inspector {
 
 /** Files that make a checkpoint; anything under a dot-folder is skipped (atomic outputs are
  * written into `.name.partial-…` siblings and must not show up half-written). */
-const INCLUDE = '**/{config.json,chatvector.json,*.safetensors,*.safetensors.index.json}';
+const INCLUDE = '**/{config.json,chatvector.json,adapter_config.json,*.safetensors,*.safetensors.index.json}';
 const EXCLUDE = '{**/node_modules/**,**/.*/**}';
 
 /** The dominant dtype of a checkpoint (by parameter count), e.g. "BF16" or "BF16+F32". */
@@ -133,7 +137,7 @@ export class CheckpointStore extends Disposable {
   private async discover(): Promise<void> {
     const files = await vscode.workspace.findFiles(INCLUDE, EXCLUDE, 20000);
     const groups = groupCheckpointFiles(files.filter((f) => !isHidden(f)).map((f) => f.fsPath));
-    const pairs = groups.map((g): [CheckpointEntry, FoundCheckpoint] => [entry(vscode.Uri.file(g.path), g.kind, g.vector), g]);
+    const pairs = groups.map((g): [CheckpointEntry, FoundCheckpoint] => [{ ...entry(vscode.Uri.file(g.path), g.kind, g.vector), ...(g.adapter ? { adapter: true } : {}) }, g]);
     pairs.sort(([a], [b]) => a.label.localeCompare(b.label));
     await Promise.all(pairs.map(([e, g]) => this.inspectInto(e, g.files)));
     const found = pairs.map(([e]) => e);
@@ -175,7 +179,7 @@ export class CheckpointStore extends Disposable {
       const entries = groups.filter((g) => !seen.has(g.path)).map((g): [CheckpointEntry, FoundCheckpoint] => {
         seen.add(g.path);
         const label = path.relative(root, g.path) || path.basename(g.path);
-        return [{ uri: vscode.Uri.file(g.path), path: g.path, label, kind: g.kind, vector: g.vector, modelFolder: root }, g];
+        return [{ uri: vscode.Uri.file(g.path), path: g.path, label, kind: g.kind, vector: g.vector, ...(g.adapter ? { adapter: true } : {}), modelFolder: root }, g];
       });
       await Promise.all(entries.map(([e, g]) => this.inspectInto(e, g.files)));
       out.push(...entries.map(([e]) => e));
@@ -267,7 +271,7 @@ export class CheckpointItem extends vscode.TreeItem {
     const r = entry.report;
     const parts: string[] = [];
     // Size facts first (they survive a narrow side bar); the role is the icon, the architecture is in the tooltip.
-    if (r) parts.push(formatCount(r.parameterCount), dtypeSummary(r), formatBytes(r.fileBytes), ...(entry.vector ? ['chat vector'] : []));
+    if (r) parts.push(formatCount(r.parameterCount), dtypeSummary(r), formatBytes(r.fileBytes), ...(r.adapter ? [adapterLabel(r.adapter)] : entry.vector ? ['chat vector'] : []));
     else if (entry.error) parts.push(`⚠ ${printable(entry.error)}`);
     else parts.push('…');
     this.description = parts.join(' · ');
@@ -277,7 +281,7 @@ export class CheckpointItem extends vscode.TreeItem {
       ? new vscode.ThemeIcon(ROLE_ICON[role][0], new vscode.ThemeColor(ROLE_ICON[role][1]))
       : entry.error
         ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
-        : new vscode.ThemeIcon(entry.vector ? 'symbol-operator' : entry.kind === 'folder' ? 'package' : 'file-binary');
+        : new vscode.ThemeIcon(entry.vector || entry.adapter ? 'symbol-operator' : entry.kind === 'folder' ? 'package' : 'file-binary');
     this.contextValue = `checkpoint${role ? `.${role}` : ''}`;
     this.resourceUri = entry.uri;
     this.tooltip = tooltipOf(entry, role);
@@ -294,7 +298,8 @@ function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownS
     return md;
   }
   const rows: [string, string][] = [
-    ['Kind', e.vector ? 'chat vector (τ = chat − base)' : e.hub ? 'Hugging Face cache snapshot' : e.kind === 'folder' ? 'model folder' : 'single file'],
+    ['Kind', r.adapter ? 'LoRA adapter (PEFT): τ = scale·B·A' : e.vector ? 'chat vector (τ = chat − base)' : e.hub ? 'Hugging Face cache snapshot' : e.kind === 'folder' ? 'model folder' : 'single file'],
+    ...(r.adapter ? adapterRows(r.adapter) : []),
     ...(e.hub ? ([['Commit', e.hub.commit], ['Snapshot', e.path]] as [string, string][]) : []),
     ['Architecture', r.architecture ?? '—'],
     ['Model family', r.family],
@@ -308,6 +313,22 @@ function tooltipOf(e: CheckpointEntry, role: Role | undefined): vscode.MarkdownS
   md.appendMarkdown('| | |\n|:--|--:|\n');
   for (const [k, v] of rows) md.appendMarkdown(`| ${k} | ${escapeMd(printable(v))} |\n`);
   return md;
+}
+
+/** "LoRA r=16 α=32": how an adapter shows in lists. */
+export function adapterLabel(a: AdapterSummary): string {
+  return `LoRA r=${a.rank}${a.otherRanks.length ? '…' : ''} α=${a.alpha}`;
+}
+
+/** The tooltip rows of an adapter: rank, alpha, targets, whole tensors, base model. */
+function adapterRows(a: AdapterSummary): [string, string][] {
+  return [
+    ['Rank', `${a.rank}${a.otherRanks.length ? ` (also ${a.otherRanks.join(', ')})` : ''}`],
+    ['Alpha', `${a.alpha}${a.rslora ? ' (rsLoRA: scale α/√r)' : ' (scale α/r)'}`],
+    ['Targets', `${a.targets.join(', ') || '—'} (${a.modules} matrices)`],
+    ...(a.fullTensors.length ? ([['Saved whole', String(a.fullTensors.length)]] as [string, string][]) : []),
+    ['Trained on', a.baseModel ?? '—'],
+  ];
 }
 
 export function escapeMd(s: string): string {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ApplyOptions, ExtractOptions, InspectReport, JobOutcome, JobResult } from '../protocol/taskHost';
-import { type CheckpointEntry, displayName, dtypeSummary } from './checkpoints';
+import { type CheckpointEntry, adapterLabel, displayName, dtypeSummary } from './checkpoints';
 import { readSettings, type Settings } from './config';
 import type { Comparison } from './deltas';
 import type { Ctx } from './ctx';
@@ -34,7 +34,7 @@ export interface CompareArgs {
   readonly b?: string | null;
 }
 /** What the commands accept as an argument (from tests, other extensions or tasks). */
-export type ExtractArgs = Pick<ExtractOptions, 'base' | 'chat' | 'out' | 'skipEmbed' | 'overwrite'>;
+export type ExtractArgs = Pick<ExtractOptions, 'base' | 'chat' | 'out' | 'skipEmbed' | 'overwrite' | 'rank' | 'energy'>;
 export type ApplyArgs = Pick<ApplyOptions, 'target' | 'vectors' | 'base' | 'chats' | 'ratios' | 'out' | 'skipEmbed' | 'specialTokens' | 'overwrite'>;
 export interface DemoArgs {
   readonly dir?: string;
@@ -60,7 +60,8 @@ export interface CheckpointPick extends vscode.QuickPickItem {
 
 function describe(e: CheckpointEntry, role: Role | undefined): string {
   const r = e.report;
-  const bits = [role ? ROLE_LABEL[role] : '', r ? `${e.vector ? 'chat vector' : (r.architecture ?? r.family)} · ${formatCount(r.parameterCount)} · ${dtypeSummary(r)} · ${formatBytes(r.fileBytes)}` : (e.error ?? '')];
+  const kind = (r: InspectReport) => (r.adapter ? adapterLabel(r.adapter) : e.vector ? 'chat vector' : (r.architecture ?? r.family));
+  const bits = [role ? ROLE_LABEL[role] : '', r ? `${kind(r)} · ${formatCount(r.parameterCount)} · ${dtypeSummary(r)} · ${formatBytes(r.fileBytes)}` : (e.error ?? '')];
   return bits.filter(Boolean).join(' · ');
 }
 
@@ -109,7 +110,7 @@ export async function pickCheckpoint(ctx: Ctx, o: CheckpointPickOptions): Promis
 export async function pickMany(ctx: Ctx, title: string, placeHolder: string): Promise<string[] | undefined> {
   const entries = await ctx.store.ready();
   // Chat-vector folders first: that is what this list is for.
-  const sorted = [...entries].sort((x, y) => Number(y.vector) - Number(x.vector) || x.label.localeCompare(y.label));
+  const sorted = [...entries].sort((x, y) => Number(y.vector || y.adapter) - Number(x.vector || x.adapter) || x.label.localeCompare(y.label));
   const items: CheckpointPick[] = sorted.map((e) => ({ label: displayName(e), description: describe(e, ctx.roles.roleOf(e.path)), detail: e.label, path: e.path }));
   items.push({ label: BROWSE, browse: true, alwaysShow: true });
   const picks = await vscode.window.showQuickPick<CheckpointPick>(items, { title, placeHolder, canPickMany: true, ignoreFocusOut: true });
@@ -213,7 +214,8 @@ export async function extractFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<Jo
   const s = readSettings();
   let o: ExtractOptions;
   if (isExtractArgs(arg)) {
-    o = { base: arg.base, chat: arg.chat, out: arg.out, skipEmbed: arg.skipEmbed, overwrite: arg.overwrite, ...jobCommon(s), ...(s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {}) };
+    const lowRank = arg.rank !== undefined ? { rank: arg.rank, ...(arg.energy !== undefined ? { energy: arg.energy } : {}) } : s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {};
+    o = { base: arg.base, chat: arg.chat, out: arg.out, skipEmbed: arg.skipEmbed, overwrite: arg.overwrite, ...jobCommon(s), ...lowRank };
   } else {
     const asked = await askExtract(ctx, s);
     if (!asked) return undefined;
@@ -221,8 +223,11 @@ export async function extractFlow(ctx: Ctx, arg?: unknown): Promise<JobResult<Jo
     if (overwrite === undefined) return undefined;
     o = { ...asked, overwrite };
   }
-  const r = await withSkipEmbeddingsRetry(ctx, o, () => ctx.jobs.run('extract', `Extracting chat vector ${path.basename(o.out)}`, o), (skip) => extractFlow(ctx, { base: o.base, chat: o.chat, out: o.out, overwrite: o.overwrite, skipEmbed: skip }));
-  finished(ctx, r, o.out, 'Chat vector extracted', null);
+  const what = o.rank !== undefined ? 'LoRA adapter extracted' : 'Chat vector extracted';
+  const r = await withSkipEmbeddingsRetry(ctx, o, () => ctx.jobs.run('extract', `Extracting ${o.rank !== undefined ? 'LoRA adapter' : 'chat vector'} ${path.basename(o.out)}`, o), (skip) =>
+    extractFlow(ctx, { base: o.base, chat: o.chat, out: o.out, overwrite: o.overwrite, skipEmbed: skip, rank: o.rank, energy: o.energy }),
+  );
+  finished(ctx, r, o.out, what, null);
   return r;
 }
 

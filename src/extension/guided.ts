@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { parseRankChoice } from '../protocol/rankChoice';
 import type { ApplyOptions, ExtractOptions } from '../protocol/taskHost';
 import type { Settings } from './config';
 import type { Ctx } from './ctx';
@@ -115,7 +116,7 @@ export async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promi
     const items: SourcePick[] = [
       ...(pair ? [{ id: 'roles' as const, label: `$(merge) ${path.basename(pair.base)} → ${path.basename(pair.chat)}`, description: 'Base and Chat', detail: 'τ = chat − base, computed on the fly; nothing extra is written' }] : []),
       { id: 'fused', label: pair ? '$(merge) Another base model and chat model…' : '$(merge) A base model and a chat model…', detail: 'pick both next; τ = chat − base, computed on the fly' },
-      { id: 'vectors', label: '$(symbol-operator) Extracted chat vector folder(s)…', detail: 'folders written by "Extract Chat Vector…"; each gets its own ratio' },
+      { id: 'vectors', label: '$(symbol-operator) Chat vector or LoRA adapter folder(s)…', detail: 'folders written by "Extract Chat Vector…", or PEFT LoRA adapters; each gets its own ratio' },
     ];
     const pick = await w.pick({ items, placeholder: 'Where does the chat vector come from?', active: items.find((i) => i.id === x.source) ?? items[0]! });
     if (pick === BACK || pick === undefined) return pick;
@@ -137,7 +138,7 @@ export async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promi
   );
   const vectors: Step<ApplyState> = async (w, x) => {
     // The multi-select pick of folders is its own dialog (Browse… may add more); Escape there goes back.
-    const v = await pickMany(ctx, `${w.title} (${w.step}/${w.total})`, 'One or more chat-vector folders (each gets its own ratio)');
+    const v = await pickMany(ctx, `${w.title} (${w.step}/${w.total})`, 'One or more chat-vector or LoRA adapter folders (each gets its own ratio)');
     if (!v) return BACK;
     x.vectors = v;
     return 'next';
@@ -242,11 +243,17 @@ interface ExtractState {
   source?: 'roles' | 'pick';
   base?: string;
   chat?: string;
+  /** 'full': τ exactly (chatvector.json folder); 'lowRank': a PEFT LoRA adapter (extract --rank). */
+  kind?: 'full' | 'lowRank';
+  rankText?: string;
   skipEmbed?: boolean;
   out?: string;
 }
 
-/** Extract's questions: base and chat (one confirmation when the roles are set), options, output folder. */
+/** What the rank field starts with: a common LoRA rank. */
+const DEFAULT_RANK_TEXT = '16';
+
+/** Extract's questions: base and chat (one confirmation when the roles are set), full or low-rank (and the rank), options, output folder. */
 export async function askExtract(ctx: Ctx, s: Settings): Promise<Omit<ExtractOptions, 'overwrite'> | undefined> {
   const st: ExtractState = {};
   const pair = rolePair(ctx);
@@ -273,6 +280,29 @@ export async function askExtract(ctx: Ctx, s: Settings): Promise<Omit<ExtractOpt
     (x) => x.chat,
     (x, p) => (x.chat = p ?? undefined),
   );
+  const kind: Step<ExtractState> = async (w, x) => {
+    const items = [
+      { id: 'full' as const, label: '$(symbol-operator) Full (exact)', detail: 'τ = chat − base for every tensor, as large as the model' },
+      { id: 'lowRank' as const, label: '$(layers) Low-rank adapter (rank …)', detail: 'a PEFT LoRA adapter (PEFT and vLLM load it); each matrix within 1 % of the best error at its rank' },
+    ];
+    const pick = await w.pick({ items, placeholder: 'Write the chat vector in full, or as a LoRA adapter?', active: items.find((i) => i.id === x.kind) ?? items[0]! });
+    if (pick === BACK || pick === undefined) return pick;
+    x.kind = pick.id;
+    return 'next';
+  };
+  const rank: Step<ExtractState> = async (w, x) => {
+    const v = await w.input({
+      prompt: 'Rank per matrix (e.g. 16), or a largest rank and the energy each matrix keeps (e.g. 64 @ 0.9: the fewest components holding 90 % of ‖τ‖²)',
+      value: x.rankText ?? DEFAULT_RANK_TEXT,
+      validate: (t) => {
+        const c = parseRankChoice(t);
+        return typeof c === 'string' ? c : undefined;
+      },
+    });
+    if (v === BACK || v === undefined) return v;
+    x.rankText = v;
+    return 'next';
+  };
   const options: Step<ExtractState> = async (w, x) => {
     const [rb, rc] = await Promise.all([inspectOf(ctx, x.base!), inspectOf(ctx, x.chat!)]);
     const reason = vocabReason(rb, rc, 'chat');
@@ -296,10 +326,16 @@ export async function askExtract(ctx: Ctx, s: Settings): Promise<Omit<ExtractOpt
       return 'next';
     }
   };
-  const output = outputStep<ExtractState>((x) => siblingPath(x.chat!, '-vector'));
-  const done = await Wizard.run('Extract Chat Vector', st, (x) => [...(pair ? [source] : []), ...(!pair || x.source === 'pick' ? [base, chat] : []), options, output]);
+  const output = outputStep<ExtractState>((x) => siblingPath(x.chat!, x.kind === 'lowRank' ? '-lora' : '-vector'));
+  const done = await Wizard.run('Extract Chat Vector', st, (x) => [...(pair ? [source] : []), ...(!pair || x.source === 'pick' ? [base, chat] : []), kind, ...(x.kind === 'lowRank' ? [rank] : []), options, output]);
   if (!done || !st.base || !st.chat || !st.out) return undefined;
-  return { base: st.base, chat: st.chat, out: st.out, skipEmbed: !!st.skipEmbed, ...jobCommon(s), ...(s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {}) };
+  const common = { base: st.base, chat: st.chat, out: st.out, skipEmbed: !!st.skipEmbed, ...jobCommon(s) };
+  if (st.kind === 'lowRank') {
+    // An adapter's factors are float32 (the accuracy rule is measured on them): no output dtype.
+    const c = parseRankChoice(st.rankText ?? DEFAULT_RANK_TEXT);
+    return typeof c === 'string' ? undefined : { ...common, rank: c.rank, ...(c.energy !== undefined ? { energy: c.energy } : {}) };
+  }
+  return { ...common, ...(s.outputDtype !== 'auto' ? { dtype: s.outputDtype } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ export function formatPlanSummary(s: PlanSummary, verbose = false): string {
     `reads:        ${reads.join(', ')}`,
     `estimate:     ~${formatDuration(s.estimatedSeconds)} on ${s.threads} thread${s.threads === 1 ? '' : 's'}, ~${formatBytes(s.estimatedMemoryBytes)} memory (rough)`,
   ];
+  if (s.adapters?.length) lines.push('', 'adapters (merged in as read):', ...s.adapters.map((a) => `  - ${printable(a)}`));
   if (s.layerMap?.length) {
     lines.push('', 'layers (output ← model):');
     const span = ([a, b]: readonly [number, number]) => (b - a === 1 ? `${a}` : `${a}–${b - 1}`);

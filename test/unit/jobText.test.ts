@@ -1,7 +1,7 @@
 // What the extension says when a job ends, and where a job's warnings land in a recipe.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { countOf, isVocabularyMismatch, jobDoneMessage, recipeWarningRanges, uiErrorText, userFacingHostText } from '../../src/protocol/jobText';
+import { countOf, isVocabularyMismatch, jobDoneMessage, lowRankText, recipeWarningRanges, uiErrorText, userFacingHostText } from '../../src/protocol/jobText';
 
 const facts = { tensorCount: 39, bytesWritten: 501_234, seconds: 0.123, backend: 'cpu (2 threads)', warnings: [] as string[] };
 
@@ -16,6 +16,15 @@ describe('job completion text', () => {
   it('says where it ran without nested parentheses, and "1 tensor"', () => {
     assert.equal(jobDoneMessage('Chat vector applied', 'out', facts), 'Chat vector applied: out — 39 tensors, 501 kB in 0.1 s on cpu (2 threads).');
     assert.equal(jobDoneMessage('Extracted', 'v', { ...facts, tensorCount: 1 }), 'Extracted: v — 1 tensor, 501 kB in 0.1 s on cpu (2 threads).');
+  });
+
+  it('extract --rank: says how much of τ the adapter captured', () => {
+    const lowRank = { matrices: 12, energy: 0.934149, relativeError: 0.256712 };
+    assert.equal(
+      jobDoneMessage('LoRA adapter extracted', 'a', { ...facts, lowRank }),
+      'LoRA adapter extracted: a — 39 tensors, 501 kB in 0.1 s on cpu (2 threads); 12 matrices factored: 93.41 % of the energy captured, relative error 25.67 %.',
+    );
+    assert.equal(lowRankText({ matrices: 1, energy: 1, relativeError: 0 }), '1 matrix factored: 100.00 % of the energy captured, relative error 0.00 %');
   });
 
   it('quotes the first warning, shortened, and counts the others', () => {

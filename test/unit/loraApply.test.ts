@@ -16,6 +16,7 @@ import { runApply } from '../../src/core/engine/apply';
 import { ChatVecError } from '../../src/core/errors';
 import { runDiff } from '../../src/core/stats/diff';
 import { CLI, ensureCli } from './support/builtCli';
+import { loraFactors, loraTauReference, uniformValues, writeAdapter } from './support/loraFixtures';
 import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
 let dir: string;
@@ -26,7 +27,7 @@ before(() => {
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const fresh = (name: string) => path.join(dir, `${name}-${n++}`);
 
-const values = (count: number, r: () => number) => Array.from({ length: count }, () => 2 * r() - 1);
+const values = uniformValues;
 
 const D = 8;
 const V = 16;
@@ -47,43 +48,9 @@ function model(seed: number, shapes: [string, number[]][] = MODEL): string {
   return writeModel(fresh('model'), shapes.map(([name, shape]) => ({ name, shape, values: values(shape.reduce((a, b) => a * b, 1), r) })));
 }
 
-/** Writes a PEFT adapter folder: adapter_config.json and adapter_model.safetensors with `tensors`. */
-function adapter(config: Record<string, unknown>, tensors: FixtureTensor[]): string {
-  const d = fresh('adapter');
-  writeModel(d, tensors);
-  fs.rmSync(path.join(d, 'config.json'));
-  fs.renameSync(path.join(d, 'model.safetensors'), path.join(d, 'adapter_model.safetensors'));
-  fs.writeFileSync(path.join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, ...config }));
-  return d;
-}
-
-/** Factors of `module` with rank r for a [rows, cols] weight: A [r, cols], B [rows, r] (or A [r, rows], B [cols, r] transposed). */
-function factors(prefix: string, r: number, rows: number, cols: number, seed: number, opts: { transposed?: boolean; dtype?: 'BF16' | 'F32'; suffix?: string; embedding?: boolean } = {}): FixtureTensor[] {
-  const g = rng(seed);
-  const [aShape, bShape] = opts.transposed ? [[r, rows], [cols, r]] : [[r, cols], [rows, r]];
-  const names = opts.embedding ? ['lora_embedding_A', 'lora_embedding_B'] : [`lora_A${opts.suffix ?? ''}.weight`, `lora_B${opts.suffix ?? ''}.weight`];
-  return [
-    { name: `${prefix}.${names[0]}`, shape: aShape, values: values(aShape[0]! * aShape[1]!, g), ...(opts.dtype ? { dtype: opts.dtype } : {}) },
-    { name: `${prefix}.${names[1]}`, shape: bShape, values: values(bShape[0]! * bShape[1]!, g), ...(opts.dtype ? { dtype: opts.dtype } : {}) },
-  ];
-}
-
-/** τ = scale·B·A (or its transpose) in float64 from the adapter's stored values. */
-function tauRef(ad: string, prefix: string, rows: number, cols: number, scale: number, transposed: boolean, names = ['lora_A.weight', 'lora_B.weight']): Float64Array {
-  const w = readAll(ad);
-  const a = w.get(`${prefix}.${names[0]}`)!;
-  const b = w.get(`${prefix}.${names[1]}`)!;
-  const r = a.shape[0]!;
-  const out = new Float64Array(rows * cols);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      let s = 0;
-      for (let k = 0; k < r; k++) s += transposed ? a.values[k * rows + i]! * b.values[j * r + k]! : b.values[i * r + k]! * a.values[k * cols + j]!;
-      out[i * cols + j] = scale * s;
-    }
-  }
-  return out;
-}
+const adapter = (config: Record<string, unknown>, tensors: FixtureTensor[]) => writeAdapter(fresh('adapter'), config, tensors);
+const factors = loraFactors;
+const tauRef = loraTauReference;
 
 function assertClose(got: Float64Array, want: Float64Array, what: string, rel = 2e-6): void {
   assert.equal(got.length, want.length, what);

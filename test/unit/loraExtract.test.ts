@@ -16,6 +16,7 @@ import { runApply } from '../../src/core/engine/apply';
 import { runExtract } from '../../src/core/engine/extract';
 import { ChatVecError } from '../../src/core/errors';
 import { readSafetensorsHeader } from '../../src/core/safetensors/reader';
+import { runDiff } from '../../src/core/stats/diff';
 import { CLI, ensureCli } from './support/builtCli';
 import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
@@ -122,7 +123,7 @@ interface Pair {
 }
 
 /** Writes base (random) and chat = base + τ; `vocabExtra` rows more in the chat's vocabulary tensors. */
-function pair(taus: [string, Mat | number[]][], seed: number, vocabExtra = 0): Pair {
+function pair(taus: [string, Mat | number[]][], seed: number, vocabExtra = 0, modelConfig: Record<string, unknown> = {}): Pair {
   const g = rng(seed);
   const baseT: FixtureTensor[] = [];
   const chatT: FixtureTensor[] = [];
@@ -135,8 +136,8 @@ function pair(taus: [string, Mat | number[]][], seed: number, vocabExtra = 0): P
     const extra = vocabExtra && /embed_tokens|lm_head/.test(name) ? Array.from({ length: vocabExtra * shape[1]! }, () => 2 * g() - 1) : [];
     chatT.push({ name, shape: extra.length ? [shape[0]! + vocabExtra, shape[1]!] : shape, values: [...b.map((x, i) => x + d[i]!), ...extra] });
   }
-  const base = writeModel(fresh('base'), baseT);
-  const chat = writeModel(fresh('chat'), chatT);
+  const base = writeModel(fresh('base'), baseT, modelConfig);
+  const chat = writeModel(fresh('chat'), chatT, modelConfig);
   const [B, C] = [readAll(base), readAll(chat)];
   const tau = new Map<string, Mat>();
   for (const [name, t] of taus) {
@@ -427,12 +428,83 @@ describe('extract --rank options', () => {
       await assert.rejects(runExtract({ base: p.base, chat: p.chat, out, threads: 1, ...o }), (e: unknown) => e instanceof ChatVecError && message.test(e.message), String(message));
       assert.ok(!fs.existsSync(out));
     }
-    // GPT-2 stores its linear layers transposed (Conv1D): PEFT would need fan_in_fan_out factors.
-    const g = rng(42);
-    const gpt2 = (d: string, shift: number) => writeModel(d, [{ name: 'transformer.h.0.attn.c_attn.weight', shape: [8, 24], values: Array.from({ length: 192 }, () => g() + shift) }], { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' });
-    const out = fresh('adapter');
-    await assert.rejects(runExtract({ base: gpt2(fresh('gpt2'), 0), chat: gpt2(fresh('gpt2'), 0.1), out, rank: 2, threads: 1 }), (e: unknown) => e instanceof ChatVecError && e.code === 'Unsupported' && /Conv1D/.test(e.message));
-    assert.ok(!fs.existsSync(out));
+  });
+});
+
+describe('extract --rank on GPT-2 (Conv1D weights stored [in, out]): PEFT fan_in_fan_out factors', () => {
+  const GPT2 = { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_layer: 1 };
+  // The Hub's gpt2 files name tensors `h.0.…`; PEFT names GPT2LMHeadModel's modules `transformer.h.0.…`.
+  const CONV: [string, number, number, number][] = [
+    ['h.0.attn.c_attn', D, 3 * D, 1],
+    ['h.0.attn.c_proj', D, D, 2],
+    ['h.0.mlp.c_fc', D, W, 3],
+    ['h.0.mlp.c_proj', W, D, 4],
+  ];
+  let p: Pair;
+  let out: string;
+  before(async () => {
+    p = pair(
+      [
+        ['wte.weight', noise(V, D, 5, 0.1)],
+        ...CONV.map(([m, rows, cols, seed]): [string, Mat] => [`${m}.weight`, withSpectrum(rows, cols, decay, seed)]),
+        ['h.0.attn.c_attn.bias', Array.from({ length: 3 * D }, (_, i) => 0.001 * i)],
+        ['ln_f.weight', Array.from({ length: D }, (_, i) => -0.002 * i)],
+      ],
+      11,
+      0,
+      GPT2,
+    );
+    out = fresh('adapter');
+    await runExtract({ base: p.base, chat: p.chat, out, rank: 4, threads: 2 });
+  });
+
+  /** (B·A)ᵀ from the stored lora_A [k, in] and lora_B [out, k], float64 (PEFT's transpose(B @ A, fan_in_fan_out)). */
+  function conv1dProduct(module: string, rows: number, cols: number): Float64Array {
+    const w = readAll(out);
+    const A = w.get(`base_model.model.transformer.${module}.lora_A.weight`)!;
+    const B = w.get(`base_model.model.transformer.${module}.lora_B.weight`)!;
+    assert.deepEqual([A.shape, B.shape], [[4, rows], [cols, 4]], `${module}: A [r, in], B [out, r]`);
+    const v = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let c = 0; c < 4; c++) v[i * cols + j] = v[i * cols + j]! + A.values[c * rows + i]! * B.values[j * 4 + c]!;
+    return v;
+  }
+
+  it('writes fan_in_fan_out: true, PEFT module names, and every Conv1D τ within 1 % of the optimal rank-4 error', () => {
+    const cfg = config(out);
+    assert.equal(cfg.fan_in_fan_out, true);
+    assert.deepEqual(cfg.target_modules, ['c_attn', 'c_fc', 'c_proj', 'wte']);
+    for (const [m, rows, cols] of CONV) {
+      const tau = p.tau.get(`${m}.weight`)!;
+      const e2 = frob2(sub(tau.v, conv1dProduct(m, rows, cols)));
+      const opt2 = optimal2(singularValues(tau), 4);
+      assert.ok(opt2 > 1e-6 * frob2(tau.v), `${m}: the fixture's optimal error is well above float32 rounding`);
+      assert.ok(Math.sqrt(e2) <= 1.01 * Math.sqrt(opt2), `${m}: error ${Math.sqrt(e2)} vs optimal ${Math.sqrt(opt2)}`);
+    }
+    assert.ok(readAll(out).has('base_model.model.transformer.wte.lora_embedding_A'), 'the embedding keeps lora_embedding_* (always transposed in PEFT)');
+    assert.deepEqual([...readAll(path.join(out, 'chatvec_deltas.safetensors')).keys()].sort(), ['h.0.attn.c_attn.bias', 'ln_f.weight']);
+  });
+
+  it('apply --vector reads it back: base + (B·A)ᵀ per Conv1D weight, the 1-D deltas exactly, against float64', async () => {
+    const applied = fresh('applied');
+    await runApply({ target: p.base, vectors: [out], out: applied, threads: 2 });
+    const [B, O] = [readAll(p.base), readAll(applied)];
+    for (const [m, rows, cols] of CONV) {
+      const want = conv1dProduct(m, rows, cols).map((x, i) => B.get(`${m}.weight`)!.values[i]! + x);
+      const got = O.get(`${m}.weight`)!.values;
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 2 ** -22 * (1 + Math.abs(want[i]!)), `${m}[${i}]: ${got[i]} vs ${want[i]}`);
+    }
+    const bias = O.get('h.0.attn.c_attn.bias')!.values;
+    bias.forEach((x, i) => assert.equal(x, Math.fround(B.get('h.0.attn.c_attn.bias')!.values[i]! + p.tau.get('h.0.attn.c_attn.bias')!.v[i]!), `bias[${i}]`));
+  });
+
+  it('diff BASE ADAPTER finds the Conv1D weights under the file\'s `h.0.…` names: ‖(B·A)ᵀ‖ per weight', async () => {
+    const report = await runDiff({ a: p.base, b: out, threads: 2 });
+    for (const [m, rows, cols] of CONV) {
+      const t = report.tensors.find((x) => x.name === `${m}.weight`);
+      assert.ok(t, `${m}.weight is listed`);
+      const norm = Math.sqrt(frob2(conv1dProduct(m, rows, cols)));
+      assert.ok(Math.abs(t.deltaNorm - norm) <= 1e-5 * norm, `${m}: ‖Δ‖ ${t.deltaNorm} vs ${norm}`);
+    }
   });
 });
 

@@ -15,12 +15,15 @@ import { type Dtype } from '../safetensors/dtype';
 import { type SafetensorsFileInfo, type TensorLocation, readSafetensorsHeader } from '../safetensors/reader';
 import { aliasOf, architectureNamed } from './architectures';
 import { type TensorGroup, groupTensors } from './layers';
+import type { AdapterAddend } from '../engine/adaptedRun';
 
 export interface CatalogueEntry extends TensorLocation {
   readonly name: string;
   /** Index into Checkpoint.shards. */
   readonly shard: number;
   readonly group: TensorGroup;
+  /** Set on the tensors of a model opened with an adapter merged in (lora/adaptedModel.ts). */
+  readonly adapter?: AdapterAddend;
 }
 
 export interface ShardInfo extends FileIdentity {

@@ -5,7 +5,7 @@
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
 import { isVocabTensor } from '../checkpoint/layers';
-import { type Adapter, isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
+import { type Adapter, adapterKeyedLike, isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
 import { type AdapterLowRank, addAdapterTerms, lowRankTermAt, requireBaseForFullTensors } from './adapterTerms';
 import { requireUnquantized } from '../checkpoint/quantization';
 import { ChatVecError } from '../errors';
@@ -83,7 +83,7 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
   let chatForFiles: string | null;
   if (fused) {
     let base = open(opts.base!);
-    let chats = opts.chats!.map(openModelOrAdapter);
+    let chats = opts.chats!.map(openModelOrAdapter).map((c) => ('weights' in c ? adapterKeyedLike(c, base) : c));
     const ratios = pairRatios(opts.ratios, chats.length, 'chat models');
     for (const c of chats) {
       if ('weights' in c) {
@@ -107,7 +107,7 @@ async function applyWith(opts: ApplyOptions, ctx: JobContext, computeScope: Comp
     sources = chats.map((c, i) => ('weights' in c ? { ratio: ratios[i]!, a: c.weights, b: base, adapter: c } : { ratio: ratios[i]!, a: c, b: base }));
     chatForFiles = sources[sources.length - 1]!.a.folder;
   } else {
-    const opened = opts.vectors!.map(openModelOrAdapter);
+    const opened = opts.vectors!.map(openModelOrAdapter).map((v) => ('weights' in v ? adapterKeyedLike(v, target) : v));
     const ratios = pairRatios(opts.ratios, opened.length, 'vectors');
     const adapters = opened.filter((v): v is Adapter => 'weights' in v);
     for (const ad of adapters) {

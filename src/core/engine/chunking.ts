@@ -1,6 +1,7 @@
 /** Splitting tensors into fixed-size element ranges: the unit of work of every streaming job. */
 import type { TensorLocation } from '../safetensors/reader';
 import { type Dtype, dtypeBits } from '../safetensors/dtype';
+import type { AdapterAddend } from './adaptedRun';
 
 /**
  * Elements per chunk task: 1 Mi elements is 2–4 MiB per input in bf16/f32, large enough to
@@ -14,6 +15,8 @@ export interface ChunkRef {
   /** Absolute byte position of the chunk's first element. */
   readonly position: number;
   readonly dtype: Dtype;
+  /** The tensor is read with a LoRA adapter merged in (recipes' `model+adapter`; adaptedRun.ts). */
+  readonly adapter?: AdapterAddend;
 }
 
 /** [first, count) element ranges covering `elementCount` in steps of `chunk`. */
@@ -21,7 +24,8 @@ export function* chunkRanges(elementCount: number, chunk = CHUNK_ELEMENTS): Gene
   for (let first = 0; first < elementCount; first += chunk) yield [first, Math.min(chunk, elementCount - first)];
 }
 
-/** The ChunkRef of element `first` of a tensor stored at `t`. */
-export function refAt(t: Pick<TensorLocation, 'file' | 'position'> & { dtype: Dtype }, first: number): ChunkRef {
-  return { file: t.file, position: t.position + (first * dtypeBits(t.dtype)) / 8, dtype: t.dtype };
+/** The ChunkRef of element `first` of a tensor stored at `t` (with its adapter, when it has one). */
+export function refAt(t: Pick<TensorLocation, 'file' | 'position'> & { dtype: Dtype; adapter?: AdapterAddend }, first: number): ChunkRef {
+  const ref = { file: t.file, position: t.position + (first * dtypeBits(t.dtype)) / 8, dtype: t.dtype };
+  return t.adapter ? { ...ref, adapter: t.adapter } : ref;
 }

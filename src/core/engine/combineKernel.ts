@@ -14,6 +14,7 @@ import { readerFor, writerFor } from '../io/handleCache';
 import type { WorkerTask } from '../io/workerPool';
 import { type Dtype, type FloatDtype, isFloatDtype } from '../safetensors/dtype';
 import { type LowRankTerm, formLowRank } from './lowRankTerm';
+import { readInputRun } from './adaptedRun';
 import type { ChunkRef } from './chunking';
 import { type ChunkResult, type RawElements, checkChunk } from './nonFinite';
 
@@ -53,7 +54,7 @@ export function combineInputs(t: CombineOf<ChunkRef>): ChunkRef[] {
 export function combineUsesAccelerator(task: WorkerTask): task is CombineTask {
   if (task.kind !== 'combine') return false;
   const t = task as CombineTask;
-  return t.count > 0 && !t.lowRank?.length && t.terms.length >= 1 && t.terms.length <= GPU_MAX_TERMS && isKernelDtype(t.out.dtype) && combineInputs(t).every((r) => isKernelDtype(r.dtype));
+  return t.count > 0 && !t.lowRank?.length && !combineInputs(t).some((r) => r.adapter) && t.terms.length >= 1 && t.terms.length <= GPU_MAX_TERMS && isKernelDtype(t.out.dtype) && combineInputs(t).every((r) => isKernelDtype(r.dtype));
 }
 
 function floatDtype(ref: ChunkRef): FloatDtype {
@@ -72,9 +73,14 @@ export function runCombine(t: CombineTask): ChunkResult {
   const kernel = cpuCombine();
   const refs = combineInputs(t);
   const lowRank = t.lowRank ?? [];
-  const arrays = kernel.arrays([...refs.map(floatDtype), ...lowRank.map((): FloatDtype => 'F32'), t.out.dtype], n);
+  // An input with an adapter merged in (a recipe's `model+adapter`) is formed in float32 first.
+  const arrays = kernel.arrays([...refs.map((r) => (r.adapter ? 'F32' : floatDtype(r))), ...lowRank.map((): FloatDtype => 'F32'), t.out.dtype], n);
   let bytes = 0;
   refs.forEach((ref, i) => {
+    if (ref.adapter) {
+      bytes += readInputRun(ref, n, arrays[i]!.data as Float32Array);
+      return;
+    }
     const b = bytesOf(arrays[i]!);
     readerFor(ref.file).readIntoSync(b, ref.position);
     bytes += b.length;

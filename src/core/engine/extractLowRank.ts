@@ -14,6 +14,7 @@
  * main thread with their GEMMs on the GPU (lowRankGpu.ts); the side file's differences stay in
  * the worker pool.
  */
+import { architectureNamed } from '../checkpoint/architectures';
 import type { CatalogueEntry } from '../checkpoint/checkpoint';
 import { CancelledError, ChatVecError } from '../errors';
 import { AtomicOutputDir } from '../io/atomicOutput';
@@ -54,10 +55,25 @@ interface Matrix {
   readonly scratch: number;
 }
 
-/** How PEFT would hold τ of this tensor: a Linear or Embedding module's weight; null: not expressible (side file). */
-function peftLayoutOf(t: CatalogueEntry): PeftLayout | null {
+/**
+ * How PEFT would hold τ of this tensor: a Linear, Embedding or (GPT-2) Conv1D module's weight; null:
+ * not expressible (side file). GPT-2's LM head is a Linear among Conv1D layers: an adapter has one
+ * fan_in_fan_out for all its modules, so its τ goes to the side file.
+ */
+function peftLayoutOf(t: CatalogueEntry, family: string): PeftLayout | null {
   if (t.shape.length !== 2 || !t.name.endsWith('.weight')) return null;
-  return t.group.module === 'embedding' ? 'embedding' : 'linear';
+  if (t.group.module === 'embedding') return 'embedding';
+  if (family !== 'gpt2') return 'linear';
+  return t.group.module === 'lm_head' ? null : 'conv1d';
+}
+
+/**
+ * The module's name as PEFT sees it in the model class transformers loads: GPT-2 files on the Hub
+ * name tensors `h.0.…`, but GPT2LMHeadModel's modules are `transformer.h.0.…`.
+ */
+function peftModuleName(t: CatalogueEntry, aliasPrefix: string | undefined): string {
+  const module = t.name.slice(0, -'.weight'.length);
+  return aliasPrefix !== undefined && t.group.module !== 'lm_head' && !module.startsWith(aliasPrefix) ? aliasPrefix + module : module;
 }
 
 /** PEFT's pattern-key rule: the key is the module name or ends it after a dot. */
@@ -80,9 +96,10 @@ function checkOptions(opts: ExtractOptions): { rank: number; energy: number | nu
 
 /**
  * Runs extract --rank.
+ * GPT-2's Conv1D weights are factored as PEFT's fan_in_fan_out LoRA (`fan_in_fan_out: true`).
  * @throws ChatVecError InvalidArgument (bad options; τ with NaN/±Inf in a factored matrix; NaN/±Inf
- *   produced in the side file unless opts.allowNonFinite), Unsupported (GPT-2's Conv1D layout),
- *   BadCheckpoint, NameMismatch, ShapeMismatch, OutputExists, Io; CancelledError
+ *   produced in the side file unless opts.allowNonFinite), BadCheckpoint, NameMismatch,
+ *   ShapeMismatch, OutputExists, Io; CancelledError
  */
 export async function runExtractLowRank(opts: ExtractOptions, ctx: ComputeJobContext = {}): Promise<JobOutcome> {
   const checked = checkOptions(opts);
@@ -93,21 +110,19 @@ async function extractLowRankWith(opts: ExtractOptions, checked: ReturnType<type
   const { rank, energy, rankFor } = checked;
   const skipEmbed = opts.skipEmbed === true;
   const { base, chat, kept } = openExtractInputs(opts.base, opts.chat, skipEmbed);
-  if (base.family === 'gpt2') {
-    throw new ChatVecError('Unsupported', `${base.path}: GPT-2 stores its linear layers transposed (Conv1D), which needs fan_in_fan_out factors; extract --rank does not write those yet (use the full extract)`);
-  }
+  const aliasPrefix = architectureNamed(base.family)?.aliasPrefix;
   const inputs = JobInputs.check(opts.out, opts.overwrite === true, [base, chat]);
 
   const matrices: Matrix[] = [];
   const direct: CatalogueEntry[] = [];
   let scratchBytes = 0;
   for (const t of kept) {
-    const layout = peftLayoutOf(t);
+    const layout = peftLayoutOf(t, base.family);
     if (!layout) {
       direct.push(t);
       continue;
     }
-    const module = t.name.slice(0, -'.weight'.length);
+    const module = peftModuleName(t, aliasPrefix);
     const wanted = rankFor.find(([key]) => matchesKey(module, key))?.[1] ?? rank;
     const [m, n] = [t.shape[0]!, t.shape[1]!];
     const maxRank = Math.max(1, Math.min(wanted, m, n));
@@ -213,7 +228,8 @@ async function extractLowRankWith(opts: ExtractOptions, checked: ReturnType<type
     removeFileSync(scratchPath);
     if (deltasPlan) OutputFile.openForWrite(dir.file(DELTAS_FILE)).syncAndClose();
     const ranks = new Map(reports.map((r) => [r.module, r.rank]));
-    writeSmallFileSync(dir.file(ADAPTER_CONFIG), JSON.stringify(peftAdapterConfig(base.path, ranks), null, 2) + '\n');
+    const fanInFanOut = matrices.some((x) => x.layout === 'conv1d');
+    writeSmallFileSync(dir.file(ADAPTER_CONFIG), JSON.stringify(peftAdapterConfig(base.path, ranks, fanInFanOut), null, 2) + '\n');
     writeSmallFileSync(dir.file(EXTRACT_REPORT), JSON.stringify(report, null, 2) + '\n');
     tally.warnings();
     writeSmallFileSync(dir.file('README.md'), lowRankCard(report, warnings));

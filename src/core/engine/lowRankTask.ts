@@ -74,7 +74,7 @@ export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
 export function writeFactors(t: LowRankFactorTask, r: LowRankResult, write: (bytes: Uint8Array, position: number) => void): LowRankFactorResult {
   const { rows: m, cols: n } = t;
   const k = r.rank;
-  // linear: A = R (k × n), B = L (m × k). embedding: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
+  // linear: A = R (k × n), B = L (m × k). embedding, conv1d: τ = (B·A)ᵀ, so A = Lᵀ (k × m), B = Rᵀ (n × k).
   const [a, b] = t.layout === 'linear' ? [r.right, r.left] : [transpose(r.left, m, k), transpose(r.right, k, n)];
   write(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), t.out.position);
   write(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), t.out.position + a.byteLength);

@@ -160,3 +160,15 @@ export function requireAdapterFits(adapter: Adapter, model: Checkpoint, skip: (t
     throw new ChatVecError('ShapeMismatch', `${adapter.path} does not fit ${model.path}${adapter.config.baseModel ? ` (it was trained on ${adapter.config.baseModel})` : ''}: ${shown}`);
   }
 }
+
+/**
+ * The adapter with every tensor name spelled as `model` stores it: PEFT names modules as the model
+ * class has them (GPT-2's `transformer.h.0.…`), while a file may use an alias (`h.0.…`). Names the
+ * model does not have are kept as they are (requireAdapterFits reports them).
+ */
+export function adapterKeyedLike(adapter: Adapter, model: Checkpoint): Adapter {
+  const key = (name: string) => model.byName.get(name)?.name ?? name;
+  const rekey = <T>(m: ReadonlyMap<string, T>) => new Map([...m].map(([k, v]) => [key(k), v] as const));
+  const lowRank = new Map([...adapter.lowRank].map(([k, f]) => [key(k), { ...f, target: key(k) }] as const));
+  return { ...adapter, lowRank, full: rekey(adapter.full), direct: rekey(adapter.direct) };
+}

@@ -18,6 +18,15 @@ export function adapterSummary(a: Adapter): AdapterSummary {
   };
 }
 
+/** One line for dry runs and recipe diagnostics: rank, alpha, scale rule and what the adapter changes. */
+export function adapterLine(a: Adapter): string {
+  const s = adapterSummary(a);
+  const ranks = s.otherRanks.length ? ` (also ${s.otherRanks.join(', ')} by rank_pattern)` : '';
+  const whole = s.fullTensors.length ? `, ${s.fullTensors.length} whole tensor(s)` : '';
+  const deltas = a.direct.size ? `, ${a.direct.size} exact delta(s)` : '';
+  return `LoRA r=${s.rank}${ranks}, lora_alpha=${s.alpha}${s.rslora ? ' (rsLoRA)' : ''}: ${s.modules} matrices (${s.targets.join(', ') || 'none'})${whole}${deltas}`;
+}
+
 /**
  * The inspect report of a checkpoint, or of an adapter folder (its weights, plus `adapter`).
  * @throws ChatVecError as openCheckpoint / openAdapter

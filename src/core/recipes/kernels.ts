@@ -15,7 +15,7 @@
 import { writerFor } from '../io/handleCache';
 import { encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
-import { readFloatRun } from '../engine/floatRun';
+import { readInputRun } from '../engine/adaptedRun';
 import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
@@ -155,7 +155,7 @@ function ensure(count: number, models: number): void {
 }
 
 function load(ref: ChunkRef, count: number, into: Float32Array): number {
-  return readFloatRun(ref, count, into);
+  return readInputRun(ref, count, into);
 }
 
 /** τ = fround(m − base) into `into` (a Float32Array store rounds once). */

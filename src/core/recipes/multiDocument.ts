@@ -83,13 +83,18 @@ const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 
 /**
  * Every place a recipe names a model: base_model, models[] (entries or their `model`),
  * slices[].base_model and sources[], tokenizer_source (also `model:X`), tokenizer.source,
- * target_model and chat_models[] (chat_vector). `prefix` is what precedes the model in the value.
+ * target_model and chat_models[] (chat_vector). `prefix` is what precedes the model in the value,
+ * `suffix` what follows it (`+adapter`).
  */
-export function modelReferences(data: unknown): { value: string; path: RecipePath; prefix: string }[] {
-  const out: { value: string; path: RecipePath; prefix: string }[] = [];
+export function modelReferences(data: unknown): { value: string; path: RecipePath; prefix: string; suffix: string }[] {
+  const out: { value: string; path: RecipePath; prefix: string; suffix: string }[] = [];
   if (!isObj(data)) return out;
+  // `name+adapter`: the model part may be an earlier merge, the adapter merged into it (mergekit-multi).
   const add = (v: unknown, path: RecipePath, prefix = '') => {
-    if (typeof v === 'string') out.push({ value: v.slice(prefix.length), path, prefix });
+    if (typeof v !== 'string') return;
+    const value = v.slice(prefix.length);
+    const plus = value.indexOf('+');
+    out.push(plus > 0 ? { value: value.slice(0, plus), path, prefix, suffix: value.slice(plus) } : { value, path, prefix, suffix: '' });
   };
   const entries = (list: unknown, path: RecipePath) => {
     if (!Array.isArray(list)) return;
@@ -123,7 +128,7 @@ export function substituteMerges<T>(data: T, outputs: ReadonlyMap<string, string
     if (folder === undefined) continue;
     let node = copy as Record<string | number, unknown>;
     for (const seg of r.path.slice(0, -1)) node = node[seg] as Record<string | number, unknown>;
-    node[r.path[r.path.length - 1]!] = r.prefix + folder;
+    node[r.path[r.path.length - 1]!] = r.prefix + folder + r.suffix;
   }
   return copy as T;
 }

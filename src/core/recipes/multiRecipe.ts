@@ -209,11 +209,8 @@ export function summarizeRecipeFile(file: CheckedRecipeFile, threads: number): D
 /** Every path a resolved recipe reads. */
 function inputPaths(r: ResolvedRecipe): string[] {
   const cv = r.chatVector;
-  return [
-    ...r.slices.flatMap((s) => s.sources.map((x) => x.model.path)),
-    ...(r.tokenizerFrom ? [r.tokenizerFrom.path] : []),
-    ...(cv ? [cv.base.path, cv.target.path, ...cv.chats.map((c) => c.model.path)] : []),
-  ];
+  const models = [...r.slices.flatMap((s) => s.sources.map((x) => x.model)), ...(r.tokenizerFrom ? [r.tokenizerFrom] : []), ...(cv ? [cv.base, cv.target, ...cv.chats.map((c) => c.model)] : [])];
+  return models.flatMap((m) => [m.path, ...(m.adapter ? [m.adapter] : [])]);
 }
 
 /**

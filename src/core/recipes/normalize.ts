@@ -6,6 +6,8 @@
 import { toChatVecError } from '../errors';
 import { describeResolution, isModelIdRef, resolveModelRef } from '../hub/resolveModelRef';
 import { entryKind } from '../io/files';
+import { ADAPTER_CONFIG } from '../lora/adapterConfig';
+import { isAdapterFolder } from '../lora/adapter';
 import { isAbsolute, resolve } from '../io/paths';
 import { type FloatDtype } from '../safetensors/dtype';
 import { METHODS, type MergeMethodName, isSparsifying, methodDef, methodParameters, takesTaskVectors } from './methods/registry';
@@ -42,24 +44,48 @@ function code(s: string): string {
 }
 
 /**
- * Resolves a model reference to a local checkpoint.
+ * Resolves a model reference to a local checkpoint; `model+adapter` (mergekit's ModelReference) to
+ * the model with a LoRA adapter folder merged in, each part a local path or a Hugging Face id in
+ * the hub cache. A local path that holds a `+` is read as that path, not split (mergekit splits it).
  * @returns the reference, or an issue explaining why it cannot be used
  */
 export function resolveModel(given: string, at: RecipePath, opts: ResolveOptions): { ref: ModelRef; issue: RecipeIssue | null } {
   const path = isAbsolute(given) ? resolve(given) : resolve(opts.baseDir, given);
   const ref = { path, given, at };
-  if (opts.checkFiles === false) return { ref, issue: null };
-  const kind = entryKind(path);
+  const kind = opts.checkFiles === false ? 'missing' : entryKind(path);
   if (kind === 'dir' || (kind === 'file' && path.endsWith('.safetensors'))) return { ref, issue: null };
+  if (given.includes('+')) return modelWithAdapter(given, at, opts);
+  if (opts.checkFiles === false) return { ref, issue: null };
   if (isModelIdRef(given, opts.baseDir)) return modelFromHubCache(given, at, opts.baseDir, ref);
   let why: string;
   if (kind === 'file') why = `${path} is a file, not a checkpoint folder or .safetensors file`;
-  else if (given.includes('+')) why = `${code(given)} is not a local folder; mergekit's \`model+lora\` form is not supported (merge the LoRA into the model first)`;
   else why = `model folder not found: ${path}`;
   if (kind === 'missing' && opts.cwd && !isAbsolute(given) && ['dir', 'file'].includes(entryKind(resolve(opts.cwd, given)))) {
     why += ` (it exists relative to the working directory; chatvec resolves paths relative to the recipe's folder, ${opts.baseDir})`;
   }
   return { ref, issue: { severity: 'error', message: why, path: at } };
+}
+
+/** `model+adapter`: both parts resolved; the issue is the first error, else one info naming both resolutions. */
+function modelWithAdapter(given: string, at: RecipePath, opts: ResolveOptions): { ref: ModelRef; issue: RecipeIssue | null } {
+  const parts = given.split('+');
+  const bad = parts.length !== 2 ? 'more than one `+` (mergekit reads `model+adapter`: one LoRA adapter per model)' : parts.some((p) => p.trim() === '') ? 'an empty side of `+`' : null;
+  if (bad) return { ref: { path: resolve(opts.baseDir, given), given, at }, issue: { severity: 'error', message: `${code(given)} has ${bad}`, path: at } };
+  const model = resolveModel(parts[0]!, at, opts);
+  const adapter = resolveModel(parts[1]!, at, opts);
+  const ref: ModelRef = { path: model.ref.path, given, at, adapter: adapter.ref.path };
+  const errors = [model.issue, adapter.issue].filter((i) => i?.severity === 'error');
+  if (errors.length) return { ref, issue: errors[0]! };
+  if (opts.checkFiles !== false && !isAdapterFolder(adapter.ref.path)) {
+    return { ref, issue: { severity: 'error', message: `${code(parts[1]!)} (${adapter.ref.path}) is not a LoRA adapter folder: it has no ${ADAPTER_CONFIG}`, path: at } };
+  }
+  const infos = [model.issue, adapter.issue].flatMap((i) => (i ? [i.message] : []));
+  return { ref, issue: infos.length ? { severity: 'info', message: infos.join('; '), path: at } : null };
+}
+
+/** What identifies a model input: its path, and the adapter merged into it. */
+export function modelKey(ref: ModelRef): string {
+  return ref.adapter ? `${ref.path}+${ref.adapter}` : ref.path;
 }
 
 /** A Hugging Face id found in the hub cache (an info at the model: which snapshot), or the resolver's one-line error. */
@@ -115,7 +141,7 @@ function settingValues(setting: ParameterSetting, at: RecipePath): [unknown, Rec
 function withoutDuplicates(sources: readonly ResolvedSource[], issues: RecipeIssue[], notes: string[]): ResolvedSource[] {
   const kept: ResolvedSource[] = [];
   for (const s of sources) {
-    const first = kept.find((k) => k.model.path === s.model.path);
+    const first = kept.find((k) => modelKey(k.model) === modelKey(s.model));
     if (!first) {
       kept.push(s);
       continue;
@@ -160,6 +186,16 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     const base = model(raw.base_model!, ['base_model']);
     const target = model(raw.target_model!, ['target_model']);
     const chats = raw.chat_models!.map((c, i) => ({ model: model(c.model, ['chat_models', i, 'model']), ratio: c.ratio ?? 1 }));
+    // chat_vector runs the engine's apply, which takes an adapter as a chat vector against the base:
+    // `base+adapter` as a chat model is exactly that; an adapter on any other model is not.
+    for (const r of [base, target]) {
+      if (r.adapter) issues.push({ severity: 'error', message: `${code(r.given)}: chat_vector takes \`model+adapter\` only as a chat model on the base model (\`${raw.base_model}+ADAPTER\`)`, path: r.at });
+    }
+    for (const c of chats) {
+      if (c.model.adapter && !base.adapter && c.model.path !== base.path) {
+        issues.push({ severity: 'error', message: `${code(c.model.given)}: in chat_vector the adapter must be on the base model (\`${raw.base_model}+ADAPTER\`), whose chat vector it is`, path: c.model.at });
+      }
+    }
     const specialTokens = Object.entries(raw.special_tokens ?? {}).map(([k, v]) => [Number(k), v] as const);
     const spec: ChatVectorSpec = { base, target, chats, skipEmbed: raw.skip_embed === true, specialTokens };
     const recipe: ResolvedRecipe = { method, baseDir: opts.baseDir, form: 'chat_vector', slices: [], parameters: {}, outDtype, tokenizerFrom: target, seed: 0, chatVector: spec };
@@ -189,7 +225,7 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
     const sources = withoutDuplicates(listed, issues, notes);
     let baseIndex: number | null = null;
     if (topBase) {
-      baseIndex = sources.findIndex((s) => s.model.path === topBase.path);
+      baseIndex = sources.findIndex((s) => modelKey(s.model) === modelKey(topBase));
       if (baseIndex < 0) {
         if (method === 'linear') {
           issues.push({ severity: 'error', message: 'linear averages the listed models only: list base_model under `models:` with a weight, or remove it', path: ['base_model'], at: 'key' });
@@ -220,7 +256,7 @@ export function resolveRecipe(raw: RawRecipe, opts: ResolveOptions): { recipe: R
       let baseIndex: number | null = null;
       // linear and passthrough read no base model (a passthrough frankenmerge may still name one).
       if (sliceBase && method !== 'linear' && method !== 'passthrough') {
-        baseIndex = sources.findIndex((s) => s.model.path === sliceBase.path);
+        baseIndex = sources.findIndex((s) => modelKey(s.model) === modelKey(sliceBase));
         if (baseIndex < 0) {
           issues.push({ severity: 'error', message: 'the base model must be one of this slice\'s sources (with the same layer_range as the others)', path: ['slices', si, 'sources'], at: 'key' });
           baseIndex = null;

@@ -8,6 +8,9 @@
 import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
 import { type TensorRole, isTowerRole, isVocabTensor } from '../checkpoint/layers';
 import { requireUnquantized } from '../checkpoint/quantization';
+import { openAdaptedModel } from '../lora/adaptedModel';
+import { adapterLine } from '../lora/inspectAdapter';
+import { modelKey } from './normalize';
 import { toChatVecError } from '../errors';
 import { requireSameNames, requireSameShapes, sameShape } from '../engine/inputChecks';
 import { type Dtype, dtypeBits, isFloatDtype } from '../safetensors/dtype';
@@ -78,6 +81,8 @@ export interface MergePlan {
   readonly vocabulary?: VocabPlan | null;
   readonly filters: readonly FilterReport[];
   readonly warnings: readonly string[];
+  /** `model+adapter` inputs, one line each: the reference as written and what the adapter is. */
+  readonly adapters: readonly string[];
 }
 
 /** Output layers [out[0], out[1]) come from `layers` [0, 1) of `model` (as the recipe names it). */
@@ -119,16 +124,25 @@ function renameLayer(name: string, from: number, to: number): string {
 /** Opens every model once; failures become issues at the model's path. */
 class Opener {
   private readonly cache = new Map<string, Checkpoint | null>();
+  /** One line per model opened with an adapter merged in. */
+  readonly adapters: string[] = [];
   constructor(private readonly issues: RecipeIssue[]) {}
   open(ref: ModelRef): Checkpoint | null {
-    if (this.cache.has(ref.path)) return this.cache.get(ref.path)!;
+    const key = modelKey(ref);
+    if (this.cache.has(key)) return this.cache.get(key)!;
     let c: Checkpoint | null = null;
     try {
-      c = requireUnquantized(openCheckpoint(ref.path));
+      if (ref.adapter) {
+        const a = openAdaptedModel(ref.path, ref.adapter);
+        const line = `${ref.given}: ${adapterLine(a.adapter)}; merged into the model as it is read (PEFT's merge_and_unload: float32, rounded to the model's dtype)`;
+        this.adapters.push(line);
+        this.issues.push({ severity: 'info', message: line, path: ref.at });
+        c = a;
+      } else c = requireUnquantized(openCheckpoint(ref.path));
     } catch (e) {
       this.issues.push({ severity: 'error', message: toChatVecError(e).message, path: ref.at });
     }
-    this.cache.set(ref.path, c);
+    this.cache.set(key, c);
     return c;
   }
 }
@@ -207,7 +221,7 @@ function planChatVector(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePla
       slerpT: 0,
     };
   });
-  return { recipe, method: 'chat_vector', tensors, reference: target, outputLayers: null, layerMap: null, outputVocab: null, filters: [], warnings: [] };
+  return { recipe, method: 'chat_vector', tensors, reference: target, outputLayers: null, layerMap: null, outputVocab: null, filters: [], warnings: [], adapters: opener.adapters };
 }
 
 function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | null {
@@ -321,9 +335,9 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
       if (e) return;
       ok = false;
       const s = sl.sources[i]!;
-      const m = missing.get(s.model.path) ?? { at: s.model.at, names: [] };
+      const m = missing.get(modelKey(s.model)) ?? { at: s.model.at, names: [] };
       m.names.push(spec.inputNames[i]!);
-      missing.set(s.model.path, m);
+      missing.set(modelKey(s.model), m);
     });
     if (!ok) continue;
     const es = entries as CatalogueEntry[];
@@ -332,9 +346,9 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     const floats = es.map((e) => isFloatDtype(e.dtype));
     const shapeProblem = (i: number, why: string) => {
       const s = sl.sources[i]!;
-      const m = shapeIssues.get(s.model.path) ?? { at: s.model.at, lines: [] };
+      const m = shapeIssues.get(modelKey(s.model)) ?? { at: s.model.at, lines: [] };
       m.lines.push(why);
-      shapeIssues.set(s.model.path, m);
+      shapeIssues.set(modelKey(s.model), m);
     };
     if (floats.some((f) => !f)) {
       es.forEach((e, i) => {
@@ -433,6 +447,7 @@ function planSlices(recipe: ResolvedRecipe, issues: RecipeIssue[]): MergePlan | 
     vocabulary: vp,
     filters: filterReports(recipe, specs),
     warnings,
+    adapters: opener.adapters,
   };
 }
 

@@ -38,6 +38,7 @@ import { snapshotOrigin } from '../hub/cacheLayout';
 import { addTokensToOutput } from '../vocab/tokenizerOutput';
 import { withRebuiltRows } from './vocabRun';
 import { cardLabel, hubSources } from '../hub/provenance';
+import { modelKey } from './normalize';
 
 export interface MergeRunOptions {
   /** Output folder (created atomically). */
@@ -100,7 +101,7 @@ async function runMerge(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext,
   const columns = plan.method === 'nuslerp' ? await analyseNuslerpColumns(plan, chunk, threads, ctx) : new Map<number, Float64Array>();
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const metadata = {
-    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: modelPaths(plan).map((p) => opts.inputLabels?.get(p) ?? p), hub_sources: hubSources(modelPaths(plan)) }),
+    chatvec: JSON.stringify({ operation: `merge (${plan.method})`, tool: `chatvec ${TOOL_VERSION}`, models: modelPaths(plan).map((p) => opts.inputLabels?.get(p) ?? p), hub_sources: hubSources(sourceFolders(plan)) }),
   };
   const cp = planCheckpoint(specs, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata);
   const placed = placeTensors(cp);
@@ -133,11 +134,18 @@ async function runMerge(plan: MergePlan, opts: MergeRunOptions, ctx: JobContext,
 /** Every model of the plan with the shard files the merge reads from it. */
 function planInputModels(plan: MergePlan): InputModel[] {
   const shards = new Map<string, Set<string>>();
+  const add = (path: string, file: string) => {
+    let s = shards.get(path);
+    if (!s) shards.set(path, (s = new Set()));
+    s.add(file);
+  };
   for (const t of plan.tensors) {
     for (const i of t.inputs) {
-      let s = shards.get(i.model.path);
-      if (!s) shards.set(i.model.path, (s = new Set()));
-      s.add(i.entry.file);
+      add(i.model.path, i.entry.file);
+      // An adapter merged into the model is an input too: its factor and tensor files.
+      const a = i.entry.adapter;
+      if (!a || !i.model.adapter) continue;
+      for (const x of [a.replace, a.delta, a.lowRank?.factors.a, a.lowRank?.factors.b]) if (x) add(i.model.adapter, x.file);
     }
   }
   return [...shards].map(([path, files]) => ({ path, shards: [...files].map((f) => ({ path: f })) }));
@@ -149,7 +157,8 @@ async function runChatVector(plan: MergePlan, opts: MergeRunOptions, ctx: JobCon
     {
       target: cv.target.path,
       base: cv.base.path,
-      chats: cv.chats.map((c) => c.model.path),
+      // `base+adapter` as a chat model: the adapter is the chat vector (normalize.ts allows no other).
+      chats: cv.chats.map((c) => c.model.adapter ?? c.model.path),
       ratios: cv.chats.map((c) => c.ratio),
       skipEmbed: cv.skipEmbed,
       specialTokens: cv.specialTokens,
@@ -200,6 +209,15 @@ function* writeTasks(
   for (let ti = 0; ti < plan.tensors.length; ti++) {
     const t = plan.tensors[ti]!;
     const out = placed.get(t.name)!;
+    if (t.kind === 'copy' && t.inputs[t.baseIndex ?? 0]!.entry.adapter) {
+      // The tensor as the adapter leaves it (formed in float32, rounded once to its dtype): no byte copy.
+      const lead = t.inputs[t.baseIndex ?? 0]!.entry;
+      for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
+        const task: CombineTask = { kind: 'combine', count, target: refAt(lead, first), terms: [], out: outRef(fileOf, out, first) };
+        yield task;
+      }
+      continue;
+    }
     if (t.kind === 'copy') {
       const lead = t.inputs[t.baseIndex ?? 0]!.entry;
       const task: CopyBytesTask = {
@@ -298,8 +316,14 @@ function* writeTasks(
   }
 }
 
+/** The models of the plan, `path+adapter` for a model with an adapter merged in. */
 function modelPaths(plan: MergePlan): string[] {
-  return [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => i.model.path)))];
+  return [...new Set(plan.tensors.flatMap((t) => t.inputs.map((i) => modelKey(i.model))))];
+}
+
+/** Every folder the plan reads weights from (models and adapters), for the Hub provenance. */
+function sourceFolders(plan: MergePlan): string[] {
+  return [...new Set(plan.tensors.flatMap((t) => t.inputs.flatMap((i) => [i.model.path, ...(i.model.adapter ? [i.model.adapter] : [])])))];
 }
 
 function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string) => string, warnings: string[]): void {
@@ -319,11 +343,21 @@ function writeExtras(plan: MergePlan, opts: MergeRunOptions, file: (name: string
   }
   if (opts.recipeText !== undefined) writeSmallFileSync(file('mergekit_config.yml'), opts.recipeText.endsWith('\n') ? opts.recipeText : opts.recipeText + '\n');
   // An earlier merge of a multi-document file is named by its document (not its temporary path).
-  const models = [...new Map(plan.tensors.flatMap((t) => t.inputs.map((i) => [opts.inputLabels?.get(i.model.path) ?? i.model.given, i.model.path] as const)))];
+  const label = (path: string, given: string) => (snapshotOrigin(path) ? cardLabel(path) : `\`${opts.inputLabels?.get(path) ?? given}\``);
+  const models = [
+    ...new Map(
+      plan.tensors.flatMap((t) =>
+        t.inputs.map((i) => {
+          const [m, a] = i.model.adapter ? i.model.given.split('+') : [i.model.given];
+          return [modelKey(i.model), label(i.model.path, m!) + (i.model.adapter ? ` with the LoRA adapter ${label(i.model.adapter, a!)} merged in` : '')] as const;
+        }),
+      ),
+    ).values(),
+  ];
   const lines = [
     `This model was merged with \`chatvec merge\` (merge method \`${plan.method}\`, mergekit-compatible recipe in \`mergekit_config.yml\`).`,
     '',
-    ...models.map(([given, path]) => `- ${snapshotOrigin(path) ? cardLabel(path) : `\`${given}\``}`),
+    ...models.map((m) => `- ${m}`),
     '',
     '- arithmetic in float32, one rounding to the output dtype',
     `- tool: chatvec ${TOOL_VERSION}`,

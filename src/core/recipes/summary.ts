@@ -31,6 +31,8 @@ export interface PlanSummary {
   /** Each filter report with `where`, its place in the recipe as text (e.g. `slices[0].parameters`). */
   readonly filters: readonly (FilterReport & { readonly where: string })[];
   readonly warnings: readonly string[];
+  /** `model+adapter` inputs: the reference and what the adapter is, one line each. */
+  readonly adapters: readonly string[];
   readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly dtype: string; readonly inputs: readonly string[]; readonly kind: string }[];
 }
 
@@ -91,6 +93,7 @@ export function summarizePlan(plan: MergePlan, threads: number): PlanSummary {
     ],
     filters: plan.filters.map((f) => ({ ...f, where: pathLabel(f.path) })),
     warnings: [...(plan.recipe.notes ?? []), ...plan.warnings],
+    adapters: plan.adapters,
     tensors: plan.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, inputs: t.inputs.map((i) => i.model.given), kind: t.kind })),
   };
 }

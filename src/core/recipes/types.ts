@@ -85,6 +85,11 @@ export interface ModelRef {
   readonly given: string;
   /** Where it is written (the value node). */
   readonly at: RecipePath;
+  /**
+   * Absolute path of a PEFT LoRA adapter folder merged into the model as it is read (mergekit's
+   * `model+adapter`); `path` is then the model's.
+   */
+  readonly adapter?: string;
 }
 
 /** One input of an output slice. `layerRange` null: every layer (the `models:` form). */

@@ -7,7 +7,7 @@ import { type Checkpoint, type CatalogueEntry, checkpointIdentity, openCheckpoin
 import { quantizationOf } from '../checkpoint/quantization';
 import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
 import { entryKind, fileIdentity } from '../io/files';
-import { isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
+import { adapterKeyedLike, isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
 import { type AdapterLowRank, lowRankTermAt } from '../engine/adapterTerms';
 import { readJsonObject } from '../io/sideFile';
 import { threadCount } from '../jobs/threadLimit';
@@ -196,7 +196,7 @@ function planPair(pathA: string, pathB: string): Plan {
  */
 function planAdapter(pathBase: string, pathAdapter: string): Plan {
   const a = openCheckpoint(pathBase);
-  const adapter = openAdapter(pathAdapter);
+  const adapter = adapterKeyedLike(openAdapter(pathAdapter), a);
   requireAdapterFits(adapter, a, () => false);
   const plan: Plan = { mode: 'ab', a, b: adapter.weights, base: null, comparisons: [], onlyInA: [], onlyInB: [], shapeMismatches: [], skipped: [], warnings: [], alsoDependsOn: [adapter.config.file] };
   let unchanged = 0;

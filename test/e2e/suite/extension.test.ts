@@ -358,15 +358,21 @@ describe('Chat Vector in a real VS Code', function () {
     assert.equal(ctx.roles.get('base'), demo('base'));
     assert.equal(ctx.roles.get('chat'), demo('chat'));
     const running = vscode.commands.executeCommand('chatVector.extractChatVector');
-    await waitFor('step 1 of 3 (models, options, output)', () => api.stepTitle() === 'Extract Chat Vector (1/3)');
+    await waitFor('step 1 of 4 (models, full or low-rank, options, output)', () => api.stepTitle() === 'Extract Chat Vector (1/4)');
     await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
-    await waitFor('step 2 of 3 (options)', () => api.stepTitle() === 'Extract Chat Vector (2/3)');
-    await vscode.commands.executeCommand('workbench.action.quickInputBack');
-    await waitFor('Back: step 1 of 3 again', () => api.stepTitle() === 'Extract Chat Vector (1/3)');
-    // "Other models…" adds the base and chat picks: five steps.
+    await waitFor('step 2 of 4 (full or low-rank)', () => api.stepTitle() === 'Extract Chat Vector (2/4)');
+    // "Low-rank adapter" adds the rank step: five steps.
     await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
     await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
-    await waitFor('step 2 of 5 (base model)', () => api.stepTitle() === 'Extract Chat Vector (2/5)');
+    await waitFor('step 3 of 5 (rank)', () => api.stepTitle() === 'Extract Chat Vector (3/5)');
+    await vscode.commands.executeCommand('workbench.action.quickInputBack');
+    await waitFor('Back: step 2 of 5 again', () => api.stepTitle() === 'Extract Chat Vector (2/5)');
+    await vscode.commands.executeCommand('workbench.action.quickInputBack');
+    await waitFor('Back: step 1 of 5 (the low-rank choice is kept)', () => api.stepTitle() === 'Extract Chat Vector (1/5)');
+    // "Other models…" adds the base and chat picks: seven steps.
+    await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await waitFor('step 2 of 7 (base model)', () => api.stepTitle() === 'Extract Chat Vector (2/7)');
     await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
     assert.equal(await running, undefined, 'Escape ends the flow without a job');
     assert.equal(api.stepTitle(), undefined);

@@ -9,7 +9,7 @@
  */
 import { hashString, uniformRange } from '../../numeric/random';
 import type { ChunkRef } from '../../engine/chunking';
-import { readFloatRun } from '../../engine/floatRun';
+import { readInputRun } from '../../engine/adaptedRun';
 
 /** One model's DELLA drop for one tensor. */
 export interface DellaDrop {
@@ -65,8 +65,8 @@ export function dellaKeepMask(d: DellaDrop, model: ChunkRef, base: ChunkRef, fir
     rankOf = new Uint32Array(c);
   }
   if (rnd.length < count) rnd = new Float64Array(count);
-  let bytes = readFloatRun(model, winCount, modelWin, first - winFirst);
-  bytes += readFloatRun(base, winCount, baseWin, first - winFirst);
+  let bytes = readInputRun(model, winCount, modelWin, first - winFirst);
+  bytes += readInputRun(base, winCount, baseWin, first - winFirst);
   for (let i = 0; i < winCount; i++) modelWin[i] = modelWin[i]! - baseWin[i]!; // τ, rounded to float32 as the kernel's
   uniformRange(d.seed, first, count, rnd);
   const lowP = d.density - d.epsilon;

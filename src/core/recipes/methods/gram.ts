@@ -8,7 +8,7 @@
  * row's own coefficients.
  */
 import type { ChunkRef } from '../../engine/chunking';
-import { readFloatRun } from '../../engine/floatRun';
+import { readInputRun } from '../../engine/adaptedRun';
 import { karcherCoefficients } from './karcher';
 import { modelStockCoefficients } from './modelStock';
 import { nuslerpCoefficients } from './nuslerp';
@@ -43,10 +43,10 @@ function ensure(count: number, k: number): void {
 /** Loads the inputs and makes vᵢ (float32, as mergekit's subtraction) in bufs; the bytes read. */
 function loadVectors(base: ChunkRef | null, models: readonly ChunkRef[], back: number, count: number): number {
   ensure(count, models.length);
-  let bytes = base ? readFloatRun(base, count, baseBuf, back) : 0;
+  let bytes = base ? readInputRun(base, count, baseBuf, back) : 0;
   models.forEach((ref, k) => {
     const v = bufs[k]!;
-    bytes += readFloatRun(ref, count, v, back);
+    bytes += readInputRun(ref, count, v, back);
     if (base) for (let i = 0; i < count; i++) v[i] = v[i]! - baseBuf[i]!;
   });
   return bytes;
