@@ -13,7 +13,7 @@ function source(r: EvalReport): string {
 export function formatEvalReport(r: EvalReport): string {
   return [
     `${printable(r.model)} (${source(r)})`,
-    `  ${r.ids.length} tokens, ${r.nlls.length} scored; context ${r.context}, stride ${r.stride} (${r.windows} window${r.windows === 1 ? '' : 's'}); ${r.backend}, ${r.tokensPerSecond.toFixed(1)} tokens/s`,
+    `  ${r.ids.length} tokens, ${r.scored} scored; context ${r.context}, stride ${r.stride} (${r.windows} window${r.windows === 1 ? '' : 's'}); ${r.backend}, ${r.tokensPerSecond.toFixed(1)} tokens/s`,
     `  mean NLL ${r.meanNll.toFixed(4)} nats/token, perplexity ${r.perplexity.toFixed(3)}`,
   ].join('\n');
 }
@@ -30,8 +30,8 @@ export function formatEvalComparison(a: EvalReport, b: EvalReport): string {
   const sign = (x: number) => (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(4);
   const rows = [
     ['', 'model', 'tokens', 'mean NLL', 'perplexity'],
-    ['A', printable(a.model), String(a.nlls.length), a.meanNll.toFixed(4), a.perplexity.toFixed(3)],
-    ['B', printable(b.model), String(b.nlls.length), b.meanNll.toFixed(4), b.perplexity.toFixed(3)],
+    ['A', printable(a.model), String(a.scored), a.meanNll.toFixed(4), a.perplexity.toFixed(3)],
+    ['B', printable(b.model), String(b.scored), b.meanNll.toFixed(4), b.perplexity.toFixed(3)],
     ['B − A', '', '', sign(d.meanNll), `×${d.perplexityRatio.toFixed(4)}`],
   ];
   const lines = [`context ${a.context}, stride ${a.stride}; ${a.backend}`, table(rows, new Set([2, 3, 4]))];

@@ -76,13 +76,13 @@ export class ChatSession {
   static async open(opts: ChatOpenOptions, ctx: JobContext = {}): Promise<ChatSession> {
     const file = await resolveModelFile(opts.model, { cacheDir: opts.cacheDir, type: opts.type }, ctx);
     const llama = await startLlama(opts.backend, ctx.onLog);
+    const model = await loadGgufModel(llama, file.gguf);
     try {
-      const model = await loadGgufModel(llama, file.gguf);
       const train = model.trainContextSize || DEFAULT_CONTEXT;
       const context = await model.createContext({ contextSize: opts.contextSize ?? Math.min(train, DEFAULT_CONTEXT), ...(opts.threads ? { threads: opts.threads } : {}) });
       return new ChatSession(llama, model, context, context.getSequence(), file, opts.system);
     } catch (e) {
-      await llama.dispose();
+      await model.dispose();
       throw e;
     }
   }
@@ -153,10 +153,9 @@ export class ChatSession {
     return { prompt: prompt.text, promptTokens: prompt.tokens, text: final, tokens, stop, seconds, tokensPerSecond: seconds > 0 ? tokens.length / seconds : 0 };
   }
 
-  /** Frees the context, the model and llama.cpp. */
+  /** Frees the context and the model (llama.cpp itself stays for the next one: llamaRuntime.ts). */
   async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
-    await this.llama.dispose();
   }
 }

@@ -2,7 +2,8 @@
  * A conversation rendered with the model's own chat template (the Jinja text of the GGUF's
  * `tokenizer.chat_template`, which the export copies from tokenizer_config.json or
  * chat_template.jinja), as Hugging Face's `apply_chat_template(..., add_generation_prompt=True)`
- * renders it: `messages`, `add_generation_prompt`, the special tokens' texts, `raise_exception`.
+ * renders it: `messages`, `add_generation_prompt`, the special tokens' texts (`raise_exception` is
+ * @huggingface/jinja's own).
  */
 import { ChatVecError } from '../errors';
 
@@ -42,9 +43,6 @@ export async function renderChatPrompt(template: string | null, messages: readon
       add_generation_prompt: true,
       bos_token: tokens.bos_token ?? '',
       eos_token: tokens.eos_token ?? '',
-      raise_exception: (message: string) => {
-        throw new Error(message);
-      },
     });
   } catch (e) {
     throw new ChatVecError('Unsupported', `the model's chat template cannot render this conversation: ${(e as Error).message}`);

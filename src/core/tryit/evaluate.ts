@@ -45,9 +45,15 @@ export interface EvalReport {
   readonly windows: number;
   /** The evaluated ids (with the BOS token a text got). */
   readonly ids: readonly number[];
-  /** nlls[i]: −ln p(ids[i + 1] | the window before it), in nats; ids.length − 1 of them. */
-  readonly nlls: readonly number[];
-  /** Mean of nlls (every scored token weighs the same, whatever its window). */
+  /**
+   * nlls[i]: −ln p(ids[i + 1] | the window before it), in nats; ids.length − 1 of them. null for
+   * a token no window scores: with stride = context, the first token of every window (as in
+   * Hugging Face's loop, where a window's first token has nothing before it).
+   */
+  readonly nlls: readonly (number | null)[];
+  /** How many tokens were scored (the non-null nlls). */
+  readonly scored: number;
+  /** Mean of the scored nlls (every scored token weighs the same, whatever its window). */
   readonly meanNll: number;
   /** exp(meanNll). */
   readonly perplexity: number;
@@ -72,8 +78,8 @@ export async function runEval(opts: EvalOptions, ctx: JobContext = {}): Promise<
   const file = await resolveModelFile(opts.model, { cacheDir: opts.cacheDir, type: opts.type }, ctx);
   if (cancelled()) throw new CancelledError();
   const llama = await startLlama(opts.backend, ctx.onLog);
+  const model = await loadGgufModel(llama, file.gguf);
   try {
-    const model = await loadGgufModel(llama, file.gguf);
     const ids = evalTokens(model, opts);
     const context = opts.context ?? Math.min(model.trainContextSize || DEFAULT_CONTEXT, DEFAULT_CONTEXT);
     const stride = opts.stride ?? Math.max(1, Math.floor(context / 2));
@@ -88,28 +94,29 @@ export async function runEval(opts: EvalOptions, ctx: JobContext = {}): Promise<
     });
     const seq = lctx.getSequence();
     const vocab = vocabSize(model);
-    const nlls = new Array<number>(ids.length - 1).fill(NaN);
+    const nlls = new Array<number | null>(ids.length - 1).fill(null);
     let underflow = 0;
-    const meter = new ProgressMeter('eval', ids.length - 1, ctx.onProgress, 'items');
+    // Progress in tokens evaluated (a window's first token is fed but predicts nothing scored before it).
+    const meter = new ProgressMeter('eval', windows.reduce((a, w) => a + w.end - w.begin - 1, 0), ctx.onProgress, 'items');
     const start = performance.now();
     for (const w of windows) {
       if (cancelled()) throw new CancelledError();
       underflow += await scoreWindow(seq, ids, w, vocab, nlls);
-      meter.add(w.end - w.scoredFrom);
+      meter.add(w.end - w.begin - 1);
     }
     const seconds = (performance.now() - start) / 1000;
     meter.finish('done');
-    const meanNll = nlls.reduce((a, b) => a + b, 0) / nlls.length;
+    const scored = nlls.filter((x): x is number => x !== null);
+    const meanNll = scored.reduce((a, b) => a + b, 0) / scored.length;
     const warnings = underflow ? [`${underflow} tokens had probability 0 in float32 and count as ${-Math.log(MIN_PROBABILITY)} nats`] : [];
     for (const w of warnings) ctx.onLog?.('warn', w);
     await lctx.dispose();
-    await model.dispose();
     return {
-      model: opts.model, gguf: file.gguf, ggufFrom: file.from, context, stride, windows: windows.length, ids, nlls, meanNll, perplexity: Math.exp(meanNll),
-      backend: llamaBackendName(llama), seconds, tokensPerSecond: seconds > 0 ? nlls.length / seconds : 0, warnings,
+      model: opts.model, gguf: file.gguf, ggufFrom: file.from, context, stride, windows: windows.length, ids, nlls, scored: scored.length, meanNll, perplexity: Math.exp(meanNll),
+      backend: llamaBackendName(llama), seconds, tokensPerSecond: seconds > 0 ? scored.length / seconds : 0, warnings,
     };
   } finally {
-    await llama.dispose();
+    await model.dispose();
   }
 }
 
@@ -119,7 +126,7 @@ export async function runEval(opts: EvalOptions, ctx: JobContext = {}): Promise<
  * stays at one list per token being sampled, whatever the window's length.
  * @returns how many scored tokens had probability 0
  */
-async function scoreWindow(seq: LlamaContextSequence, ids: readonly number[], w: EvalWindow, vocab: number, nlls: number[]): Promise<number> {
+async function scoreWindow(seq: LlamaContextSequence, ids: readonly number[], w: EvalWindow, vocab: number, nlls: (number | null)[]): Promise<number> {
   await seq.clearHistory();
   const probe = { generateNext: { probabilities: true, options: { temperature: 1, topK: vocab, topP: 1, minP: 0 } } };
   // Position p predicts p + 1: the logits of positions scoredFrom − 1 … end − 2 are read.

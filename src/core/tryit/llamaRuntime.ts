@@ -15,13 +15,31 @@ function firstLine(e: unknown): string {
   return m.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
 }
 
+/** One llama.cpp per backend choice for the life of the process: starting one takes seconds. */
+const started = new Map<BackendChoice, Promise<Llama>>();
+/** Where llama.cpp's own warnings go: the log of the job that asked for llama.cpp last. */
+let logSink: LogSink | undefined;
+
 /**
- * Starts llama.cpp. `cpu`: the CPU build; `auto`: a GPU build (CUDA, Vulkan, Metal) when one is
+ * llama.cpp, started on first use and shared from then on (never disposed: it lives as long as
+ * the process). `cpu`: the CPU build; `auto`: a GPU build (CUDA, Vulkan, Metal) when one is
  * installed and finds a device, else the CPU build; `gpu`: a GPU build or an error.
  * @throws ChatVecError Unsupported when node-llama-cpp is not installed, no prebuilt binary of it
  *   loads on this platform, or (`gpu`) none of its GPU builds does
  */
-export async function startLlama(backend: BackendChoice = 'auto', onLog?: LogSink): Promise<Llama> {
+export function startLlama(backend: BackendChoice = 'auto', onLog?: LogSink): Promise<Llama> {
+  logSink = onLog;
+  let p = started.get(backend);
+  if (!p) {
+    p = createLlama(backend);
+    started.set(backend, p);
+    // A failure is not kept: the next job tries again (and reports the same line if it fails).
+    p.catch(() => started.delete(backend));
+  }
+  return p;
+}
+
+async function createLlama(backend: BackendChoice): Promise<Llama> {
   let mod;
   try {
     mod = await importLlamaCppPackage();
@@ -35,10 +53,11 @@ export async function startLlama(backend: BackendChoice = 'auto', onLog?: LogSin
       gpu: backend === 'cpu' ? false : 'auto',
       progressLogs: false,
       logLevel: mod.LlamaLogLevel.warn,
-      // llama.cpp's warnings go to the job's log instead of the terminal.
+      // llama.cpp's errors go to the job's log as warnings (the job's own error says what failed);
+      // its warnings ("possible training context overflow" …) as debug lines.
       logger: (level, message) => {
         const text = message.trim();
-        if (text && onLog) onLog(level === mod.LlamaLogLevel.error || level === mod.LlamaLogLevel.fatal ? 'error' : 'warn', `llama.cpp: ${text}`);
+        if (text) logSink?.(level === mod.LlamaLogLevel.error || level === mod.LlamaLogLevel.fatal ? 'warn' : 'debug', `llama.cpp: ${text}`);
       },
     });
   } catch (e) {

@@ -40,10 +40,11 @@ export async function resolveModelFile(model: string, opts: ModelFileOptions, ct
   const type = opts.type ?? 'F16';
   const file = ggufCacheFile(join(opts.cacheDir, 'gguf'), c, ggufCacheKey(c, type), type);
   if (entryKind(file) === 'file') {
-    ctx.onLog?.('info', `using the GGUF converted earlier: ${file}`);
+    ctx.onLog?.('debug', `using the GGUF converted earlier: ${file}`);
     return { gguf: file, from: 'cache' };
   }
-  ctx.onLog?.('info', `converting ${model} to GGUF (${type}) into the cache: ${file}`);
+  // debug: a failure (another family …) is then the only line; the report names the file.
+  ctx.onLog?.('debug', `converting ${model} to GGUF (${type}) into the cache: ${file}`);
   try {
     await runGgufExport({ model, out: file, type }, ctx);
   } catch (e) {
