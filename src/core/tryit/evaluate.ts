@@ -103,6 +103,8 @@ export async function runEval(opts: EvalOptions, ctx: JobContext = {}): Promise<
       if (cancelled()) throw new CancelledError();
       underflow += await scoreWindow(seq, ids, w, vocab, nlls);
       meter.add(w.end - w.begin - 1);
+      // One event per window (a window is hundreds of tokens: seconds on a real model).
+      meter.flush();
     }
     const seconds = (performance.now() - start) / 1000;
     meter.finish('done');
