@@ -10,6 +10,7 @@ import { registerDownload } from './commands/download';
 import { registerGguf } from './commands/gguf';
 import { registerEval } from './commands/eval';
 import { registerChat } from './commands/chat';
+import { registerSweep } from './commands/sweep';
 import { ioError } from '../core/io/outputFile';
 import { TOOL_VERSION } from '../core/version';
 import { EXIT_ERROR, EXIT_USAGE } from './run';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerGguf(program);
   registerEval(program);
   registerChat(program);
+  registerSweep(program);
   return program;
 }
 

@@ -25,7 +25,7 @@ interface EvalCli {
 }
 
 /** `--context` / `--stride`: a whole number ≥ 1 (the window rules are checked by the evaluation). */
-function parseTokens(what: string, s: string | undefined): number | undefined {
+export function parseTokens(what: string, s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
   const v = /^\s*\d+\s*$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(v) || v < 1) throw new ChatVecError('InvalidArgument', `${what} "${s}" must be a whole number of tokens ≥ 1`);
