@@ -39,7 +39,7 @@ const configs = entries.map(([src, name, platform]) => ({
   platform,
   format: platform === 'browser' ? 'iife' : 'cjs',
   target: platform === 'browser' ? 'es2022' : 'node20',
-  external: platform === 'node' ? ['vscode', 'webgpu'] : [],
+  external: platform === 'node' ? ['vscode', 'webgpu', 'node-llama-cpp'] : [],
   banner: name === 'cli' ? { js: '#!/usr/bin/env node' } : undefined,
 }));
 

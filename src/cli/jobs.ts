@@ -11,6 +11,7 @@ import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext,
 import { runDiff as diffInProcess } from '../core/stats/diff';
 import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/hub/download';
 import { runMerge as mergeInProcess } from '../taskhost/runners';
+import { type EvalOptions, type EvalReport, runEval as evalInProcess } from '../core/tryit/evaluate';
 import { ViaHost } from './viaHost';
 
 let host: ViaHost | null = null;
@@ -55,4 +56,9 @@ export function downloadJob(opts: DownloadJobOptions, ctx: JobContext = {}): Pro
 /** See taskhost/runners.ts runMerge (a recipe file merged into opts.out). */
 export function mergeJob(opts: MergeOptions, ctx: JobContext = {}): Promise<JobOutcome> {
   return host ? host.run('merge', opts, ctx) : mergeInProcess(opts, ctx);
+}
+
+/** See core/tryit/evaluate.ts runEval. */
+export function evalJob(opts: EvalOptions, ctx: JobContext = {}): Promise<EvalReport> {
+  return host ? host.run('evalModel', opts, ctx) : evalInProcess(opts, ctx);
 }

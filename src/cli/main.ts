@@ -8,6 +8,9 @@ import { registerApply } from './commands/apply';
 import { registerMerge } from './commands/merge';
 import { registerDownload } from './commands/download';
 import { registerGguf } from './commands/gguf';
+import { registerEval } from './commands/eval';
+import { registerChat } from './commands/chat';
+import { registerSweep } from './commands/sweep';
 import { ioError } from '../core/io/outputFile';
 import { TOOL_VERSION } from '../core/version';
 import { EXIT_ERROR, EXIT_USAGE } from './run';
@@ -22,7 +25,7 @@ export function buildProgram(): Command {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
       process.exit(EXIT_USAGE);
     })
-    .option('--via-host', 'run inspect, diff, extract, apply and merge in a separate task host process (as the VS Code extension does)')
+    .option('--via-host', 'run inspect, diff, extract, apply, merge and eval in a separate task host process (as the VS Code extension does)')
     .hook('preAction', (cmd) => {
       if (cmd.opts<{ viaHost?: boolean }>().viaHost) useTaskHost();
     })
@@ -35,6 +38,9 @@ export function buildProgram(): Command {
   registerMerge(program);
   registerDownload(program);
   registerGguf(program);
+  registerEval(program);
+  registerChat(program);
+  registerSweep(program);
   return program;
 }
 

@@ -26,8 +26,9 @@ import type { PlanSummary } from '../core/recipes/summary';
 import type { DocumentPlanSummary } from '../core/recipes/multiRecipe';
 import type { CachedModel } from '../core/hub/cachedModels';
 import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
+import type { EvalOptions, EvalReport } from '../core/tryit/evaluate';
 
-export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, ErrorCode, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
+export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, ErrorCode, EvalOptions, EvalReport, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
 export const TASK_HOST_PROTOCOL_VERSION = 2;
@@ -43,9 +44,10 @@ export interface JobOptionsMap {
   readonly merge: MergeOptions;
   readonly createDemo: CreateDemoOptions;
   readonly downloadModel: DownloadJobOptions;
+  readonly evalModel: EvalOptions;
 }
 
-/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel`. */
+/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel` | `evalModel`. */
 export type JobKind = keyof JobOptionsMap;
 
 /** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
@@ -59,13 +61,14 @@ export interface JobResultMap {
   readonly merge: JobOutcome;
   readonly createDemo: DemoTrio;
   readonly downloadModel: DownloadResult;
+  readonly evalModel: EvalReport;
 }
 
 /** The options type of one kind of job. */
 export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
 
 /** Every job kind, e.g. for validation and menus. */
-export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel'];
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel', 'evalModel'];
 
 /** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
 export interface JobParams<O> {
@@ -155,6 +158,14 @@ export type DownloadModelParams = JobParams<DownloadJobOptions>;
 /** `downloadModel` → JobResult<DownloadResult>. */
 export const DownloadModelRequest = new RequestType<DownloadModelParams, JobResult<DownloadResult>, TaskHostErrorData>('downloadModel', ParameterStructures.byName);
 
+/**
+ * Perplexity of a model in llama.cpp (core/tryit/evaluate.ts runEval); a checkpoint is first
+ * converted to GGUF into the cache (progress phase `gguf`), then scored (phase `eval`, tokens).
+ */
+export type EvalModelParams = JobParams<EvalOptions>;
+/** `evalModel` → JobResult<EvalReport>. */
+export const EvalModelRequest = new RequestType<EvalModelParams, JobResult<EvalReport>, TaskHostErrorData>('evalModel', ParameterStructures.byName);
+
 /** The models of the hub cache with safetensors weights (core/hub/cachedModels.ts). Light: never queued. */
 export const HubCacheListRequest = new RequestType<Record<string, never>, CachedModel[], TaskHostErrorData>('hubCacheList', ParameterStructures.byName);
 
@@ -166,6 +177,7 @@ export const JOB_REQUESTS = {
   merge: MergeRequest,
   createDemo: CreateDemoRequest,
   downloadModel: DownloadModelRequest,
+  evalModel: EvalModelRequest,
 } as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
 
 // Recipe checks: light (headers only, never queued), answered while heavy jobs run.

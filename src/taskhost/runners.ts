@@ -17,6 +17,7 @@ import { summarizePlan } from '../core/recipes/summary';
 import type { RecipeIssue } from '../core/recipes/types';
 import { issueRange } from '../core/recipes/yamlSource';
 import { runDiff } from '../core/stats/diff';
+import { runEval } from '../core/tryit/evaluate';
 import { formatRecipeFilePlan } from '../protocol/multiPlanText';
 import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
 import type { JobRunners } from './jobManager';
@@ -32,7 +33,7 @@ export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
   return runRecipeFileAll(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir }, ctx);
 }
 
-/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob. */
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
@@ -40,6 +41,7 @@ export const ENGINE_RUNNERS: JobRunners = {
   merge: runMerge,
   createDemo: runCreateDemo,
   downloadModel: runDownloadJob,
+  evalModel: runEval,
 };
 
 /**

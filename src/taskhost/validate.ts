@@ -11,6 +11,7 @@ import { ChatVecError } from '../core/errors';
 import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
 import type { DownloadJobOptions } from '../core/hub/download';
+import type { EvalOptions } from '../core/tryit/evaluate';
 import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { MAX_JOB_CONCURRENCY } from './jobQueue';
 
@@ -115,6 +116,16 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     include: { check: strList },
     token: { check: str },
   } satisfies Table<DownloadJobOptions>,
+  evalModel: {
+    ...common,
+    model: { check: str, required: true },
+    text: { check: str },
+    ids: { check: str },
+    context: { check: posInt },
+    stride: { check: posInt },
+    cacheDir: { check: str, required: true },
+    type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
+  } satisfies Table<EvalOptions>,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

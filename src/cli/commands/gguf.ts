@@ -8,7 +8,7 @@ import { action } from '../run';
 const TYPES: Readonly<Record<string, GgufFileType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
 
 /** `--type f32|f16|bf16|q8_0` (case-insensitive). */
-function parseGgufType(s: string | undefined): GgufFileType | undefined {
+export function parseGgufType(s: string | undefined): GgufFileType | undefined {
   if (s === undefined) return undefined;
   const t = TYPES[s.trim().toLowerCase()];
   if (!t) throw new ChatVecError('InvalidArgument', `--type "${s}" is not one of ${Object.keys(TYPES).join(', ')}`);

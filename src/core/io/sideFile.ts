@@ -31,6 +31,8 @@ export const SIDE_FILE_CAPS = {
   marker: 64 * 1024,
   /** Cached reports (the diff cache). */
   cache: 64 * MiB,
+  /** Texts and token-id lists given on the command line (`chatvec eval --text/--ids`). */
+  input: 64 * MiB,
 } as const;
 
 export type SideFileKind = keyof typeof SIDE_FILE_CAPS;
@@ -42,11 +44,12 @@ const KIND_WORDS: Readonly<Record<SideFileKind, string>> = {
   recipe: 'recipes',
   marker: 'marker files',
   cache: 'cache files',
+  input: 'input files',
 };
 
-/** A recipe given on the command line is an argument; every other side file belongs to a checkpoint. */
+/** A recipe or input given on the command line is an argument; every other side file belongs to a checkpoint. */
 function errorCode(kind: SideFileKind): ErrorCode {
-  return kind === 'recipe' ? 'InvalidArgument' : 'BadCheckpoint';
+  return kind === 'recipe' || kind === 'input' ? 'InvalidArgument' : 'BadCheckpoint';
 }
 
 function capWords(kind: SideFileKind): string {

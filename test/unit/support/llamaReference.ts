@@ -45,6 +45,19 @@ function ropeHalf(v: Float64Array, pos: number, theta: number): Float64Array {
 
 /** Negative log-likelihood of ids[p + 1] after ids[0..p], for each p < ids.length − 1. */
 export function referenceNlls(w: Weights, s: LlamaShape, ids: readonly number[]): number[] {
+  const logits = referenceLogits(w, s, ids);
+  const nlls: number[] = [];
+  for (let pos = 0; pos + 1 < ids.length; pos++) {
+    const l = logits[pos]!;
+    const m = Math.max(...l);
+    const lse = m + Math.log(l.reduce((a, v) => a + Math.exp(v - m), 0));
+    nlls.push(lse - l[ids[pos + 1]!]!);
+  }
+  return nlls;
+}
+
+/** The next-token logits after ids[0..p], for every position p. */
+export function referenceLogits(w: Weights, s: LlamaShape, ids: readonly number[]): Float64Array[] {
   const hd = s.hidden / s.heads;
   const group = s.heads / s.kvHeads;
   const get = (n: string) => {
@@ -86,14 +99,7 @@ export function referenceNlls(w: Weights, s: LlamaShape, ids: readonly number[])
     });
   }
   const head = w.get('lm_head.weight') ?? emb;
-  const nlls: number[] = [];
-  for (let pos = 0; pos + 1 < ids.length; pos++) {
-    const logits = matVec(head, rmsNorm(xs[pos]!, get('model.norm.weight'), s.eps), s.vocab);
-    const m = Math.max(...logits);
-    const lse = m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0));
-    nlls.push(lse - logits[ids[pos + 1]!]!);
-  }
-  return nlls;
+  return xs.map((x) => matVec(head, rmsNorm(x, get('model.norm.weight'), s.eps), s.vocab));
 }
 
 function headsRoped(v: Float64Array, heads: number, hd: number, pos: number, theta: number): Float64Array {

@@ -1,0 +1,96 @@
+import type { Command } from 'commander';
+import { ChatVecError } from '../../core/errors';
+import { userCacheDir } from '../../core/io/files';
+import { runSweep } from '../../core/tryit/sweep';
+import { printable, printableLines, table } from '../../protocol/displayFormat';
+import { applyJob, evalJob } from '../jobs';
+import { parseBackend, parseRatio, parseThreads } from '../options';
+import { progressMode } from '../jobCommand';
+import { progressPrinter } from '../progress';
+import { action, interruptSignal } from '../run';
+import { TRY_BACKEND_HELP, parseTokens } from './eval';
+import { parseGgufType } from './gguf';
+
+interface SweepCli {
+  target: string;
+  base: string;
+  chat: string;
+  ratios: string;
+  evalText?: string;
+  evalIds?: string;
+  out: string;
+  keep?: string;
+  context?: string;
+  stride?: string;
+  type?: string;
+  backend?: string;
+  threads?: string;
+  skipEmbed?: boolean;
+  overwrite?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerSweep(program: Command): void {
+  program
+    .command('sweep')
+    .description('apply the chat vector at several ratios and print the perplexity of each merge on a text')
+    .requiredOption('--target <dir>', 'the continually-pretrained (CP) model')
+    .requiredOption('--base <dir>', 'the base model')
+    .requiredOption('--chat <dir>', 'the chat model')
+    .requiredOption('--ratios <list>', 'comma-separated ratios, e.g. 0.25,0.5,0.75,1')
+    .option('--eval-text <file>', 'the text to score (e.g. in the CP model\'s language)')
+    .option('--eval-ids <file>', 'a JSON file of token ids, instead of --eval-text')
+    .requiredOption('--out <dir>', 'folder of the merges: <out>/ratio-<r>')
+    .option('--keep <which>', 'all (default): keep every merge; best: only the lowest perplexity\'s')
+    .option('--context <n>', 'tokens per window (see chatvec eval)')
+    .option('--stride <n>', 'tokens each window advances by (see chatvec eval)')
+    .option('--type <type>', 'GGUF weight type for the evaluation: f32 | f16 (default) | bf16 | q8_0')
+    .option('--backend <kind>', TRY_BACKEND_HELP)
+    .option('--threads <n>', 'threads of the merges and of llama.cpp')
+    .option('--skip-embed', 'as apply: copy embeddings and LM head from the target')
+    .option('--overwrite', 'replace earlier merges in <out>')
+    .option('--json', 'print progress and the result as JSON lines')
+    .option('--quiet', 'print nothing but the table and errors')
+    .action(
+      action(async (o: SweepCli) => {
+        if ((o.evalText === undefined) === (o.evalIds === undefined)) throw new ChatVecError('InvalidArgument', 'give exactly one of --eval-text FILE and --eval-ids FILE.json');
+        if (o.keep !== undefined && o.keep !== 'all' && o.keep !== 'best') throw new ChatVecError('InvalidArgument', `--keep "${o.keep}" is not one of all, best`);
+        const mode = progressMode(o);
+        const progress = progressPrinter(mode);
+        const signal = interruptSignal();
+        try {
+          const rows = await runSweep(
+            {
+              target: o.target, base: o.base, chat: o.chat, ratios: o.ratios.split(',').map((r) => parseRatio(r.trim())), out: o.out, keep: o.keep as 'all' | 'best' | undefined,
+              ...(o.evalText !== undefined ? { text: o.evalText } : { ids: o.evalIds }),
+              context: parseTokens('--context', o.context), stride: parseTokens('--stride', o.stride), cacheDir: userCacheDir(), type: parseGgufType(o.type),
+              backend: parseBackend(o.backend), threads: parseThreads(o.threads), skipEmbed: o.skipEmbed, overwrite: o.overwrite,
+            },
+            { apply: applyJob, evaluate: evalJob },
+            {
+              signal,
+              onProgress: progress,
+              onLog: (l, m) => mode === 'auto' && l !== 'debug' && process.stderr.write(`${l}: ${printableLines(m)}\n`),
+              step: (ratio, what) => {
+                progress.end();
+                if (mode === 'auto') process.stderr.write(`ratio ${ratio}: ${what === 'apply' ? 'merging' : 'evaluating'}\n`);
+              },
+            },
+          );
+          progress.end();
+          if (mode === 'json') {
+            process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored })) }) + '\n');
+            return;
+          }
+          const best = rows.reduce((a, b) => (b.report.meanNll < a.report.meanNll ? b : a));
+          const r0 = rows[0]!.report;
+          const lines = [['ratio', 'mean NLL', 'perplexity', 'merge'], ...rows.map((r) => [String(r.ratio), r.report.meanNll.toFixed(4), r.report.perplexity.toFixed(3), `${r.out === null ? '(removed)' : printable(r.out)}${r === best ? '  ← lowest' : ''}`])];
+          process.stdout.write(`${r0.scored} tokens scored; context ${r0.context}, stride ${r0.stride}; ${r0.backend}\n${table(lines, new Set([1, 2]))}\n`);
+        } finally {
+          progress.end();
+          signal.dispose();
+        }
+      }),
+    );
+}
