@@ -15,16 +15,13 @@
 // and the ratio to the floor; writes the figures as JSON into bench-results/.
 //
 //   node scripts/bench-gguf.mjs [--dir bench-results/demo] [--preset 1b] [--types f16,q8_0] [--runs 2] [--build]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { arg, measure, median } from './benchMeasure.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-};
 const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
 const resultsDir = path.join(root, 'bench-results');
 const preset = arg('preset', '1b');
@@ -83,52 +80,7 @@ fs.closeSync(fd);
 process.stdout.write(JSON.stringify({ readSeconds: (t1 - t0) / 1000, writeSeconds: (performance.now() - t1) / 1000 }));
 `;
 
-const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M %U %S', 'true']).status === 0;
 
-/** Runs a child; resolves wall seconds, peak RSS (bytes; /usr/bin/time, else polled VmHWM), CPU seconds (/usr/bin/time, else null) and stdout. */
-function measure(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const rssFile = path.join(os.tmpdir(), `chatvec-bench-gguf-rss-${process.pid}-${Date.now()}`);
-    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, cmd, ...args]] : [cmd, args];
-    const t0 = performance.now();
-    const child = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    let hwm = 0;
-    const poll = hasTime
-      ? null
-      : setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-            if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
-          } catch {
-            // the process has just exited
-          }
-        }, 20);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      if (poll) clearInterval(poll);
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${stderr}`));
-      let peakRss = hwm;
-      let cpuSeconds = null;
-      if (hasTime) {
-        const [kb, user, sys] = fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
-        peakRss = kb * 1024;
-        cpuSeconds = user + sys;
-        fs.rmSync(rssFile, { force: true });
-      }
-      resolve({ seconds, peakRss, cpuSeconds, stdout });
-    });
-  });
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const model = cpModel();
 const inputs = fs.readdirSync(model).filter((n) => n.endsWith('.safetensors')).sort().map((n) => path.join(model, n));
@@ -136,7 +88,7 @@ const inputBytes = inputs.reduce((s, f) => s + fs.statSync(f).size, 0);
 const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavgStart: os.loadavg().map((x) => +x.toFixed(2)) };
 console.log(`gguf export of ${path.relative(root, model)}: ${(inputBytes / GB).toFixed(2)} GB in ${inputs.length} shards; ${machine.cpus} CPUs; load average ${machine.loadavgStart.join(' ')}`);
 // Warm the page cache (the floor's first read does it).
-await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, path.join(resultsDir, 'gguf-warm.bin'), '0', ...inputs]);
+await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, path.join(resultsDir, 'gguf-warm.bin'), '0', ...inputs], root);
 fs.rmSync(path.join(resultsDir, 'gguf-warm.bin'), { force: true });
 
 const results = {};
@@ -148,9 +100,9 @@ for (const type of types) {
   const floorRuns = [];
   for (let i = 0; i < runs; i++) {
     fs.rmSync(out, { force: true }); // not timed
-    const e = await measure(process.execPath, args);
+    const e = await measure(process.execPath, args, root);
     const outputBytes = fs.statSync(out).size;
-    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs]);
+    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs], root);
     fs.rmSync(floorFile, { force: true });
     const fj = JSON.parse(f.stdout);
     exportRuns.push({ seconds: e.seconds, cpuSeconds: e.cpuSeconds, peakRss: e.peakRss, outputBytes });
@@ -163,7 +115,7 @@ for (const type of types) {
   results[type] = {
     inputBytes,
     outputBytes: exportRuns[0].outputBytes,
-    export: { medianSeconds: exportS, medianCpuSeconds: hasTime ? median(exportRuns.map((r) => r.cpuSeconds)) : null, sourceMBps: inputBytes / 1e6 / exportS, peakRssMiB: Math.max(...exportRuns.map((r) => r.peakRss)) / MiB, runs: exportRuns },
+    export: { medianSeconds: exportS, medianCpuSeconds: exportRuns.every((r) => r.cpuSeconds !== null) ? median(exportRuns.map((r) => r.cpuSeconds)) : null, sourceMBps: inputBytes / 1e6 / exportS, peakRssMiB: Math.max(...exportRuns.map((r) => r.peakRss)) / MiB, runs: exportRuns },
     floor: { medianSeconds: floorS, runs: floorRuns },
     ratioToFloor: exportS / floorS,
   };

@@ -12,16 +12,13 @@
 // Writes the figures as JSON into bench-results/.
 //
 //   node scripts/bench-lora.mjs [--dir bench-results/demo] [--presets small,1b] [--ranks 16,64] [--threads N] [--build] [--no-gpu] [--gpu-software]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { arg, measure } from './benchMeasure.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-};
 const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
 const resultsDir = path.join(root, 'bench-results');
 const presets = arg('presets', 'small,1b').split(',');
@@ -65,32 +62,6 @@ createGpuBackend().then(async (g) => { const d = g.describe(); await g.dispose()
 const gpu = gpuAdapter();
 if (gpu) console.log(`GPU column: ${gpu.name} (${gpu.backend})`);
 
-const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
-
-/** Runs the CLI; wall seconds, peak RSS (bytes, from /usr/bin/time when present) and stdout. */
-function measure(args) {
-  return new Promise((resolve, reject) => {
-    const rssFile = path.join(os.tmpdir(), `chatvec-bench-lora-${process.pid}-${Date.now()}`);
-    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, ...args]] : [process.execPath, args];
-    const t0 = performance.now();
-    const child = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`extract exited with ${code}\n${stderr}`));
-      let peakRss = null;
-      if (hasTime) {
-        peakRss = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024;
-        fs.rmSync(rssFile, { force: true });
-      }
-      resolve({ seconds, peakRss, stdout });
-    });
-  });
-}
 
 const results = {};
 for (const preset of presets) {
@@ -100,7 +71,7 @@ for (const preset of presets) {
     const extract = async (backend) => {
       const out = path.join(resultsDir, `lora-out-${preset}-r${rank}-${backend}`);
       const args = [cli, 'extract', '--base', trio.base, '--chat', trio.chat, '--rank', String(rank), '--out', out, '--overwrite', '--json', '--backend', backend, ...(threads ? ['--threads', threads] : [])];
-      const m = await measure(args);
+      const m = await measure(process.execPath, args, root);
       const result = m.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((j) => j.type === 'result');
       fs.rmSync(out, { recursive: true, force: true });
       return { seconds: m.seconds, peakRssMiB: m.peakRss === null ? null : m.peakRss / MiB, backend: result.backend, ...result.lowRank };

@@ -16,17 +16,13 @@
 // scripts/bench-gguf.mjs (GGUF export of the 1b cp model, f16 and q8_0; skip with --no-gguf).
 //
 //   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff] [--no-lora] [--no-gguf]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { arg, flag, measure, median } from './benchMeasure.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-};
-const flag = (name) => process.argv.includes(`--${name}`);
 const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
 const resultsDir = path.join(root, 'bench-results');
 const runs = Math.max(1, Number(arg('runs', '3')));
@@ -46,10 +42,6 @@ function run(cmd, args, opts = {}) {
   return r.stdout;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const shards = (folder) =>
   fs
     .readdirSync(folder)
@@ -115,48 +107,6 @@ const t2 = performance.now();
 process.stdout.write(JSON.stringify({ read, readSeconds: (t1 - t0) / 1000, writeSeconds: (t2 - t1) / 1000 }));
 `;
 
-const hasTime = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
-
-/**
- * Runs a command as a child process; returns wall seconds, peak RSS (bytes) and stdout. Peak RSS
- * from /usr/bin/time (the kernel's ru_maxrss), else the last VmHWM read from /proc while it ran.
- */
-function measure(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const rssFile = path.join(os.tmpdir(), `chatvec-bench-rss-${process.pid}-${Date.now()}`);
-    const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
-    const t0 = performance.now();
-    const child = spawn(c, a, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    let hwm = 0;
-    const poll = hasTime
-      ? null
-      : setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-            if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
-          } catch {
-            // the process has just exited
-          }
-        }, 20);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      if (poll) clearInterval(poll);
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${stderr}`));
-      let peakRss = hwm;
-      if (hasTime) {
-        peakRss = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024;
-        fs.rmSync(rssFile, { force: true });
-      }
-      resolve({ seconds, peakRss, stdout });
-    });
-  });
-}
-
 /** Reads files front to back once (brings them into the page cache). */
 function warm(files) {
   const buf = Buffer.allocUnsafe(8 * MiB);
@@ -198,16 +148,16 @@ for (const preset of presets) {
   const applyRuns = [];
   const floorRuns = [];
   // One untimed apply first: it warms the page cache for the output's size and the code caches.
-  await measure(process.execPath, applyArgs);
+  await measure(process.execPath, applyArgs, root);
   const outputBytes = sizeOf(shards(out));
   for (let i = 0; i < runs; i++) {
     fs.rmSync(floorFile, { force: true });
-    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs]);
+    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs], root);
     fs.rmSync(floorFile, { force: true });
     const fj = JSON.parse(f.stdout);
     floorRuns.push({ seconds: f.seconds, readSeconds: fj.readSeconds, writeSeconds: fj.writeSeconds });
     fs.rmSync(out, { recursive: true, force: true }); // not timed: --overwrite would delete the old output inside the run
-    const a = await measure(process.execPath, applyArgs);
+    const a = await measure(process.execPath, applyArgs, root);
     applyRuns.push({ seconds: a.seconds, peakRss: a.peakRss });
     console.log(
       `  run ${i + 1}/${runs}: apply ${a.seconds.toFixed(2)} s, peak RSS ${(a.peakRss / MiB).toFixed(0)} MiB;` +

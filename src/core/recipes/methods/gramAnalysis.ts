@@ -1,32 +1,14 @@
 /**
- * The analysis pass of model_stock and nuslerp over whole tensors (gram.ts): the Gram matrix of
- * the vectors vᵢ summed chunk by chunk on the worker pool, in chunk order (so the coefficients do
- * not depend on the thread count), then each tensor's coefficients. Tensors merged per row
+ * The analysis pass of model_stock, nuslerp and karcher over whole tensors (gram.ts): the Gram
+ * matrix of the vectors vᵢ (gramPass.ts), then each tensor's coefficients. Tensors merged per row
  * (`filter_wise`, `nuslerp_flatten: false`) need no pass: the write pass reads whole rows.
  */
-import { chunkRanges, refAt } from '../../engine/chunking';
-import { CancelledError } from '../../errors';
-import { WorkerPool } from '../../io/workerPool';
-import { ProgressMeter } from '../../jobs/progressMeter';
 import type { JobContext } from '../../jobs/types';
-import type { RecipeStatsResult, RecipeStatsTask } from '../kernels';
-import { type MergePlan, type PlannedTensor, inputBytes } from '../plan';
+import type { MergePlan, PlannedTensor } from '../plan';
 import { type Coefficients, type GramRule, coefficientsOf } from './gram';
 import { nuslerpT } from './nuslerp';
 import { perColumn } from './nuslerpColumns';
-
-type Job = RecipeStatsTask & { readonly tensor: number; readonly chunk: number };
-
-/** The base input of a tensor's vectors vᵢ = mᵢ − base; null: the vectors are the inputs (karcher counts the base as one). */
-export function gramBase(plan: MergePlan, t: PlannedTensor): number | null {
-  return plan.method === 'karcher' ? null : t.baseIndex;
-}
-
-/** The inputs whose vectors make the Gram matrix, in order: every input but the base. */
-export function gramModels(plan: MergePlan, t: PlannedTensor): number[] {
-  const base = gramBase(plan, t);
-  return t.inputs.map((_, i) => i).filter((i) => i !== base);
-}
+import { gramModels, gramPartialSums } from './gramPass';
 
 /** How a tensor's coefficients are made from a Gram matrix. */
 export function gramRule(plan: MergePlan, t: PlannedTensor): GramRule {
@@ -50,36 +32,7 @@ export async function analyseGram(plan: MergePlan, chunk: number, threads: numbe
   const tensors = plan.tensors.map((t, ti) => (t.kind === 'merge' && t.elementCount > 0 && !perRow(plan, t) && !perColumn(plan, t) ? ti : -1)).filter((ti) => ti >= 0);
   const out = new Map<number, Coefficients>();
   if (!tensors.length) return out;
-  const sums = new Map(tensors.map((ti) => [ti, [] as Float64Array[]]));
-  const meter = new ProgressMeter('analyse', tensors.reduce((a, ti) => a + plan.tensors[ti]!.inputs.reduce((s, i) => s + inputBytes(i.entry, plan.tensors[ti]!.elementCount), 0), 0), ctx.onProgress);
-  const pool = new WorkerPool(threads);
-  const cancelled = () => ctx.signal?.cancelled === true;
-  function* jobs(): Generator<Job> {
-    for (const ti of tensors) {
-      const t = plan.tensors[ti]!;
-      let c = 0;
-      for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
-        const models = gramModels(plan, t).map((i) => refAt(t.inputs[i]!.entry, first));
-        const b = gramBase(plan, t);
-        const base = b !== null ? refAt(t.inputs[b]!.entry, first) : models[0]!;
-        yield { kind: 'recipeStats', mode: 'gram', gramBase: b !== null, count, first, base, models, stats: [], tensor: ti, chunk: c++ };
-      }
-    }
-  }
-  try {
-    await pool.runAll<Job, RecipeStatsResult>(
-      jobs(),
-      (job, r) => {
-        meter.add(r.bytes);
-        if (r.mode === 'gram') sums.get(job.tensor)![job.chunk] = r.gram;
-      },
-      cancelled,
-    );
-    if (cancelled()) throw new CancelledError();
-    meter.finish();
-  } finally {
-    await pool.close();
-  }
+  const sums = await gramPartialSums(plan, tensors, { mode: 'gram' }, chunk, threads, ctx);
   for (const ti of tensors) {
     const t = plan.tensors[ti]!;
     const k = gramModels(plan, t).length;

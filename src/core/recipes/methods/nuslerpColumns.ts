@@ -6,17 +6,10 @@
  * count); the write pass applies each column's coefficients (gram.ts columnCombine). A 1-D tensor
  * is one vector, as mergekit's transpose of a 1-D tensor is a no-op: it is merged per row.
  */
-import { chunkRanges, refAt } from '../../engine/chunking';
-import { CancelledError } from '../../errors';
-import { WorkerPool } from '../../io/workerPool';
-import { ProgressMeter } from '../../jobs/progressMeter';
 import type { JobContext } from '../../jobs/types';
-import type { RecipeStatsResult, RecipeStatsTask } from '../kernels';
-import { type MergePlan, type PlannedTensor, inputBytes } from '../plan';
-import { gramBase, gramModels } from './gramAnalysis';
+import type { MergePlan, PlannedTensor } from '../plan';
+import { gramModels, gramPartialSums } from './gramPass';
 import { nuslerpCoefficients, nuslerpT } from './nuslerp';
-
-type Job = RecipeStatsTask & { readonly tensor: number; readonly chunk: number };
 
 /** Whether a tensor is merged per column (dim-0 vectors). */
 export function perColumn(plan: MergePlan, t: PlannedTensor): boolean {
@@ -37,36 +30,7 @@ export async function analyseNuslerpColumns(plan: MergePlan, chunk: number, thre
   const tensors = plan.tensors.map((t, ti) => (t.kind === 'merge' && t.elementCount > 0 && perColumn(plan, t) ? ti : -1)).filter((ti) => ti >= 0);
   const out = new Map<number, Float64Array>();
   if (!tensors.length) return out;
-  const parts = new Map(tensors.map((ti) => [ti, [] as Float64Array[]]));
-  const meter = new ProgressMeter('analyse', tensors.reduce((a, ti) => a + plan.tensors[ti]!.inputs.reduce((s, i) => s + inputBytes(i.entry, plan.tensors[ti]!.elementCount), 0), 0), ctx.onProgress);
-  const pool = new WorkerPool(threads);
-  const cancelled = () => ctx.signal?.cancelled === true;
-  function* jobs(): Generator<Job> {
-    for (const ti of tensors) {
-      const t = plan.tensors[ti]!;
-      let c = 0;
-      for (const [first, count] of chunkRanges(t.elementCount, chunk)) {
-        const models = gramModels(plan, t).map((i) => refAt(t.inputs[i]!.entry, first));
-        const b = gramBase(plan, t);
-        const base = b !== null ? refAt(t.inputs[b]!.entry, first) : models[0]!;
-        yield { kind: 'recipeStats', mode: 'columnGram', stride: columnStride(t), gramBase: b !== null, count, first, base, models, stats: [], tensor: ti, chunk: c++ };
-      }
-    }
-  }
-  try {
-    await pool.runAll<Job, RecipeStatsResult>(
-      jobs(),
-      (job, r) => {
-        meter.add(r.bytes);
-        if (r.mode === 'columnGram') parts.get(job.tensor)![job.chunk] = r.gram;
-      },
-      cancelled,
-    );
-    if (cancelled()) throw new CancelledError();
-    meter.finish();
-  } finally {
-    await pool.close();
-  }
+  const parts = await gramPartialSums(plan, tensors, { mode: 'columnGram', stride: columnStride }, chunk, threads, ctx);
   for (const ti of tensors) {
     const t = plan.tensors[ti]!;
     const stride = columnStride(t);
