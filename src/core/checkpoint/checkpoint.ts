@@ -15,7 +15,7 @@ import { type Dtype } from '../safetensors/dtype';
 import { type SafetensorsFileInfo, type TensorLocation, readSafetensorsHeader } from '../safetensors/reader';
 import { aliasOf, architectureNamed } from './architectures';
 import { type TensorGroup, groupTensors } from './layers';
-import type { AdapterAddend } from '../engine/adaptedRun';
+import type { AdapterAddend } from './tensorAddend';
 
 export interface CatalogueEntry extends TensorLocation {
   readonly name: string;

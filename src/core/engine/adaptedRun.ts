@@ -17,29 +17,10 @@
 import { ChatVecError } from '../errors';
 import { decodeToF32, encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
-import { type AdapterLowRank, lowRankTermAt } from './adapterTerms';
+import { lowRankTermAt } from './adapterTerms';
 import { type ChunkRef, refAt } from './chunking';
 import { readFloatRun } from './floatRun';
 import { formLowRank } from './lowRankTerm';
-
-/** A stored tensor: where its element 0 is and how it is stored. */
-export interface StoredTensor {
-  readonly file: string;
-  readonly position: number;
-  readonly dtype: FloatDtype;
-}
-
-/** What an adapter changes in one tensor of the model it is merged into (plain data: it travels to worker threads). */
-export interface AdapterAddend {
-  /** The model tensor (the merged value is rounded to its dtype). */
-  readonly tensor: StoredTensor;
-  /** A tensor the adapter saves whole, read instead of the model's. */
-  readonly replace: StoredTensor | null;
-  /** scale · B·A (ratio 1; the scale is in the factors). */
-  readonly lowRank: AdapterLowRank | null;
-  /** τ itself (chatvec_deltas.safetensors). */
-  readonly delta: StoredTensor | null;
-}
 
 // Scratch buffers reused across calls in one worker thread.
 let term = new Float32Array(0);

@@ -6,15 +6,10 @@
 import type { CatalogueEntry, Checkpoint } from '../checkpoint/checkpoint';
 import { bRowsOf } from '../compute/kernels/lowRankJs';
 import { ChatVecError } from '../errors';
-import type { Adapter, LowRankFactors } from '../lora/adapter';
+import type { AdapterLowRank } from '../checkpoint/tensorAddend';
+import type { Adapter } from '../lora/adapter';
 import { refAt } from './chunking';
 import type { LowRankTerm } from './lowRankTerm';
-
-/** A low-rank term of one output tensor: the factors and the ratio they are added with. */
-export interface AdapterLowRank {
-  readonly ratio: number;
-  readonly factors: LowRankFactors;
-}
 
 /**
  * Requires a base for the adapter's full tensors (`modules_to_save`, trained biases), whose chat

@@ -6,7 +6,8 @@
 import { type CatalogueEntry, type Checkpoint, openCheckpoint, rowsCounterpart } from '../checkpoint/checkpoint';
 import { isVocabTensor } from '../checkpoint/layers';
 import { type Adapter, adapterKeyedLike, isAdapterFolder, openAdapter, requireAdapterFits } from '../lora/adapter';
-import { type AdapterLowRank, addAdapterTerms, lowRankTermAt, requireBaseForFullTensors } from './adapterTerms';
+import type { AdapterLowRank } from '../checkpoint/tensorAddend';
+import { addAdapterTerms, lowRankTermAt, requireBaseForFullTensors } from './adapterTerms';
 import { requireUnquantized } from '../checkpoint/quantization';
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';

@@ -1,7 +1,7 @@
 /** Splitting tensors into fixed-size element ranges: the unit of work of every streaming job. */
 import type { TensorLocation } from '../safetensors/reader';
 import { type Dtype, dtypeBits } from '../safetensors/dtype';
-import type { AdapterAddend } from './adaptedRun';
+import type { AdapterAddend } from '../checkpoint/tensorAddend';
 
 /**
  * Elements per chunk task: 1 Mi elements is 2–4 MiB per input in bf16/f32, large enough to

@@ -7,7 +7,7 @@
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
 import { requireUnquantized } from '../checkpoint/quantization';
-import type { AdapterAddend, StoredTensor } from '../engine/adaptedRun';
+import type { AdapterAddend, StoredTensor } from '../checkpoint/tensorAddend';
 import { ChatVecError } from '../errors';
 import { isFloatDtype } from '../safetensors/dtype';
 import { type Adapter, openAdapter, requireAdapterFits } from './adapter';

@@ -14,29 +14,12 @@
  * read adapter_model.safetensors only; chatvec adds these as plain τ terms.
  */
 import { type CatalogueEntry, type Checkpoint, openCheckpoint } from '../checkpoint/checkpoint';
+import type { FactorLayout, LowRankFactors } from '../checkpoint/tensorAddend';
 import { ChatVecError } from '../errors';
 import { entryKind } from '../io/files';
 import { join } from '../io/paths';
 import { isFloatDtype } from '../safetensors/dtype';
 import { ADAPTER_CONFIG, type AdapterConfig, moduleScale, readAdapterConfig } from './adapterConfig';
-
-/** How τ follows from the factors: 'BA' τ = B·A (Linear); 'transposed' τ = (B·A)ᵀ (Conv1D, embeddings). */
-export type FactorLayout = 'BA' | 'transposed';
-
-export interface LowRankFactors {
-  /** The module (`model.layers.0.self_attn.q_proj`) and the tensor it updates (`….weight`). */
-  readonly module: string;
-  readonly target: string;
-  /** lora_A: [rank, in] (BA) or [rank, rows] (transposed); lora_B: [out, rank] or [cols, rank]. */
-  readonly a: CatalogueEntry;
-  readonly b: CatalogueEntry;
-  readonly rank: number;
-  readonly alpha: number;
-  readonly scale: number;
-  readonly layout: FactorLayout;
-  /** The updated weight's shape [rows, cols]. */
-  readonly shape: readonly [number, number];
-}
 
 export interface Adapter {
   readonly path: string;
@@ -44,7 +27,7 @@ export interface Adapter {
   /** The adapter's weights file(s), opened as a checkpoint. */
   readonly weights: Checkpoint;
   /** Target tensor name → its factors. */
-  readonly lowRank: ReadonlyMap<string, LowRankFactors>;
+  readonly lowRank: ReadonlyMap<string, LowRankFactors<CatalogueEntry>>;
   /** Target tensor name → the chat model's full tensor (τ = it − base). */
   readonly full: ReadonlyMap<string, CatalogueEntry>;
   /** Target tensor name → τ itself (chatvec_deltas.safetensors). */
@@ -110,7 +93,7 @@ export function openAdapter(path: string): Adapter {
     p[s.part] = e;
     parts.set(s.module, p);
   }
-  const lowRank = new Map<string, LowRankFactors>();
+  const lowRank = new Map<string, LowRankFactors<CatalogueEntry>>();
   for (const [module, p] of parts) {
     const embedding = p.embA !== undefined || p.embB !== undefined;
     const a = embedding ? p.embA : p.A;

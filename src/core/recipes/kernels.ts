@@ -16,6 +16,7 @@ import { writerFor } from '../io/handleCache';
 import { encodeFromF32 } from '../numeric/convert';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import { readInputRun } from '../engine/adaptedRun';
+import type { TopCut } from './topCut';
 import { BLOCK, uniformRange } from '../numeric/random';
 import type { ChunkRef } from '../engine/chunking';
 import { type ChunkResult, type StoredRun, checkChunk, readRuns } from '../engine/nonFinite';
@@ -81,12 +82,6 @@ export type RecipeStatsResult =
   | { readonly mode: 'gram'; readonly gram: Float64Array; readonly bytes: number }
   /** Per column: v₀·v₀, v₀·v₁, v₁·v₁. */
   | { readonly mode: 'columnGram'; readonly gram: Float64Array; readonly bytes: number };
-
-/** The elements of a chunk among a tensor's k largest |τ|: bit patterns above `threshold`, and the first `keepTies` equal to it. */
-export interface TopCut {
-  readonly threshold: number;
-  readonly keepTies: number;
-}
 
 /** How one model's task vector is sparsified in a chunk. */
 export type Sparsify =

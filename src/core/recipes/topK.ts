@@ -5,7 +5,8 @@
  * pattern T and how many elements equal to T to keep, chunk by chunk, ties going to lower element
  * indexes. Used by ties and breadcrumbs (|τ|) and sce (the variance across models).
  */
-import { type TopCut, bitsToFloat } from './kernels';
+import { bitsToFloat } from './kernels';
+import type { TopCut } from './topCut';
 
 /** Pass 2's per-chunk answer for one cut: sparse counts by the lower 16 bits, and Σ of the values above the bucket. */
 export type LowHistogram = { readonly buckets: Uint32Array; readonly counts: Uint32Array; readonly l1: number };

@@ -10,7 +10,7 @@
  *   out = base + Σ wᵢ·τ̂ᵢ / max(Σ wᵢ, 1e-6) over the kept ones.
  * The passes are sceAnalysis.ts; the per-chunk arithmetic below runs in the recipe kernels.
  */
-import type { TopCut } from '../kernels';
+import type { TopCut } from '../topCut';
 import type { MergeMethodDef } from './method';
 
 export const SCE: MergeMethodDef<'sce'> = {
