@@ -25,7 +25,7 @@ import {
   skipDefault,
   vocabReason,
   vocabSizes,
-} from './flows';
+} from './flowSteps';
 import { untrainedSpecialTokens } from './specialTokens';
 import { BACK, type Step, Wizard } from './wizard';
 

@@ -9,7 +9,7 @@
 import { ChatVecError, throwIfCancelled } from '../errors';
 import { bytesOf } from '../compute/elements';
 import type { WorkerTask } from '../io/workerPool';
-import { type LowRankResult, randomizedLowRankAsync } from '../numeric/randomizedSvd';
+import { type LowRankResult, randomizedLowRankAsync } from '../compute/randomizedSvd';
 import type { AcceleratedKind } from './gpuExecutor';
 import { type LowRankFactorResult, type LowRankFactorTask, differenceInto, factorOptions, writeFactors } from './lowRankTask';
 

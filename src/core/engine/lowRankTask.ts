@@ -1,6 +1,6 @@
 /**
  * The worker task of `extract --rank`: one matrix per task. The worker reads τ = chat − base
- * (float32, rounded once like the full extract), factors it (numeric/randomizedSvd.ts) and writes
+ * (float32, rounded once like the full extract), factors it (compute/randomizedSvd.ts) and writes
  * the two PEFT factors, float32, where the job reserved room for them in its scratch file:
  * lora_A then lora_B, in PEFT's shapes. Memory: τ and the sketch panels of this one matrix.
  * With a GPU the same task runs on the main thread instead, its GEMMs on the GPU (lowRankGpu.ts);
@@ -11,7 +11,7 @@ import type { PeftLayout } from '../lora/adapterWriter';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32 } from '../numeric/convert';
 import { hashString } from '../numeric/random';
-import { type LowRankOptions, type LowRankResult, randomizedLowRank, sketchColumns } from '../numeric/randomizedSvd';
+import { type LowRankOptions, type LowRankResult, randomizedLowRank, sketchColumns } from '../compute/randomizedSvd';
 import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import { type ChunkRef, chunkRanges } from './chunking';

@@ -12,7 +12,8 @@ import type { JobOutcome, JobResult, RecipePlanResult } from '../../protocol/tas
 import { readSettings } from '../config';
 import type { Ctx } from '../ctx';
 import type { Comparison } from '../deltas';
-import { askOutput, confirmOverwrite, jobCommon, openFolder } from '../flows';
+import { openFolder } from '../flows';
+import { askOutput, confirmOverwrite, jobCommon } from '../flowSteps';
 import { comparedInputs, recipeInputs } from './inputs';
 import { isRecipeDocument } from './selector';
 import { findRecipes } from './tasks';

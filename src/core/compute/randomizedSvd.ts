@@ -14,12 +14,12 @@
  * randomizedLowRank runs it with a CPU GemmKernel (synchronous, in a worker thread) and
  * randomizedLowRankAsync with the GPU's (asynchronous, on the main thread).
  */
-import { residualNorm2 } from '../compute/kernels/gemmJs';
-import { type GemmKernel, gemmJsKernel } from '../compute/kernels/gemmSimd';
-import type { GpuGemmKernel } from '../compute/types';
+import { residualNorm2 } from './kernels/gemmJs';
+import { type GemmKernel, gemmJsKernel } from './kernels/gemmSimd';
+import type { GpuGemmKernel } from './types';
 import { type CancelSignal, throwIfCancelled } from '../errors';
-import { uniformRange } from './random';
-import { symmetricEigen } from './symmetricEigen';
+import { uniformRange } from '../numeric/random';
+import { symmetricEigen } from '../numeric/symmetricEigen';
 
 /** Upper bound on power iterations. */
 export const MAX_POWER_ITERATIONS = 12;
