@@ -10,7 +10,7 @@ import { isModelIdRef, resolveModelRef } from '../hub/resolveModelRef';
 import { formatModelId, parseModelId } from '../hub/modelId';
 import { documentGraph, modelReferences } from './multiDocument';
 
-/** The parts of a reference that may be ids: itself, or each side of mergekit's `model+lora` form. */
+/** The parts of a reference that may be ids: itself, or each side of mergekit's `model+lora` form (when modelReferences left it whole). */
 function candidates(value: string): string[] {
   if (parseModelId(value) !== null || !value.includes('+')) return [value];
   return value.split('+');
@@ -29,8 +29,9 @@ export function missingRecipeModelIds(text: string, baseDir: string): string[] {
   const out: string[] = [];
   for (const doc of graph.documents) {
     for (const ref of modelReferences(doc.parsed.data)) {
-      if (merges.has(ref.value)) continue;
-      for (const c of candidates(ref.value)) {
+      // `name+adapter`: the name may be another document's merge, the adapter may still be an id.
+      const parts = [...(merges.has(ref.value) ? [] : candidates(ref.value)), ...(ref.suffix ? candidates(ref.suffix.slice(1)) : [])];
+      for (const c of parts) {
         if (!isModelIdRef(c, baseDir)) continue;
         try {
           resolveModelRef(c, baseDir);
