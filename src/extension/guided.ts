@@ -116,7 +116,7 @@ export async function askApply(ctx: Ctx, s: Settings, preTarget?: string): Promi
     const items: SourcePick[] = [
       ...(pair ? [{ id: 'roles' as const, label: `$(merge) ${path.basename(pair.base)} → ${path.basename(pair.chat)}`, description: 'Base and Chat', detail: 'τ = chat − base, computed on the fly; nothing extra is written' }] : []),
       { id: 'fused', label: pair ? '$(merge) Another base model and chat model…' : '$(merge) A base model and a chat model…', detail: 'pick both next; τ = chat − base, computed on the fly' },
-      { id: 'vectors', label: '$(symbol-operator) Chat vector or LoRA adapter folder(s)…', detail: 'folders written by "Extract Chat Vector…", or PEFT LoRA adapters; each gets its own ratio' },
+      { id: 'vectors', label: '$(symbol-operator) Chat vector or LoRA adapter folder(s)…', detail: 'from "Extract Chat Vector…" or PEFT LoRA adapters; one ratio each' },
     ];
     const pick = await w.pick({ items, placeholder: 'Where does the chat vector come from?', active: items.find((i) => i.id === x.source) ?? items[0]! });
     if (pick === BACK || pick === undefined) return pick;
@@ -283,7 +283,7 @@ export async function askExtract(ctx: Ctx, s: Settings): Promise<Omit<ExtractOpt
   const kind: Step<ExtractState> = async (w, x) => {
     const items = [
       { id: 'full' as const, label: '$(symbol-operator) Full (exact)', detail: 'τ = chat − base for every tensor, as large as the model' },
-      { id: 'lowRank' as const, label: '$(layers) Low-rank adapter (rank …)', detail: 'a PEFT LoRA adapter (PEFT and vLLM load it); each matrix within 1 % of the best error at its rank' },
+      { id: 'lowRank' as const, label: '$(layers) Low-rank adapter (rank …)', detail: 'loads in PEFT and vLLM; within 1 % of the best rank-r error' },
     ];
     const pick = await w.pick({ items, placeholder: 'Write the chat vector in full, or as a LoRA adapter?', active: items.find((i) => i.id === x.kind) ?? items[0]! });
     if (pick === BACK || pick === undefined) return pick;
