@@ -3,6 +3,7 @@
  * mirror the YAML after schema validation; the resolved types are what planning and running use.
  */
 import type { FloatDtype } from '../safetensors/dtype';
+import type { TokenRowSource, TokenRule } from '../vocab/rowRules';
 import type { MergeMethodName } from './methods/registry';
 
 /** A number, a flag, a word, or a gradient (a list interpolated over layer depth). */
@@ -118,17 +119,11 @@ export interface ChatVectorSpec {
   readonly specialTokens: readonly (readonly [number, number])[];
 }
 
-/** Where a token's default row comes from (`tokens: {TOKEN: {source: …}}`). */
-export type TokenSourceSpec =
-  | { readonly kind: 'zero' }
-  | { readonly kind: 'model'; readonly model: ModelRef }
-  | { readonly kind: 'model_token'; readonly model: ModelRef; readonly token?: string; readonly tokenId?: number };
+/** Where a token's default row comes from (`tokens: {TOKEN: {source: …}}`), models as the recipe names them. */
+export type TokenSourceSpec = TokenRowSource<ModelRef>;
 
-/** One entry of `tokenizer: {tokens: …}`. */
-export interface TokenSpec {
-  readonly token: string;
-  readonly source: TokenSourceSpec;
-  readonly force: boolean;
+/** One entry of `tokenizer: {tokens: …}`, with where the recipe writes it. */
+export interface TokenSpec extends TokenRule<ModelRef> {
   readonly at: RecipePath;
 }
 

@@ -7,16 +7,19 @@
  */
 import type { OutputVocab } from './outputVocab';
 
-/** Where a token's default row comes from, as `tokens:` writes it (models are indexes into the vocabulary's models). */
-export type TokenRowSource =
+/**
+ * Where a token's default row comes from, as `tokens:` writes it. M names a model: an index into the
+ * vocabulary's models here, the recipe's model reference before the plan (recipes/types.ts).
+ */
+export type TokenRowSource<M = number> =
   | { readonly kind: 'zero' }
-  | { readonly kind: 'model'; readonly model: number }
-  | { readonly kind: 'model_token'; readonly model: number; readonly token?: string; readonly tokenId?: number };
+  | { readonly kind: 'model'; readonly model: M }
+  | { readonly kind: 'model_token'; readonly model: M; readonly token?: string; readonly tokenId?: number };
 
 /** One entry of `tokens:`. */
-export interface TokenRule {
+export interface TokenRule<M = number> {
   readonly token: string;
-  readonly source: TokenRowSource;
+  readonly source: TokenRowSource<M>;
   /** Use the default row even in models that have the token. */
   readonly force: boolean;
 }
