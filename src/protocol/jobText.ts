@@ -2,6 +2,7 @@
  * What the extension says when a writing job (apply, extract, merge) ends, and where a job's
  * warnings belong in a merge recipe. Display text only: no `vscode`, so it is unit-tested.
  */
+import type { JobOutcome } from '../core/jobs/types';
 import { formatBytes, printable } from './displayFormat';
 
 /** "1 tensor", "2 tensors", "0 tensors"; `plural` for irregular words. */
@@ -10,16 +11,7 @@ export function countOf(n: number, singular: string, plural = `${singular}s`): s
 }
 
 /** The parts of a job's outcome the completion message uses. */
-export interface JobDoneFacts {
-  readonly tensorCount: number;
-  readonly bytesWritten: number;
-  readonly seconds: number;
-  /** e.g. "cpu (2 threads)". */
-  readonly backend: string;
-  readonly warnings: readonly string[];
-  /** extract --rank: matrices factored, captured energy and relative error over all of them (fractions). */
-  readonly lowRank?: { readonly matrices: number; readonly energy: number; readonly relativeError: number };
-}
+export type JobDoneFacts = Pick<JobOutcome, 'tensorCount' | 'bytesWritten' | 'seconds' | 'backend' | 'warnings' | 'lowRank'>;
 
 /** "12 matrices factored: 93.41 % of the energy captured, relative error 25.67 %". */
 export function lowRankText(l: NonNullable<JobDoneFacts['lowRank']>): string {
