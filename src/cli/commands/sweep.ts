@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { ChatVecError } from '../../core/errors';
 import { userCacheDir } from '../../core/io/files';
-import { bestSweepRow } from '../../core/tryit/sweep';
 import { printable, printableLines, table } from '../../protocol/displayFormat';
+import { SWEEP_TABLE_HEADER, sweepPoints, sweepTableRows } from '../../protocol/sweepChart';
 import { sweepJob } from '../jobs';
 import { parseBackend, parseRatio, parseThreads } from '../options';
 import { progressMode } from '../jobCommand';
@@ -83,9 +83,8 @@ export function registerSweep(program: Command): void {
             process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored })) }) + '\n');
             return;
           }
-          const best = bestSweepRow(rows);
           const r0 = rows[0]!.report;
-          const lines = [['ratio', 'mean NLL', 'perplexity', 'merge'], ...rows.map((r) => [String(r.ratio), r.report.meanNll.toFixed(4), r.report.perplexity.toFixed(3), `${r.out === null ? '(removed)' : printable(r.out)}${r === best ? '  ← lowest' : ''}`])];
+          const lines = [[...SWEEP_TABLE_HEADER], ...sweepTableRows(sweepPoints(rows), printable)];
           process.stdout.write(`${r0.scored} tokens scored; context ${r0.context}, stride ${r0.stride}; ${r0.backend}\n${table(lines, new Set([1, 2]))}\n`);
         } finally {
           progress.end();

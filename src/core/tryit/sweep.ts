@@ -39,11 +39,6 @@ export function sweepFolderName(ratio: number): string {
   return `ratio-${String(ratio)}`;
 }
 
-/** The row with the lowest mean NLL (the first of equals). @throws TypeError on no rows */
-export function bestSweepRow<R extends { readonly report: { readonly meanNll: number } }>(rows: readonly R[]): R {
-  return rows.reduce((a, b) => (b.report.meanNll < a.report.meanNll ? b : a));
-}
-
 /** What a sweep's progress message starts with: `ratio 0.5 (2/4)`; a UI reads the step from it. */
 export function sweepStepLabel(ratio: number, index: number, count: number): string {
   return `ratio ${String(ratio)} (${index + 1}/${count})`;
@@ -79,7 +74,8 @@ export async function runSweep(opts: SweepOptions, ctx: JobContext = {}): Promis
     }
   }
   if (keep !== 'best') return rows;
-  const best = bestSweepRow(rows);
+  // The first of equal lowest mean NLLs (protocol/sweepChart.ts marks the same one).
+  const best = rows.reduce((a, b) => (b.report.meanNll < a.report.meanNll ? b : a));
   return rows.map((r) => {
     if (r === best) return r;
     removeTree(r.out!);
