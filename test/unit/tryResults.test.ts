@@ -64,6 +64,9 @@ describe('ratio sweep chart', () => {
     });
     assert.deepEqual(plot.xTicks.map((t) => t.value), [0, 0.5, 1]);
     assert.equal(plot.yTicks[0]!.y, 10 + plotH);
+    // Ratios not starting at 0: the smallest at the left edge, the largest at the right.
+    const shifted = sweepPlot(sweepPoints(rows.map((r) => ({ ...r, ratio: 0.25 + r.ratio / 2 }))), 460, 240, m);
+    assert.deepEqual(shifted.points.map((p) => p.x), [50 + plotW, 50, 50 + plotW / 2]);
     // One ratio: in the middle.
     assert.equal(sweepPlot(sweepPoints(rows.slice(0, 1)), 460, 240, m).points[0]!.x, 50 + plotW / 2);
   });
