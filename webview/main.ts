@@ -17,7 +17,9 @@ import {
 } from '../src/protocol/webview';
 import { HEAT_STEPS, heatLegendTicks, heatStep } from '../src/protocol/heatScale';
 import { niceTicks } from '../src/protocol/chartAxis';
-import { formatNorm, formatPercent } from '../src/protocol/displayFormat';
+import { formatNorm, formatPercent, printable } from '../src/protocol/displayFormat';
+import { formatPerplexity } from '../src/protocol/evalText';
+import { SWEEP_TABLE_HEADER, type SweepChartData, sweepPlot, sweepTableRows } from '../src/protocol/sweepChart';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -30,6 +32,8 @@ const vscode = acquireVsCodeApi();
 const SVG = 'http://www.w3.org/2000/svg';
 
 let data: ChartData | undefined;
+/** The sweep panel's data (the same page, another panel): drawn instead of the deltas charts. */
+let sweep: SweepChartData | undefined;
 let mode: ValueMode = vscode.getState()?.mode ?? 'relative';
 let layersOnly = vscode.getState()?.layersOnly ?? false;
 const saveState = (d: ChartData) => vscode.setState({ a: d.a, b: d.b, mode, layersOnly });
@@ -56,6 +60,10 @@ window.addEventListener('message', (event: MessageEvent) => {
         mode = m.mode;
         saveState(m.data);
         render();
+        break;
+      case 'sweep':
+        sweep = m.data;
+        renderSweep();
         break;
       case 'reveal':
         selected = m.key;
@@ -196,6 +204,7 @@ new ResizeObserver(() => {
   requestAnimationFrame(() => {
     resizeQueued = false;
     if (data && chartWidth() !== drawnWidth) render();
+    if (sweep && chartWidth() !== drawnWidth) renderSweep();
   });
 }).observe(app);
 
@@ -372,5 +381,65 @@ function inlineStyles(src: Element, dst: Element): void {
   for (let i = 0; i < src.children.length; i++) inlineStyles(src.children[i]!, dst.children[i]!);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The ratio sweep: perplexity against ratio (a line through the measured ratios, the lowest
+// marked), the table, and a button that reveals the best merge.
+
+function renderSweep(): void {
+  if (!sweep) return;
+  const d = sweep;
+  app.replaceChildren();
+  const header = el('header');
+  header.append(el('h1', { id: 'title' }, d.title));
+  header.append(el('p', { class: 'verdict', id: 'verdict' }, `${d.scored} tokens of ${printable(d.text)} scored; context ${d.context}, stride ${d.stride}; ${d.backend}`));
+  const best = d.points.find((p) => p.best);
+  if (best?.out) {
+    const open = el('vscode-button' as 'button', { id: 'open-best' }, `Reveal Best Merge (ratio ${best.ratio})`);
+    const path = best.out;
+    open.addEventListener('click', () => post({ type: 'openFolder', path }));
+    const toolbar = el('div', { class: 'toolbar', role: 'toolbar' });
+    toolbar.append(open);
+    header.append(toolbar);
+  }
+  app.append(header);
+
+  const width = Math.min(chartWidth(), 720);
+  drawnWidth = chartWidth();
+  const height = 240;
+  const m = { left: 64, right: 24, top: 16, bottom: 40 };
+  const plot = sweepPlot(d.points, width, height, m);
+  const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, id: 'sweep-chart', role: 'img', 'aria-label': 'Perplexity against ratio' });
+  for (const t of plot.yTicks) {
+    root.append(svg('line', { x1: m.left, x2: width - m.right, y1: t.y, y2: t.y, class: 'grid' }));
+    root.append(svg('text', { x: m.left - 6, y: t.y + 4, class: 'tick', 'text-anchor': 'end' }, formatPerplexity(t.value)));
+  }
+  for (const t of plot.xTicks) root.append(svg('text', { x: t.x, y: height - m.bottom + 16, class: 'tick', 'text-anchor': 'middle' }, String(t.value)));
+  root.append(svg('line', { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom, class: 'axis' }));
+  root.append(svg('text', { x: m.left + (width - m.left - m.right) / 2, y: height - 4, class: 'axis-label', 'text-anchor': 'middle' }, 'ratio'));
+  // In ratio order, so the line does not double back when the ratios were listed out of order.
+  const order = d.points.map((p, i) => i).sort((a, b) => d.points[a]!.ratio - d.points[b]!.ratio);
+  root.append(svg('polyline', { points: order.map((i) => `${plot.points[i]!.x},${plot.points[i]!.y}`).join(' '), class: 'sweep-line' }));
+  d.points.forEach((p, i) => {
+    const dot = svg('circle', { cx: plot.points[i]!.x, cy: plot.points[i]!.y, r: p.best ? 6 : 4, class: p.best ? 'sweep-dot best' : 'sweep-dot', 'data-ratio': String(p.ratio) });
+    dot.append(svg('title', {}, `ratio ${p.ratio}: perplexity ${formatPerplexity(p.perplexity)}${p.best ? ' (lowest)' : ''}`));
+    root.append(dot);
+  });
+  const section = el('section', { class: 'chart' });
+  section.append(el('h2', {}, 'Perplexity against ratio (lower is better)'));
+  section.append(root);
+  app.append(section);
+
+  const table = el('table', { id: 'sweep-table', class: 'sweep-table' });
+  const head = el('tr');
+  for (const h of SWEEP_TABLE_HEADER) head.append(el('th', {}, h));
+  table.append(head);
+  for (const [i, cells] of sweepTableRows(d.points, printable).entries()) {
+    const tr = el('tr', d.points[i]!.best ? { class: 'best' } : {});
+    for (const c of cells) tr.append(el('td', {}, c));
+    table.append(tr);
+  }
+  app.append(table);
+}
+
 post({ type: 'ready' });
-if (!data) status('Waiting for data…');
+if (!data && !sweep) status('Waiting for data…');

@@ -12,6 +12,7 @@ import { runDiff as diffInProcess } from '../core/stats/diff';
 import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/hub/download';
 import { runMerge as mergeInProcess } from '../taskhost/runners';
 import { type EvalOptions, type EvalReport, runEval as evalInProcess } from '../core/tryit/evaluate';
+import { type SweepOptions, type SweepRow, runSweep as sweepInProcess } from '../core/tryit/sweep';
 import { ViaHost } from './viaHost';
 
 let host: ViaHost | null = null;
@@ -61,4 +62,9 @@ export function mergeJob(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
 /** See core/tryit/evaluate.ts runEval. */
 export function evalJob(opts: EvalOptions, ctx: JobContext = {}): Promise<EvalReport> {
   return host ? host.run('evalModel', opts, ctx) : evalInProcess(opts, ctx);
+}
+
+/** See core/tryit/sweep.ts runSweep (one `sweep` job in the task host). */
+export function sweepJob(opts: SweepOptions, ctx: JobContext = {}): Promise<SweepRow[]> {
+  return host ? host.run('sweep', opts, ctx) : sweepInProcess(opts, ctx);
 }

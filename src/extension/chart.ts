@@ -23,7 +23,7 @@ export interface ChartHost {
 export function isFromWebview(m: unknown): m is FromWebview {
   if (typeof m !== 'object' || m === null) return false;
   const t = (m as { type?: unknown }).type;
-  return t === 'ready' || t === 'select' || t === 'mode' || t === 'saveCsv' || t === 'savePng' || t === 'png' || t === 'error';
+  return t === 'ready' || t === 'select' || t === 'mode' || t === 'saveCsv' || t === 'savePng' || t === 'png' || t === 'openFolder' || t === 'error';
 }
 
 export class ChartPanel extends Disposable {
@@ -233,33 +233,41 @@ export class ChartPanel extends Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js'));
-    const css = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'chart.css'));
-    // No inline code and no network: scripts need the nonce, styles come from media/ (and the
-    // components' constructed style sheets), images are only the data: URLs of a PNG export.
-    const csp = [
-      "default-src 'none'",
-      `script-src 'nonce-${nonce}'`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-      `img-src ${webview.cspSource} data: blob:`,
-    ].join('; ');
-    return `<!DOCTYPE html>
+    return chartPageHtml(webview, this.extensionUri, 'Layer Deltas Chart');
+  }
+}
+
+/**
+ * The page of the chart webview (dist/webview.js and media/chart.css): the deltas chart panel and
+ * the ratio-sweep panel load the same page and send it different messages.
+ */
+export function chartPageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
+  const nonce = randomBytes(16).toString('base64');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview.js'));
+  const css = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'chart.css'));
+  // No inline code and no network: scripts need the nonce, styles come from media/ (and the
+  // components' constructed style sheets), images are only the data: URLs of a PNG export.
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src ${webview.cspSource}`,
+    `font-src ${webview.cspSource}`,
+    `img-src ${webview.cspSource} data: blob:`,
+  ].join('; ');
+  return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="${css}">
-<title>Layer Deltas Chart</title>
+<title>${title}</title>
 </head>
 <body>
 <main id="app" aria-live="polite"><p class="status" id="status">Loading the chart…</p></main>
 <script nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;
-  }
 }
 
 function pngFromDataUrl(dataUrl: string): Buffer {

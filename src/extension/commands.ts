@@ -15,6 +15,8 @@ import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
 import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
 import { downloadModelFlow } from './hubDownload';
 import { uiErrorText } from '../protocol/jobText';
+import { evaluatePerplexityFlow } from './perplexity';
+import { sweepRatiosFlow } from './sweepFlow';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -55,6 +57,10 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       void vscode.window.showInformationMessage(`Chat Vector: background process restarted (pid ${ctx.host.pid ?? '?'}).`);
     },
   },
+
+  // Try the result: perplexity of models on a text, and the ratio sweep (both write GGUF conversions to the cache)
+  'chatVector.evaluatePerplexity': { writes: true, run: (ctx, arg) => evaluatePerplexityFlow(ctx, arg) },
+  'chatVector.sweepRatios': { writes: true, run: (ctx, arg) => sweepRatiosFlow(ctx, arg) },
 
   // Checkpoints view
   'chatVector.refreshCheckpoints': { run: (ctx) => ctx.store.refresh() },

@@ -7,7 +7,7 @@
  * Transport: `vscode-jsonrpc` over Node's IPC channel (`child_process.fork`). All parameters are
  * passed by name (one object).
  *
- * Jobs (`diff`, `extract`, `apply`, `merge`, `createDemo`) carry a client-chosen `jobId`; progress and logs name it. A job
+ * Jobs (`diff`, `extract`, `apply`, `merge`, `createDemo`, `downloadModel`, `evalModel`, `sweep`) carry a client-chosen `jobId`; progress and logs name it. A job
  * ends in one of three ways:
  * - success: `{ status: 'ok', result }`;
  * - cancelled (by `cancel`, by the library's `$/cancelRequest`, or by `shutdown`):
@@ -27,8 +27,9 @@ import type { DocumentPlanSummary } from '../core/recipes/multiRecipe';
 import type { CachedModel } from '../core/hub/cachedModels';
 import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
 import type { EvalOptions, EvalReport } from '../core/tryit/evaluate';
+import type { SweepOptions, SweepRow } from '../core/tryit/sweep';
 
-export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, ErrorCode, EvalOptions, EvalReport, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat };
+export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, ErrorCode, EvalOptions, EvalReport, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat, SweepOptions, SweepRow };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
 export const TASK_HOST_PROTOCOL_VERSION = 2;
@@ -45,9 +46,10 @@ export interface JobOptionsMap {
   readonly createDemo: CreateDemoOptions;
   readonly downloadModel: DownloadJobOptions;
   readonly evalModel: EvalOptions;
+  readonly sweep: SweepOptions;
 }
 
-/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel` | `evalModel`. */
+/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel` | `evalModel` | `sweep`. */
 export type JobKind = keyof JobOptionsMap;
 
 /** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
@@ -62,13 +64,14 @@ export interface JobResultMap {
   readonly createDemo: DemoTrio;
   readonly downloadModel: DownloadResult;
   readonly evalModel: EvalReport;
+  readonly sweep: SweepRow[];
 }
 
 /** The options type of one kind of job. */
 export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
 
 /** Every job kind, e.g. for validation and menus. */
-export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel', 'evalModel'];
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel', 'evalModel', 'sweep'];
 
 /** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
 export interface JobParams<O> {
@@ -166,6 +169,15 @@ export type EvalModelParams = JobParams<EvalOptions>;
 /** `evalModel` → JobResult<EvalReport>. */
 export const EvalModelRequest = new RequestType<EvalModelParams, JobResult<EvalReport>, TaskHostErrorData>('evalModel', ParameterStructures.byName);
 
+/**
+ * The ratio sweep (core/tryit/sweep.ts runSweep): per ratio an apply into `<out>/ratio-<r>` and its
+ * evaluation; each progress message starts with `ratio r (i/n)`. Cancelling removes the merge of
+ * the ratio under way; the merges already measured stay.
+ */
+export type SweepParams = JobParams<SweepOptions>;
+/** `sweep` → JobResult<SweepRow[]> (in the order of `ratios`). */
+export const SweepRequest = new RequestType<SweepParams, JobResult<SweepRow[]>, TaskHostErrorData>('sweep', ParameterStructures.byName);
+
 /** The models of the hub cache with safetensors weights (core/hub/cachedModels.ts). Light: never queued. */
 export const HubCacheListRequest = new RequestType<Record<string, never>, CachedModel[], TaskHostErrorData>('hubCacheList', ParameterStructures.byName);
 
@@ -178,6 +190,7 @@ export const JOB_REQUESTS = {
   createDemo: CreateDemoRequest,
   downloadModel: DownloadModelRequest,
   evalModel: EvalModelRequest,
+  sweep: SweepRequest,
 } as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
 
 // Recipe checks: light (headers only, never queued), answered while heavy jobs run.

@@ -4,9 +4,13 @@
  * earlier would be lost while the page loads); requests that expect an answer carry a `requestId`
  * and get exactly one `reply`, with `error` set when they failed.
  */
+import type { SweepChartData } from './sweepChart';
 
 /** The view type of the chart panel; also names its serializer and activation event. */
 export const CHART_VIEW_TYPE = 'chatVector.chart';
+
+/** The view type of the ratio-sweep panel (the same page, drawing a SweepChartData). */
+export const SWEEP_VIEW_TYPE = 'chatVector.sweep';
 
 /** Module kinds shown as heatmap columns, in the order a transformer block runs them. */
 export const CHART_MODULE_COLUMNS = ['q', 'k', 'v', 'kv', 'qkv', 'o', 'gate', 'up', 'gate_up', 'down', 'router', 'norm'] as const;
@@ -63,6 +67,8 @@ export interface ChartPanelState {
 
 export type ToWebview =
   | { readonly type: 'show'; readonly data: ChartData; readonly mode: ValueMode }
+  /** The ratio sweep: perplexity against ratio, and the table (the sweep panel). */
+  | { readonly type: 'sweep'; readonly data: SweepChartData }
   /** Highlights a group (selected in the tree); null clears the highlight. */
   | { readonly type: 'reveal'; readonly key: string | null }
   | { readonly type: 'loading'; readonly message: string }
@@ -84,5 +90,7 @@ export type FromWebview =
   | { readonly type: 'savePng'; readonly requestId: number; readonly dataUrl: string }
   /** Answer to `renderPng`. */
   | { readonly type: 'png'; readonly requestId: number; readonly dataUrl?: string; readonly error?: string }
+  /** The sweep panel's button: reveal (or open) a merge's folder. */
+  | { readonly type: 'openFolder'; readonly path: string }
   /** A script error inside the webview, for the log. */
   | { readonly type: 'error'; readonly message: string };

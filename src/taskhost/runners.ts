@@ -18,6 +18,7 @@ import type { RecipeIssue } from '../core/recipes/types';
 import { issueRange } from '../core/recipes/yamlSource';
 import { runDiff } from '../core/stats/diff';
 import { runEval } from '../core/tryit/evaluate';
+import { runSweep } from '../core/tryit/sweep';
 import { formatRecipeFilePlan } from '../protocol/multiPlanText';
 import type { RecipeCheckParams, RecipePlanParams, RecipePlanResult, RowStatsParams, RowStatsResult } from '../protocol/taskHost';
 import type { JobRunners } from './jobManager';
@@ -33,7 +34,7 @@ export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
   return runRecipeFileAll(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir }, ctx);
 }
 
-/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval. */
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval, sweep → runSweep. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
@@ -42,6 +43,7 @@ export const ENGINE_RUNNERS: JobRunners = {
   createDemo: runCreateDemo,
   downloadModel: runDownloadJob,
   evalModel: runEval,
+  sweep: runSweep,
 };
 
 /**

@@ -12,6 +12,7 @@ import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
 import type { DownloadJobOptions } from '../core/hub/download';
 import type { EvalOptions } from '../core/tryit/evaluate';
+import type { SweepOptions } from '../core/tryit/sweep';
 import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { MAX_JOB_CONCURRENCY } from './jobQueue';
 
@@ -126,6 +127,23 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     cacheDir: { check: str, required: true },
     type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
   } satisfies Table<EvalOptions>,
+  sweep: {
+    ...common,
+    target: { check: str, required: true },
+    base: { check: str, required: true },
+    chat: { check: str, required: true },
+    ratios: { check: numList, required: true },
+    out: { check: str, required: true },
+    keep: { check: oneOf(['all', 'best']) },
+    skipEmbed: { check: bool },
+    overwrite: { check: bool },
+    text: { check: str },
+    ids: { check: str },
+    context: { check: posInt },
+    stride: { check: posInt },
+    cacheDir: { check: str, required: true },
+    type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
+  } satisfies Table<SweepOptions>,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -34,7 +34,8 @@ const extDir = abs(opt.ext);
 const workspace = abs(opt.workspace);
 const outDir = abs(opt.out);
 const chromiumPath = opt.chromium || process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const timeoutMs = Number(opt.timeout || process.env.E2E_TIMEOUT_MS || 300_000);
+// The whole run's budget: the Try-the-result tests start llama.cpp several times (seconds each on a busy CPU).
+const timeoutMs = Number(opt.timeout || process.env.E2E_TIMEOUT_MS || 600_000);
 // --restricted 1: workspace trust on and the folder untrusted (Restricted Mode).
 const restricted = opt.restricted === '1';
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { ChatVecError } from '../../core/errors';
 import { userCacheDir } from '../../core/io/files';
-import { runSweep } from '../../core/tryit/sweep';
 import { printable, printableLines, table } from '../../protocol/displayFormat';
-import { applyJob, evalJob } from '../jobs';
+import { SWEEP_TABLE_HEADER, sweepPoints, sweepTableRows } from '../../protocol/sweepChart';
+import { sweepJob } from '../jobs';
 import { parseBackend, parseRatio, parseThreads } from '../options';
 import { progressMode } from '../jobCommand';
 import { progressPrinter } from '../progress';
@@ -60,21 +60,21 @@ export function registerSweep(program: Command): void {
         const progress = progressPrinter(mode);
         const signal = interruptSignal();
         try {
-          const rows = await runSweep(
+          const rows = await sweepJob(
             {
               target: o.target, base: o.base, chat: o.chat, ratios: o.ratios.split(',').map((r) => parseRatio(r.trim())), out: o.out, keep: o.keep as 'all' | 'best' | undefined,
               ...(o.evalText !== undefined ? { text: o.evalText } : { ids: o.evalIds }),
               context: parseTokens('--context', o.context), stride: parseTokens('--stride', o.stride), cacheDir: userCacheDir(), type: parseGgufType(o.type),
               backend: parseBackend(o.backend), threads: parseThreads(o.threads), skipEmbed: o.skipEmbed, overwrite: o.overwrite,
             },
-            { apply: applyJob, evaluate: evalJob },
             {
               signal,
               onProgress: progress,
-              onLog: (l, m) => mode === 'auto' && l !== 'debug' && process.stderr.write(`${l}: ${printableLines(m)}\n`),
-              step: (ratio, what) => {
+              onLog: (l, m) => {
+                if (mode !== 'auto' || l === 'debug') return;
+                // Each step is logged (info): end the progress line of the step before.
                 progress.end();
-                if (mode === 'auto') process.stderr.write(`ratio ${ratio}: ${what === 'apply' ? 'merging' : 'evaluating'}\n`);
+                process.stderr.write(`${l}: ${printableLines(m)}\n`);
               },
             },
           );
@@ -83,9 +83,8 @@ export function registerSweep(program: Command): void {
             process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored })) }) + '\n');
             return;
           }
-          const best = rows.reduce((a, b) => (b.report.meanNll < a.report.meanNll ? b : a));
           const r0 = rows[0]!.report;
-          const lines = [['ratio', 'mean NLL', 'perplexity', 'merge'], ...rows.map((r) => [String(r.ratio), r.report.meanNll.toFixed(4), r.report.perplexity.toFixed(3), `${r.out === null ? '(removed)' : printable(r.out)}${r === best ? '  ← lowest' : ''}`])];
+          const lines = [[...SWEEP_TABLE_HEADER], ...sweepTableRows(sweepPoints(rows), printable)];
           process.stdout.write(`${r0.scored} tokens scored; context ${r0.context}, stride ${r0.stride}; ${r0.backend}\n${table(lines, new Set([1, 2]))}\n`);
         } finally {
           progress.end();

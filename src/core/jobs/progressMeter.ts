@@ -27,9 +27,9 @@ export class ProgressMeter {
     if (now - this.lastEmit >= this.intervalMs) this.emit(now);
   }
 
-  /** Emits an event now, whatever the interval (e.g. when a new step begins). */
-  flush(): void {
-    this.emit();
+  /** Emits an event now, whatever the interval (e.g. when a new step begins), with an optional message. */
+  flush(message?: string): void {
+    this.emit(performance.now(), message);
   }
 
   /** Emits a final event with done = total. */

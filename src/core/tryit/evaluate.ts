@@ -99,12 +99,16 @@ export async function runEval(opts: EvalOptions, ctx: JobContext = {}): Promise<
     // Progress in tokens evaluated (a window's first token is fed but predicts nothing scored before it).
     const meter = new ProgressMeter('eval', windows.reduce((a, w) => a + w.end - w.begin - 1, 0), ctx.onProgress, 'items');
     const start = performance.now();
+    let fed = 0;
     for (const w of windows) {
       if (cancelled()) throw new CancelledError();
       underflow += await scoreWindow(seq, ids, w, vocab, nlls);
       meter.add(w.end - w.begin - 1);
-      // One event per window (a window is hundreds of tokens: seconds on a real model).
-      meter.flush();
+      fed += w.end - w.begin - 1;
+      // One event per window (a window is hundreds of tokens: seconds on a real model); the rate
+      // is in the message because ProgressEvent's rate is in bytes.
+      const secs = (performance.now() - start) / 1000;
+      meter.flush(secs > 0 ? `scoring, ${(fed / secs).toFixed(1)} tokens/s` : 'scoring');
     }
     const seconds = (performance.now() - start) / 1000;
     meter.finish('done');
