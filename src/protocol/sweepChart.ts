@@ -42,10 +42,9 @@ export function sweepChartData(rows: readonly SweepRow[], o: { title: string; te
   return { ...o, context: first.report.context, stride: first.report.stride, scored: first.report.scored, backend: first.report.backend, points: sweepPoints(rows) };
 }
 
-/** The rows as points, the lowest mean NLL marked `best` (the first of equals, as keep best picks it). */
+/** The rows as points (`best` as the sweep marked it). */
 export function sweepPoints(rows: readonly SweepRow[]): SweepPoint[] {
-  const best = rows.reduce<SweepRow | undefined>((a, b) => (a === undefined || b.report.meanNll < a.report.meanNll ? b : a), undefined);
-  return rows.map((r) => ({ ratio: r.ratio, meanNll: r.report.meanNll, perplexity: r.report.perplexity, out: r.out, best: r === best }));
+  return rows.map((r) => ({ ratio: r.ratio, meanNll: r.report.meanNll, perplexity: r.report.perplexity, out: r.out, best: r.best }));
 }
 
 /** The table's columns, as `chatvec sweep` prints them. */

@@ -40,6 +40,7 @@ describe('task host sweep', () => {
     assert.ok(Math.max(...want) - Math.min(...want) > 0.01, 'the ratios give different perplexities');
     const best = want.indexOf(Math.min(...want));
     assert.deepEqual(r.result.map((x) => x.out !== null), RATIOS.map((_, i) => i === best));
+    assert.deepEqual(r.result.map((x) => x.best), RATIOS.map((_, i) => i === best));
     assert.deepEqual(fs.readdirSync(out), [`ratio-${RATIOS[best]}`]);
     for (const [i, ratio] of RATIOS.entries()) assert.ok(messages.some((m) => m.startsWith(`ratio ${ratio} (${i + 1}/3): `)), `a progress message names ratio ${ratio}`);
 

@@ -37,12 +37,12 @@ describe('perplexity table', () => {
 
 describe('ratio sweep chart', () => {
   const rows: SweepRow[] = [
-    { ratio: 1, out: '/o/ratio-1', report: report('/o/ratio-1', 2.2) },
-    { ratio: 0, out: '/o/ratio-0', report: report('/o/ratio-0', 2.9) },
-    { ratio: 0.5, out: '/o/ratio-0.5', report: report('/o/ratio-0.5', 2.1) },
+    { ratio: 1, out: '/o/ratio-1', report: report('/o/ratio-1', 2.2), best: false },
+    { ratio: 0, out: '/o/ratio-0', report: report('/o/ratio-0', 2.9), best: false },
+    { ratio: 0.5, out: '/o/ratio-0.5', report: report('/o/ratio-0.5', 2.1), best: true },
   ];
 
-  it('marks the lowest mean NLL and keeps the order of the ratios', () => {
+  it('keeps the sweep\'s best mark and the order of the ratios', () => {
     const points = sweepPoints(rows);
     assert.deepEqual(points.map((p) => [p.ratio, p.best]), [[1, false], [0, false], [0.5, true]]);
     const data = sweepChartData(rows, { title: 't', text: 'x.txt', out: '/o' });

@@ -33,7 +33,7 @@ describe('chatvec sweep', () => {
       timeout: 300_000,
     });
     assert.equal(r.status, 0, r.stderr);
-    const rows = (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rows: { ratio: number; out: string | null; meanNll: number }[] }).rows;
+    const rows = (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rows: { ratio: number; out: string | null; meanNll: number; best: boolean }[] }).rows;
     const [wb, wc, wcp] = [referenceWeights(base), referenceWeights(chat), referenceWeights(cp)];
     const want = RATIOS.map((ratio) => {
       const merged = new Map([...wcp].map(([name, v]) => [name, Float64Array.from(Float32Array.from(v.map((x, i) => x + ratio * (wc.get(name)![i]! - wb.get(name)![i]!))))]));
@@ -45,6 +45,7 @@ describe('chatvec sweep', () => {
     assert.ok(Math.max(...want) - Math.min(...want) > 0.01, 'the ratios give different perplexities');
     const best = want.indexOf(Math.min(...want));
     assert.deepEqual(rows.map((x) => x.out !== null), RATIOS.map((_, i) => i === best));
+    assert.deepEqual(rows.map((x) => x.best), RATIOS.map((_, i) => i === best));
     assert.deepEqual(fs.readdirSync(out), [`ratio-${RATIOS[best]}`]);
   });
 });

@@ -80,7 +80,7 @@ export function registerSweep(program: Command): void {
           );
           progress.end();
           if (mode === 'json') {
-            process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored })) }) + '\n');
+            process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored, best: r.best })) }) + '\n');
             return;
           }
           const r0 = rows[0]!.report;

@@ -32,6 +32,8 @@ export interface SweepRow {
   /** The merge's folder; null once removed (`keep: 'best'`). */
   readonly out: string | null;
   readonly report: EvalReport;
+  /** The lowest mean NLL of the sweep (the first of equals): the merge `keep: 'best'` keeps. */
+  readonly best: boolean;
 }
 
 /** `ratio-0.5`, `ratio-1`, `ratio--0.25`: the ratio as JavaScript prints it. */
@@ -55,7 +57,7 @@ export async function runSweep(opts: SweepOptions, ctx: JobContext = {}): Promis
   if (opts.ratios.length === 0) throw new ChatVecError('InvalidArgument', '--ratios: give at least one ratio, e.g. 0.25,0.5,0.75,1');
   if (new Set(opts.ratios.map(sweepFolderName)).size !== opts.ratios.length) throw new ChatVecError('InvalidArgument', `--ratios ${opts.ratios.join(',')}: a ratio is listed twice`);
   const { target, base, chat, ratios, out, keep, skipEmbed, overwrite, ...evalOpts } = opts;
-  const rows: SweepRow[] = [];
+  const rows: Omit<SweepRow, 'best'>[] = [];
   for (const [i, ratio] of ratios.entries()) {
     const dir = join(out, sweepFolderName(ratio));
     const label = sweepStepLabel(ratio, i, ratios.length);
@@ -73,12 +75,11 @@ export async function runSweep(opts: SweepOptions, ctx: JobContext = {}): Promis
       throw e;
     }
   }
-  if (keep !== 'best') return rows;
-  // The first of equal lowest mean NLLs (protocol/sweepChart.ts marks the same one).
+  // The first of equal lowest mean NLLs.
   const best = rows.reduce((a, b) => (b.report.meanNll < a.report.meanNll ? b : a));
   return rows.map((r) => {
-    if (r === best) return r;
-    removeTree(r.out!);
-    return { ...r, out: null };
+    if (r === best) return { ...r, best: true };
+    if (keep === 'best') removeTree(r.out!);
+    return { ...r, out: keep === 'best' ? null : r.out, best: false };
   });
 }
