@@ -1,5 +1,5 @@
 /**
- * How far the GPU's low-rank product (gpu/lowRankWgsl.ts) may lie from the CPU's
+ * How far the GPU's low-rank product (gpu/lowRankProductWgsl.ts) may lie from the CPU's
  * (kernels/lowRankJs.ts and its SIMD twin), both forming each element of τ = B·A as
  * S = Σ_k tₖ, tₖ = B[i,k]·A[k,j], rounded once to float32. One bound, held by the tests and the GPU
  * self-test.
@@ -7,7 +7,7 @@
  * The CPU sums the exact float32×float32 products in float64: |S₆₄ − S| ≤ r·2⁻⁵³·Σ|tₖ| (first
  * order, r the rank). WGSL has no float64, so the GPU sums in double-float (a float32 pair hi + lo,
  * about 48 significant bits): each product is split exactly into p + e (TwoProd — with fma where the
- * device fuses it, else Veltkamp/Dekker splitting; gpu/lowRankGpu.ts probes which) and added with
+ * device fuses it, else Veltkamp/Dekker splitting; gpu/lowRankProductGpu.ts probes which) and added with
  * the accurate double-float addition (TwoSum on both halves, then two FastTwoSums), whose relative
  * error is at most 3u²/(1 − 4u), u = 2⁻²⁴ (Joldes, Muller, Popescu 2017, Alg. 6); every partial sum
  * is at most Σ|tₖ|, so |S_df − S| ≤ 4·r·2⁻⁴⁸·Σ|tₖ|. Near zero float32 cannot hold every low part:

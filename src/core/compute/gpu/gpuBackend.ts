@@ -17,8 +17,8 @@ import { diffJs } from '../kernels/diffJs';
 import type { BackendInfo, CombineArgs, ComputeBackend, DiffArgs, DiffSums, ElementArray, GpuGemmKernel, KernelArray, KernelDtype, KernelOptions } from '../types';
 import { openGpuDevice, type GpuDevice, type GpuDeviceOptions } from './device';
 import { type GemmHost, GpuGemm, type GpuGemmOptions } from './gemmGpu';
-import { lowRankOnGpu, probeTwoProd } from './lowRankGpu';
-import type { TwoProdMethod } from './lowRankWgsl';
+import { lowRankProductOnGpu, probeTwoProd } from './lowRankProductGpu';
+import type { TwoProdMethod } from './lowRankProductWgsl';
 import { type LowRankArgs, checkLowRank } from '../kernels/lowRankJs';
 import {
   COMBINE_ELEMS_PER_GROUP,
@@ -309,7 +309,7 @@ export class GpuBackend implements ComputeBackend {
 
   /**
    * One chunk of a low-rank product τ = B·A or (B·A)ᵀ into `out` (float32), summed in double-float
-   * (lowRankGpu.ts; compute/lowRankBound.ts states how far it may lie from the CPU's bits).
+   * (lowRankProductGpu.ts; compute/lowRankBound.ts states how far it may lie from the CPU's bits).
    * @throws ChatVecError Internal for a range outside τ, short factors, or a failing device
    */
   async lowRank(args: LowRankArgs, out: Float32Array, opts?: KernelOptions): Promise<void> {
@@ -317,7 +317,7 @@ export class GpuBackend implements ComputeBackend {
     throwIfCancelled(opts?.signal);
     const method = await this.twoProd();
     try {
-      await lowRankOnGpu(this.host(), method, args, out);
+      await lowRankProductOnGpu(this.host(), method, args, out);
     } catch (e) {
       throw this.fatal(e);
     }

@@ -1,6 +1,6 @@
 /**
  * The WGSL implementation of the low-rank product (the JavaScript reference is
- * compute/kernels/lowRankJs.ts; the host side is lowRankGpu.ts): one thread per element of τ,
+ * compute/kernels/lowRankJs.ts; the host side is lowRankProductGpu.ts): one thread per element of τ,
  * Σ_k B[i,k]·A[k,j] ('BA') or Σ_k A[k,i]·B[j,k] ('transposed') summed in double-float — a float32
  * pair hi + lo — with exact products (TwoProd) and the accurate double-float addition, then hi,
  * which is the sum rounded once to float32. compute/lowRankBound.ts states how far that may lie
@@ -12,7 +12,7 @@
  *
  * TwoProd comes in two forms: 'fma' (p = a·b, e = fma(a, b, −p); exact only where fma is fused,
  * which WGSL does not promise) and 'split' (Veltkamp/Dekker: a and b cut into 12-bit halves whose
- * products are exact; about 17 operations instead of 2). lowRankGpu.ts probes which is exact.
+ * products are exact; about 17 operations instead of 2). lowRankProductGpu.ts probes which is exact.
  */
 
 /** How the kernel splits a product into p + e. */
@@ -108,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 /**
  * A probe of TwoProd: for each pair (X[2i], X[2i+1]) it writes p and e to O[2i], O[2i+1];
- * lowRankGpu.ts checks p + e = a·b exactly in float64. Params: count (pairs), zero (0).
+ * lowRankProductGpu.ts checks p + e = a·b exactly in float64. Params: count (pairs), zero (0).
  */
 export function twoProdProbeShader(method: TwoProdMethod): string {
   return /* wgsl */ `

@@ -1,7 +1,7 @@
 /**
- * The low-rank product on the GPU (host side of lowRankWgsl.ts): one chunk of τ = B·A or (B·A)ᵀ,
+ * The low-rank product on the GPU (host side of lowRankProductWgsl.ts): one chunk of τ = B·A or (B·A)ᵀ,
  * as kernels/lowRankJs.ts defines it, summed in double-float and rounded once to float32
- * (compute/lowRankBound.ts: equal to the CPU's bits but within a float32 rounding boundary).
+ * (compute/lowRankBound.ts: the CPU's bits except near a float32 rounding boundary).
  *
  * Each call uploads the chunk's factors (for 'BA' only the rows of B it needs), runs one 2-D
  * dispatch and reads τ back: GPU memory is the two factors and twice τ, freed when the call ends.
@@ -10,7 +10,7 @@
 import { ChatVecError } from '../../errors';
 import { type LowRankArgs, bRowsOf } from '../kernels/lowRankJs';
 import type { GemmHost } from './gemmGpu';
-import { LOW_RANK_PARAMS_BYTES, LOW_RANK_WORKGROUP, type TwoProdMethod, lowRankShader, twoProdProbeShader } from './lowRankWgsl';
+import { LOW_RANK_PARAMS_BYTES, LOW_RANK_WORKGROUP, type TwoProdMethod, lowRankShader, twoProdProbeShader } from './lowRankProductWgsl';
 
 const align4 = (bytes: number): number => Math.ceil(bytes / 4) * 4;
 
@@ -85,7 +85,7 @@ async function dispatch(host: GemmHost, key: string, source: () => string, param
  * `p.count` elements) on the GPU.
  * @throws ChatVecError Internal when the device fails or a factor exceeds the binding window
  */
-export async function lowRankOnGpu(host: GemmHost, method: TwoProdMethod, p: LowRankArgs, out: Float32Array): Promise<void> {
+export async function lowRankProductOnGpu(host: GemmHost, method: TwoProdMethod, p: LowRankArgs, out: Float32Array): Promise<void> {
   const { rank, rows, cols, first, count } = p;
   if (count === 0) return;
   const [r0, nRows] = bRowsOf(first, count, cols);
