@@ -239,7 +239,7 @@ function compare(t: TestContext, gpuOut: string, cpuOut: string, ad: string, mod
   t.diagnostic(`${what}: ${differing} of ${compared} output elements differ from the CPU's`);
 }
 
-describe('apply --backend gpu --vector ADAPTER equals the CPU', () => {
+describe('apply --backend gpu with an adapter (--vector ADAPTER, --chat ADAPTER) equals the CPU', () => {
   const plainModules = new Map<string, Module>([
     ['model.layers.0.self_attn.q_proj.weight', { prefix: P('layers.0.self_attn.q_proj'), names: ['lora_A.weight', 'lora_B.weight'], transposed: false }],
     ['model.layers.0.self_attn.v_proj.weight', { prefix: P('layers.0.self_attn.v_proj'), names: ['lora_A.weight', 'lora_B.weight'], transposed: false }],
@@ -251,14 +251,15 @@ describe('apply --backend gpu --vector ADAPTER equals the CPU', () => {
     ['model.embed_tokens.weight', { prefix: P('embed_tokens'), names: ['lora_embedding_A', 'lora_embedding_B'], transposed: true }],
   ]);
 
-  const cases: [string, FloatDtype, () => string, Map<string, Module>][] = [
+  const cases: [string, FloatDtype, () => string, Map<string, Module>, ('vector' | 'chat')?][] = [
     ['ranks 1, 8, 64, bf16 output', 'BF16', plainAdapter, plainModules],
+    ['--base B --chat ADAPTER, ranks 1, 8, 64, bf16 output', 'BF16', plainAdapter, plainModules, 'chat'],
     ['ranks 1, 8, 64, f16 output', 'F16', plainAdapter, plainModules],
     ['ranks 1, 8, 64, f32 output', 'F32', plainAdapter, plainModules],
     ['rsLoRA, fan_in_fan_out and embedding LoRA, bf16 output', 'BF16', transposedAdapter, transposedModules],
     ['rsLoRA, fan_in_fan_out and embedding LoRA, f32 output', 'F32', transposedAdapter, transposedModules],
   ];
-  for (const [what, dtype, makeAdapter, modules] of cases) {
+  for (const [what, dtype, makeAdapter, modules, as = 'vector'] of cases) {
     it(what, async (t) => {
       if (!haveGpu(t)) return;
       const cp = model(dtype, 5);
@@ -266,8 +267,9 @@ describe('apply --backend gpu --vector ADAPTER equals the CPU', () => {
       const calls = { lowRank: 0, combine: 0 };
       const logs: string[] = [];
       const [gOut, cOut] = [fresh('gpu'), fresh('cpu')];
-      const g = await runApply({ target: cp, vectors: [ad], ratios: [0.75], out: gOut, threads: 2, backend: 'gpu' }, { onLog: (level, m) => logs.push(`${level}: ${m}`), compute: { wrapGpu: (x) => spyOn(x, calls) } });
-      const c = await runApply({ target: cp, vectors: [ad], ratios: [0.75], out: cOut, threads: 2, backend: 'cpu' });
+      const job = as === 'vector' ? { target: cp, vectors: [ad], ratios: [0.75] } : { target: cp, base: cp, chats: [ad], ratios: [0.75] };
+      const g = await runApply({ ...job, out: gOut, threads: 2, backend: 'gpu' }, { onLog: (level, m) => logs.push(`${level}: ${m}`), compute: { wrapGpu: (x) => spyOn(x, calls) } });
+      const c = await runApply({ ...job, out: cOut, threads: 2, backend: 'cpu' });
       assert.match(g.backend, /^gpu: /, g.backend);
       assert.doesNotMatch(g.backend, /then cpu/);
       assert.ok(!logs.some((l) => /GPU failure/.test(l)), logs.join('\n'));
