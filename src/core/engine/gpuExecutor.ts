@@ -66,7 +66,7 @@ function asFloat32(a: ElementArray): Float32Array {
 /**
  * Combine tasks (apply, extract, merge) on the GPU: the output is checked as the CPU's is. A
  * low-rank term (a LoRA adapter's B·A) has its factors read with the other inputs, its τ formed
- * by the GPU's low-rank kernel (compute/lowRankBound.ts: the CPU's bits but near a float32
+ * by the GPU's low-rank kernel (compute/lowRankBound.ts: the CPU's bits except near a float32
  * rounding boundary) and then added by the combine kernel like a stored τ.
  */
 export const combineOnGpu: AcceleratedKind<CombineTask, Combined, ChunkResult> = {
