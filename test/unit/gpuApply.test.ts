@@ -111,6 +111,9 @@ class Spy implements ComputeBackend {
   gemm() {
     return this.inner.gemm();
   }
+  lowRank(...a: Parameters<ComputeBackend['lowRank']>) {
+    return this.inner.lowRank(...a);
+  }
   dispose() {
     return this.inner.dispose();
   }

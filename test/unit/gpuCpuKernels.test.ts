@@ -8,6 +8,7 @@ import { addSums, checkCombine, emptySums, viewElements } from '../../src/core/c
 import { combineJsKernel } from '../../src/core/compute/kernels/combineJs';
 import { combineSimdKernel } from '../../src/core/compute/kernels/combineSimd';
 import { diffJsKernel } from '../../src/core/compute/kernels/diffJs';
+import { lowRankChunk } from '../../src/core/compute/kernels/lowRankJs';
 import { diffSimdKernel } from '../../src/core/compute/kernels/diffSimd';
 import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND } from '../../src/core/compute/diffBound';
 import { gpuSelfTest } from '../../src/core/compute/gpu/selfTest';
@@ -347,7 +348,7 @@ describe('viewElements', () => {
 
 describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
   /** A ComputeBackend that runs the JavaScript reference, optionally spoiling one figure. */
-  const standIn = (spoil: (s: DiffSums) => void = () => {}, flip = false, gemmOff = false): ComputeBackend => ({
+  const standIn = (spoil: (s: DiffSums) => void = () => {}, flip = false, gemmOff = false, lowRankOff = false): ComputeBackend => ({
     kind: 'gpu',
     name: 'stand-in',
     describe: () => ({ kind: 'gpu', name: 'stand-in' }),
@@ -367,6 +368,11 @@ describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
       mulPanelT: async (M, m, n, X, l, out) => float32Product(M, m, n, X, l, out, true, gemmOff),
       release: () => {},
     }),
+    // The float64 reference rounded once (what the double-float GPU kernel gives); lowRankOff: element 0 2 % off.
+    lowRank: async (args, out) => {
+      lowRankChunk(args, out);
+      if (lowRankOff) out[0] = out[0]! * 1.02;
+    },
     dispose: async () => {},
   });
 
@@ -386,6 +392,13 @@ describe('the GPU self-test (on a stand-in backend, no GPU needed)', () => {
     const gemmOff = await gpuSelfTest(standIn(undefined, false, true));
     assert.equal(gemmOff.ok, false);
     assert.match(gemmOff.reason ?? '', /gemm panel: element 0/);
+    // Low-rank product: the reference's bits pass (none differ); one element 2 % off fails
+    const exact = await gpuSelfTest(standIn());
+    assert.ok(exact.lowRank.compared > 0);
+    assert.equal(exact.lowRank.differing, 0);
+    const lowRankOff = await gpuSelfTest(standIn(undefined, false, false, true));
+    assert.equal(lowRankOff.ok, false);
+    assert.match(lowRankOff.reason ?? '', /low-rank BA rank 1: element 0/);
   });
 });
 

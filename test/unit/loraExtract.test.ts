@@ -255,6 +255,7 @@ describe('extract --rank: the 1 % rule against a float64 SVD', () => {
       describe: () => g.describe(),
       combine: (a, o) => g.combine(a, o),
       diff: (a, o) => g.diff(a, o),
+      lowRank: (a, out, o) => g.lowRank(a, out, o),
       dispose: () => g.dispose(),
       gemm: () => ({
         impl: 'wgsl',

@@ -10,6 +10,7 @@
  */
 import type { CancelSignal } from '../errors';
 import type { FloatDtype } from '../safetensors/dtype';
+import type { LowRankArgs } from './kernels/lowRankJs';
 
 /** Element dtypes the SIMD and WGSL kernels read and write; the JS reference also takes F64. */
 export type KernelDtype = 'BF16' | 'F16' | 'F32';
@@ -150,6 +151,12 @@ export interface ComputeBackend {
    * GpuGemmKernel). The caller release()s it.
    */
   gemm(): GpuGemmKernel;
+  /**
+   * One chunk of a low-rank product (LowRankArgs: τ = B·A or (B·A)ᵀ) into `out`, float32, within
+   * compute/lowRankBound.ts of the JS reference's bits (double-float sums: equal but near a
+   * rounding boundary).
+   */
+  lowRank(args: LowRankArgs, out: Float32Array, opts?: KernelOptions): Promise<void>;
   /** Releases the device and its buffers; the backend is unusable afterwards. Idempotent. */
   dispose(): Promise<void>;
 }

@@ -49,12 +49,15 @@ export function combineInputs(t: CombineOf<ChunkRef>): ChunkRef[] {
 
 /**
  * Whether the GPU's combine kernel can take this task (mergekit's Task.uses_accelerator): at least
- * one and at most GPU_MAX_TERMS terms, every input and the output BF16, F16 or F32.
+ * one and at most GPU_MAX_TERMS terms (a low-rank term counts as one: the GPU forms its τ first),
+ * every input and the output BF16, F16 or F32, no input with an adapter merged in (a recipe's
+ * `model+adapter` input is formed on the CPU).
  */
 export function combineUsesAccelerator(task: WorkerTask): task is CombineTask {
   if (task.kind !== 'combine') return false;
   const t = task as CombineTask;
-  return t.count > 0 && !t.lowRank?.length && !combineInputs(t).some((r) => r.adapter) && t.terms.length >= 1 && t.terms.length <= GPU_MAX_TERMS && isKernelDtype(t.out.dtype) && combineInputs(t).every((r) => isKernelDtype(r.dtype));
+  const terms = t.terms.length + (t.lowRank?.length ?? 0);
+  return t.count > 0 && !combineInputs(t).some((r) => r.adapter) && terms >= 1 && terms <= GPU_MAX_TERMS && isKernelDtype(t.out.dtype) && combineInputs(t).every((r) => isKernelDtype(r.dtype));
 }
 
 function floatDtype(ref: ChunkRef): FloatDtype {

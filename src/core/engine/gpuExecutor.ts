@@ -17,6 +17,7 @@
  */
 import { ChatVecError, type CancelSignal, isCancelled } from '../errors';
 import { bytesOf, elementBytes, viewElements } from '../compute/elements';
+import { decodeToF32 } from '../numeric/convert';
 import type { ComputeBackend, ElementArray } from '../compute/types';
 import { OutputFile } from '../io/outputFile';
 import { PositionalFile } from '../io/positionalFile';
@@ -48,25 +49,57 @@ export interface AcceleratedKind<T extends WorkerTask, C, R> {
   finish(task: T, computed: C, inputs: readonly ElementArray[], io: HostIo, bytesRead: number): R;
 }
 
-/** Combine tasks (apply, extract, merge) on the GPU: the output is checked as the CPU's is. */
-export const combineOnGpu: AcceleratedKind<CombineTask, ElementArray, ChunkResult> = {
+/** A combine's output, and the τ of each of its low-rank terms (inputs of the NaN check). */
+interface Combined {
+  readonly out: ElementArray;
+  readonly taus: readonly ElementArray[];
+}
+
+/** Factor values as float32 (the low-rank kernel's input), decoded as the CPU's readFloatRun does. */
+function asFloat32(a: ElementArray): Float32Array {
+  if (a.dtype === 'F32') return a.data;
+  const f = new Float32Array(a.data.length);
+  decodeToF32(a.dtype, bytesOf(a), f, f.length);
+  return f;
+}
+
+/**
+ * Combine tasks (apply, extract, merge) on the GPU: the output is checked as the CPU's is. A
+ * low-rank term (a LoRA adapter's B·A) has its factors read with the other inputs, its τ formed
+ * by the GPU's low-rank kernel (compute/lowRankBound.ts: the CPU's bits except near a float32
+ * rounding boundary) and then added by the combine kernel like a stored τ.
+ */
+export const combineOnGpu: AcceleratedKind<CombineTask, Combined, ChunkResult> = {
   usesAccelerator: combineUsesAccelerator,
-  inputs: combineInputs,
+  inputs: (t) => [...combineInputs(t), ...(t.lowRank ?? []).flatMap((l) => [l.left, l.right])],
   async compute(gpu, t, inputs, output, signal) {
     let i = 0;
     const next = () => inputs[i++]!;
     const target = t.target ? next() : null;
     const terms = t.terms.map((x) => ({ ratio: x.ratio, a: next(), b: x.b ? next() : null }));
+    const taus: ElementArray[] = [];
+    for (const l of t.lowRank ?? []) {
+      const data = new Float32Array(t.count);
+      const args = { layout: l.layout, rank: l.rank, rows: l.rows, cols: l.cols, first: l.first, count: l.count, left: asFloat32(next()), right: asFloat32(next()) };
+      await gpu.lowRank(args, data, { signal });
+      const tau: ElementArray = { dtype: 'F32', data };
+      taus.push(tau);
+      terms.push({ ratio: l.ratio, a: tau, b: null });
+    }
     const out = viewElements(t.out.dtype, output(t.count * elementBytes(t.out.dtype)));
     await gpu.combine({ target, terms, out }, { signal });
-    return out;
+    return { out, taus };
   },
-  finish(t, out, inputs, io, bytesRead) {
+  finish(t, { out, taus }, inputs, io, bytesRead) {
     const outBytes = bytesOf(out);
     io.write(t.out.file, outBytes, t.out.position);
-    // The lane still holds the inputs.
-    const nonFinite = checkChunk({ dtype: out.dtype, bytes: outBytes }, t.count, () => inputs.map((a) => ({ dtype: a.dtype, bytes: bytesOf(a) })));
-    return nonFinite ? { bytes: bytesRead + outBytes.length, nonFinite } : { bytes: bytesRead + outBytes.length };
+    // The lane still holds the inputs: those of the combine, then each τ (the CPU's order).
+    const checked = [...inputs.slice(0, combineInputs(t).length), ...taus];
+    const nonFinite = checkChunk({ dtype: out.dtype, bytes: outBytes }, t.count, () => checked.map((a) => ({ dtype: a.dtype, bytes: bytesOf(a) })));
+    // Factors count as the τ they stand for, as on the CPU (what the job's byte total expects).
+    const factorBytes = inputs.slice(checked.length - taus.length).reduce((s, a) => s + a.data.byteLength, 0);
+    const bytes = bytesRead - factorBytes + 4 * t.count * taus.length + outBytes.length;
+    return nonFinite ? { bytes, nonFinite } : { bytes };
   },
 };
 
@@ -220,7 +253,9 @@ export class GpuExecutor {
     let bytes = 0;
     const inputs = this.kind.inputs(t).map((ref, i) => {
       const d = ref.dtype as FloatDtype;
-      const buf = lane.input(i, n * elementBytes(d));
+      // An input with its own count (a low-rank factor) has that many elements; others the task's.
+      const k = (ref as { readonly count?: number }).count ?? n;
+      const buf = lane.input(i, k * elementBytes(d));
       reads.push(this.reader(ref.file).readInto(buf, ref.position));
       bytes += buf.length;
       return viewElements(d, buf);

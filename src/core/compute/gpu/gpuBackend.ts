@@ -16,7 +16,10 @@ import { addSums, checkCombine, checkDiff, emptySums, isKernelDtype } from '../e
 import { diffJs } from '../kernels/diffJs';
 import type { BackendInfo, CombineArgs, ComputeBackend, DiffArgs, DiffSums, ElementArray, GpuGemmKernel, KernelArray, KernelDtype, KernelOptions } from '../types';
 import { openGpuDevice, type GpuDevice, type GpuDeviceOptions } from './device';
-import { GpuGemm, type GpuGemmOptions } from './gemmGpu';
+import { type GemmHost, GpuGemm, type GpuGemmOptions } from './gemmGpu';
+import { lowRankProductOnGpu, probeTwoProd } from './lowRankProductGpu';
+import type { TwoProdMethod } from './lowRankProductWgsl';
+import { type LowRankArgs, checkLowRank } from '../kernels/lowRankJs';
 import {
   COMBINE_ELEMS_PER_GROUP,
   DIFF_ELEMS_PER_GROUP,
@@ -131,6 +134,7 @@ export class GpuBackend implements ComputeBackend {
   private readonly windowBytes: number;
   private readonly maxDim: number;
   private failure: ChatVecError | undefined;
+  private twoProdMethod: Promise<TwoProdMethod> | undefined;
   private disposed = false;
   private active = 0;
   private idle: (() => void)[] = [];
@@ -300,17 +304,48 @@ export class GpuBackend implements ComputeBackend {
 
   /** The GEMM kernel of the randomized SVD (gemmGpu.ts), sharing this backend's device and pipelines. */
   gemm(): GpuGemmKernel {
-    return new GpuGemm(
-      {
-        gpu: this.gpu,
-        windowBytes: this.windowBytes,
-        maxDim: this.maxDim,
-        pipeline: (key, source) => this.pipeline(key, source),
-        check: () => this.check(),
-        fatal: (e) => this.fatal(e),
-      },
-      this.opts.gemm,
-    );
+    return new GpuGemm(this.host(), this.opts.gemm);
+  }
+
+  /**
+   * One chunk of a low-rank product τ = B·A or (B·A)ᵀ into `out` (float32), summed in double-float
+   * (lowRankProductGpu.ts; compute/lowRankBound.ts states how far it may lie from the CPU's bits).
+   * @throws ChatVecError Internal for a range outside τ, short factors, or a failing device
+   */
+  async lowRank(args: LowRankArgs, out: Float32Array, opts?: KernelOptions): Promise<void> {
+    checkLowRank(args, out);
+    throwIfCancelled(opts?.signal);
+    const method = await this.twoProd();
+    try {
+      await lowRankProductOnGpu(this.host(), method, args, out);
+    } catch (e) {
+      throw this.fatal(e);
+    }
+  }
+
+  /**
+   * The TwoProd the low-rank kernel uses here: 'fma' when the device's fma is fused (its error
+   * term exact on every probe), else Veltkamp/Dekker 'split'; probed once.
+   * @throws ChatVecError Unsupported when neither is exact (the self-test then keeps the CPU)
+   */
+  twoProd(): Promise<TwoProdMethod> {
+    this.twoProdMethod ??= (async () => {
+      const host = this.host();
+      for (const m of ['fma', 'split'] as const) if (await probeTwoProd(host, m)) return m;
+      throw new ChatVecError('Unsupported', 'the GPU rounds float32 products in a way that neither fma nor splitting makes exact');
+    })();
+    return this.twoProdMethod;
+  }
+
+  private host(): GemmHost {
+    return {
+      gpu: this.gpu,
+      windowBytes: this.windowBytes,
+      maxDim: this.maxDim,
+      pipeline: (key, source) => this.pipeline(key, source),
+      check: () => this.check(),
+      fatal: (e) => this.fatal(e),
+    };
   }
 
   async dispose(): Promise<void> {

@@ -3,13 +3,17 @@
  * (±0, subnormals, rounding ties, NaN, ±Inf, the largest finite values) for every dtype, against
  * the JavaScript reference kernels — combine bit for bit, diff counts exactly and sums within
  * DIFF_RELATIVE_BOUND; the GEMMs of the randomized SVD (M·X and Mᵀ·X, several row blocks)
- * against the JavaScript reference within gemmBound (float32 sums). A GPU that flushes subnormals
- * or contracts differently fails here, and selection then keeps the CPU.
+ * against the JavaScript reference within gemmBound (float32 sums); the low-rank product of LoRA
+ * adapters (both layouts, ranks 1, 7 and 64, chunks cut inside rows) against the JavaScript
+ * reference within lowRankBound.ts, counting the elements whose bits differ. A GPU that flushes
+ * subnormals or contracts differently fails here, and selection then keeps the CPU.
  */
 import { allocElements } from '../elements';
 import { combineJs } from '../kernels/combineJs';
 import { diffJs } from '../kernels/diffJs';
 import { mulPanel, mulPanelT } from '../kernels/gemmJs';
+import { type LowRankArgs, bRowsOf, lowRankChunk } from '../kernels/lowRankJs';
+import { lowRankGpuBound } from '../lowRankBound';
 import type { CombineArgs, ComputeBackend, DiffSums, ElementArray, KernelDtype } from '../types';
 import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND } from '../diffBound';
 import { gemmBound } from './gemmGpu';
@@ -22,6 +26,8 @@ export interface SelfTestResult {
   /** Combine output elements compared and elements whose bits differ (NaN against NaN counts as equal). */
   readonly compared: number;
   readonly differing: number;
+  /** Low-rank product elements compared, and those whose bits differ from the reference's (within the bound). */
+  readonly lowRank: { readonly compared: number; readonly differing: number };
 }
 
 /** The self-test of a GPU backend (see the file comment). */
@@ -72,7 +78,68 @@ export async function gpuSelfTest(gpu: ComputeBackend): Promise<SelfTestResult> 
   }
   const gemm = await gemmDisagreement(gpu);
   if (gemm) reasons.push(gemm);
-  return { ok: reasons.length === 0, reason: reasons.join('; ') || undefined, compared, differing };
+  const lowRank = await lowRankDisagreement(gpu);
+  if (lowRank.why) reasons.push(lowRank.why);
+  return { ok: reasons.length === 0, reason: reasons.join('; ') || undefined, compared, differing, lowRank: { compared: lowRank.compared, differing: lowRank.differing } };
+}
+
+/**
+ * The low-rank product of 37 × 29 matrices (factors over twelve binary orders of magnitude, both
+ * signs), both layouts, ranks 1, 7 and 64, a chunk from element 5 to 6 before the end: each GPU
+ * element must lie in [fround(S − E), fround(S + E)] for the float64 sum S and E of
+ * lowRankGpuBound, and its bits are compared with the JavaScript reference's. A rejection of the
+ * GPU counts as a disagreement.
+ */
+async function lowRankDisagreement(gpu: ComputeBackend): Promise<{ why: string | null; compared: number; differing: number }> {
+  const [rows, cols] = [37, 29];
+  const [first, count] = [5, rows * cols - 11];
+  const value = seeded(6789);
+  let compared = 0;
+  let differing = 0;
+  try {
+    for (const layout of ['BA', 'transposed'] as const) {
+      for (const rank of [1, 7, 64]) {
+        const [r0, nRows] = bRowsOf(first, count, cols);
+        const [nl, nr] = layout === 'BA' ? [nRows * rank, rank * cols] : [rank * rows, cols * rank];
+        const args: LowRankArgs = { layout, rank, rows, cols, first, count, left: Float32Array.from({ length: nl }, value), right: Float32Array.from({ length: nr }, value) };
+        const want = new Float32Array(count);
+        lowRankChunk(args, want);
+        const got = new Float32Array(count);
+        await gpu.lowRank(args, got);
+        for (let e = 0; e < count; e++) {
+          const idx = first + e;
+          const i = Math.floor(idx / cols);
+          const j = idx - i * cols;
+          let sum = 0;
+          let sumAbs = 0;
+          for (let k = 0; k < rank; k++) {
+            const t = layout === 'BA' ? args.left[(i - r0) * rank + k]! * args.right[k * cols + j]! : args.left[k * rows + i]! * args.right[j * rank + k]!;
+            sum += t;
+            sumAbs += Math.abs(t);
+          }
+          const E = lowRankGpuBound(rank, sumAbs);
+          compared++;
+          if (!Object.is(got[e], want[e])) differing++;
+          if (!(Math.fround(sum - E) <= got[e]! && got[e]! <= Math.fround(sum + E))) {
+            return { why: `low-rank ${layout} rank ${rank}: element ${e} is ${got[e]} instead of ${want[e]} (float64 sum ${sum} ± ${E})`, compared, differing };
+          }
+        }
+      }
+    }
+    return { why: null, compared, differing };
+  } catch (e) {
+    return { why: `low-rank: ${e instanceof Error ? e.message : String(e)}`, compared, differing };
+  }
+}
+
+/** Values over twelve binary orders of magnitude, both signs, from a fixed seed. */
+function seeded(seed: number): () => number {
+  let s = seed;
+  const next = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+  return () => (next() < 0.5 ? -1 : 1) * (0.5 + next()) * 2 ** Math.floor(12 * next() - 6);
 }
 
 /**
@@ -82,12 +149,7 @@ export async function gpuSelfTest(gpu: ComputeBackend): Promise<SelfTestResult> 
  */
 async function gemmDisagreement(gpu: ComputeBackend): Promise<string | null> {
   const [m, n, l] = [75, 53, 19];
-  let seed = 12345;
-  const next = () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed / 2 ** 32;
-  };
-  const value = () => (next() < 0.5 ? -1 : 1) * (0.5 + next()) * 2 ** Math.floor(12 * next() - 6);
+  const value = seeded(12345);
   const M = Float32Array.from({ length: m * n }, value);
   const absM = M.map(Math.abs);
   const kernel = gpu.gemm();
