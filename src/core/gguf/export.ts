@@ -71,6 +71,7 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
   const out = AtomicOutputFile.begin(opts.out, plan.fileSize, { overwrite: opts.overwrite === true, inputs: inputs.paths });
   const meter = new ProgressMeter('gguf', sourceBytes + plan.fileSize, ctx.onProgress);
   let pool: WorkerPool | null = null;
+  let ran = 1;
   try {
     out.file.writeAtSync(plan.header, 0);
     meter.add(plan.header.length);
@@ -87,7 +88,8 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
     const onDone = (r: GgufChunkResult) => meter.add(r.bytes);
     if (threads === 1) await runHere(tasks, out.file, onDone, cancelled);
     else {
-      pool = new WorkerPool(threads);
+      // No more workers than chunks: starting one costs more than converting a small tensor.
+      pool = new WorkerPool((ran = Math.max(1, Math.min(threads, tasks.length))));
       await pool.runAll<GgufChunkTask, GgufChunkResult>(tasks, (_, r) => onDone(r), cancelled);
       await pool.broadcast({ kind: 'closeHandles' });
     }
@@ -104,7 +106,7 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
   const fallback = model.tensors.filter((t) => type === 'Q8_0' && t.dims.length === 2 && t.type !== 'Q8_0').map((t) => t.name);
   const warnings = fallback.length ? [`${fallback.length} matrices have rows that are not whole blocks of 32 and were written as F16, as llama.cpp's converter does (${fallback.slice(0, 3).join(', ')}${fallback.length > 3 ? ', …' : ''})`] : [];
   for (const w of warnings) ctx.onLog?.('warn', w);
-  return { out: inputs.out, tensorCount: model.tensors.length, bytesWritten: plan.fileSize, seconds: meter.seconds, backend: threads === 1 ? 'cpu (1 thread)' : `cpu (${threads} threads)`, warnings };
+  return { out: inputs.out, tensorCount: model.tensors.length, bytesWritten: plan.fileSize, seconds: meter.seconds, backend: ran === 1 ? 'cpu (1 thread)' : `cpu (${ran} threads)`, warnings };
 }
 
 /** Chunks in the calling thread, yielding between them so a cancel request (Ctrl-C, the task host) is seen. */
