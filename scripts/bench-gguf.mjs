@@ -14,7 +14,10 @@
 // export waits for a core, the floor mostly for the disk, so CPU time says what the work costs)
 // and the ratio to the floor; writes the figures as JSON into bench-results/.
 //
-//   node scripts/bench-gguf.mjs [--dir bench-results/demo] [--preset 1b] [--types f16,q8_0] [--runs 2] [--build]
+// --threads N passes `--threads N` to the export (default: the export's own choice, all cores);
+// --cli FILE times another build's dist/cli.js (e.g. a baseline) on the same model and floor.
+//
+//   node scripts/bench-gguf.mjs [--dir bench-results/demo] [--preset 1b] [--types f16,q8_0] [--runs 2] [--threads N] [--cli FILE] [--build]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,12 +30,14 @@ const resultsDir = path.join(root, 'bench-results');
 const preset = arg('preset', '1b');
 const types = arg('types', 'f16,q8_0').split(',');
 const runs = Math.max(1, Number(arg('runs', '2')));
-const cli = path.join(root, 'dist/cli.js');
+const cli = path.resolve(root, arg('cli', 'dist/cli.js'));
+const threads = arg('threads', '');
 const GB = 1e9;
 const MiB = 1024 * 1024;
 
 if (!fs.existsSync(cli) || process.argv.includes('--build')) spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
 fs.mkdirSync(demoDir, { recursive: true });
+fs.mkdirSync(resultsDir, { recursive: true });
 
 /** The cp model of the preset: the trio's when complete, else this model alone (generated once, same bytes). */
 function cpModel() {
@@ -95,7 +100,7 @@ const results = {};
 for (const type of types) {
   const out = path.join(resultsDir, `gguf-out-${preset}-${type}.gguf`);
   const floorFile = path.join(resultsDir, `gguf-floor-${preset}.bin`);
-  const args = [cli, 'gguf', model, '--out', out, '--type', type, '--overwrite', '--quiet'];
+  const args = [cli, 'gguf', model, '--out', out, '--type', type, '--overwrite', '--quiet', ...(threads ? ['--threads', threads] : [])];
   const exportRuns = [];
   const floorRuns = [];
   for (let i = 0; i < runs; i++) {
@@ -130,7 +135,7 @@ for (const [t, r] of Object.entries(results)) {
   );
 }
 console.log(`load average at the end: ${machine.loadavgEnd.join(' ')} (${machine.cpus} CPUs)`);
-const record = { benchmark: `gguf export (${preset} cp model)`, date: new Date().toISOString(), machine, runs, results };
+const record = { benchmark: `gguf export (${preset} cp model)`, date: new Date().toISOString(), machine, runs, cli: path.relative(root, cli), threads: threads || 'default', results };
 fs.mkdirSync(resultsDir, { recursive: true });
 fs.writeFileSync(path.join(resultsDir, `bench-gguf-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2) + '\n');
 fs.writeFileSync(path.join(resultsDir, 'bench-gguf-latest.json'), JSON.stringify(record, null, 2) + '\n');

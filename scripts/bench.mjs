@@ -13,9 +13,10 @@
 // small and 1b) and writes the figures as JSON into bench-results/. Ends by running
 // scripts/bench-diff.mjs when it exists (skip with --no-diff), then scripts/bench-lora.mjs
 // (extract --rank at ranks 16 and 64 on the same presets; skip with --no-lora), then
-// scripts/bench-gguf.mjs (GGUF export of the 1b cp model, f16 and q8_0; skip with --no-gguf).
+// scripts/bench-gguf.mjs (GGUF export of the 1b cp model, f16 and q8_0; skip with --no-gguf) and
+// scripts/bench-eval.mjs (eval tokens/s of that model's GGUF, CPU and GPU where one loads; skip with --no-eval).
 //
-//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff] [--no-lora] [--no-gguf]
+//   node scripts/bench.mjs [--dir bench-results/demo] [--runs 3] [--presets small,1b] [--threads N] [--build] [--no-diff] [--no-lora] [--no-gguf] [--no-eval]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -229,5 +230,12 @@ const ggufBench = path.join(root, 'scripts/bench-gguf.mjs');
 if (fs.existsSync(ggufBench) && !flag('no-gguf') && presets.includes('1b')) {
   console.log('\nrunning scripts/bench-gguf.mjs …');
   const r = spawnSync(process.execPath, [ggufBench, '--dir', demoDir, '--preset', '1b'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+const evalBench = path.join(root, 'scripts/bench-eval.mjs');
+if (fs.existsSync(evalBench) && !flag('no-eval') && presets.includes('1b')) {
+  console.log('\nrunning scripts/bench-eval.mjs …');
+  const r = spawnSync(process.execPath, [evalBench, '--dir', demoDir, '--preset', '1b'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
 }

@@ -3,6 +3,7 @@ import { ChatVecError } from '../../core/errors';
 import { type GgufFileType } from '../../core/gguf/llama';
 import { runGgufExport } from '../../core/gguf/export';
 import { progressMode, runOutputCommand } from '../jobCommand';
+import { parseThreads } from '../options';
 import { action } from '../run';
 
 const TYPES: Readonly<Record<string, GgufFileType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
@@ -22,13 +23,14 @@ export function registerGguf(program: Command): void {
     .argument('<model>', 'the checkpoint folder (config.json, safetensors, tokenizer.json)')
     .requiredOption('--out <file>', 'the .gguf file to write')
     .option('--type <type>', 'type of the weight matrices: f32 | f16 (default) | bf16 | q8_0; norms and biases stay f32')
+    .option('--threads <n>', 'worker threads converting chunks (default: all cores; 1 for small models)')
     .option('--overwrite', 'replace an existing file (never a folder or an input)')
     .option('--json', 'print progress and the result as JSON lines')
     .option('--quiet', 'print nothing but errors')
     .action(
-      action(async (model: string, o: { out: string; type?: string; overwrite?: boolean; json?: boolean; quiet?: boolean }) => {
+      action(async (model: string, o: { out: string; type?: string; threads?: string; overwrite?: boolean; json?: boolean; quiet?: boolean }) => {
         const type = parseGgufType(o.type);
-        await runOutputCommand(progressMode(o), (ctx) => runGgufExport({ model, out: o.out, type, overwrite: o.overwrite }, ctx), { what: 'GGUF ' });
+        await runOutputCommand(progressMode(o), (ctx) => runGgufExport({ model, out: o.out, type, overwrite: o.overwrite, threads: parseThreads(o.threads) }, ctx), { what: 'GGUF ' });
       }),
     );
 }

@@ -10,17 +10,19 @@ import { requireUnquantized } from '../checkpoint/quantization';
 import { CancelledError, ChatVecError } from '../errors';
 import { AtomicOutputFile } from '../io/atomicOutputFile';
 import { basename } from '../io/paths';
+import type { OutputFile } from '../io/outputFile';
 import { PositionalFile } from '../io/positionalFile';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { JobContext, JobOutcome } from '../jobs/types';
-import { decodeToF32 } from '../numeric/convert';
+import { WorkerPool } from '../io/workerPool';
+import { threadCount } from '../jobs/threadLimit';
 import { type FloatDtype, dtypeBytes, isFloatDtype } from '../safetensors/dtype';
-import { readTensorElements } from '../safetensors/reader';
 import { JobInputs } from '../engine/jobInputs';
-import { type GgufFileType, type GgufSourceTensor, permutedSourceRow, planLlamaFamily } from './llama';
-import { Q8_0_BLOCK, Q8_0_BLOCK_BYTES, encodeGgml } from './quantize';
+import { type GgufChunkResult, type GgufChunkTask, encodeGgufChunk } from './chunkKernel';
+import { type GgufFileType, type GgufSourceTensor, planLlamaFamily } from './llama';
+import { encodeGgml } from './quantize';
 import { tokenizerMetadata } from './tokenizer';
-import { type GgmlType, planGguf } from './writer';
+import { type GgufPlacedTensor, ggmlByteLength, planGguf } from './writer';
 
 export interface GgufExportOptions {
   /** Checkpoint folder (config.json, safetensors, tokenizer.json). */
@@ -31,7 +33,15 @@ export interface GgufExportOptions {
   readonly type?: GgufFileType;
   /** Replace an existing file at `out` (never a folder or an input). */
   readonly overwrite?: boolean;
+  /**
+   * Worker threads converting chunks; default: all cores for a model of POOL_MIN_BYTES or more,
+   * else 1. With 1 the chunks run in the calling thread (no worker start-up).
+   */
+  readonly threads?: number;
 }
+
+/** Below this many source bytes, starting workers costs more than the whole conversion. */
+const POOL_MIN_BYTES = 64 << 20;
 
 /** Values per chunk: 4 MiB of float32, whatever the tensor's size. */
 const CHUNK_ELEMENTS = 1 << 20;
@@ -40,7 +50,7 @@ const CHUNK_ELEMENTS = 1 << 20;
  * Runs the export.
  * @throws ChatVecError Unsupported (another family, a tokenizer with no GGUF form here, a
  *   quantized or non-float checkpoint), BadCheckpoint, OutputExists, InvalidArgument (output
- *   path rules), Io (also when an input changed while the job ran); CancelledError when
+ *   path rules, `threads`), Io (also when an input changed while the job ran); CancelledError when
  *   ctx.signal is raised (no file is left behind)
  */
 export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {}): Promise<JobOutcome> {
@@ -56,90 +66,85 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
   const cancelled = () => ctx.signal?.cancelled === true;
   if (cancelled()) throw new CancelledError();
 
-  const totalBytes = model.tensors.reduce((a, t) => a + t.source.byteLength, 0) + plan.fileSize;
+  const sourceBytes = model.tensors.reduce((a, t) => a + (t.source?.byteLength ?? 0), 0);
+  const threads = opts.threads !== undefined ? threadCount(opts.threads) : sourceBytes >= POOL_MIN_BYTES ? threadCount(undefined) : 1;
   const out = AtomicOutputFile.begin(opts.out, plan.fileSize, { overwrite: opts.overwrite === true, inputs: inputs.paths });
-  const meter = new ProgressMeter('gguf', totalBytes, ctx.onProgress);
-  const files = new Map<string, PositionalFile>();
+  const meter = new ProgressMeter('gguf', sourceBytes + plan.fileSize, ctx.onProgress);
+  let pool: WorkerPool | null = null;
+  let ran = 1;
   try {
     out.file.writeAtSync(plan.header, 0);
     meter.add(plan.header.length);
-    for (let k = 0; k < model.tensors.length; k++) {
-      const t = model.tensors[k]!;
-      const position = plan.tensors[k]!.position;
-      let f = files.get(t.source.file);
-      if (!f) files.set(t.source.file, (f = PositionalFile.openReadOnly(t.source.file)));
-      for (const chunk of tensorChunks(f, t)) {
-        const bytes = new Uint8Array(encodedBytes(t.type, chunk.values.length));
-        encodeGgml(t.type, chunk.values, chunk.values.length, bytes);
-        out.file.writeAtSync(bytes, position + encodedBytes(t.type, chunk.firstRow * chunk.columns));
-        meter.add(chunk.sourceBytes + bytes.length);
-        // Let a cancel request (Ctrl-C, the task host) be seen between chunks.
-        await new Promise((r) => setImmediate(r));
-        if (cancelled()) throw new CancelledError();
-      }
+    const tasks: GgufChunkTask[] = [];
+    model.tensors.forEach((t, k) => {
+      const placed = plan.tensors[k]!;
+      if (t.values) {
+        const bytes = new Uint8Array(placed.byteLength);
+        encodeGgml(t.type, t.values, t.values.length, bytes);
+        out.file.writeAtSync(bytes, placed.position);
+        meter.add(bytes.length);
+      } else tasks.push(...chunkTasks(t, placed, out.tempPath));
+    });
+    const onDone = (r: GgufChunkResult) => meter.add(r.bytes);
+    if (threads === 1) await runHere(tasks, out.file, onDone, cancelled);
+    else {
+      // No more workers than chunks: starting one costs more than converting a small tensor.
+      pool = new WorkerPool((ran = Math.max(1, Math.min(threads, tasks.length))));
+      await pool.runAll<GgufChunkTask, GgufChunkResult>(tasks, (_, r) => onDone(r), cancelled);
+      await pool.broadcast({ kind: 'closeHandles' });
     }
+    if (cancelled()) throw new CancelledError();
     inputs.assertUnchanged();
     out.commit();
   } catch (e) {
     out.abort();
     throw e;
   } finally {
-    for (const f of files.values()) f.close();
+    await pool?.close();
   }
   meter.finish('done');
   const fallback = model.tensors.filter((t) => type === 'Q8_0' && t.dims.length === 2 && t.type !== 'Q8_0').map((t) => t.name);
   const warnings = fallback.length ? [`${fallback.length} matrices have rows that are not whole blocks of 32 and were written as F16, as llama.cpp's converter does (${fallback.slice(0, 3).join(', ')}${fallback.length > 3 ? ', …' : ''})`] : [];
   for (const w of warnings) ctx.onLog?.('warn', w);
-  return { out: inputs.out, tensorCount: model.tensors.length, bytesWritten: plan.fileSize, seconds: meter.seconds, backend: 'cpu (1 thread)', warnings };
+  return { out: inputs.out, tensorCount: model.tensors.length, bytesWritten: plan.fileSize, seconds: meter.seconds, backend: ran === 1 ? 'cpu (1 thread)' : `cpu (${ran} threads)`, warnings };
 }
 
-function encodedBytes(type: GgmlType, count: number): number {
-  switch (type) {
-    case 'F32':
-      return 4 * count;
-    case 'F16':
-    case 'BF16':
-      return 2 * count;
-    case 'Q8_0':
-      return (count / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
+/** Chunks in the calling thread, yielding between them so a cancel request (Ctrl-C, the task host) is seen. */
+async function runHere(tasks: readonly GgufChunkTask[], output: OutputFile, onDone: (r: GgufChunkResult) => void, cancelled: () => boolean): Promise<void> {
+  const inputs = new Map<string, PositionalFile>();
+  try {
+    for (const t of tasks) {
+      let input = inputs.get(t.file);
+      if (!input) inputs.set(t.file, (input = PositionalFile.openReadOnly(t.file)));
+      onDone(encodeGgufChunk(t, input, output));
+      await new Promise((r) => setImmediate(r));
+      if (cancelled()) return;
+    }
+  } finally {
+    for (const f of inputs.values()) f.close();
   }
-}
-
-interface Chunk {
-  readonly firstRow: number;
-  readonly columns: number;
-  /** Rows [firstRow, firstRow + n) in output order, as float32. */
-  readonly values: Float32Array;
-  readonly sourceBytes: number;
 }
 
 /**
- * A tensor's rows in output order, a bounded number at a time: whole rows, and whole heads for a
+ * A tensor's chunks: whole rows, about CHUNK_ELEMENTS values each, and whole heads for a
  * rope-permuted q/k (a head's rows are reordered among themselves only).
  */
-function* tensorChunks(f: PositionalFile, t: GgufSourceTensor): Generator<Chunk> {
+function chunkTasks(t: GgufSourceTensor, placed: GgufPlacedTensor, outPath: string): GgufChunkTask[] {
   const s = t.source;
   const rows = s.shape[0]!;
   const columns = s.shape.length === 2 ? s.shape[1]! : 1;
-  const headDim = t.permuteHeads !== undefined ? rows / t.permuteHeads : 1;
-  const step = Math.max(headDim, Math.floor(Math.max(1, Math.floor(CHUNK_ELEMENTS / columns)) / headDim) * headDim);
+  const headDim = t.permuteHeads !== undefined ? rows / t.permuteHeads : 0;
+  const unit = Math.max(1, headDim);
+  const step = Math.max(unit, Math.floor(Math.max(1, Math.floor(CHUNK_ELEMENTS / columns)) / unit) * unit);
   const dtype = s.dtype as FloatDtype;
-  const size = dtypeBytes(dtype);
+  const rowBytes = columns * dtypeBytes(dtype);
+  const tasks: GgufChunkTask[] = [];
   for (let first = 0; first < rows; first += step) {
     const n = Math.min(step, rows - first);
-    const count = n * columns;
-    const raw = new Uint8Array(count * size);
-    readTensorElements(f, s, first * columns, count, raw);
-    const stored = new Float32Array(count);
-    decodeToF32(dtype, raw, stored, count);
-    let values = stored;
-    if (t.permuteHeads !== undefined) {
-      values = new Float32Array(count);
-      for (let r = 0; r < n; r++) {
-        const src = permutedSourceRow(r, headDim);
-        values.set(stored.subarray(src * columns, (src + 1) * columns), r * columns);
-      }
-    }
-    yield { firstRow: first, columns, values, sourceBytes: raw.length };
+    tasks.push({
+      kind: 'ggufChunk', file: s.file, position: s.position + first * rowBytes, dtype, rows: n, columns, headDim, type: t.type,
+      out: outPath, outPosition: placed.position + ggmlByteLength(t.type, [columns, first]),
+    });
   }
+  return tasks;
 }

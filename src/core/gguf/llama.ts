@@ -9,6 +9,7 @@
  */
 import type { CatalogueEntry, Checkpoint } from '../checkpoint/checkpoint';
 import { ChatVecError } from '../errors';
+import { ropeScalingOf } from './ropeScaling';
 import type { GgmlType, GgufValue } from './writer';
 
 /** The `--type` of an export: the type of the 2-D weights (norms and biases stay F32). */
@@ -27,10 +28,11 @@ const ARCHES: Readonly<Record<string, 'llama' | 'qwen2'>> = {
   Qwen2ForCausalLM: 'qwen2',
 };
 
-/** One tensor of the export: where its values come from and how they are laid out. */
+/** One tensor of the export read from the checkpoint: where its values come from and how they are laid out. */
 export interface GgufSourceTensor {
   readonly name: string;
   readonly source: CatalogueEntry;
+  readonly values?: undefined;
   readonly type: GgmlType;
   /** ggml order: [columns, rows] for a matrix, [n] for a vector. */
   readonly dims: readonly number[];
@@ -38,10 +40,20 @@ export interface GgufSourceTensor {
   readonly permuteHeads?: number;
 }
 
+/** A tensor the export computes (llama3 rope scaling's rope_freqs.weight): F32 values in full. */
+export interface GgufGeneratedTensor {
+  readonly name: string;
+  readonly source?: undefined;
+  readonly values: Float32Array;
+  readonly type: 'F32';
+  readonly dims: readonly number[];
+}
+
 export interface GgufModelPlan {
   readonly arch: 'llama' | 'qwen2';
   readonly metadata: Map<string, GgufValue>;
-  readonly tensors: readonly GgufSourceTensor[];
+  /** Generated tensors first, as the converter yields them before the checkpoint's. */
+  readonly tensors: readonly (GgufSourceTensor | GgufGeneratedTensor)[];
   /** Token embedding rows: the vocabulary size the tokenizer metadata must match. */
   readonly vocabSize: number;
 }
@@ -71,7 +83,7 @@ const GLOBAL_NAMES: Readonly<Record<string, string>> = {
 /**
  * Maps a LLaMA-family checkpoint onto GGUF tensors and `{arch}.*`/`general.*` metadata.
  * @param name `general.name`
- * @throws ChatVecError Unsupported (another family, rope scaling, a tensor with no GGUF name),
+ * @throws ChatVecError Unsupported (another family, a rope scaling llama.cpp has no form of (ropeScaling.ts), a tensor with no GGUF name),
  *   BadCheckpoint (no config.json, a missing or non-numeric hyperparameter, shapes that do not fit it)
  */
 export function planLlamaFamily(c: Checkpoint, type: GgufFileType, name: string): GgufModelPlan {
@@ -91,10 +103,6 @@ export function planLlamaFamily(c: Checkpoint, type: GgufFileType, name: string)
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new ChatVecError('BadCheckpoint', `${c.folder}/config.json: "${key}" must be a number for GGUF export`);
     return v;
   };
-  const scaling = cfg.rope_scaling as { rope_type?: unknown; type?: unknown } | null | undefined;
-  if (scaling && (scaling.rope_type ?? scaling.type ?? 'default') !== 'default') {
-    throw new ChatVecError('Unsupported', `${c.folder}/config.json: rope_scaling (${String(scaling.rope_type ?? scaling.type)}) is not supported by chatvec's GGUF export yet (use llama.cpp's convert_hf_to_gguf.py)`);
-  }
   const hidden = int('hidden_size');
   const heads = int('num_attention_heads');
   const kvHeads = int('num_key_value_heads', heads);
@@ -105,8 +113,10 @@ export function planLlamaFamily(c: Checkpoint, type: GgufFileType, name: string)
   const ropeTheta = num(cfg.rope_theta ?? params?.rope_theta ?? 10000, 'rope_theta');
   const eps = num(cfg.rms_norm_eps ?? 1e-6, 'rms_norm_eps');
   const tied = cfg.tie_word_embeddings === true;
+  const scaling = ropeScalingOf(cfg, c.folder, arch, headDim, ropeTheta);
 
-  const tensors: GgufSourceTensor[] = [];
+  const tensors: (GgufSourceTensor | GgufGeneratedTensor)[] = [];
+  if (scaling.ropeFreqs) tensors.push({ name: 'rope_freqs.weight', values: scaling.ropeFreqs, type: 'F32', dims: [scaling.ropeFreqs.length] });
   for (const t of c.tensors) {
     if (t.name.endsWith('.rotary_emb.inv_freq')) continue; // recomputed by llama.cpp, as the converter drops it
     const ggufName = ggufNameOf(t);
@@ -143,6 +153,7 @@ export function planLlamaFamily(c: Checkpoint, type: GgufFileType, name: string)
     m.set(`${arch}.attention.value_length`, { type: 'u32', value: headDim });
   }
   m.set(`${arch}.rope.dimension_count`, { type: 'u32', value: headDim });
+  for (const [k, v] of scaling.metadata) m.set(k, v);
   m.set('general.file_type', { type: 'u32', value: FILE_TYPE_ID[type] });
   m.set('general.quantization_version', { type: 'u32', value: QUANTIZATION_VERSION });
   return { arch, metadata: m, tensors, vocabSize };

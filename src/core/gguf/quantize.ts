@@ -45,6 +45,7 @@ const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
 function quantizeQ8_0(src: Float32Array, count: number, dst: Uint8Array): void {
   const view = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+  const codes = new Int8Array(dst.buffer, dst.byteOffset, dst.byteLength);
   const fr = Math.fround;
   for (let b = 0, o = 0; b < count; b += Q8_0_BLOCK, o += Q8_0_BLOCK_BYTES) {
     let amax = 0;
@@ -56,10 +57,11 @@ function quantizeQ8_0(src: Float32Array, count: number, dst: Uint8Array): void {
     const id = d !== 0 ? fr(1 / d) : 0;
     f32Scratch[0] = d;
     view.setUint16(o, f32BitsToF16(u32Scratch[0]!), true);
-    for (let j = 0; j < Q8_0_BLOCK; j++) {
+    for (let j = 0, c = o + 2; j < Q8_0_BLOCK; j++, c++) {
       const x = fr(src[b + j]! * id);
-      // roundf: halves away from zero (Math.round alone rounds -2.5 to -2).
-      view.setInt8(o + 2 + j, x < 0 ? -Math.round(-x) : Math.round(x));
+      // roundf (halves away from zero): x ± 0.5 is exact in float64 for a float32 |x| ≤ 127, and
+      // the Int8Array store truncates toward zero (Math.round alone would round −2.5 to −2).
+      codes[c] = x < 0 ? x - 0.5 : x + 0.5;
     }
   }
 }

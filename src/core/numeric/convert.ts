@@ -68,7 +68,15 @@ export function encodeFromF32(dtype: FloatDtype, src: Float32Array, dst: Uint8Ar
     case 'F16': {
       const s = new Uint32Array(src.buffer, src.byteOffset, count);
       const d = view16(dst, count);
-      for (let i = 0; i < count; i++) d[i] = f32BitsToF16(s[i]!);
+      for (let i = 0; i < count; i++) {
+        const x = s[i]!;
+        const a = x & 0x7fffffff;
+        // Values that stay normal binary16 (2^-14 ≤ |x| < 65520), nearly all weights: rebias the
+        // exponent and round the 13 dropped mantissa bits to nearest even in integer arithmetic
+        // (adding 0xfff plus the kept mantissa's lowest bit carries exactly when the rest is above
+        // half, or at half with an odd kept bit). Everything else takes the general conversion.
+        d[i] = a >= 0x38800000 && a < 0x477ff000 ? ((x >>> 16) & 0x8000) | ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13) : f32BitsToF16(x);
+      }
       return;
     }
     case 'F32':

@@ -1,6 +1,6 @@
 /**
  * The worker-task registry: handlers by task kind, from every subsystem that runs chunk tasks in
- * worker threads (engine, diff statistics, merge methods, demo models). It lives here, above those
+ * worker threads (engine, diff statistics, merge methods, demo models, GGUF export). It lives here, above those
  * subsystems, so that none of them depends on another through the worker. Each handler returns
  * plain, cloneable data; a long task may report progress (cloneable too) through `progress`, which
  * the pool hands to the caller of run().
@@ -10,6 +10,7 @@ import { type CombineTask, type CopyBytesTask, runCombine, runCopyBytes } from '
 import { type DiffChunkTask, runDiffChunk } from '../stats/diffKernel';
 import { type LowRankFactorTask, runLowRankFactor } from '../engine/lowRankTask';
 import { type DemoModelTask, runDemoModel } from '../demo/worker';
+import { type GgufChunkTask, runGgufChunk } from '../gguf/chunkKernel';
 import { type RecipeGtaTask, type RecipeStatsTask, runRecipeGta, runRecipeStats } from '../recipes/kernels';
 
 export const workerHandlers: Record<string, (task: WorkerTask, progress: (p: unknown) => void) => unknown> = {
@@ -20,4 +21,5 @@ export const workerHandlers: Record<string, (task: WorkerTask, progress: (p: unk
   recipeStats: (t) => runRecipeStats(t as RecipeStatsTask),
   recipeGta: (t) => runRecipeGta(t as RecipeGtaTask),
   demoModel: (t, progress) => runDemoModel(t as DemoModelTask, progress),
+  ggufChunk: (t) => runGgufChunk(t as GgufChunkTask),
 };

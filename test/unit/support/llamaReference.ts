@@ -1,5 +1,6 @@
 // A float64 LLaMA forward pass on Hugging Face weights (for the GGUF load test): RMSNorm, rotary
-// embeddings in Hugging Face's rotate-half layout, grouped-query causal attention, SwiGLU.
+// embeddings in Hugging Face's rotate-half layout (optionally with Llama 3.1's frequency scaling),
+// grouped-query causal attention, SwiGLU.
 // Written from the model's definition; shares nothing with src/.
 
 export interface LlamaShape {
@@ -11,6 +12,33 @@ export interface LlamaShape {
   readonly vocab: number;
   readonly ropeTheta: number;
   readonly eps: number;
+  /** config.json's rope_scaling of type "llama3" (Llama 3.1), when the model has one. */
+  readonly llama3?: { readonly factor: number; readonly lowFreqFactor: number; readonly highFreqFactor: number; readonly original: number };
+}
+
+/**
+ * The rotary inverse frequencies ω_i = θ^(−2i/d), and under Llama 3.1 scaling transformers'
+ * _compute_llama3_parameters: wavelength λ = 2π/ω; λ > original/low → ω/factor; λ < original/high
+ * → ω; between, the blend (1 − s)·ω/factor + s·ω with s = (original/λ − low)/(high − low).
+ */
+export function inverseFrequencies(s: LlamaShape, d: number): Float64Array {
+  const out = new Float64Array(d / 2);
+  for (let i = 0; i < d / 2; i++) {
+    const w = s.ropeTheta ** ((-2 * i) / d);
+    const l3 = s.llama3;
+    if (!l3) {
+      out[i] = w;
+      continue;
+    }
+    const wavelen = (2 * Math.PI) / w;
+    if (wavelen > l3.original / l3.lowFreqFactor) out[i] = w / l3.factor;
+    else if (wavelen < l3.original / l3.highFreqFactor) out[i] = w;
+    else {
+      const sm = (l3.original / wavelen - l3.lowFreqFactor) / (l3.highFreqFactor - l3.lowFreqFactor);
+      out[i] = ((1 - sm) * w) / l3.factor + sm * w;
+    }
+  }
+  return out;
 }
 
 type Weights = ReadonlyMap<string, Float64Array>;
@@ -32,11 +60,11 @@ function rmsNorm(x: Float64Array, w: Float64Array, eps: number): Float64Array {
   return x.map((v, i) => v * s * w[i]!);
 }
 
-function ropeHalf(v: Float64Array, pos: number, theta: number): Float64Array {
+function ropeHalf(v: Float64Array, pos: number, inv: Float64Array): Float64Array {
   const d = v.length;
   const out = new Float64Array(d);
   for (let i = 0; i < d / 2; i++) {
-    const a = pos * theta ** ((-2 * i) / d);
+    const a = pos * inv[i]!;
     out[i] = v[i]! * Math.cos(a) - v[i + d / 2]! * Math.sin(a);
     out[i + d / 2] = v[i]! * Math.sin(a) + v[i + d / 2]! * Math.cos(a);
   }
@@ -60,6 +88,7 @@ export function referenceNlls(w: Weights, s: LlamaShape, ids: readonly number[])
 export function referenceLogits(w: Weights, s: LlamaShape, ids: readonly number[]): Float64Array[] {
   const hd = s.hidden / s.heads;
   const group = s.heads / s.kvHeads;
+  const inv = inverseFrequencies(s, hd);
   const get = (n: string) => {
     const v = w.get(n);
     if (!v) throw new Error(`no ${n}`);
@@ -70,8 +99,8 @@ export function referenceLogits(w: Weights, s: LlamaShape, ids: readonly number[
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}.`;
     const hs = xs.map((x) => rmsNorm(x, get(p + 'input_layernorm.weight'), s.eps));
-    const qs = hs.map((h, pos) => headsRoped(matVec(get(p + 'self_attn.q_proj.weight'), h, s.heads * hd), s.heads, hd, pos, s.ropeTheta));
-    const ks = hs.map((h, pos) => headsRoped(matVec(get(p + 'self_attn.k_proj.weight'), h, s.kvHeads * hd), s.kvHeads, hd, pos, s.ropeTheta));
+    const qs = hs.map((h, pos) => headsRoped(matVec(get(p + 'self_attn.q_proj.weight'), h, s.heads * hd), s.heads, hd, pos, inv));
+    const ks = hs.map((h, pos) => headsRoped(matVec(get(p + 'self_attn.k_proj.weight'), h, s.kvHeads * hd), s.kvHeads, hd, pos, inv));
     const vs = hs.map((h) => matVec(get(p + 'self_attn.v_proj.weight'), h, s.kvHeads * hd));
     xs = xs.map((x, pos) => {
       const att = new Float64Array(s.heads * hd);
@@ -102,8 +131,8 @@ export function referenceLogits(w: Weights, s: LlamaShape, ids: readonly number[
   return xs.map((x) => matVec(head, rmsNorm(x, get('model.norm.weight'), s.eps), s.vocab));
 }
 
-function headsRoped(v: Float64Array, heads: number, hd: number, pos: number, theta: number): Float64Array {
+function headsRoped(v: Float64Array, heads: number, hd: number, pos: number, inv: Float64Array): Float64Array {
   const out = new Float64Array(v.length);
-  for (let h = 0; h < heads; h++) out.set(ropeHalf(v.subarray(h * hd, (h + 1) * hd), pos, theta), h * hd);
+  for (let h = 0; h < heads; h++) out.set(ropeHalf(v.subarray(h * hd, (h + 1) * hd), pos, inv), h * hd);
   return out;
 }

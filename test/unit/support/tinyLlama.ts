@@ -35,6 +35,7 @@ export function writeTinyLlama(dir: string, tensors: readonly FixtureTensor[], s
   const model = writeModel(dir, tensors, {
     hidden_size: s.hidden, num_attention_heads: s.heads, num_key_value_heads: s.kvHeads, num_hidden_layers: s.layers,
     intermediate_size: s.ffn, max_position_embeddings: 128, rope_theta: s.ropeTheta, rms_norm_eps: s.eps, vocab_size: s.vocab,
+    ...(s.llama3 ? { rope_scaling: { rope_type: 'llama3', factor: s.llama3.factor, low_freq_factor: s.llama3.lowFreqFactor, high_freq_factor: s.llama3.highFreqFactor, original_max_position_embeddings: s.llama3.original } } : {}),
   });
   writeByteLevelTokenizer(model, LLAMA3_REGEX);
   return model;
