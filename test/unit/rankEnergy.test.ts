@@ -1,0 +1,158 @@
+// The energy-at-rank estimate (compute/randomizedSvd.ts rankEnergy; the `rankEnergy` job of
+// engine/rankEnergy.ts): against singular values from a one-sided Jacobi SVD written here in float64.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { rankEnergy } from '../../src/core/compute/randomizedSvd';
+import { gemmSimdKernel } from '../../src/core/compute/kernels/gemmSimd';
+import { rng } from './support/recipeFixtures';
+
+type Mat = { rows: number; cols: number; v: Float32Array };
+
+/** rows × k with orthonormal columns (Gram–Schmidt twice of uniform values, float64). */
+function orthonormal(rows: number, k: number, g: () => number): Float64Array {
+  const q = Float64Array.from({ length: rows * k }, () => 2 * g() - 1);
+  for (let j = 0; j < k; j++) {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let c = 0; c < j; c++) {
+        let d = 0;
+        for (let i = 0; i < rows; i++) d += q[i * k + c]! * q[i * k + j]!;
+        for (let i = 0; i < rows; i++) q[i * k + j] = q[i * k + j]! - d * q[i * k + c]!;
+      }
+    }
+    let s = 0;
+    for (let i = 0; i < rows; i++) s += q[i * k + j]! ** 2;
+    for (let i = 0; i < rows; i++) q[i * k + j] = q[i * k + j]! / Math.sqrt(s);
+  }
+  return q;
+}
+
+/** U·diag(σ)·Vᵀ (random orthonormal U, V), rounded to float32. */
+function withSpectrum(rows: number, cols: number, sigma: readonly number[], seed: number): Mat {
+  const g = rng(seed);
+  const k = sigma.length;
+  const U = orthonormal(rows, k, g);
+  const V = orthonormal(cols, k, g);
+  const v = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let s = 0;
+      for (let c = 0; c < k; c++) s += U[i * k + c]! * sigma[c]! * V[j * k + c]!;
+      v[i * cols + j] = s;
+    }
+  }
+  return { rows, cols, v };
+}
+
+function noise(rows: number, cols: number, seed: number): Mat {
+  const g = rng(seed);
+  return { rows, cols, v: Float32Array.from({ length: rows * cols }, () => 2 * g() - 1) };
+}
+
+/** Singular values (descending) of the float32 matrix as stored, by one-sided Jacobi (Hestenes) in float64. */
+function singularValues(m: Mat): number[] {
+  const [r, c] = m.cols <= m.rows ? [m.rows, m.cols] : [m.cols, m.rows];
+  const a = new Float64Array(r * c);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) a[m.cols <= m.rows ? i * c + j : j * c + i] = m.v[i * m.cols + j]!;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < c - 1; p++) {
+      for (let q = p + 1; q < c; q++) {
+        let alpha = 0;
+        let beta = 0;
+        let gamma = 0;
+        for (let i = 0; i < r; i++) {
+          alpha += a[i * c + p]! ** 2;
+          beta += a[i * c + q]! ** 2;
+          gamma += a[i * c + p]! * a[i * c + q]!;
+        }
+        if (gamma === 0 || Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta)) continue;
+        rotated = true;
+        const zeta = (beta - alpha) / (2 * gamma);
+        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        const cs = 1 / Math.sqrt(1 + t * t);
+        const sn = cs * t;
+        for (let i = 0; i < r; i++) {
+          const x = a[i * c + p]!;
+          const y = a[i * c + q]!;
+          a[i * c + p] = cs * x - sn * y;
+          a[i * c + q] = sn * x + cs * y;
+        }
+      }
+    }
+    if (!rotated) break;
+  }
+  const s: number[] = [];
+  for (let j = 0; j < c; j++) {
+    let x = 0;
+    for (let i = 0; i < r; i++) x += a[i * c + j]! ** 2;
+    s.push(Math.sqrt(x));
+  }
+  return s.sort((x, y) => y - x);
+}
+
+/** The exact fraction Σ_{i≤k} σ_i² / Σ σ_i². */
+function exactEnergy(m: Mat, k: number): number {
+  const s = singularValues(m).map((x) => x * x);
+  const total = s.reduce((a, x) => a + x, 0);
+  return s.slice(0, k).reduce((a, x) => a + x, 0) / total;
+}
+
+const opts = (rank: number, seed = 11) => ({ maxRank: rank, oversample: 10, powerIterations: 1, seed });
+const D = 40;
+const decaying = Array.from({ length: D }, (_, i) => 3 * 0.8 ** i);
+const flat = Array.from({ length: D }, (_, i) => 1 - 0.005 * i);
+const slow = Array.from({ length: D }, (_, i) => 1 / Math.sqrt(i + 1));
+
+describe('rankEnergy: the energy an optimal rank-R approximation keeps', () => {
+  const cases: [string, Mat][] = [
+    ['decaying spectrum', withSpectrum(96, 64, decaying, 1)],
+    ['flat spectrum', withSpectrum(64, 96, flat, 2)],
+    ['slowly decaying spectrum', withSpectrum(80, 80, slow, 3)],
+    ['noise (uniform values)', noise(120, 72, 4)],
+  ];
+  for (const [label, m] of cases) {
+    it(`${label}: never above the exact energy, at most 1 % of ‖τ‖² below it (ranks 1, 4, 16)`, () => {
+      for (const rank of [1, 4, 16]) {
+        const exact = exactEnergy(m, rank);
+        const r = rankEnergy(m.v, m.rows, m.cols, opts(rank));
+        const got = r.captured2 / r.norm2;
+        assert.ok(got <= exact + 1e-9, `${label} rank ${rank}: ${got} above the exact ${exact}`);
+        assert.ok(exact - got <= 0.01, `${label} rank ${rank}: ${got} more than 1 % below the exact ${exact}`);
+        assert.equal(r.rank, rank);
+        let norm2 = 0;
+        for (const x of m.v) norm2 += x * x;
+        assert.ok(Math.abs(r.norm2 - norm2) <= 1e-12 * norm2);
+      }
+    });
+  }
+
+  it('an exactly rank-3 τ has all its energy at rank 3 and the top singular value’s share at rank 1', () => {
+    const m = withSpectrum(50, 30, [4, 2, 1], 5);
+    const r3 = rankEnergy(m.v, m.rows, m.cols, opts(3));
+    assert.ok(Math.abs(r3.captured2 / r3.norm2 - 1) < 1e-6);
+    const r1 = rankEnergy(m.v, m.rows, m.cols, opts(1));
+    assert.ok(Math.abs(r1.captured2 / r1.norm2 - exactEnergy(m, 1)) < 1e-6);
+  });
+
+  it('a zero τ captures 0 of 0; a rank above min(m, n) is capped (all the energy)', () => {
+    const z = rankEnergy(new Float32Array(12), 3, 4, opts(2));
+    assert.equal(z.norm2, 0);
+    assert.equal(z.captured2, 0);
+    const m = noise(6, 5, 6);
+    const r = rankEnergy(m.v, 6, 5, opts(64));
+    assert.equal(r.rank, 5);
+    assert.ok(Math.abs(r.captured2 / r.norm2 - 1) < 1e-9);
+  });
+
+  it('the WebAssembly SIMD GEMMs give the same figures as the JavaScript ones', (t) => {
+    const simd = gemmSimdKernel();
+    if (!simd) return t.skip('no WebAssembly SIMD here');
+    const m = noise(70, 45, 7);
+    const l = 4 + 10;
+    const { tau, panels } = simd.arrays(m.v.length, [70 * l, 45 * l, 45 * l]);
+    tau.set(m.v);
+    const a = rankEnergy(tau, 70, 45, opts(4), { gemm: simd, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
+    const b = rankEnergy(m.v, 70, 45, opts(4));
+    assert.deepEqual(a, b);
+  });
+});
