@@ -8,6 +8,7 @@ import { rowStats as readRowStats } from '../core/checkpoint/rowStats';
 import { runCreateDemo } from '../core/demo/job';
 import { runDownloadJob } from '../core/hub/download';
 import { runApply } from '../core/engine/apply';
+import { runEnergyAtRank } from '../core/engine/energyAtRank';
 import { runExtract } from '../core/engine/extract';
 import { threadCount } from '../core/jobs/threadLimit';
 import type { JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
@@ -33,7 +34,7 @@ export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
   return runRecipeFileAll(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir }, ctx);
 }
 
-/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval. */
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval, energyAtRank → runEnergyAtRank. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
@@ -42,6 +43,7 @@ export const ENGINE_RUNNERS: JobRunners = {
   createDemo: runCreateDemo,
   downloadModel: runDownloadJob,
   evalModel: runEval,
+  energyAtRank: runEnergyAtRank,
 };
 
 /**
