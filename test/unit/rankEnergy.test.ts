@@ -1,10 +1,15 @@
 // The energy-at-rank estimate (compute/randomizedSvd.ts rankEnergy; the `rankEnergy` job of
 // engine/rankEnergy.ts): against singular values from a one-sided Jacobi SVD written here in float64.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
 import { rankEnergy } from '../../src/core/compute/randomizedSvd';
 import { gemmSimdKernel } from '../../src/core/compute/kernels/gemmSimd';
-import { rng } from './support/recipeFixtures';
+import { runEnergyAtRank } from '../../src/core/engine/energyAtRank';
+import { ChatVecError } from '../../src/core/errors';
+import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
 type Mat = { rows: number; cols: number; v: Float32Array };
 
@@ -154,5 +159,64 @@ describe('rankEnergy: the energy an optimal rank-R approximation keeps', () => {
     const a = rankEnergy(tau, 70, 45, opts(4), { gemm: simd, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
     const b = rankEnergy(m.v, 70, 45, opts(4));
     assert.deepEqual(a, b);
+  });
+});
+
+describe('the energyAtRank job on real safetensors', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatvec-energy-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const taus: [string, Mat | number[]][] = [
+    ['model.embed_tokens.weight', withSpectrum(48, 24, flat.slice(0, 24), 21)],
+    ['model.layers.0.self_attn.q_proj.weight', withSpectrum(24, 24, decaying.slice(0, 24), 22)],
+    ['model.layers.0.mlp.up_proj.weight', noise(40, 24, 23)],
+    ['model.layers.0.input_layernorm.weight', Array.from({ length: 24 }, (_, i) => 0.01 * i)],
+  ];
+  const g = rng(20);
+  const baseT: FixtureTensor[] = [];
+  const chatT: FixtureTensor[] = [];
+  for (const [name, t] of taus) {
+    const shape = Array.isArray(t) ? [t.length] : [t.rows, t.cols];
+    const b = Array.from({ length: Array.isArray(t) ? t.length : t.v.length }, () => 2 * g() - 1);
+    const d = Array.isArray(t) ? t : Array.from(t.v);
+    baseT.push({ name, shape, values: b });
+    chatT.push({ name, shape, values: b.map((x, i) => x + d[i]!) });
+  }
+  const base = writeModel(path.join(dir, 'base'), baseT);
+  const chat = writeModel(path.join(dir, 'chat'), chatT);
+  // τ as the job sees it: float32(chat − base) of the stored values.
+  const [B, C] = [readAll(base), readAll(chat)];
+  const stored = (name: string, rows: number, cols: number): Mat => ({ rows, cols, v: Float32Array.from(B.get(name)!.values, (x, i) => C.get(name)!.values[i]! - x) });
+
+  it('each matrix within [exact − 1 %, exact]; layers and total are Σ captured / Σ ‖τ‖²; 1-D tensors left out', async () => {
+    const r = await runEnergyAtRank({ base, chat, rank: 3, threads: 2 });
+    assert.equal(r.rank, 3);
+    assert.equal(r.notMatrices, 1);
+    assert.deepEqual(r.matrices.map((m) => m.name).sort(), taus.filter(([, t]) => !Array.isArray(t)).map(([n]) => n).sort());
+    for (const m of r.matrices) {
+      const exact = exactEnergy(stored(m.name, m.shape[0], m.shape[1]), 3);
+      assert.ok(m.energy <= exact + 1e-9 && m.energy >= exact - 0.01, `${m.name}: ${m.energy} vs exact ${exact}`);
+    }
+    const layer0 = r.groups.find((x) => x.role === 'layer' && x.layer === 0)!;
+    const inLayer = r.matrices.filter((m) => m.layer === 0);
+    assert.equal(inLayer.length, 2);
+    assert.ok(Math.abs(layer0.energy - inLayer.reduce((s, m) => s + m.captured2, 0) / inLayer.reduce((s, m) => s + m.norm2, 0)) < 1e-12);
+    assert.ok(Math.abs(r.total.energy - r.matrices.reduce((s, m) => s + m.captured2, 0) / r.matrices.reduce((s, m) => s + m.norm2, 0)) < 1e-12);
+    assert.equal(r.groups.find((x) => x.role === 'embedding')?.label, 'Embeddings');
+  });
+
+  it('the same figures on one thread as on two, and --skip-embed leaves the embedding out', async () => {
+    const strip = (x: object) => ({ ...x, seconds: 0, backend: '' });
+    const one = await runEnergyAtRank({ base, chat, rank: 2, threads: 1 });
+    const two = await runEnergyAtRank({ base, chat, rank: 2, threads: 2 });
+    assert.deepEqual(strip(one), strip(two));
+    const noEmbed = await runEnergyAtRank({ base, chat, rank: 2, skipEmbed: true, threads: 1 });
+    assert.ok(!noEmbed.matrices.some((m) => m.role === 'embedding'));
+    assert.equal(noEmbed.matrices.length, one.matrices.length - 1);
+  });
+
+  it('refuses a rank that is not a whole number ≥ 1, naming the rule', async () => {
+    for (const rank of [0, -1, 2.5]) {
+      await assert.rejects(runEnergyAtRank({ base, chat, rank }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument' && /--rank must be a whole number ≥ 1/.test(e.message));
+    }
   });
 });
