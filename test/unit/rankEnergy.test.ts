@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { rankEnergy } from '../../src/core/compute/randomizedSvd';
+import { gemmResidualNorm2, rankEnergy } from '../../src/core/compute/randomizedSvd';
+import { gemmJsKernel } from '../../src/core/compute/kernels/gemmSimd';
 import { gemmSimdKernel } from '../../src/core/compute/kernels/gemmSimd';
 import { runEnergyAtRank } from '../../src/core/engine/energyAtRank';
 import { ChatVecError } from '../../src/core/errors';
@@ -214,9 +215,68 @@ describe('the energyAtRank job on real safetensors', () => {
     assert.equal(noEmbed.matrices.length, one.matrices.length - 1);
   });
 
+  it('--backend gpu (the GEMMs on the GPU, summed in float32) meets the same bounds, within float32 rounding', async (t) => {
+    const logs: string[] = [];
+    const r = await runEnergyAtRank({ base, chat, rank: 3, threads: 2, backend: 'gpu' }, { onLog: (level, message) => logs.push(`${level}: ${message}`) });
+    if (!r.backend.startsWith('gpu') && !/GEMMs/.test(r.backend)) {
+      if (process.env.CHATVEC_GPU_TEST === 'require') assert.fail(`no GPU: ${logs.join('; ')}`);
+      t.skip(`no usable WebGPU adapter (${logs.join('; ')})`);
+      return;
+    }
+    assert.ok(!logs.some((l) => /GPU failure/.test(l)), logs.join('\n'));
+    for (const m of r.matrices) {
+      const exact = exactEnergy(stored(m.name, m.shape[0], m.shape[1]), 3);
+      assert.ok(m.energy <= exact + 1e-5 && m.energy >= exact - 0.01, `${m.name}: ${m.energy} vs exact ${exact}`);
+    }
+  });
+
   it('refuses a rank that is not a whole number ≥ 1, naming the rule', async () => {
     for (const rank of [0, -1, 2.5]) {
       await assert.rejects(runEnergyAtRank({ base, chat, rank }), (e: unknown) => e instanceof ChatVecError && e.code === 'InvalidArgument' && /--rank must be a whole number ≥ 1/.test(e.message));
     }
+  });
+});
+
+describe("extract --rank: the stored factors' error by one GEMM", () => {
+  /** ‖M − L·R‖² in float64, written here: every element of L·R summed in float64. */
+  function reference(M: Float32Array, m: number, n: number, L: Float32Array, R: Float32Array, k: number): number {
+    let s = 0;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let p = 0;
+        for (let c = 0; c < k; c++) p += L[i * k + c]! * R[c * n + j]!;
+        s += (M[i * n + j]! - p) ** 2;
+      }
+    }
+    return s;
+  }
+  const g = rng(31);
+  const [m, n, k] = [37, 29, 5];
+  const L = Float32Array.from({ length: m * k }, () => 2 * g() - 1);
+  const R = Float32Array.from({ length: k * n }, () => 2 * g() - 1);
+  const norm2 = (M: Float32Array) => M.reduce((s, x) => s + x * x, 0);
+  const panels = () => [new Float64Array(m * (k + 3)), new Float64Array(n * (k + 3))] as const;
+
+  it('a large error: the identity ‖M‖² − 2⟨M, L·R⟩ + ‖L·R‖² within 1e-12 of the float64 sum', () => {
+    const M = Float32Array.from({ length: m * n }, () => 2 * g() - 1);
+    const ref = reference(M, m, n, L, R, k);
+    const [q, z] = panels();
+    const got = gemmResidualNorm2(gemmJsKernel, M, m, n, L, R, k, norm2(M), q, z);
+    assert.ok(Math.abs(got - ref) <= 1e-12 * ref, `${got} vs ${ref}`);
+  });
+
+  it('a nearly exact factorisation (error far below 1e-6 of ‖M‖²): the direct sum, not the cancelling identity', () => {
+    // M = float32(L·R): the error is float32 rounding, ~1e-15 of ‖M‖², where the identity would be noise.
+    const M = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let p = 0;
+      for (let c = 0; c < k; c++) p += L[i * k + c]! * R[c * n + j]!;
+      M[i * n + j] = p;
+    }
+    const ref = reference(M, m, n, L, R, k);
+    assert.ok(ref > 0 && ref < 1e-10 * norm2(M));
+    const [q, z] = panels();
+    const got = gemmResidualNorm2(gemmJsKernel, M, m, n, L, R, k, norm2(M), q, z);
+    assert.ok(Math.abs(got - ref) <= 1e-9 * ref, `${got} vs ${ref}`);
   });
 });
