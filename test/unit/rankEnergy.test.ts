@@ -1,6 +1,7 @@
 // The energy-at-rank estimate (compute/randomizedSvd.ts rankEnergy; the `rankEnergy` job of
 // engine/rankEnergy.ts): against singular values from a one-sided Jacobi SVD written here in float64.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { gemmJsKernel } from '../../src/core/compute/kernels/gemmSimd';
 import { gemmSimdKernel } from '../../src/core/compute/kernels/gemmSimd';
 import { runEnergyAtRank } from '../../src/core/engine/energyAtRank';
 import { ChatVecError } from '../../src/core/errors';
+import { CLI, ensureCli } from './support/builtCli';
 import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
 
 type Mat = { rows: number; cols: number; v: Float32Array };
@@ -228,6 +230,23 @@ describe('the energyAtRank job on real safetensors', () => {
       const exact = exactEnergy(stored(m.name, m.shape[0], m.shape[1]), 3);
       assert.ok(m.energy <= exact + 1e-5 && m.energy >= exact - 0.01, `${m.name}: ${m.energy} vs exact ${exact}`);
     }
+  });
+
+  it('chatvec energy prints the same report (--json) and a table per layer with energy@R', async () => {
+    ensureCli();
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'energy', base, chat, ...args, '--no-cache', '--quiet', '--threads', '1'], { encoding: 'utf8' });
+    const json = run('--rank', '3', '--json');
+    assert.equal(json.status, 0, json.stderr);
+    const local = await runEnergyAtRank({ base, chat, rank: 3, threads: 1 });
+    const strip = (x: object) => JSON.parse(JSON.stringify({ ...x, seconds: 0, backend: '' })) as unknown;
+    assert.deepEqual(strip(JSON.parse(json.stdout) as object), strip(local));
+    const text = run('--rank', '3');
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /total {2}energy@3 [\d.]+ % of ‖τ‖²/);
+    for (const label of ['Embeddings', 'Layer 0']) assert.match(text.stdout, new RegExp(`^ {2}${label} `, 'm'));
+    const bad = run('--rank', '0');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--rank must be a whole number ≥ 1/);
   });
 
   it('refuses a rank that is not a whole number ≥ 1, naming the rule', async () => {
