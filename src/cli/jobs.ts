@@ -7,7 +7,8 @@ import type { InspectReport } from '../core/checkpoint/inspect';
 import { inspectPath } from '../core/lora/inspectAdapter';
 import { runApply as applyInProcess } from '../core/engine/apply';
 import { runExtract as extractInProcess } from '../core/engine/extract';
-import type { ApplyOptions, DiffOptions, DiffReport, ExtractOptions, JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
+import { runEnergyAtRank as energyInProcess } from '../core/engine/energyAtRank';
+import type { ApplyOptions, DiffOptions, DiffReport, EnergyAtRankOptions, EnergyAtRankReport, ExtractOptions, JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
 import { runDiff as diffInProcess } from '../core/stats/diff';
 import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/hub/download';
 import { runMerge as mergeInProcess } from '../taskhost/runners';
@@ -67,4 +68,9 @@ export function evalJob(opts: EvalOptions, ctx: JobContext = {}): Promise<EvalRe
 /** See core/tryit/sweep.ts runSweep (one `sweep` job in the task host). */
 export function sweepJob(opts: SweepOptions, ctx: JobContext = {}): Promise<SweepRow[]> {
   return host ? host.run('sweep', opts, ctx) : sweepInProcess(opts, ctx);
+}
+
+/** See core/engine/energyAtRank.ts runEnergyAtRank. */
+export function energyJob(opts: EnergyAtRankOptions, ctx: JobContext = {}): Promise<EnergyAtRankReport> {
+  return host ? host.run('energyAtRank', opts, ctx) : energyInProcess(opts, ctx);
 }

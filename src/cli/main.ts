@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerInspect } from './commands/inspect';
 import { registerDemo } from './commands/demo';
 import { registerDiff } from './commands/diff';
+import { registerEnergy } from './commands/energy';
 import { registerExtract } from './commands/extract';
 import { registerApply } from './commands/apply';
 import { registerMerge } from './commands/merge';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerApply(program);
   registerDemo(program);
   registerDiff(program);
+  registerEnergy(program);
   registerMerge(program);
   registerDownload(program);
   registerGguf(program);

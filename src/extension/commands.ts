@@ -14,6 +14,7 @@ import type { Role } from './roles';
 import { inspectMarkdown, INSPECT_SCHEME } from './inspectDoc';
 import { compareInputsFlow, dryRunFlow, runMergeFlow } from './recipes/flows';
 import { downloadModelFlow } from './hubDownload';
+import { showEnergyFlow } from './deltaEnergy';
 import { uiErrorText } from '../protocol/jobText';
 import { evaluatePerplexityFlow } from './perplexity';
 import { sweepRatiosFlow } from './sweepFlow';
@@ -119,6 +120,9 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       return undefined;
     },
   },
+  /** An R argument (a number) skips the input box (tests, keybindings). */
+  'chatVector.showEnergyAtRank': { run: (ctx, rank) => showEnergyFlow(ctx, rank) },
+  'chatVector.hideEnergy': { run: (ctx) => ctx.deltas.showEnergy(undefined) },
   'chatVector.sortByOrder': { run: (ctx) => ctx.deltas.setSort('order') },
   'chatVector.sortByMagnitude': { run: (ctx) => ctx.deltas.setSort('magnitude') },
   'chatVector.showRelative': { run: (ctx) => setMode(ctx, 'relative') },

@@ -11,6 +11,7 @@ import type { DiffReport } from '../protocol/taskHost';
 import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, type ValueMode } from '../protocol/webview';
 import { heatScaleMax, heatStep } from '../protocol/heatScale';
 import { escapeMd } from './checkpoints';
+import type { EnergyOverlay } from './deltaEnergy';
 import { Disposable } from './dispose';
 
 type GroupDiff = DiffReport['groups'][number];
@@ -137,6 +138,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
   private sortMode: SortMode = 'order';
   private valueMode: ValueMode = 'relative';
   private max = 0;
+  private energyOverlay: EnergyOverlay | undefined;
 
   /** @param extensionUri where media/heat/ holds the tree's heat icons. */
   constructor(private readonly extensionUri: vscode.Uri) {
@@ -154,8 +156,22 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
     return this.sortMode;
   }
 
+  /** The energy at rank shown over the current comparison (deltaEnergy.ts), if any. */
+  get energy(): EnergyOverlay | undefined {
+    return this.energyOverlay;
+  }
+
+  /** Shows (or, with undefined, hides) each row's energy at rank R over the current comparison. */
+  showEnergy(overlay: EnergyOverlay | undefined): void {
+    this.energyOverlay = overlay;
+    void this.setContext();
+    this.changed.fire(undefined);
+  }
+
   show(report: DiffReport | undefined): Comparison | undefined {
     this.current = report ? new Comparison(report) : undefined;
+    // Energy figures belong to the pair they were measured on.
+    this.energyOverlay = undefined;
     this.max = this.current?.scaleMax(this.valueMode) ?? 0;
     void this.setContext();
     this.changed.fire(undefined);
@@ -179,6 +195,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
     await vscode.commands.executeCommand('setContext', 'chatVector.hasDiff', !!this.current);
     await vscode.commands.executeCommand('setContext', 'chatVector.deltaSort', this.sortMode);
     await vscode.commands.executeCommand('setContext', 'chatVector.deltaValue', this.valueMode);
+    await vscode.commands.executeCommand('setContext', 'chatVector.hasEnergy', !!this.energyOverlay);
   }
 
   getChildren(node?: DeltaNode): DeltaNode[] {
@@ -207,6 +224,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
       item.id = `group:${node.key}`;
       item.description = deltaDescription(g.deltaNorm, g.relative, this.valueMode);
       item.iconPath = this.heatIcon(measure(g, this.valueMode));
+      this.addEnergy(item, { group: node.key });
       item.contextValue = g.role === 'layer' ? 'deltaLayer' : 'deltaGroup';
       item.tooltip = statsTooltip(`${g.label} — ${node.tensors.length} tensor${node.tensors.length === 1 ? '' : 's'}`, g, []);
       if (g.modules.length) {
@@ -228,6 +246,7 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
       ['Shape', t.shapeB.length && shape(t.shapeA) !== shape(t.shapeB) ? `${shape(t.shapeA)} → ${shape(t.shapeB)}` : shape(t.shapeA)],
       ...(t.note ? ([['Note', t.note]] as [string, string][]) : []),
     ]);
+    this.addEnergy(item, { tensor: t.name });
     return item;
   }
 
@@ -249,11 +268,29 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
       ['Computed', r.fromCache ? 'from cache' : `${r.seconds.toFixed(2)} s`],
     ];
     item.tooltip = statsTooltip(c.title, r.total, extra);
+    this.addEnergy(item, 'total');
     return item;
   }
 
-  private heatIcon(value: number): { light: vscode.Uri; dark: vscode.Uri } {
-    const step = heatStep(value, this.max);
+  /**
+   * With energy shown: the row's energy at rank R after its ‖Δ‖ and in its tooltip, and its heat
+   * colour from the energy on a fixed 0…100 % scale (see deltaEnergy.ts). Rows without a figure
+   * (1-D tensors, groups of norms) keep their ‖Δ‖ colour.
+   */
+  private addEnergy(item: vscode.TreeItem, row: Parameters<EnergyOverlay['figures']>[0]): void {
+    const e = this.energyOverlay;
+    const f = e?.figures(row);
+    if (!e || !f) return;
+    item.description = `${String(item.description ?? '')} · ${e.label(f)}`;
+    if (row !== 'total') item.iconPath = this.heatIcon(f.energy, 1);
+    if (item.tooltip instanceof vscode.MarkdownString) {
+      const r = e.report;
+      item.tooltip.appendMarkdown(`\n\n**Energy at rank ${r.rank}** ${escapeMd(formatPercent(f.energy))} of ‖τ‖² (an optimal rank-${r.rank} approximation per matrix; at most ${escapeMd(formatPercent(r.tolerance))} below the exact share)\n`);
+    }
+  }
+
+  private heatIcon(value: number, max = this.max): { light: vscode.Uri; dark: vscode.Uri } {
+    const step = heatStep(value, max);
     // Icon files, not a coloured ThemeIcon: VS Code repaints codicons of a selected row in the
     // selection's foreground, and a selected layer must keep its heat colour (media/heat/ holds
     // the HEAT_PALETTE colours; a unit test checks them).

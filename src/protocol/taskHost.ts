@@ -20,7 +20,7 @@ import type { InspectReport } from '../core/checkpoint/inspect';
 import type { RowStat, RowStatsReport } from '../core/checkpoint/rowStats';
 import type { DemoTrio } from '../core/demo/generator';
 import type { ErrorCode } from '../core/errors';
-import type { ApplyOptions, BackendChoice, CreateDemoOptions, DiffOptions, DiffReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
+import type { ApplyOptions, BackendChoice, CreateDemoOptions, DiffOptions, DiffReport, EnergyAtRankOptions, EnergyAtRankReport, ExtractOptions, JobOutcome, LogLevel, MergeOptions, ProgressEvent } from '../core/jobs/types';
 import type { RecipeDiagnostic } from '../core/recipes/diagnostics';
 import type { PlanSummary } from '../core/recipes/summary';
 import type { DocumentPlanSummary } from '../core/recipes/multiRecipe';
@@ -29,7 +29,7 @@ import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
 import type { EvalOptions, EvalReport } from '../core/tryit/evaluate';
 import type { SweepOptions, SweepRow } from '../core/tryit/sweep';
 
-export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, ErrorCode, EvalOptions, EvalReport, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat, SweepOptions, SweepRow };
+export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, EnergyAtRankOptions, EnergyAtRankReport, ErrorCode, EvalOptions, EvalReport, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat, SweepOptions, SweepRow };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
 export const TASK_HOST_PROTOCOL_VERSION = 2;
@@ -47,9 +47,10 @@ export interface JobOptionsMap {
   readonly downloadModel: DownloadJobOptions;
   readonly evalModel: EvalOptions;
   readonly sweep: SweepOptions;
+  readonly energyAtRank: EnergyAtRankOptions;
 }
 
-/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel` | `evalModel` | `sweep`. */
+/** `diff` | `extract` | `apply` | `merge` | `createDemo` | `downloadModel` | `evalModel` | `sweep` | `energyAtRank`. */
 export type JobKind = keyof JobOptionsMap;
 
 /** A heavy job as data: `{ kind: 'apply', options: ApplyOptions }` and so on. */
@@ -65,13 +66,14 @@ export interface JobResultMap {
   readonly downloadModel: DownloadResult;
   readonly evalModel: EvalReport;
   readonly sweep: SweepRow[];
+  readonly energyAtRank: EnergyAtRankReport;
 }
 
 /** The options type of one kind of job. */
 export type JobOptionsOf<K extends JobKind> = JobOptionsMap[K];
 
 /** Every job kind, e.g. for validation and menus. */
-export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel', 'evalModel', 'sweep'];
+export const JOB_KINDS: readonly JobKind[] = ['diff', 'extract', 'apply', 'merge', 'createDemo', 'downloadModel', 'evalModel', 'sweep', 'energyAtRank'];
 
 /** Parameters of a job request: the client-chosen id (unique among the host's live jobs). */
 export interface JobParams<O> {
@@ -178,6 +180,14 @@ export type SweepParams = JobParams<SweepOptions>;
 /** `sweep` → JobResult<SweepRow[]> (in the order of `ratios`). */
 export const SweepRequest = new RequestType<SweepParams, JobResult<SweepRow[]>, TaskHostErrorData>('sweep', ParameterStructures.byName);
 
+/**
+ * For each 2-D matrix of a (base, chat) pair, the energy of τ = chat − base an optimal rank-R
+ * approximation keeps (core/engine/energyAtRank.ts), cached like diff results when `cacheDir` is set.
+ */
+export type EnergyAtRankParams = JobParams<EnergyAtRankOptions>;
+/** `energyAtRank` → JobResult<EnergyAtRankReport>. */
+export const EnergyAtRankRequest = new RequestType<EnergyAtRankParams, JobResult<EnergyAtRankReport>, TaskHostErrorData>('energyAtRank', ParameterStructures.byName);
+
 /** The models of the hub cache with safetensors weights (core/hub/cachedModels.ts). Light: never queued. */
 export const HubCacheListRequest = new RequestType<Record<string, never>, CachedModel[], TaskHostErrorData>('hubCacheList', ParameterStructures.byName);
 
@@ -191,6 +201,7 @@ export const JOB_REQUESTS = {
   downloadModel: DownloadModelRequest,
   evalModel: EvalModelRequest,
   sweep: SweepRequest,
+  energyAtRank: EnergyAtRankRequest,
 } as const satisfies { readonly [K in JobKind]: RequestType<JobParams<JobOptionsOf<K>>, JobResult<JobResultMap[K]>, TaskHostErrorData> };
 
 // Recipe checks: light (headers only, never queued), answered while heavy jobs run.

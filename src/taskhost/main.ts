@@ -218,6 +218,7 @@ function main(): void {
   connection.onRequest(JOB_REQUESTS.downloadModel, jobHandler('downloadModel'));
   connection.onRequest(JOB_REQUESTS.evalModel, jobHandler('evalModel'));
   connection.onRequest(JOB_REQUESTS.sweep, jobHandler('sweep'));
+  connection.onRequest(JOB_REQUESTS.energyAtRank, jobHandler('energyAtRank'));
 
   // Light like inspect: headers only, answered at once even while heavy jobs run or wait.
   connection.onRequest(RecipeCheckRequest, (params, token) => runLight<'recipeCheck', RecipeDiagnostic[]>('recipeCheck', () => validateRecipeCheckParams(params), token));

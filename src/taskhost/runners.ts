@@ -8,6 +8,7 @@ import { rowStats as readRowStats } from '../core/checkpoint/rowStats';
 import { runCreateDemo } from '../core/demo/job';
 import { runDownloadJob } from '../core/hub/download';
 import { runApply } from '../core/engine/apply';
+import { runEnergyAtRank } from '../core/engine/energyAtRank';
 import { runExtract } from '../core/engine/extract';
 import { threadCount } from '../core/jobs/threadLimit';
 import type { JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
@@ -34,7 +35,7 @@ export function runMerge(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
   return runRecipeFileAll(recipe, { out, overwrite, threads, maxShardBytes, backend, allowNonFinite, intermediateDir }, ctx);
 }
 
-/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval, sweep → runSweep. */
+/** diff → runDiff, extract → runExtract, apply → runApply, merge → runMerge, createDemo → runCreateDemo, downloadModel → runDownloadJob, evalModel → runEval, sweep → runSweep, energyAtRank → runEnergyAtRank. */
 export const ENGINE_RUNNERS: JobRunners = {
   diff: runDiff,
   extract: runExtract,
@@ -44,6 +45,7 @@ export const ENGINE_RUNNERS: JobRunners = {
   downloadModel: runDownloadJob,
   evalModel: runEval,
   sweep: runSweep,
+  energyAtRank: runEnergyAtRank,
 };
 
 /**

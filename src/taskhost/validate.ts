@@ -6,7 +6,7 @@
  * different versions. The field tables are typed against the option interfaces, so adding an
  * option in core/jobs/types.ts fails type-checking here until it gets a check.
  */
-import type { ApplyOptions, CommonJobOptions, CreateDemoOptions, DiffOptions, ExtractOptions, MergeOptions } from '../core/jobs/types';
+import type { ApplyOptions, CommonJobOptions, CreateDemoOptions, DiffOptions, EnergyAtRankOptions, ExtractOptions, MergeOptions } from '../core/jobs/types';
 import { ChatVecError } from '../core/errors';
 import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
@@ -144,6 +144,14 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     cacheDir: { check: str, required: true },
     type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
   } satisfies Table<SweepOptions>,
+  energyAtRank: {
+    ...common,
+    base: { check: str, required: true },
+    chat: { check: str, required: true },
+    rank: { check: posInt, required: true },
+    skipEmbed: { check: bool },
+    cacheDir: { check: str },
+  } satisfies Table<EnergyAtRankOptions>,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -93,7 +93,7 @@ export function writeFactors(t: LowRankFactorTask, r: LowRankResult, write: (byt
  * chunk: `read` fills `bytes` with `count` elements of the chat or base tensor from element `first`.
  * @throws ChatVecError InvalidArgument at the first NaN/±Inf of τ
  */
-export function differenceInto(t: LowRankFactorTask, tau: Float32Array, read: (which: 'chat' | 'base', first: number, count: number, bytes: Uint8Array) => void): void {
+export function differenceInto(t: Pick<LowRankFactorTask, 'tensor' | 'chat' | 'base'>, tau: Float32Array, read: (which: 'chat' | 'base', first: number, count: number, bytes: Uint8Array) => void): void {
   const count = tau.length;
   const decode = (which: 'chat' | 'base', first: number, n: number, into: Float32Array) => {
     const dtype = (which === 'chat' ? t.chat : t.base).dtype as FloatDtype;

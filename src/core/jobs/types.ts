@@ -221,6 +221,68 @@ export interface DiffOptions extends CommonJobOptions {
   readonly cacheDir?: string;
 }
 
+/**
+ * How low-rank a fine-tune is (engine/rankEnergy.ts): for each 2-D float matrix of the pair, the
+ * fraction of ‖τ‖², τ = chat − base, that an optimal rank-`rank` approximation (the best LoRA of
+ * that rank) keeps.
+ */
+export interface EnergyAtRankOptions extends CommonJobOptions {
+  readonly base: string;
+  readonly chat: string;
+  /** R ≥ 1 (capped per matrix at min(rows, cols)). */
+  readonly rank: number;
+  /** Leave token embeddings and LM heads out (base and chat may then differ in vocabulary). */
+  readonly skipEmbed?: boolean;
+  /** Folder for cached results (key: R, skipEmbed and every input shard's path, size, mtime); omit to disable. */
+  readonly cacheDir?: string;
+}
+
+/** The energy figures of a set of matrices: Σ captured / Σ ‖τ‖² (1 where ‖τ‖ = 0). */
+export interface EnergyFigures {
+  /** Σ ‖τ‖²_F (float64). */
+  readonly norm2: number;
+  /** Σ of each matrix's energy at its rank: what per-matrix rank-R adapters would keep. */
+  readonly captured2: number;
+  readonly energy: number;
+}
+
+export interface MatrixEnergy extends EnergyFigures {
+  readonly name: string;
+  readonly role: TensorRole;
+  readonly layer: number | null;
+  readonly module: ModuleKind;
+  readonly shape: readonly [number, number];
+  /** The rank measured at: min(R, rows, cols). */
+  readonly rank: number;
+  readonly powerIterations: number;
+}
+
+export interface GroupEnergy extends EnergyFigures {
+  /** As DiffReport's groups: "Embeddings", "Layer 3", "LM head" … */
+  readonly label: string;
+  readonly role: TensorRole;
+  readonly layer: number | null;
+}
+
+export interface EnergyAtRankReport {
+  readonly base: string;
+  readonly chat: string;
+  readonly rank: number;
+  /**
+   * What the figures guarantee: each matrix's energy is a lower bound of the exact Σ_{i≤R} σ_i² / ‖τ‖²
+   * and at most `tolerance` below it.
+   */
+  readonly tolerance: number;
+  readonly total: EnergyFigures;
+  readonly groups: readonly GroupEnergy[];
+  readonly matrices: readonly MatrixEnergy[];
+  /** Float tensors that are not matrices (norms, biases): not measured. */
+  readonly notMatrices: number;
+  readonly backend: string;
+  readonly fromCache: boolean;
+  readonly seconds: number;
+}
+
 /** What a running job may use to report and to learn it should stop. */
 export interface JobContext {
   readonly signal?: { readonly cancelled: boolean };

@@ -9,6 +9,7 @@ import type { WorkerTask } from '../io/workerPool';
 import { type CombineTask, type CopyBytesTask, runCombine, runCopyBytes } from '../engine/combineKernel';
 import { type DiffChunkTask, runDiffChunk } from '../stats/diffKernel';
 import { type LowRankFactorTask, runLowRankFactor } from '../engine/lowRankTask';
+import { type RankEnergyTask, runRankEnergy } from '../engine/rankEnergyTask';
 import { type DemoModelTask, runDemoModel } from '../demo/worker';
 import { type GgufChunkTask, runGgufChunk } from '../gguf/chunkKernel';
 import { type RecipeGtaTask, type RecipeStatsTask, runRecipeGta, runRecipeStats } from '../recipes/kernels';
@@ -18,6 +19,7 @@ export const workerHandlers: Record<string, (task: WorkerTask, progress: (p: unk
   copyBytes: (t) => runCopyBytes(t as CopyBytesTask),
   diffChunk: (t) => runDiffChunk(t as DiffChunkTask),
   lowRankFactor: (t) => runLowRankFactor(t as LowRankFactorTask),
+  rankEnergy: (t) => runRankEnergy(t as RankEnergyTask),
   recipeStats: (t) => runRecipeStats(t as RecipeStatsTask),
   recipeGta: (t) => runRecipeGta(t as RecipeGtaTask),
   demoModel: (t, progress) => runDemoModel(t as DemoModelTask, progress),

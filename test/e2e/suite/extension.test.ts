@@ -9,12 +9,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
-import type { DiffReport, InspectReport, JobOutcome, JobResult } from '../../../src/protocol/taskHost';
+import type { DiffReport, EnergyAtRankReport, InspectReport, JobOutcome, JobResult } from '../../../src/protocol/taskHost';
 import type { CheckpointEntry } from '../../../src/extension/checkpoints';
 import type { Ctx } from '../../../src/extension/ctx';
 import type { Comparison, DeltaNode, GroupNode } from '../../../src/extension/deltas';
 import type { ChatVectorApi } from '../../../src/extension/extension';
-import { deltaDescription } from '../../../src/protocol/displayFormat';
+import { deltaDescription, formatPercent } from '../../../src/protocol/displayFormat';
 import { progressMessage } from '../../../src/extension/jobs';
 import { untrainedSpecialTokens } from '../../../src/extension/specialTokens';
 import { makeStressTrio } from '../fixtures';
@@ -232,6 +232,44 @@ describe('Chat Vector in a real VS Code', function () {
     // A second run comes from the task host's cache.
     const again = await vscode.commands.executeCommand<Comparison>('chatVector.refreshDeltas');
     assert.equal(again.report.fromCache, true);
+  });
+
+  it('Show Energy at Rank puts each matrix’s and layer’s energy in the tree, as `chatvec energy --json` reports it', async () => {
+    await vscode.commands.executeCommand('chatVector.compareCheckpoints', { a: demo('base'), b: demo('chat') });
+    const shown = await vscode.commands.executeCommand<EnergyAtRankReport>('chatVector.showEnergyAtRank', 4);
+    assert.ok(shown && shown.rank === 4, 'the job ran for rank 4');
+    const oracle = JSON.parse(cli(['energy', demo('base'), demo('chat'), '--rank', '4', '--json', '--no-cache', '--quiet'])) as EnergyAtRankReport;
+    const tree = ctx.deltas;
+    tree.setValueMode('relative');
+    const suffix = (energy: number) => ` · energy@4 ${formatPercent(energy)}`;
+    const [model] = tree.getChildren();
+    assert.ok(String(tree.getTreeItem(model!).description).endsWith(suffix(oracle.total.energy)), String(tree.getTreeItem(model!).description));
+    let rows = 0;
+    for (const g of tree.getChildren(model) as GroupNode[]) {
+      const og = oracle.groups.find((x) => x.label === g.group.label);
+      if (og) assert.ok(String(tree.getTreeItem(g).description).endsWith(suffix(og.energy)), `${og.label}: ${String(tree.getTreeItem(g).description)}`);
+      for (const t of tree.getChildren(g) as DeltaNode[]) {
+        assert.ok(t.kind === 'tensor');
+        const om = oracle.matrices.find((m) => m.name === t.tensor.name);
+        const d = String(tree.getTreeItem(t).description);
+        if (!om) {
+          assert.ok(!d.includes('energy@'), `${t.tensor.name} is not a matrix: ${d}`);
+          continue;
+        }
+        close(shown.matrices.find((m) => m.name === om.name)!.energy, om.energy, `${om.name} energy`);
+        assert.ok(d.endsWith(suffix(om.energy)), `${om.name}: ${d}`);
+        rows++;
+      }
+    }
+    assert.equal(rows, oracle.matrices.length, 'every matrix row shows its energy');
+    // Hidden again on request, and by the next comparison.
+    await vscode.commands.executeCommand('chatVector.hideEnergy');
+    assert.ok(!String(tree.getTreeItem(tree.getChildren()[0]!).description).includes('energy@'));
+    await vscode.commands.executeCommand('chatVector.showEnergyAtRank', 4);
+    assert.ok(tree.energy, 'shown again (from the cache)');
+    assert.equal(tree.energy.report.fromCache, true);
+    await vscode.commands.executeCommand('chatVector.refreshDeltas');
+    assert.equal(tree.energy, undefined, 'a new comparison clears it');
   });
 
   it('opens the chart, reveals layers both ways and saves PNG and CSV', async () => {

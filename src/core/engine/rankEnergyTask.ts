@@ -1,0 +1,95 @@
+/**
+ * The worker task of the energy-at-rank job (rankEnergy.ts): one matrix per task. The worker reads
+ * τ = chat − base (float32, rounded once, as extract --rank does) and measures the energy its
+ * best rank-R approximation keeps with the randomized range finder (compute/randomizedSvd.ts
+ * rankEnergy) — no factors are formed or written. Memory: τ and the sketch panels of this one
+ * matrix. With a GPU the same task runs on the main thread, its GEMMs on the GPU (rankEnergyOnGpu).
+ */
+import { ChatVecError, throwIfCancelled } from '../errors';
+import { bytesOf } from '../compute/elements';
+import { readerFor } from '../io/handleCache';
+import type { WorkerTask } from '../io/workerPool';
+import { hashString } from '../numeric/random';
+import { type RankEnergyOptions, type RankEnergyResult, rankEnergy, rankEnergyAsync, sketchColumns } from '../compute/randomizedSvd';
+import { cpuGemm } from '../compute/kernels/cpu';
+import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
+import type { ChunkRef } from './chunking';
+import type { AcceleratedKind } from './gpuExecutor';
+import { differenceInto } from './lowRankTask';
+
+/** Sketch columns beyond the rank and the fewest power iterations of the estimate (the view needs no factors). */
+export const ENERGY_OVERSAMPLE = 10;
+export const ENERGY_MIN_POWER_ITERATIONS = 1;
+
+export interface RankEnergyTask {
+  readonly kind: 'rankEnergy';
+  readonly tensor: string;
+  readonly rows: number;
+  readonly cols: number;
+  /** rows · cols: the elements of each input (what the GPU executor reads). */
+  readonly count: number;
+  readonly chat: ChunkRef;
+  readonly base: ChunkRef;
+  readonly rank: number;
+}
+
+export interface RankEnergyTaskResult extends RankEnergyResult {
+  /** Bytes read (progress). */
+  readonly bytes: number;
+}
+
+/** The estimate's options for a task (seeded by the tensor name: the same figures on any thread). */
+export function energyOptions(t: RankEnergyTask): RankEnergyOptions {
+  return { maxRank: t.rank, oversample: ENERGY_OVERSAMPLE, powerIterations: ENERGY_MIN_POWER_ITERATIONS, seed: hashString(t.tensor) };
+}
+
+const bytesRead = (t: RankEnergyTask) => t.count * (dtypeBytes(t.chat.dtype as FloatDtype) + dtypeBytes(t.base.dtype as FloatDtype));
+
+/**
+ * Runs a RankEnergyTask in the calling (worker) thread.
+ * @throws ChatVecError InvalidArgument when τ holds NaN/±Inf, Io
+ */
+export function runRankEnergy(t: RankEnergyTask): RankEnergyTaskResult {
+  const { rows: m, cols: n } = t;
+  const opts = energyOptions(t);
+  const gemm = cpuGemm();
+  const l = sketchColumns(opts, m, n);
+  const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
+  const read = (ref: ChunkRef, first: number, bytes: Uint8Array) => readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(ref.dtype as FloatDtype));
+  differenceInto(t, tau, (which, first, _count, bytes) => read(which === 'chat' ? t.chat : t.base, first, bytes));
+  const r = rankEnergy(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
+  return { ...r, bytes: bytesRead(t) };
+}
+
+type Measured = { readonly ok: true; readonly r: RankEnergyResult } | { readonly ok: false; readonly error: ChatVecError };
+
+/** Energy tasks on the GPU: τ and the float64 steps on the CPU, the GEMMs on the GPU (as lowRankGpu.ts). */
+export const rankEnergyOnGpu: AcceleratedKind<RankEnergyTask, Measured, RankEnergyTaskResult> = {
+  usesAccelerator: (t: WorkerTask): t is RankEnergyTask => t.kind === 'rankEnergy',
+  inputs: (t) => [t.chat, t.base],
+  async compute(gpu, t, inputs, _output, signal) {
+    throwIfCancelled(signal);
+    const tau = new Float32Array(t.count);
+    const all = [bytesOf(inputs[0]!), bytesOf(inputs[1]!)] as const;
+    try {
+      differenceInto(t, tau, (which, first, count, bytes) => {
+        const src = all[which === 'chat' ? 0 : 1];
+        const size = src.length / t.count;
+        bytes.set(src.subarray(first * size, (first + count) * size));
+      });
+    } catch (e) {
+      if (e instanceof ChatVecError && e.code === 'InvalidArgument') return { ok: false, error: e };
+      throw e;
+    }
+    const gemm = gpu.gemm();
+    try {
+      return { ok: true, r: await rankEnergyAsync(gemm, tau, t.rows, t.cols, energyOptions(t), signal) };
+    } finally {
+      gemm.release();
+    }
+  },
+  finish(t, f) {
+    if (!f.ok) throw f.error;
+    return { ...f.r, bytes: bytesRead(t) };
+  },
+};

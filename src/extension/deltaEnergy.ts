@@ -1,0 +1,85 @@
+/**
+ * "Show Energy at Rank…" for the Layer Deltas view: for the compared pair (A = base, B = chat),
+ * the task host's `energyAtRank` job measures each matrix's share of ‖τ‖² an optimal rank-R
+ * approximation keeps; the tree then shows it beside ‖Δ‖ (description) and colours its rows by it.
+ * The colour uses the view's one heat scale on a fixed 0…100 % range, so the same colour means
+ * the same share at any rank and in any comparison. Cleared when another comparison is shown.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { EnergyAtRankReport } from '../protocol/taskHost';
+import { formatPercent } from '../protocol/displayFormat';
+import { readSettings } from './config';
+import type { Ctx } from './ctx';
+import { ShownError } from './flows';
+import { groupKey } from './deltas';
+
+/** The rank the input box proposes. */
+export const DEFAULT_ENERGY_RANK = 16;
+
+type EnergyFigures = EnergyAtRankReport['total'];
+
+/** A finished energy report, indexed the way the tree looks rows up. */
+export class EnergyOverlay {
+  private readonly groups = new Map<string, EnergyFigures>();
+  private readonly tensors = new Map<string, EnergyFigures>();
+
+  constructor(readonly report: EnergyAtRankReport) {
+    for (const g of report.groups) this.groups.set(groupKey(g.role, g.layer), g);
+    for (const m of report.matrices) this.tensors.set(m.name, m);
+  }
+
+  /** The figures of a group row (by its key), a tensor row (by name), or the model row (total). */
+  figures(row: { readonly group: string } | { readonly tensor: string } | 'total'): EnergyFigures | undefined {
+    if (row === 'total') return this.report.total;
+    return 'group' in row ? this.groups.get(row.group) : this.tensors.get(row.tensor);
+  }
+
+  /** "energy@16 17.0 %": what a row's description adds. */
+  label(f: EnergyFigures): string {
+    return `energy@${this.report.rank} ${formatPercent(f.energy)}`;
+  }
+}
+
+/** Whole numbers ≥ 1; the input box's check. */
+export function parseEnergyRank(text: string): number | null {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) return null;
+  const r = Number(t);
+  return Number.isSafeInteger(r) && r >= 1 ? r : null;
+}
+
+/**
+ * The command: asks for R (default 16; a number argument skips the box), runs the job for the
+ * compared pair and shows the result in the tree. Returns the report, or undefined when cancelled.
+ */
+export async function showEnergyFlow(ctx: Ctx, arg?: unknown): Promise<EnergyAtRankReport | undefined> {
+  const c = ctx.deltas.comparison;
+  if (!c || c.report.b === null) throw new ShownError('Show Energy at Rank needs a compared pair (base → chat) in the Layer Deltas view: compare two checkpoints first.');
+  let rank = typeof arg === 'number' ? arg : null;
+  if (rank === null) {
+    const text = await vscode.window.showInputBox({
+      title: 'Show Energy at Rank',
+      prompt: 'Rank R: the share of each matrix’s ‖τ‖² (τ = B − A) an optimal rank-R approximation (the best rank-R LoRA) keeps',
+      value: String(DEFAULT_ENERGY_RANK),
+      validateInput: (v) => (parseEnergyRank(v) === null ? 'A whole number ≥ 1' : undefined),
+    });
+    if (text === undefined) return undefined;
+    rank = parseEnergyRank(text);
+  }
+  if (rank === null || !Number.isSafeInteger(rank) || rank < 1) throw new ShownError(`The rank must be a whole number ≥ 1 (got ${String(arg)}).`);
+  const s = readSettings();
+  const { a, b } = c.report;
+  const r = await ctx.jobs.run(
+    'energyAtRank',
+    `Energy at rank ${rank}: ${path.basename(a)} → ${path.basename(b)}`,
+    { base: a, chat: b, rank, cacheDir: ctx.cacheDir(), ...(s.threads ? { threads: s.threads } : {}), backend: s.computeBackend },
+  );
+  if (r.status === 'cancelled') return undefined;
+  // The comparison may have changed while the job ran: show only what belongs to the current one.
+  const now = ctx.deltas.comparison?.report;
+  if (now?.a !== a || now?.b !== b) return r.result;
+  ctx.deltas.showEnergy(new EnergyOverlay(r.result));
+  ctx.log.info(`energy at rank ${rank} ${a} → ${b}: ${formatPercent(r.result.total.energy)} of ‖τ‖²${r.result.fromCache ? ' (cached)' : ''}`);
+  return r.result;
+}
