@@ -1,7 +1,7 @@
 /**
  * The start path of `chatvec diff` (bundled as dist/cliDiff.js; dist/cli.js, entry.ts, loads it
  * for `chatvec diff …`): the diff command alone, running the job in this process. It loads a
- * tenth of the full CLI's code, and starts the worker threads before anything else, so that their
+ * sixth of the full CLI's code, and starts the worker threads before anything else, so that their
  * start overlaps the loading of this bundle's code and the opening of the inputs. Its answers
  * (output, errors, exit codes) are those of the full program (main.ts), which serves
  * `--via-host` and every other command.

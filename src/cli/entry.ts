@@ -1,7 +1,7 @@
 /**
  * `chatvec` (bundled as dist/cli.js): chooses which bundle beside it runs the command line.
  * `chatvec diff …` gets the diff-only start path (dist/cliDiff.js, diffMain.ts), which loads a
- * tenth of the code and starts its worker threads at once: on a warm page cache the process
+ * sixth of the code and starts its worker threads at once: on a warm page cache the process
  * start was a quarter of a large diff's time. Everything else, `--via-host` included, gets the
  * full program (dist/cliMain.js, main.ts). Under tsx, tests run main.ts directly.
  */
