@@ -14,7 +14,10 @@ const production = process.argv.includes('--production');
 
 /** Entry points: [source, output name, platform]. Missing optional entries are skipped. */
 const entries = [
-  ['src/cli/main.ts', 'cli', 'node'],
+  // dist/cli.js only picks one of the two CLI bundles beside it (src/cli/entry.ts).
+  ['src/cli/entry.ts', 'cli', 'node'],
+  ['src/cli/main.ts', 'cliMain', 'node'],
+  ['src/cli/diffMain.ts', 'cliDiff', 'node'],
   ['src/core/worker/workerMain.ts', 'worker', 'node'],
   ['src/taskhost/main.ts', 'taskhost', 'node'],
   ['src/extension/extension.ts', 'extension', 'node'],

@@ -33,6 +33,17 @@ export function parseThreads(s: string | undefined): number | undefined {
   return checkThreads(v, '--threads');
 }
 
+/** `--threads N` or `--threads=N` among `args` (the last one wins, as in the parser; for work started before the parser runs); undefined when absent. */
+export function threadsArgument(args: readonly string[]): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--') break;
+    if (args[i] === '--threads') value = args[i + 1];
+    else if (args[i]!.startsWith('--threads=')) value = args[i]!.slice('--threads='.length);
+  }
+  return value;
+}
+
 /** `--backend auto|cpu|gpu` (undefined stays undefined: the job's default, auto). */
 export function parseBackend(s: string | undefined): BackendChoice | undefined {
   if (s === undefined) return undefined;

@@ -445,7 +445,7 @@ describe('chatvec apply --backend (CLI)', () => {
     const ext = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-vsix-layout-'));
     try {
       fs.mkdirSync(path.join(ext, 'dist', 'webgpu', 'dist'), { recursive: true });
-      for (const f of ['cli.js', 'worker.js']) fs.copyFileSync(path.join(REPO_ROOT, 'dist', f), path.join(ext, 'dist', f));
+      for (const f of ['cli.js', 'cliMain.js', 'cliDiff.js', 'worker.js']) fs.copyFileSync(path.join(REPO_ROOT, 'dist', f), path.join(ext, 'dist', f));
       for (const f of ['package.json', 'index.js']) fs.copyFileSync(path.join(pkg, f), path.join(ext, 'dist', 'webgpu', f));
       fs.cpSync(path.join(pkg, 'dist', folder), path.join(ext, 'dist', 'webgpu', 'dist', folder), { recursive: true });
       const o = out('cli-vsix-layout');

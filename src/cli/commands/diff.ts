@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import { ChatVecError } from '../../core/errors';
 import { userCacheDir } from '../../core/io/files';
 import { join } from '../../core/io/paths';
-import type { DeltaStats, DiffReport } from '../../core/jobs/types';
+import type { DeltaStats, DiffOptions, DiffReport, JobContext } from '../../core/jobs/types';
 import { prefixOnlyDifference } from '../../core/stats/namePrefix';
 import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { formatVerdict } from '../../protocol/verdictText';
-import { diffJob } from '../jobs';
 import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
 import { progressPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
@@ -27,7 +26,11 @@ interface DiffCliOptions {
   quiet?: boolean;
 }
 
-export function registerDiff(program: Command): void {
+/** How the command runs its job: cli/jobs.ts diffJob (in process or via the task host), or runDiff itself (cli/diffMain.ts). */
+export type DiffJob = (opts: DiffOptions, ctx: JobContext) => Promise<DiffReport>;
+
+/** Adds `diff` to `program`; `diffJob` runs the job (it does not import cli/jobs.ts, so the diff-only start path stays small). */
+export function registerDiff(program: Command, diffJob: DiffJob): void {
   program
     .command('diff')
     .description('where two checkpoints differ, layer by layer: ‖Δ‖, relative change, cosine, max/mean |Δ| (Δ = B − A); with one argument, the size of a chat vector')

@@ -32,6 +32,52 @@ export function defaultWorkerScript(): string {
   return path.resolve(__dirname, '../worker/workerMain.ts');
 }
 
+/** Workers started ahead of their pool (prestartWorkers), not yet taken by one. */
+const prestarted: { script: string; worker: Worker; dead: boolean }[] = [];
+
+/**
+ * Starts `size` worker threads of `script` now, for a pool that this process creates soon: a
+ * thread's start (Node's own bootstrap, then the bundle) then overlaps what the main thread does
+ * meanwhile (the CLI loading its code, a job opening its inputs). The next WorkerPool of the same
+ * script takes them. Until then they keep no process alive (unref), and one that fails or exits
+ * is left out. The CLI's `diff` path calls this before it loads the rest of its code.
+ */
+export function prestartWorkers(size: number, script = defaultWorkerScript()): void {
+  for (let i = 0; i < size; i++) {
+    let worker: Worker;
+    try {
+      worker = startWorker(script);
+    } catch {
+      return; // the pool's own start reports it
+    }
+    const entry = { script, worker, dead: false };
+    entry.worker.unref();
+    entry.worker.once('error', () => (entry.dead = true));
+    entry.worker.once('exit', () => (entry.dead = true));
+    prestarted.push(entry);
+  }
+}
+
+/** A prestarted live worker of `script`, taken out of the list (made to keep the process alive again). */
+function takePrestarted(script: string): Worker | null {
+  for (;;) {
+    const i = prestarted.findIndex((p) => p.script === script);
+    if (i < 0) return null;
+    const [p] = prestarted.splice(i, 1);
+    if (p!.dead) continue;
+    p!.worker.ref();
+    return p!.worker;
+  }
+}
+
+function startWorker(script: string): Worker {
+  // From source (tests under tsx) a .ts entry is loaded through tsx's CommonJS hook: Node 20
+  // workers resolve a .ts entry with the ESM loader, which `--import tsx` does not reach.
+  return script.endsWith('.ts')
+    ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, execArgv: process.execArgv })
+    : new Worker(script, { execArgv: process.execArgv });
+}
+
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
@@ -47,11 +93,7 @@ export class WorkerPool {
     script = defaultWorkerScript(),
   ) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      // From source (tests under tsx) a .ts entry is loaded through tsx's CommonJS hook: Node 20
-      // workers resolve a .ts entry with the ESM loader, which `--import tsx` does not reach.
-      const worker = script.endsWith('.ts')
-        ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, execArgv: process.execArgv })
-        : new Worker(script, { execArgv: process.execArgv });
+      const worker = takePrestarted(script) ?? startWorker(script);
       const slot: Slot = { worker, inFlight: 0, pending: new Map() };
       worker.on('message', (m: { id: number; ok: boolean; result?: unknown; progress?: unknown; error?: { code: string; message: string; details?: string } }) => {
         const p = slot.pending.get(m.id);
