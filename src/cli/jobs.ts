@@ -12,6 +12,7 @@ import { runDiff as diffInProcess } from '../core/stats/diff';
 import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/hub/download';
 import { runMerge as mergeInProcess } from '../taskhost/runners';
 import { type EvalOptions, type EvalReport, runEval as evalInProcess } from '../core/tryit/evaluate';
+import { type Chat, type ChatOpenOptions, ChatSession } from '../core/tryit/chatSession';
 import { ViaHost } from './viaHost';
 
 let host: ViaHost | null = null;
@@ -61,4 +62,9 @@ export function mergeJob(opts: MergeOptions, ctx: JobContext = {}): Promise<JobO
 /** See core/tryit/evaluate.ts runEval. */
 export function evalJob(opts: EvalOptions, ctx: JobContext = {}): Promise<EvalReport> {
   return host ? host.run('evalModel', opts, ctx) : evalInProcess(opts, ctx);
+}
+
+/** See core/tryit/chatSession.ts ChatSession.open (with --via-host the model is loaded in the host). */
+export function openChat(opts: ChatOpenOptions, ctx: JobContext = {}): Promise<Chat> {
+  return host ? host.openChat(opts, ctx) : ChatSession.open(opts, ctx);
 }

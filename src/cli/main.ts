@@ -25,7 +25,7 @@ export function buildProgram(): Command {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
       process.exit(EXIT_USAGE);
     })
-    .option('--via-host', 'run inspect, diff, extract, apply, merge and eval in a separate task host process (as the VS Code extension does)')
+    .option('--via-host', 'run inspect, diff, extract, apply, merge, eval and chat in a separate task host process (as the VS Code extension does)')
     .hook('preAction', (cmd) => {
       if (cmd.opts<{ viaHost?: boolean }>().viaHost) useTaskHost();
     })
