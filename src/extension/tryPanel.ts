@@ -16,6 +16,7 @@ import type { ChatMessage } from '../protocol/taskHost';
 import { type FromTryWebview, isFromTryWebview, restoredTryState, TRY_DEFAULT_MAX_TOKENS, TRY_MODEL_VIEW_TYPE, type TryColumn, type TryPanelState, type TryTurn } from '../protocol/tryModel';
 import { HostChat } from '../taskhost/chatClient';
 import type { TaskHostClient } from '../taskhost/client';
+import { TaskHostCrashedError } from '../taskhost/clientErrors';
 import { progressMessage } from './jobs';
 import { Disposable } from './dispose';
 
@@ -142,8 +143,8 @@ export class TryModelPanel extends Disposable {
     this.post();
     await Promise.all(
       this.chats.map(async (chat, i) => {
-        try {
-          const r = await chat!.reply(text, {
+        const reply = (c: HostChat) =>
+          c.reply(text, {
             maxTokens,
             cancellation: this.aborts[i]!.signal,
             onText: (p) => {
@@ -152,6 +153,20 @@ export class TryModelPanel extends Disposable {
               this.post();
             },
           });
+        try {
+          let r;
+          try {
+            r = await reply(chat!);
+          } catch (e) {
+            // The background process was restarted (or crashed) since the model was loaded: its
+            // sessions are gone. Load the model again with the turns so far, and send once more.
+            if (!sessionLost(e)) throw e;
+            this.host.log.warn(`try model: ${this.columns[i]!.model}: the chat session was lost; loading the model again`);
+            turn.replies[i] = '';
+            await this.load(i, turn);
+            if (!this.chats[i]) throw new Error(this.columns[i]!.message ?? 'the model could not be loaded again');
+            r = await reply(this.chats[i]!);
+          }
           turn.replies[i] = r.text;
           turn.stops[i] = r.stop;
           this.setColumn(i, { tokensPerSecond: r.tokensPerSecond });
@@ -174,13 +189,13 @@ export class TryModelPanel extends Disposable {
     await Promise.all(this.columns.map((_c, i) => this.load(i)));
   }
 
-  /** Opens column i's chat session with the turns so far (its own replies) as history. */
-  private async load(i: number): Promise<void> {
+  /** Opens column i's chat session with the turns so far (its own replies; not `except`) as history. */
+  private async load(i: number, except?: Turn): Promise<void> {
     const model = this.columns[i]!.model;
     this.setColumn(i, { status: 'loading', message: 'Loading the model…' });
     this.post();
     const history: ChatMessage[] = this.turns
-      .filter((t) => t.stops[i] === 'eog' || t.stops[i] === 'maxTokens')
+      .filter((t) => t !== except && (t.stops[i] === 'eog' || t.stops[i] === 'maxTokens'))
       .flatMap((t) => [
         { role: 'user' as const, content: t.user },
         { role: 'assistant' as const, content: t.replies[i]! },
@@ -229,6 +244,13 @@ export class TryModelPanel extends Disposable {
     if (!this.ready || this.isDisposed) return;
     void this.panel.webview.postMessage({ type: 'state', state: this.snapshot });
   }
+}
+
+/** A chat session the host no longer has: it was restarted or crashed after the model was loaded. */
+function sessionLost(e: unknown): boolean {
+  if (e instanceof TaskHostCrashedError) return true;
+  const err = e as { code?: string; message?: string } | null;
+  return err?.code === 'InvalidArgument' && /no open session/.test(err.message ?? '');
 }
 
 /** "Try: tiny-merged" or "Compare: tiny-cp ↔ tiny-merged". */

@@ -6,7 +6,7 @@
  * The demo merged model is made by Apply, whose completion message offers Try Model.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'mocha';
@@ -25,15 +25,21 @@ describe('Try Model and Compare Replies', function () {
   let merged: string;
   const demo = (role: string) => path.join(ws, `tiny-${role}`);
 
-  /** The CLI's one-shot reply (its stdout without the final newline). */
-  function cliReply(model: string, prompt: string, maxTokens: number): string {
-    const r = spawnSync(process.execPath, [path.join(ext.extensionPath, 'dist', 'cli.js'), 'chat', model, '--prompt', prompt, '--max-tokens', String(maxTokens), '--quiet'], {
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      encoding: 'utf8',
+  /**
+   * The CLI's one-shot reply (its stdout without the final newline). Run without blocking: a
+   * spawnSync would freeze the extension host for the CLI's whole run (conversion included).
+   */
+  function cliReply(model: string, prompt: string, maxTokens: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const args = [path.join(ext.extensionPath, 'dist', 'cli.js'), 'chat', model, '--prompt', prompt, '--max-tokens', String(maxTokens), '--threads', '1', '--quiet'];
+      execFile(process.execPath, args, { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, encoding: 'utf8' }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`chatvec chat failed: ${stderr || err.message}`));
+        else resolve(stdout.replace(/\n$/, ''));
+      });
     });
-    assert.equal(r.status, 0, `chatvec chat failed: ${r.stderr}`);
-    return r.stdout.replace(/\n$/, '');
   }
+  /** The oracle replies, started as soon as the merged model exists (they run while the panels load). */
+  let oracle: { merged: Promise<string>; chat: Promise<string> };
 
   async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
     const end = Date.now() + timeoutMs;
@@ -56,14 +62,23 @@ describe('Try Model and Compare Replies', function () {
     ws = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
     ext = vscode.extensions.getExtension<ChatVectorApi>(EXTENSION_ID)!;
     api = await ext.activate();
+    // One llama.cpp thread per process, here and in the CLI: llama.cpp's threads wait for each
+    // other by spinning, which on a loaded machine with several llama.cpp processes (the panel's
+    // host and the oracle CLIs) slows replies down a hundredfold. The replies are the same.
+    await vscode.workspace.getConfiguration('chatVector').update('threads', 1, vscode.ConfigurationTarget.Global);
     merged = path.join(ws, 'tiny-try-merged');
     fs.rmSync(merged, { recursive: true, force: true });
     const r = (await vscode.commands.executeCommand('chatVector.applyChatVector', { target: demo('cp'), base: demo('base'), chats: [demo('chat')], ratios: [1], out: merged, skipEmbed: true, overwrite: true })) as JobResult<JobOutcome> | undefined;
     assert.ok(r && r.status === 'ok', JSON.stringify(r ?? api.errors.at(-1)));
+    oracle = { merged: cliReply(merged, 'hello', 12), chat: cliReply(demo('chat'), 'hello', 12) };
+    // A failure is reported by the test that awaits it.
+    oracle.merged.catch(() => undefined);
+    oracle.chat.catch(() => undefined);
   });
 
   after(async () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.workspace.getConfiguration('chatVector').update('threads', undefined, vscode.ConfigurationTarget.Global);
     fs.rmSync(merged, { recursive: true, force: true });
   });
 
@@ -82,11 +97,11 @@ describe('Try Model and Compare Replies', function () {
     await panel.handle({ type: 'send', text: 'hello', system: '', maxTokens: 12 });
     const turn = panel.snapshot.turns[0]!;
     assert.notEqual(turn.stops[0], 'error', turn.replies[0]);
-    assert.equal(turn.replies[0], cliReply(merged, 'hello', 12));
+    assert.equal(turn.replies[0], await oracle.merged);
     assert.ok((panel.snapshot.columns[0]!.tokensPerSecond ?? 0) > 0, 'tokens/s shown');
 
     // Stop: the reply stops where it is and is marked stopped.
-    const sending = panel.handle({ type: 'send', text: 'tell me more', system: '', maxTokens: 2000 });
+    const sending = panel.handle({ type: 'send', text: 'tell me more', system: '', maxTokens: 1000 });
     await waitFor('the reply to start', () => (panel.snapshot.turns[1]?.replies[0]?.length ?? 0) > 0);
     await panel.handle({ type: 'stop' });
     await sending;
@@ -101,9 +116,9 @@ describe('Try Model and Compare Replies', function () {
     assert.ok(panel, JSON.stringify(api.errors.at(-1)));
     await loaded(panel);
     assert.equal(panel.snapshot.columns.length, 2);
-    await panel.handle({ type: 'send', text: 'hello', system: '', maxTokens: 10 });
+    await panel.handle({ type: 'send', text: 'hello', system: '', maxTokens: 12 });
     const turn = panel.snapshot.turns[0]!;
-    assert.deepEqual(turn.replies, [cliReply(demo('chat'), 'hello', 10), cliReply(merged, 'hello', 10)]);
+    assert.deepEqual(turn.replies, [await oracle.chat, await oracle.merged]);
     panel.panel.dispose();
   });
 });
