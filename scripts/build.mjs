@@ -22,6 +22,7 @@ const entries = [
   ['src/taskhost/main.ts', 'taskhost', 'node'],
   ['src/extension/extension.ts', 'extension', 'node'],
   ['webview/main.ts', 'webview', 'browser'],
+  ['webview/tryModel.ts', 'tryModel', 'browser'],
 ].filter(([src]) => fs.existsSync(path.join(root, src)));
 
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));

@@ -14,6 +14,7 @@ import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloa
 import { runMerge as mergeInProcess } from '../taskhost/runners';
 import { type EvalOptions, type EvalReport, runEval as evalInProcess } from '../core/tryit/evaluate';
 import { type SweepOptions, type SweepRow, runSweep as sweepInProcess } from '../core/tryit/sweep';
+import { type Chat, type ChatOpenOptions, ChatSession } from '../core/tryit/chatSession';
 import { ViaHost } from './viaHost';
 
 let host: ViaHost | null = null;
@@ -73,4 +74,9 @@ export function sweepJob(opts: SweepOptions, ctx: JobContext = {}): Promise<Swee
 /** See core/engine/energyAtRank.ts runEnergyAtRank. */
 export function energyJob(opts: EnergyAtRankOptions, ctx: JobContext = {}): Promise<EnergyAtRankReport> {
   return host ? host.run('energyAtRank', opts, ctx) : energyInProcess(opts, ctx);
+}
+
+/** See core/tryit/chatSession.ts ChatSession.open (with --via-host the model is loaded in the host). */
+export function openChat(opts: ChatOpenOptions, ctx: JobContext = {}): Promise<Chat> {
+  return host ? host.openChat(opts, ctx) : ChatSession.open(opts, ctx);
 }

@@ -17,7 +17,7 @@ import { newProgram, runProgram } from './program';
 
 export function buildProgram(): Command {
   const program = newProgram()
-    .option('--via-host', 'run inspect, diff, extract, apply, merge, eval and sweep in a separate task host process (as the VS Code extension does)')
+    .option('--via-host', 'run inspect, diff, extract, apply, merge, eval, sweep and chat in a separate task host process (as the VS Code extension does)')
     .hook('preAction', (cmd) => {
       if (cmd.opts<{ viaHost?: boolean }>().viaHost) useTaskHost();
     })

@@ -9,6 +9,8 @@ import type { InspectReport } from '../core/checkpoint/inspect';
 import { CancelledError } from '../core/errors';
 import type { JobContext } from '../core/jobs/types';
 import type { JobKind, JobOptionsOf, JobResultMap } from '../protocol/taskHost';
+import type { Chat, ChatOpenOptions, ReplyOptions } from '../core/tryit/chatSession';
+import { HostChat } from '../taskhost/chatClient';
 import { TaskHostClient, type TaskHostClientOptions } from '../taskhost/client';
 
 /** How often the CLI's Ctrl-C flag (a polled boolean) is checked, in ms. */
@@ -66,8 +68,53 @@ export class ViaHost {
     }
   }
 
+  /**
+   * A chat session in the host with ChatSession's contract (cancel by the polled signal).
+   * @throws CancelledError when ctx.signal was raised during the opening; ChatVecError from the host
+   */
+  async openChat(opts: ChatOpenOptions, ctx: JobContext = {}): Promise<Chat> {
+    const sessionId = this.client.newJobId('chat');
+    const abort = pollSignal(ctx.signal);
+    const unsubscribe = this.client.onLog((l) => l.source === 'job' && l.jobId === sessionId && ctx.onLog?.(l.level, l.message));
+    let chat: HostChat;
+    try {
+      const { model, cacheDir, type, backend, threads, system, contextSize, history } = opts;
+      chat = await HostChat.open(this.client, { sessionId, model, cacheDir, type, backend, threads, system, contextSize, history }, {
+        cancellation: abort.signal,
+        onProgress: ({ sessionId: _id, ...event }) => ctx.onProgress?.(event),
+      });
+    } finally {
+      abort.dispose();
+      unsubscribe.dispose();
+    }
+    return {
+      info: chat.info,
+      reply: async (user: string, o: ReplyOptions = {}) => {
+        const cancel = pollSignal(o.signal);
+        try {
+          return await chat.reply(user, { maxTokens: o.maxTokens, temperature: o.temperature, seed: o.seed, cancellation: cancel.signal, onText: (p) => o.onText?.(p.text, p.tokens) });
+        } finally {
+          cancel.dispose();
+        }
+      },
+      dispose: () => chat.dispose(),
+    };
+  }
+
   /** Shuts the host down (the CLI process would otherwise stay alive on the IPC channel). */
   dispose(): Promise<void> {
     return this.client.dispose();
   }
+}
+
+/** An AbortSignal raised once the CLI's polled flag is. */
+function pollSignal(flag: { readonly cancelled: boolean } | undefined): { signal: AbortSignal; dispose(): void } {
+  const abort = new AbortController();
+  const poll = flag
+    ? setInterval(() => {
+        if (flag.cancelled) abort.abort();
+      }, CANCEL_POLL_MS)
+    : undefined;
+  if (flag?.cancelled) abort.abort();
+  return { signal: abort.signal, dispose: () => clearInterval(poll) };
 }

@@ -18,6 +18,7 @@ import { showEnergyFlow } from './deltaEnergy';
 import { uiErrorText } from '../protocol/jobText';
 import { evaluatePerplexityFlow } from './perplexity';
 import { sweepRatiosFlow } from './sweepFlow';
+import { compareRepliesFlow, tryModelFlow } from './tryModel';
 
 interface CommandSpec {
   /** Writes files: disabled in Restricted Mode. */
@@ -106,6 +107,10 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       return a && b ? ctx.compare(a, b) : compareFlow(ctx);
     },
   },
+
+  // Try Model (chat panels; writes: a checkpoint is converted into the cache, see tryModel.ts)
+  'chatVector.tryModel': { writes: true, run: (ctx, arg) => tryModelFlow(ctx, arg) },
+  'chatVector.compareReplies': { writes: true, run: (ctx, a, b) => compareRepliesFlow(ctx, a, b) },
 
   // Merge recipes (CodeLens, editor menus)
   'chatVector.runMerge': { writes: true, run: (ctx, arg) => runMergeFlow(ctx, arg) },

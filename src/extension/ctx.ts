@@ -7,6 +7,7 @@ import type { TaskHostService } from './host';
 import type { JobRunner } from './jobs';
 import type { RecipeFeatures } from './recipes';
 import type { RoleStore } from './roles';
+import type { TryModelPanels } from './tryPanel';
 
 export interface Ctx {
   readonly context: vscode.ExtensionContext;
@@ -20,6 +21,8 @@ export interface Ctx {
   readonly deltas: DeltasProvider;
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;
+  /** The open Try Model / Compare Replies panels. */
+  readonly tryModel: TryModelPanels;
   /** Merge recipes: diagnostics, CodeLens, Dry Run documents, the `chatvec` task type. */
   readonly recipes: RecipeFeatures;
   /**

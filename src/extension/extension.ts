@@ -20,6 +20,7 @@ import { JobRunner } from './jobs';
 import { RecipeFeatures } from './recipes';
 import { RoleStore } from './roles';
 import { formatVerdict } from '../protocol/verdictText';
+import { TryModelPanels } from './tryPanel';
 
 const LAST_COMPARISON = 'chatVector.lastComparison';
 
@@ -46,6 +47,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
   readonly deltaView: vscode.TreeView<DeltaNode>;
   readonly chart: ChartPanel;
   readonly recipes: RecipeFeatures;
+  readonly tryModel: TryModelPanels;
   readonly errors: { id: string; message: string }[] = [];
 
   constructor(readonly context: vscode.ExtensionContext) {
@@ -94,6 +96,19 @@ class ChatVectorExtension extends Disposable implements Ctx {
     this.recipes = this.register(new RecipeFeatures(context, this.host, this.log));
     // Model folders a recipe names may have appeared (a demo, a finished merge) or gone.
     this.register(this.store.onDidChange(() => this.recipes.diagnostics.recheckAll()));
+
+    // Chat panels: their models run in the task host's chat sessions.
+    this.tryModel = this.register(
+      new TryModelPanels({
+        log: this.log,
+        extensionUri: context.extensionUri,
+        client: () => this.host.api,
+        openOptions: () => {
+          const s = readSettings();
+          return { cacheDir: this.cacheDir(), backend: s.computeBackend, ...(s.threads ? { threads: s.threads } : {}) };
+        },
+      }),
+    );
 
     this.register(vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, new InspectDocuments((p) => this.host.inspect(p))));
     for (const d of registerCommands(this, (id, message) => this.errors.push({ id, message }))) this.register(d);

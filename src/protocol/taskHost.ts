@@ -28,7 +28,11 @@ import type { CachedModel } from '../core/hub/cachedModels';
 import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
 import type { EvalOptions, EvalReport } from '../core/tryit/evaluate';
 import type { SweepOptions, SweepRow } from '../core/tryit/sweep';
+import type { ChatMessage } from '../core/tryit/chatTemplate';
+import type { ChatSessionInfo } from '../core/tryit/chatSession';
+import type { GgufFileType } from '../core/gguf/llama';
 
+export type { ChatMessage, ChatSessionInfo, GgufFileType };
 export type { ApplyOptions, BackendChoice, CachedModel, CreateDemoOptions, DemoTrio, DownloadJobOptions, DownloadResult, DiffOptions, DiffReport, EnergyAtRankOptions, EnergyAtRankReport, ErrorCode, EvalOptions, EvalReport, ExtractOptions, InspectReport, JobOutcome, LogLevel, MergeOptions, PlanSummary, ProgressEvent, RecipeDiagnostic, RowStat, SweepOptions, SweepRow };
 
 /** Bumped when a method or a shape changes incompatibly; `status` reports it. */
@@ -358,3 +362,86 @@ export interface LogParams {
 export type MessageSource = 'job' | 'host' | 'client';
 /** `log` (host → client). */
 export const LogNotification = new NotificationType<LogParams>('log', ParameterStructures.byName);
+
+// ---------------------------------------------------------------------------------------------
+// Chat sessions: a model loaded in the host for a conversation (core/tryit/chatSession.ts). They
+// live outside the job queue (a chat waits on nobody's merge, and a merge on no chat) until
+// `chatClose`, `shutdown` or the host's exit; the client chooses `sessionId` (as a job id).
+
+/** `chatOpen`: resolve the model (a checkpoint is converted into the cache first), load it. */
+export interface ChatOpenParams {
+  readonly sessionId: string;
+  /** A checkpoint folder or a .gguf file. */
+  readonly model: string;
+  /** The tool's cache folder (conversions go to its `gguf/` folder). */
+  readonly cacheDir: string;
+  /** Default: the host's default backend. */
+  readonly backend?: BackendChoice;
+  /** Weight type of a conversion; default F16. */
+  readonly type?: GgufFileType;
+  readonly threads?: number;
+  /** KV cache size in tokens; default min(training context, 4096). */
+  readonly contextSize?: number;
+  readonly system?: string;
+  /** Earlier user/assistant turns to continue (a restored conversation); the next reply evaluates them all. */
+  readonly history?: readonly ChatMessage[];
+}
+/** How `chatOpen` ended: loaded, or cancelled (by `chatCancel` or `$/cancelRequest`) while converting or loading. */
+export type ChatOpenResult = { readonly status: 'ok'; readonly sessionId: string; readonly info: ChatSessionInfo } | { readonly status: 'cancelled' };
+/** `chatOpen` → ChatOpenResult; a model that cannot be converted or loaded fails with its one-line ChatVecError. */
+export const ChatOpenRequest = new RequestType<ChatOpenParams, ChatOpenResult, TaskHostErrorData>('chatOpen', ParameterStructures.byName);
+
+/** `chatSend`: one user message; the reply streams as `chatText` notifications. One reply at a time per session. */
+export interface ChatSendParams {
+  readonly sessionId: string;
+  readonly text: string;
+  /** Most tokens in the reply; default 512. */
+  readonly maxTokens?: number;
+  /** 0 (default): greedy. */
+  readonly temperature?: number;
+  readonly seed?: number;
+}
+/** The whole reply (its text is the concatenation of the `chatText` pieces). A cancelled reply has `stop: 'cancelled'` and is not kept in the conversation. */
+export interface ChatSendResult {
+  /** The rendered prompt (the template's text) and its token ids. */
+  readonly prompt: string;
+  readonly promptTokens: readonly number[];
+  readonly text: string;
+  readonly tokens: readonly number[];
+  readonly stop: 'eog' | 'maxTokens' | 'cancelled';
+  readonly seconds: number;
+  readonly tokensPerSecond: number;
+}
+/** `chatSend` → ChatSendResult. */
+export const ChatSendRequest = new RequestType<ChatSendParams, ChatSendResult, TaskHostErrorData>('chatSend', ParameterStructures.byName);
+
+/** `chatCancel`: stops the session's reply (or its opening); answered at once. */
+export interface ChatCancelParams {
+  readonly sessionId: string;
+}
+/** What the session was doing when the cancel arrived. */
+export interface ChatCancelResult {
+  readonly state: 'opening' | 'replying' | 'idle' | 'unknown';
+}
+/** `chatCancel` → ChatCancelResult. */
+export const ChatCancelRequest = new RequestType<ChatCancelParams, ChatCancelResult, TaskHostErrorData>('chatCancel', ParameterStructures.byName);
+
+/** `chatClose`: cancels what the session does and frees its model; `closed: false` for an unknown id. */
+export const ChatCloseRequest = new RequestType<ChatCancelParams, { readonly closed: boolean }, TaskHostErrorData>('chatClose', ParameterStructures.byName);
+
+/** A piece of a reply's text (host → client), with the reply's tokens so far and its rate (prompt evaluation included). */
+export interface ChatTextParams {
+  readonly sessionId: string;
+  readonly text: string;
+  readonly tokens: number;
+  readonly tokensPerSecond: number;
+}
+/** `chatText` (host → client). */
+export const ChatTextNotification = new NotificationType<ChatTextParams>('chatText', ParameterStructures.byName);
+
+/** Progress of a session's opening: the conversion to GGUF (phase `gguf`), as a job reports it. */
+export interface ChatProgressParams extends ProgressEvent {
+  readonly sessionId: string;
+}
+/** `chatProgress` (host → client). */
+export const ChatProgressNotification = new NotificationType<ChatProgressParams>('chatProgress', ParameterStructures.byName);

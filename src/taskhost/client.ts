@@ -17,9 +17,8 @@
  * ```
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, ResponseError, type CancellationToken, type RequestType, type RequestType0 } from 'vscode-jsonrpc/node';
+import type { CancellationToken, NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc/node';
 import { ChatVecError } from '../core/errors';
 import { clampThreads, describeThreadLimit } from '../core/jobs/threadLimit';
 import {
@@ -57,9 +56,9 @@ import {
   type TaskHostStatus,
 } from '../protocol/taskHost';
 import { type Cancellation, isCancellationRequested, linkCancellation, withTimeout } from './cancellation';
-import { type TaskHostCrash, TaskHostCrashedError, type TaskHostTimeout, TaskHostTimeoutError } from './clientErrors';
+import { isTransportError, type TaskHostCrash, TaskHostCrashedError, type TaskHostTimeout, TaskHostTimeoutError } from './clientErrors';
 import { type Disposable, Emitter } from './events';
-import { describeExit, type HostExit, HostProcess } from './hostProcess';
+import { defaultHostScript, describeExit, type HostExit, HostProcess } from './hostProcess';
 import { fromResponseError } from './responseErrors';
 
 /**
@@ -109,14 +108,6 @@ export interface JobCallOptions {
   readonly onProgress?: (p: ProgressParams) => void;
 }
 
-/** Where the bundled host is: beside this file's bundle (dist/), or dist/ when run from source. */
-export function defaultHostScript(): string {
-  if (process.env.CHATVEC_TASKHOST_SCRIPT) return process.env.CHATVEC_TASKHOST_SCRIPT;
-  const beside = path.join(__dirname, 'taskhost.js');
-  if (fs.existsSync(beside)) return beside;
-  return path.resolve(__dirname, '../../dist/taskhost.js');
-}
-
 interface PendingCall {
   readonly method: string;
   readonly jobId: string | undefined;
@@ -131,8 +122,6 @@ interface Session {
   /** A light request timed out while jobs ran: restart the host once they have ended. */
   restartWhenIdle: boolean;
 }
-
-const TRANSPORT_ERRORS = new Set<number>([ErrorCodes.MessageWriteError, ErrorCodes.MessageReadError, ErrorCodes.PendingResponseRejected, ErrorCodes.ConnectionInactive]);
 
 /** The typed client of one task host process at a time (see the file comment). */
 export class TaskHostClient {
@@ -149,6 +138,8 @@ export class TaskHostClient {
   private readonly crashEmitter = new Emitter<TaskHostCrash>();
   private readonly startEmitter = new Emitter<TaskHostStatus>();
   private readonly timeoutEmitter = new Emitter<TaskHostTimeout>();
+  /** Notifications without an event of their own (chat sessions: chatClient.ts). */
+  private readonly otherEmitter = new Emitter<{ method: string; params: unknown }>();
   private readonly maxCrashes: number;
   private readonly crashWindowMs: number;
   /** `configure` calls, replayed on hosts started later. */
@@ -176,6 +167,11 @@ export class TaskHostClient {
   /** Log lines: the host's and its jobs' (with jobId), its stderr (level warn), the client's own notes. */
   onLog(listener: (l: LogParams) => void): Disposable {
     return this.logEmitter.on(listener);
+  }
+
+  /** A notification of `type` (one without an event of its own here, e.g. chatText). */
+  onNotification<P>(type: NotificationType<P>, listener: (p: P) => void): Disposable {
+    return this.otherEmitter.on((n) => n.method === type.method && listener(n.params as P));
   }
 
   /** A host process died unexpectedly (after its in-flight calls were rejected). */
@@ -264,6 +260,7 @@ export class TaskHostClient {
     this.crashEmitter.clear();
     this.startEmitter.clear();
     this.timeoutEmitter.clear();
+    this.otherEmitter.clear();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -361,6 +358,16 @@ export class TaskHostClient {
     } finally {
       link?.dispose();
       sub?.dispose();
+    }
+  }
+
+  /** Any request (e.g. chatOpen: chatClient.ts); with `longId`, as long as a job may (no timeout; a crash names that id). */
+  async request<P, R>(type: RequestType<P, R, TaskHostErrorData>, params: P, longId?: string, cancellation?: Cancellation): Promise<R> {
+    const link = linkCancellation(cancellation);
+    try {
+      return await this.call(type, params, link?.token, longId);
+    } finally {
+      link?.dispose();
     }
   }
 
@@ -522,6 +529,7 @@ export class TaskHostClient {
     const s: Session = { host, pending: new Set(), stopping: false, restartWhenIdle: false };
     host.connection.onNotification(ProgressNotification, (p) => this.progressEmitter.fire(p, (e) => this.listenerFailed(e)));
     host.connection.onNotification(LogNotification, (l) => this.logEmitter.fire(l));
+    host.connection.onNotification((method, params) => this.otherEmitter.fire({ method, params }, (e) => this.listenerFailed(e)));
     host.connection.listen();
     void host.exited.then((exit) => this.onExit(s, exit));
     this.session = s;
@@ -588,10 +596,3 @@ export class TaskHostClient {
     this.logEmitter.fire({ level: 'error', message: `a task host event listener threw: ${e instanceof Error ? e.message : String(e)}`, source: 'client' });
   }
 }
-
-function isTransportError(e: unknown): boolean {
-  if (e instanceof ResponseError) return TRANSPORT_ERRORS.has(e.code);
-  // ConnectionError (closed or disposed connection) and write failures are plain Errors.
-  return !(e instanceof ChatVecError);
-}
-

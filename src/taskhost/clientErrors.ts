@@ -2,6 +2,7 @@
  * What the task host client reports when a host fails it: a crash (the process died under a
  * request) or a timeout (a request that is not a job got no answer in time).
  */
+import { ErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
 import { ChatVecError } from '../core/errors';
 import type { HostExit } from './hostProcess';
 import { formatDuration } from '../protocol/displayFormat';
@@ -53,3 +54,12 @@ export interface TaskHostTimeout {
   readonly message: string;
 }
 
+
+const TRANSPORT_ERRORS = new Set<number>([ErrorCodes.MessageWriteError, ErrorCodes.MessageReadError, ErrorCodes.PendingResponseRejected, ErrorCodes.ConnectionInactive]);
+
+/** A failure of the connection itself (the host is going away), not an answer of the host. */
+export function isTransportError(e: unknown): boolean {
+  if (e instanceof ResponseError) return TRANSPORT_ERRORS.has(e.code);
+  // ConnectionError (closed or disposed connection) and write failures are plain Errors.
+  return !(e instanceof ChatVecError);
+}

@@ -5,6 +5,8 @@
  * another.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, type Logger, type MessageConnection } from 'vscode-jsonrpc/node';
 
@@ -123,4 +125,12 @@ export function describeExit(e: Pick<HostExit, 'exitCode' | 'signal'>): string {
   if (e.signal) return `killed by ${e.signal}`;
   if (e.exitCode === null) return 'could not be started';
   return `exit code ${e.exitCode}`;
+}
+
+/** Where the bundled host is: beside this file's bundle (dist/), or dist/ when run from source. */
+export function defaultHostScript(): string {
+  if (process.env.CHATVEC_TASKHOST_SCRIPT) return process.env.CHATVEC_TASKHOST_SCRIPT;
+  const beside = path.join(__dirname, 'taskhost.js');
+  if (fs.existsSync(beside)) return beside;
+  return path.resolve(__dirname, '../../dist/taskhost.js');
 }

@@ -28,6 +28,12 @@ import { TOOL_VERSION } from '../core/version';
 import {
   type CachedModel,
   CancelRequest,
+  ChatCancelRequest,
+  ChatCloseRequest,
+  ChatOpenRequest,
+  ChatProgressNotification,
+  ChatSendRequest,
+  ChatTextNotification,
   ConfigureRequest,
   HubCacheListRequest,
   type InspectReport,
@@ -49,6 +55,7 @@ import {
   type TaskHostErrorData,
   type TaskHostStatus,
 } from '../protocol/taskHost';
+import { ChatSessions, type ChatSinks } from './chatSessions';
 import { FlushingIpcWriter } from './ipcWriter';
 import { JobManager } from './jobManager';
 import { MAX_JOB_CONCURRENCY } from './jobQueue';
@@ -58,7 +65,7 @@ import { watchParent } from './parentWatch';
 import { malformed, toResponseError } from './responseErrors';
 import { ENGINE_RUNNERS } from './runners';
 import { guardStdio, writeStderr } from './stdio';
-import { validateCancelParams, validateConfigureParams, validateInspectParams, validateJobParams, validateNoParams, validateRecipeCheckParams, validateRecipePlanParams, validateRowStatsParams } from './validate';
+import { validateCancelParams, validateChatIdParams, validateChatOpenParams, validateChatSendParams, validateConfigureParams, validateInspectParams, validateJobParams, validateNoParams, validateRecipeCheckParams, validateRecipePlanParams, validateRowStatsParams } from './validate';
 
 /** How long jobs get to remove their temporary output when the host is told to stop, in ms. */
 const WIND_DOWN_MS = 3000;
@@ -143,6 +150,8 @@ function main(): void {
   );
 
   const light = new LightRequests(__filename);
+  // The host's defaults are read when a session opens (configure may change them).
+  const chats = new ChatSessions(jobs.defaults);
 
   /**
    * Ends the process; process.exit also ends the engine's worker threads: no orphans. But it joins
@@ -164,6 +173,7 @@ function main(): void {
       if (notify) sendLog({ level: 'info', message: `task host exiting: ${reason}`, source: 'host' });
       light.close();
       jobs.cancelAll();
+      void chats.closeAll();
       const clean = await jobs.whenIdle(WIND_DOWN_MS);
       if (!clean) writeStderr(`task host: jobs did not stop within ${WIND_DOWN_MS} ms; exiting anyway (${reason})\n`);
       // Answers and the last notifications must leave before the process does.
@@ -228,6 +238,44 @@ function main(): void {
   connection.onRequest(HubCacheListRequest, (params, token) => runLight<'hubCacheList', CachedModel[]>('hubCacheList', () => validateNoParams('hubCacheList', params), token));
   connection.onRequest(RecipePlanRequest, (params, token) => runLight<'recipePlan', RecipePlanResult>('recipePlan', () => validateRecipePlanParams(params), token));
 
+  // Chat sessions: outside the job queue (chatSessions.ts).
+  const chatSinks = (sessionId: string): ChatSinks => ({
+    text: (p) => notify(ChatTextNotification, p),
+    progress: (p) => notify(ChatProgressNotification, p),
+    log: (level, message) => sendLog({ level, message, jobId: sessionId, source: 'job' }),
+  });
+  connection.onRequest(ChatOpenRequest, async (params, token) => {
+    try {
+      const p = validateParams(() => validateChatOpenParams(params));
+      if (exiting || stopping) return { status: 'cancelled' as const };
+      return await chats.open(p, chatSinks(p.sessionId), token);
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
+  connection.onRequest(ChatSendRequest, async (params, token) => {
+    try {
+      const p = validateParams(() => validateChatSendParams(params));
+      return await chats.send(p, chatSinks(p.sessionId), token);
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
+  connection.onRequest(ChatCancelRequest, (params) => {
+    try {
+      return chats.cancel(validateParams(() => validateChatIdParams('chatCancel', params)).sessionId);
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
+  connection.onRequest(ChatCloseRequest, async (params) => {
+    try {
+      return { closed: await chats.close(validateParams(() => validateChatIdParams('chatClose', params)).sessionId) };
+    } catch (e) {
+      return toResponseError(e);
+    }
+  });
+
   connection.onRequest(CancelRequest, (params) => {
     try {
       const p = validateParams(() => validateCancelParams(params));
@@ -254,6 +302,7 @@ function main(): void {
   connection.onRequest(ShutdownRequest, async () => {
     stopping = true;
     jobs.cancelAll();
+    await chats.closeAll();
     await jobs.whenIdle(WIND_DOWN_MS);
     // Jobs have answered "cancelled"; this answer is written when the handler returns, and the
     // exit waits for it to leave (terminate drains the writer).

@@ -13,7 +13,7 @@ import { FLOAT_DTYPES } from '../core/safetensors/dtype';
 import type { DownloadJobOptions } from '../core/hub/download';
 import type { EvalOptions } from '../core/tryit/evaluate';
 import type { SweepOptions } from '../core/tryit/sweep';
-import type { ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
+import type { ChatCancelParams, ChatOpenParams, ChatSendParams, ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';
 import { MAX_JOB_CONCURRENCY } from './jobQueue';
 
 type Check = (v: unknown) => string | null;
@@ -268,4 +268,52 @@ export function validateRecipePlanParams(params: unknown): RecipePlanParams {
 
 function withoutNulls(value: unknown): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined));
+}
+
+// Chat sessions (chatSessions.ts).
+
+/** A chat message or system prompt: any text (may be empty), bounded. */
+const MAX_CHAT_CHARS = 1024 * 1024;
+const chatText: Check = (v) => (typeof v === 'string' && v.length <= MAX_CHAT_CHARS ? null : `a string of at most ${MAX_CHAT_CHARS} characters`);
+const chatHistory: Check = (v) =>
+  Array.isArray(v) && v.every((m) => isObject(m) && Object.keys(m).every((k) => k === 'role' || k === 'content') && ['user', 'assistant'].includes(m.role as string) && chatText(m.content) === null)
+    ? null
+    : 'a list of { role: user | assistant, content: string }';
+const nonNegative: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number ≥ 0');
+const sessionId: Check = (v) => (typeof v === 'string' && /^[\w.:@/+-]{1,128}$/.test(v) ? null : '1–128 characters of letters, digits and _.:@/+-');
+
+/** Checks `chatOpen` parameters; null fields are dropped. @throws ChatVecError InvalidArgument */
+export function validateChatOpenParams(params: unknown): ChatOpenParams {
+  const table: Table<ChatOpenParams> = {
+    sessionId: { check: sessionId, required: true },
+    model: { check: str, required: true },
+    cacheDir: { check: str, required: true },
+    backend: { check: oneOf(['auto', 'cpu', 'gpu']) },
+    type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
+    threads: { check: threadCount },
+    contextSize: { check: posInt },
+    system: { check: chatText },
+    history: { check: chatHistory },
+  };
+  checkObject('chatOpen: parameters', params, table);
+  return withoutNulls(params) as unknown as ChatOpenParams;
+}
+
+/** Checks `chatSend` parameters; null fields are dropped. @throws ChatVecError InvalidArgument */
+export function validateChatSendParams(params: unknown): ChatSendParams {
+  const table: Table<ChatSendParams> = {
+    sessionId: { check: sessionId, required: true },
+    text: { check: chatText, required: true },
+    maxTokens: { check: posInt },
+    temperature: { check: nonNegative },
+    seed: { check: int },
+  };
+  checkObject('chatSend: parameters', params, table);
+  return withoutNulls(params) as unknown as ChatSendParams;
+}
+
+/** Checks `chatCancel` / `chatClose` parameters. @throws ChatVecError InvalidArgument */
+export function validateChatIdParams(method: string, params: unknown): ChatCancelParams {
+  checkObject(`${method}: parameters`, params, { sessionId: { check: sessionId, required: true } } satisfies Table<ChatCancelParams>);
+  return params as ChatCancelParams;
 }

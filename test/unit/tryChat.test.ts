@@ -10,13 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { ChatSession } from '../../src/core/tryit/chatSession';
 import { CLI, ensureCli } from './support/builtCli';
 import { tempDir } from './support/engineFixtures';
-import { referenceLogits } from './support/llamaReference';
-import { TINY_LLAMA as S, referenceWeights, tinyLlamaTensors, writeTinyLlama } from './support/tinyLlama';
+import { referenceGreedy as greedy, TINY_BOS, TINY_EOT, writeTinyChatModel } from './support/tinyChat';
+import { tinyLlamaTensors, writeTinyLlama } from './support/tinyLlama';
 
-// Only lowercase letters, spaces and the fixture's two special tokens: the tiny vocabulary has no other bytes.
-const TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['role'] }} {{ m['content'] }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}assistant{% endif %}";
-const BOS = 32;
-const EOT = 33;
+const BOS = TINY_BOS;
+const EOT = TINY_EOT;
 // a–z are ids 0–25, Ġ 26, merge results: he 27, ll 28, Ġh 29, hell 30, Ġhe 31.
 const letters = (w: string) => [...w].map((c) => c.charCodeAt(0) - 97);
 const PROMPT_IDS = [BOS, ...letters('system'), 26, ...letters('be'), EOT, ...letters('user'), 26, 30, 14, EOT, ...letters('assistant')];
@@ -28,9 +26,7 @@ const tensors = tinyLlamaTensors(5);
 before(() => {
   dir = tempDir('try-chat');
   cacheDir = path.join(dir, 'cache');
-  model = writeTinyLlama(path.join(dir, 'tiny'), tensors);
-  const tc = JSON.parse(fs.readFileSync(path.join(model, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(path.join(model, 'tokenizer_config.json'), JSON.stringify({ ...tc, chat_template: TEMPLATE }));
+  model = writeTinyChatModel(path.join(dir, 'tiny'), tensors);
   ensureCli();
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -40,20 +36,7 @@ function cli(args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: cacheDir }, timeout: 120_000 });
 }
 
-/** Greedy decoding with the float64 reference: argmax of the last position's logits, until EOT or n tokens. */
-function referenceGreedy(prompt: readonly number[], n: number): { tokens: number[]; minMargin: number } {
-  const w = referenceWeights(tensors);
-  const tokens: number[] = [];
-  let minMargin = Infinity;
-  while (tokens.length < n) {
-    const logits = referenceLogits(w, S, [...prompt, ...tokens]).at(-1)!;
-    const order = [...logits.keys()].sort((a, b) => logits[b]! - logits[a]!);
-    minMargin = Math.min(minMargin, logits[order[0]!]! - logits[order[1]!]!);
-    if (order[0] === EOT) break;
-    tokens.push(order[0]!);
-  }
-  return { tokens, minMargin };
-}
+const referenceGreedy = (prompt: readonly number[], n: number) => greedy(tensors, prompt, n);
 
 describe('chatvec chat', () => {
   it('--prompt renders the model\'s chat template (text and ids) and replies greedily as the reference does', () => {

@@ -1,13 +1,14 @@
 /**
  * `chatvec chat MODEL`: a terminal chat in llama.cpp with the model's own chat template, run in
- * this process (a chat is a long-lived, interactive session; eval is the job that also runs in
- * the task host). `--prompt` answers one message and exits, for scripts.
+ * this process, or with `--via-host` in a task host's chat session (the path the VS Code chat
+ * panel takes). `--prompt` answers one message and exits, for scripts.
  */
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { ChatVecError } from '../../core/errors';
 import { userCacheDir } from '../../core/io/files';
-import { ChatSession } from '../../core/tryit/chatSession';
+import type { Chat } from '../../core/tryit/chatSession';
+import { openChat } from '../jobs';
 import { parseDecimal, printableLines } from '../../protocol/displayFormat';
 import { parseBackend, parseThreads } from '../options';
 import { progressMode } from '../jobCommand';
@@ -71,9 +72,9 @@ export function registerChat(program: Command): void {
         const mode = progressMode(o);
         const progress = progressPrinter(mode === 'json' ? 'quiet' : mode);
         const signal = interruptSignal();
-        let session: ChatSession;
+        let session: Chat;
         try {
-          session = await ChatSession.open(
+          session = await openChat(
             { model, cacheDir: userCacheDir(), system: o.system, contextSize: wholeNumber('--context', o.context, 16), type: parseGgufType(o.type), backend: parseBackend(o.backend), threads: parseThreads(o.threads) },
             { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && (l !== 'debug' || process.env.CHATVEC_DEBUG !== undefined) && process.stderr.write(`${l}: ${printableLines(m)}\n`) },
           );
@@ -93,11 +94,11 @@ export function registerChat(program: Command): void {
 
 type Reply = { maxTokens?: number; temperature?: number; seed?: number };
 
-async function oneShot(session: ChatSession, prompt: string, opts: Reply, json: boolean): Promise<void> {
+async function oneShot(session: Chat, prompt: string, opts: Reply, json: boolean): Promise<void> {
   const signal = interruptSignal();
   try {
     const r = await session.reply(prompt, { ...opts, signal, onText: json ? undefined : (t) => process.stdout.write(t) });
-    if (json) process.stdout.write(JSON.stringify({ type: 'result', backend: session.backend, gguf: session.file.gguf, prompt: r.prompt, promptTokens: r.promptTokens, reply: r.text, replyTokens: r.tokens, stop: r.stop, tokensPerSecond: r.tokensPerSecond }) + '\n');
+    if (json) process.stdout.write(JSON.stringify({ type: 'result', backend: session.info.backend, gguf: session.info.gguf, prompt: r.prompt, promptTokens: r.promptTokens, reply: r.text, replyTokens: r.tokens, stop: r.stop, tokensPerSecond: r.tokensPerSecond }) + '\n');
     else process.stdout.write('\n');
     if (r.stop === 'cancelled') process.exitCode = 130;
   } finally {
@@ -105,7 +106,7 @@ async function oneShot(session: ChatSession, prompt: string, opts: Reply, json: 
   }
 }
 
-async function interactive(session: ChatSession, opts: Reply, chatty: boolean): Promise<void> {
+async function interactive(session: Chat, opts: Reply, chatty: boolean): Promise<void> {
   const tty = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
   const state = { cancelled: false, generating: false };
@@ -116,7 +117,7 @@ async function interactive(session: ChatSession, opts: Reply, chatty: boolean): 
   };
   rl.on('SIGINT', onInterrupt);
   process.on('SIGINT', onInterrupt);
-  if (chatty) process.stderr.write(`chatvec: chatting with ${session.file.gguf} (${session.backend}); Ctrl-C cancels a reply, Ctrl-D or Ctrl-C at the prompt ends\n`);
+  if (chatty) process.stderr.write(`chatvec: chatting with ${session.info.gguf} (${session.info.backend}); Ctrl-C cancels a reply, Ctrl-D or Ctrl-C at the prompt ends\n`);
   try {
     rl.setPrompt(tty ? '> ' : '');
     rl.prompt();

@@ -10,6 +10,7 @@ import type { GgufFileType } from '../gguf/llama';
 import type { BackendChoice, JobContext } from '../jobs/types';
 import { type ChatMessage, renderChatPrompt } from './chatTemplate';
 import { llamaBackendName, loadGgufModel, startLlama } from './llamaRuntime';
+import { basename } from '../io/paths';
 import { type ModelFile, resolveModelFile } from './modelFile';
 
 export interface ChatOpenOptions {
@@ -24,6 +25,30 @@ export interface ChatOpenOptions {
   readonly system?: string;
   /** KV cache size in tokens; default min(the model's training context, 4096). */
   readonly contextSize?: number;
+  /**
+   * Earlier turns (user, assistant, …) to continue from, e.g. a conversation restored after a
+   * reload. Nothing is evaluated now: the next reply evaluates the whole transcript (the KV cache
+   * starts empty), so it costs one prompt evaluation of the conversation so far.
+   */
+  readonly history?: readonly ChatMessage[];
+}
+
+/** What a loaded session is: for a chat panel's header and the CLI's first line. */
+export interface ChatSessionInfo {
+  /** The GGUF file, and whether it was given, reused from the cache or converted now. */
+  readonly gguf: string;
+  readonly ggufFrom: ModelFile['from'];
+  /** The GGUF's `general.name`, else the file name. */
+  readonly name: string;
+  /** "llama.cpp cpu" / "llama.cpp cuda" … */
+  readonly backend: string;
+  /** The KV cache size in tokens, and the model's training context. */
+  readonly contextSize: number;
+  readonly trainContextSize: number;
+  /** Whether the model has a chat template (without one every reply fails with one line). */
+  readonly hasChatTemplate: boolean;
+  /** The template's first characters, for a tooltip. */
+  readonly templateHead: string | null;
 }
 
 export interface ReplyOptions {
@@ -33,8 +58,8 @@ export interface ReplyOptions {
   readonly temperature?: number;
   /** Seed of the sampler when temperature > 0. */
   readonly seed?: number;
-  /** Each new piece of the reply's text as it is generated. */
-  readonly onText?: (text: string) => void;
+  /** Each new piece of the reply's text as it is generated, and how many tokens the reply has so far. */
+  readonly onText?: (text: string, tokens: number) => void;
   /** Raised: the reply stops where it is (stop reason `cancelled`). */
   readonly signal?: { readonly cancelled: boolean };
 }
@@ -51,10 +76,17 @@ export interface ChatReply {
   readonly tokensPerSecond: number;
 }
 
+/** A chat wherever its model runs: this process (ChatSession) or a task host (taskhost/chatClient.ts). */
+export interface Chat {
+  readonly info: ChatSessionInfo;
+  reply(user: string, opts?: ReplyOptions): Promise<ChatReply>;
+  dispose(): Promise<void>;
+}
+
 const DEFAULT_CONTEXT = 4096;
 const DEFAULT_MAX_TOKENS = 512;
 
-export class ChatSession {
+export class ChatSession implements Chat {
   private readonly history: ChatMessage[] = [];
 
   private constructor(
@@ -69,6 +101,28 @@ export class ChatSession {
     if (system !== undefined && system !== '') this.history.push({ role: 'system', content: system });
   }
 
+  /** The model's chat template (the GGUF's `tokenizer.chat_template`), null when it has none. */
+  private get template(): string | null {
+    const meta = this.model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } };
+    return typeof meta.tokenizer?.chat_template === 'string' ? meta.tokenizer.chat_template : null;
+  }
+
+  /** The file, model name, backend, context sizes and whether there is a chat template. */
+  get info(): ChatSessionInfo {
+    const meta = this.model.fileInfo.metadata as { general?: { name?: unknown } };
+    const t = this.template;
+    return {
+      gguf: this.file.gguf,
+      ggufFrom: this.file.from,
+      name: typeof meta.general?.name === 'string' && meta.general.name !== '' ? meta.general.name : basename(this.file.gguf),
+      backend: this.backend,
+      contextSize: this.context.contextSize,
+      trainContextSize: this.model.trainContextSize,
+      hasChatTemplate: t !== null && t.trim() !== '',
+      templateHead: t === null ? null : t.slice(0, 200),
+    };
+  }
+
   /**
    * Resolves the model (converting a checkpoint into the cache), starts llama.cpp and loads it.
    * @throws as resolveModelFile, startLlama, loadGgufModel; CancelledError during a conversion
@@ -80,7 +134,9 @@ export class ChatSession {
     try {
       const train = model.trainContextSize || DEFAULT_CONTEXT;
       const context = await model.createContext({ contextSize: opts.contextSize ?? Math.min(train, DEFAULT_CONTEXT), ...(opts.threads ? { threads: opts.threads } : {}) });
-      return new ChatSession(llama, model, context, context.getSequence(), file, opts.system);
+      const session = new ChatSession(llama, model, context, context.getSequence(), file, opts.system);
+      session.history.push(...(opts.history ?? []).filter((m) => m.role !== 'system'));
+      return session;
     } catch (e) {
       await model.dispose();
       throw e;
@@ -102,9 +158,7 @@ export class ChatSession {
    * @throws ChatVecError Unsupported when the model has no usable chat template
    */
   async renderPrompt(user: string): Promise<{ text: string; tokens: number[] }> {
-    const meta = this.model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } };
-    const template = typeof meta.tokenizer?.chat_template === 'string' ? meta.tokenizer.chat_template : null;
-    const text = await renderChatPrompt(template, [...this.history, { role: 'user', content: user }], { bos_token: this.model.tokens.bosString, eos_token: this.model.tokens.eosString });
+    const text = await renderChatPrompt(this.template, [...this.history, { role: 'user', content: user }], { bos_token: this.model.tokens.bosString, eos_token: this.model.tokens.eosString });
     // As apply_chat_template(tokenize=True): the template writes BOS itself where it wants one.
     return { text, tokens: [...this.model.tokenize(text, true)] as number[] };
   }
@@ -136,7 +190,7 @@ export class ChatSession {
         const full = this.model.detokenize(tokens as Token[], false);
         // A character split across tokens decodes as U+FFFD until its last byte arrives.
         if (!full.endsWith('\uFFFD')) {
-          if (full.length > text.length && full.startsWith(text)) opts.onText?.(full.slice(text.length));
+          if (full.length > text.length && full.startsWith(text)) opts.onText?.(full.slice(text.length), tokens.length);
           text = full;
         }
         if (opts.signal?.cancelled) {
@@ -147,7 +201,7 @@ export class ChatSession {
       }
     }
     const final = this.model.detokenize(tokens as Token[], false);
-    if (final.length > text.length && final.startsWith(text)) opts.onText?.(final.slice(text.length));
+    if (final.length > text.length && final.startsWith(text)) opts.onText?.(final.slice(text.length), tokens.length);
     if (stop !== 'cancelled') this.history.push({ role: 'user', content: user }, { role: 'assistant', content: final });
     const seconds = (performance.now() - start) / 1000;
     return { prompt: prompt.text, promptTokens: prompt.tokens, text: final, tokens, stop, seconds, tokensPerSecond: seconds > 0 ? tokens.length / seconds : 0 };

@@ -20,6 +20,7 @@ import { findRecipes } from './tasks';
 import { formatBytes } from '../../protocol/displayFormat';
 import { idToDownload } from './hubQuickFix';
 import { jobDoneMessage } from '../../protocol/jobText';
+import { TRY_MODEL_ACTION, tryModelAction } from '../tryModel';
 
 /** What the commands accept besides a Uri or a path. */
 export interface RecipeArgs {
@@ -139,11 +140,12 @@ function mergeFinished(ctx: Ctx, r: JobResult<JobOutcome>, doc: vscode.TextDocum
     // The merge ran, so the YAML parsed; nothing to offer otherwise.
   }
   ctx.recipes.jobWarnings.set(doc.uri, text, x.warnings, 'merge');
-  const actions = ['Open Folder', ...(against ? [against.label] : [])];
+  const actions = ['Open Folder', ...(against ? [against.label] : []), TRY_MODEL_ACTION];
   void ctx.jobs.showDone(jobDoneMessage(`Merged ${name}`, path.basename(x.out), x), x.warnings, actions).then(async (pick) => {
     try {
       if (pick === 'Open Folder') await openFolder(x.out);
       else if (pick && against && pick === against.label) await ctx.compare(against.path, x.out);
+      else if (pick === TRY_MODEL_ACTION) tryModelAction(ctx, x.out);
     } catch (e) {
       void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
     }

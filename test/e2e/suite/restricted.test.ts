@@ -104,11 +104,15 @@ describe('Chat Vector in Restricted Mode', function () {
       ['chatVector.extractChatVector', { base: demo('base'), chat: demo('chat'), out }],
       ['chatVector.createDemoCheckpoints', { dir: out, preset: 'tiny' }],
       ['chatVector.runMerge', { recipe: writeRecipe('refused.merge.yaml', 'merge_method: linear\nmodels:\n  - model: ../tiny-base\n  - model: ../tiny-chat\n'), out, overwrite: true }],
+      // Try Model converts into the cache and runs llama.cpp's parser on the file: trusted only.
+      ['chatVector.tryModel', demo('cp')],
+      ['chatVector.compareReplies', demo('cp')],
     ];
     for (const [id, args] of calls) {
       assert.equal(await vscode.commands.executeCommand(id, args), undefined, id);
       assert.ok(!fs.existsSync(out), `${id} wrote ${out}`);
     }
     assert.equal(api.ctx.jobs.jobs.length, 0);
+    assert.equal(api.ctx.tryModel.panels.length, 0, 'no chat panel opened');
   });
 });
