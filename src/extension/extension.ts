@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { ChartPanel } from './chart';
 import { CheckpointsProvider, CheckpointStore } from './checkpoints';
 import { groupKeyOf, registerCommands } from './commands';
+import { evalCommon } from './perplexity';
 import { readSettings } from './config';
 import type { Ctx } from './ctx';
 import { Comparison, type DeltaNode, DeltasProvider } from './deltas';
@@ -103,10 +104,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
         log: this.log,
         extensionUri: context.extensionUri,
         client: () => this.host.api,
-        openOptions: () => {
-          const s = readSettings();
-          return { cacheDir: this.cacheDir(), backend: s.computeBackend, ...(s.threads ? { threads: s.threads } : {}) };
-        },
+        openOptions: () => evalCommon(this),
       }),
     );
 

@@ -29,11 +29,6 @@ export interface PerplexityResult {
   readonly cancelled: boolean;
 }
 
-/** Where the task host keeps GGUF conversions for the editor (its `gguf/` folder); the same for every workspace. */
-export function tryCacheDir(ctx: Ctx): string {
-  return path.join(ctx.context.globalStorageUri.fsPath, 'try-cache');
-}
-
 /** Text files the palette offers: those of the workspace (up to 200) and Browse…. */
 export async function pickTextFile(title: string): Promise<string | undefined> {
   type Item = vscode.QuickPickItem & { path?: string };
@@ -102,10 +97,14 @@ async function pickModels(ctx: Ctx, title: string): Promise<string[] | undefined
   return out.length ? out : undefined;
 }
 
-/** The job options the settings add (backend, threads), as `chatvec eval --backend/--threads`. */
-export function evalCommon(ctx: Ctx): Pick<EvalOptions, 'cacheDir' | 'backend' | 'threads'> {
+/**
+ * The options every llama.cpp job of the editor shares (Evaluate Perplexity, Sweep Ratios, Try
+ * Model): the settings' backend and threads, and the cache folder, whose `gguf/` holds the
+ * conversions, so each checkpoint is converted once for all of them.
+ */
+export function evalCommon(ctx: Pick<Ctx, 'cacheDir'>): Pick<EvalOptions, 'cacheDir' | 'backend' | 'threads'> {
   const s = readSettings();
-  return { cacheDir: tryCacheDir(ctx), backend: s.computeBackend, ...(s.threads ? { threads: s.threads } : {}) };
+  return { cacheDir: ctx.cacheDir(), backend: s.computeBackend, ...(s.threads ? { threads: s.threads } : {}) };
 }
 
 const EVAL_SCHEME = 'chatvector-eval';

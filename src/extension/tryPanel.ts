@@ -27,7 +27,7 @@ export interface TryPanelHost {
   /** The task host client of the current session. */
   client(): TaskHostClient;
   /** Where conversions go and how models run (the extension's settings). */
-  openOptions(): { cacheDir: string; backend: 'auto' | 'cpu' | 'gpu'; threads?: number };
+  openOptions(): { cacheDir: string; backend?: 'auto' | 'cpu' | 'gpu'; threads?: number };
 }
 
 type Stop = TryTurn['stops'][number];
