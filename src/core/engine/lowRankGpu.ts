@@ -6,12 +6,11 @@
  * lane (so memory is a few matrices: lanes × (chat + base + τ + panels)); a GPU failure reruns
  * the matrix, and every later one, in the worker pool.
  */
-import { ChatVecError, throwIfCancelled } from '../errors';
-import { bytesOf } from '../compute/elements';
+import { type ChatVecError, throwIfCancelled } from '../errors';
 import type { WorkerTask } from '../io/workerPool';
 import { type LowRankResult, randomizedLowRankAsync } from '../compute/randomizedSvd';
 import type { AcceleratedKind } from './gpuExecutor';
-import { type LowRankFactorResult, type LowRankFactorTask, differenceInto, factorOptions, writeFactors } from './lowRankTask';
+import { type LowRankFactorResult, type LowRankFactorTask, factorOptions, tauFromInputs, writeFactors } from './lowRankTask';
 
 /** The factors, or the task's own error (τ with NaN/±Inf), which is not a GPU failure. */
 type Factored = { readonly ok: true; readonly r: LowRankResult } | { readonly ok: false; readonly error: ChatVecError };
@@ -22,21 +21,11 @@ export const lowRankOnGpu: AcceleratedKind<LowRankFactorTask, Factored, LowRankF
   inputs: (t) => [t.chat, t.base],
   async compute(gpu, t, inputs, _output, signal) {
     throwIfCancelled(signal);
-    const tau = new Float32Array(t.count);
-    const all = [bytesOf(inputs[0]!), bytesOf(inputs[1]!)] as const;
-    try {
-      differenceInto(t, tau, (which, first, count, bytes) => {
-        const src = all[which === 'chat' ? 0 : 1];
-        const size = src.length / t.count;
-        bytes.set(src.subarray(first * size, (first + count) * size));
-      });
-    } catch (e) {
-      if (e instanceof ChatVecError && e.code === 'InvalidArgument') return { ok: false, error: e };
-      throw e;
-    }
+    const d = tauFromInputs(t, inputs);
+    if (!d.ok) return d;
     const gemm = gpu.gemm();
     try {
-      return { ok: true, r: await randomizedLowRankAsync(gemm, tau, t.rows, t.cols, factorOptions(t), signal) };
+      return { ok: true, r: await randomizedLowRankAsync(gemm, d.tau, t.rows, t.cols, factorOptions(t), signal) };
     } finally {
       gemm.release();
     }

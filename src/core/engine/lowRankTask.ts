@@ -7,6 +7,8 @@
  * both paths share the difference, the options and the writing of the factors here.
  */
 import { ChatVecError } from '../errors';
+import { bytesOf } from '../compute/elements';
+import type { ElementArray } from '../compute/types';
 import type { PeftLayout } from '../lora/adapterWriter';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32 } from '../numeric/convert';
@@ -86,6 +88,30 @@ export function writeFactors(t: LowRankFactorTask, r: LowRankResult, write: (byt
     error2: r.error2,
     powerIterations: r.powerIterations,
   };
+}
+
+/** τ of a matrix, or the task's own error (τ with NaN/±Inf), which is not a GPU failure. */
+export type TauOrError = { readonly ok: true; readonly tau: Float32Array } | { readonly ok: false; readonly error: ChatVecError };
+
+/**
+ * τ = chat − base of a matrix task on the GPU path, from the two inputs the GPU executor read
+ * whole (chat, then base), as differenceInto forms it in a worker.
+ * @throws what differenceInto throws, except InvalidArgument (returned)
+ */
+export function tauFromInputs(t: Pick<LowRankFactorTask, 'tensor' | 'chat' | 'base' | 'count'>, inputs: readonly ElementArray[]): TauOrError {
+  const tau = new Float32Array(t.count);
+  const all = [bytesOf(inputs[0]!), bytesOf(inputs[1]!)] as const;
+  try {
+    differenceInto(t, tau, (which, first, count, bytes) => {
+      const src = all[which === 'chat' ? 0 : 1];
+      const size = src.length / t.count;
+      bytes.set(src.subarray(first * size, (first + count) * size));
+    });
+  } catch (e) {
+    if (e instanceof ChatVecError && e.code === 'InvalidArgument') return { ok: false, error: e };
+    throw e;
+  }
+  return { ok: true, tau };
 }
 
 /**

@@ -5,8 +5,7 @@
  * rankEnergy) — no factors are formed or written. Memory: τ and the sketch panels of this one
  * matrix. With a GPU the same task runs on the main thread, its GEMMs on the GPU (rankEnergyOnGpu).
  */
-import { ChatVecError, throwIfCancelled } from '../errors';
-import { bytesOf } from '../compute/elements';
+import { type ChatVecError, throwIfCancelled } from '../errors';
 import { readerFor } from '../io/handleCache';
 import type { WorkerTask } from '../io/workerPool';
 import { hashString } from '../numeric/random';
@@ -15,7 +14,7 @@ import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import type { ChunkRef } from './chunking';
 import type { AcceleratedKind } from './gpuExecutor';
-import { differenceInto } from './lowRankTask';
+import { differenceInto, tauFromInputs } from './lowRankTask';
 
 /** Sketch columns beyond the rank and the fewest power iterations of the estimate (the view needs no factors). */
 export const ENERGY_OVERSAMPLE = 10;
@@ -69,21 +68,11 @@ export const rankEnergyOnGpu: AcceleratedKind<RankEnergyTask, Measured, RankEner
   inputs: (t) => [t.chat, t.base],
   async compute(gpu, t, inputs, _output, signal) {
     throwIfCancelled(signal);
-    const tau = new Float32Array(t.count);
-    const all = [bytesOf(inputs[0]!), bytesOf(inputs[1]!)] as const;
-    try {
-      differenceInto(t, tau, (which, first, count, bytes) => {
-        const src = all[which === 'chat' ? 0 : 1];
-        const size = src.length / t.count;
-        bytes.set(src.subarray(first * size, (first + count) * size));
-      });
-    } catch (e) {
-      if (e instanceof ChatVecError && e.code === 'InvalidArgument') return { ok: false, error: e };
-      throw e;
-    }
+    const d = tauFromInputs(t, inputs);
+    if (!d.ok) return d;
     const gemm = gpu.gemm();
     try {
-      return { ok: true, r: await rankEnergyAsync(gemm, tau, t.rows, t.cols, energyOptions(t), signal) };
+      return { ok: true, r: await rankEnergyAsync(gemm, d.tau, t.rows, t.cols, energyOptions(t), signal) };
     } finally {
       gemm.release();
     }
