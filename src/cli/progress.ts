@@ -2,8 +2,8 @@
  * Progress on the terminal: a redrawn bar on a TTY (bytes, GB/s, ETA), a plain line every few
  * seconds otherwise (logs, CI), JSON lines with --json, nothing with --quiet.
  */
-import type { ProgressEvent, ProgressSink } from '../core/jobs/types';
-import { bar, formatBytes, formatDuration } from '../protocol/displayFormat';
+import type { LogLevel, ProgressEvent, ProgressSink } from '../core/jobs/types';
+import { bar, formatBytes, formatDuration, printableLines } from '../protocol/displayFormat';
 
 export type ProgressMode = 'auto' | 'json' | 'quiet';
 
@@ -39,4 +39,17 @@ export function progressPrinter(mode: ProgressMode, stream: NodeJS.WriteStream =
       drawn = false;
     },
   });
+}
+
+/**
+ * A job's log for the commands that print a report (diff, energy): warnings and errors on stderr
+ * as `chatvec: warning: …`, after ending the progress line; nothing with --quiet.
+ */
+export function reportLogPrinter(progress: { end(): void }, quiet: boolean): (level: LogLevel, message: string) => void {
+  return (level, message) => {
+    if ((level === 'warn' || level === 'error') && !quiet) {
+      progress.end();
+      process.stderr.write(`chatvec: ${level === 'warn' ? 'warning' : 'error'}: ${printableLines(message)}\n`);
+    }
+  };
 }

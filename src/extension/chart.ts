@@ -5,7 +5,7 @@
  * comes back after a window reload (its state names the compared checkpoints; the diff itself is
  * cached by the task host, so restoring costs no recomputation).
  */
-import { randomBytes } from 'node:crypto';
+import { webviewPageHtml } from './webviewPage';
 import * as vscode from 'vscode';
 import { CHART_VIEW_TYPE, type ChartData, type ChartPanelState, type FromWebview, type ToWebview, type ValueMode } from '../protocol/webview';
 import type { Comparison } from './deltas';
@@ -242,32 +242,8 @@ export class ChartPanel extends Disposable {
  * the ratio-sweep panel load the same page and send it different messages.
  */
 export function chartPageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
-  const nonce = randomBytes(16).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview.js'));
-  const css = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'chart.css'));
-  // No inline code and no network: scripts need the nonce, styles come from media/ (and the
-  // components' constructed style sheets), images are only the data: URLs of a PNG export.
-  const csp = [
-    "default-src 'none'",
-    `script-src 'nonce-${nonce}'`,
-    `style-src ${webview.cspSource}`,
-    `font-src ${webview.cspSource}`,
-    `img-src ${webview.cspSource} data: blob:`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="${css}">
-<title>${title}</title>
-</head>
-<body>
-<main id="app" aria-live="polite"><p class="status" id="status">Loading the chart…</p></main>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+  // images: only the data: and blob: URLs of a PNG export.
+  return webviewPageHtml(webview, extensionUri, { script: 'webview.js', css: 'chart.css', title, loading: 'Loading the chart…', imgSrc: 'data: blob:' });
 }
 
 function pngFromDataUrl(dataUrl: string): Buffer {

@@ -9,7 +9,6 @@
  * saved: the next reply evaluates the whole transcript again (one prompt evaluation), then replies
  * as the conversation would have gone on.
  */
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ChatMessage } from '../protocol/taskHost';
@@ -19,6 +18,7 @@ import type { TaskHostClient } from '../taskhost/client';
 import { TaskHostCrashedError } from '../taskhost/clientErrors';
 import { progressMessage } from './jobs';
 import { Disposable } from './dispose';
+import { webviewPageHtml } from './webviewPage';
 
 /** What a panel needs from the extension. */
 export interface TryPanelHost {
@@ -66,7 +66,7 @@ export class TryModelPanel extends Disposable {
     panel.title = panelTitle(this.columns.map((c) => c.model));
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'icon.svg');
     panel.webview.options = webviewOptions(host.extensionUri);
-    panel.webview.html = pageHtml(panel.webview, host.extensionUri);
+    panel.webview.html = webviewPageHtml(panel.webview, host.extensionUri, { script: 'tryModel.js', css: 'tryModel.css', title: 'Try Model', loading: 'Loading…' });
     this.register(panel.webview.onDidReceiveMessage((m: unknown) => void this.handle(m)));
     this.register(
       panel.onDidChangeViewState(() => {
@@ -267,26 +267,6 @@ function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & 
   };
 }
 
-function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
-  const nonce = randomBytes(16).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'tryModel.js'));
-  const css = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'tryModel.css'));
-  const csp = ["default-src 'none'", `script-src 'nonce-${nonce}'`, `style-src ${webview.cspSource}`, `font-src ${webview.cspSource}`].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="${css}">
-<title>Try Model</title>
-</head>
-<body>
-<main id="app" aria-live="polite"><p class="status">Loading…</p></main>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
-}
 
 /** Every open Try Model panel, and the serializer that brings them back after a reload. */
 export class TryModelPanels extends Disposable {

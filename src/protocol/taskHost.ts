@@ -29,7 +29,7 @@ import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
 import type { EvalOptions, EvalReport } from '../core/tryit/evaluate';
 import type { SweepOptions, SweepRow } from '../core/tryit/sweep';
 import type { ChatMessage } from '../core/tryit/chatTemplate';
-import type { ChatSessionInfo } from '../core/tryit/chatSession';
+import type { ChatReply, ChatSessionInfo } from '../core/tryit/chatSession';
 import type { GgufFileType } from '../core/gguf/llama';
 
 export type { ChatMessage, ChatSessionInfo, GgufFileType };
@@ -402,16 +402,7 @@ export interface ChatSendParams {
   readonly seed?: number;
 }
 /** The whole reply (its text is the concatenation of the `chatText` pieces). A cancelled reply has `stop: 'cancelled'` and is not kept in the conversation. */
-export interface ChatSendResult {
-  /** The rendered prompt (the template's text) and its token ids. */
-  readonly prompt: string;
-  readonly promptTokens: readonly number[];
-  readonly text: string;
-  readonly tokens: readonly number[];
-  readonly stop: 'eog' | 'maxTokens' | 'cancelled';
-  readonly seconds: number;
-  readonly tokensPerSecond: number;
-}
+export type ChatSendResult = ChatReply;
 /** `chatSend` → ChatSendResult. */
 export const ChatSendRequest = new RequestType<ChatSendParams, ChatSendResult, TaskHostErrorData>('chatSend', ParameterStructures.byName);
 

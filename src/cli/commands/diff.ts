@@ -8,7 +8,7 @@ import { prefixOnlyDifference } from '../../core/stats/namePrefix';
 import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { formatVerdict } from '../../protocol/verdictText';
 import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
-import { progressPrinter } from '../progress';
+import { progressPrinter, reportLogPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
 type By = 'layer' | 'module' | 'tensor';
@@ -62,12 +62,7 @@ export function registerDiff(program: Command, diffJob: DiffJob): void {
             {
               signal,
               onProgress: progress,
-              onLog: (level, message) => {
-                if ((level === 'warn' || level === 'error') && !opts.quiet) {
-                  progress.end();
-                  process.stderr.write(`chatvec: ${level === 'warn' ? 'warning' : 'error'}: ${printableLines(message)}\n`);
-                }
-              },
+              onLog: reportLogPrinter(progress, opts.quiet === true),
             },
           );
           progress.end();

@@ -11,7 +11,7 @@ import type { EnergyAtRankReport, EnergyFigures } from '../../core/jobs/types';
 import { bar, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { energyJob } from '../jobs';
 import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
-import { progressPrinter } from '../progress';
+import { progressPrinter, reportLogPrinter } from '../progress';
 import { action, interruptSignal } from '../run';
 
 interface EnergyCliOptions {
@@ -54,12 +54,7 @@ export function registerEnergy(program: Command): void {
             {
               signal,
               onProgress: progress,
-              onLog: (level, message) => {
-                if ((level === 'warn' || level === 'error') && !opts.quiet) {
-                  progress.end();
-                  process.stderr.write(`chatvec: ${level === 'warn' ? 'warning' : 'error'}: ${printableLines(message)}\n`);
-                }
-              },
+              onLog: reportLogPrinter(progress, opts.quiet === true),
             },
           );
           progress.end();
