@@ -11,35 +11,10 @@ import type { EnergyAtRankReport } from '../protocol/taskHost';
 import { formatPercent } from '../protocol/displayFormat';
 import { readSettings } from './config';
 import type { Ctx } from './ctx';
-import { ShownError } from './flows';
-import { groupKey } from './deltas';
+import { EnergyOverlay } from './energyOverlay';
 
 /** The rank the input box proposes. */
 export const DEFAULT_ENERGY_RANK = 16;
-
-type EnergyFigures = EnergyAtRankReport['total'];
-
-/** A finished energy report, indexed the way the tree looks rows up. */
-export class EnergyOverlay {
-  private readonly groups = new Map<string, EnergyFigures>();
-  private readonly tensors = new Map<string, EnergyFigures>();
-
-  constructor(readonly report: EnergyAtRankReport) {
-    for (const g of report.groups) this.groups.set(groupKey(g.role, g.layer), g);
-    for (const m of report.matrices) this.tensors.set(m.name, m);
-  }
-
-  /** The figures of a group row (by its key), a tensor row (by name), or the model row (total). */
-  figures(row: { readonly group: string } | { readonly tensor: string } | 'total'): EnergyFigures | undefined {
-    if (row === 'total') return this.report.total;
-    return 'group' in row ? this.groups.get(row.group) : this.tensors.get(row.tensor);
-  }
-
-  /** "energy@16 17.0 %": what a row's description adds. */
-  label(f: EnergyFigures): string {
-    return `energy@${this.report.rank} ${formatPercent(f.energy)}`;
-  }
-}
 
 /** Whole numbers ≥ 1; the input box's check. */
 export function parseEnergyRank(text: string): number | null {
@@ -55,7 +30,7 @@ export function parseEnergyRank(text: string): number | null {
  */
 export async function showEnergyFlow(ctx: Ctx, arg?: unknown): Promise<EnergyAtRankReport | undefined> {
   const c = ctx.deltas.comparison;
-  if (!c || c.report.b === null) throw new ShownError('Show Energy at Rank needs a compared pair (base → chat) in the Layer Deltas view: compare two checkpoints first.');
+  if (!c || c.report.b === null) throw new Error('Show Energy at Rank needs a compared pair (base → chat) in the Layer Deltas view: compare two checkpoints first.');
   let rank = typeof arg === 'number' ? arg : null;
   if (rank === null) {
     const text = await vscode.window.showInputBox({
@@ -67,7 +42,7 @@ export async function showEnergyFlow(ctx: Ctx, arg?: unknown): Promise<EnergyAtR
     if (text === undefined) return undefined;
     rank = parseEnergyRank(text);
   }
-  if (rank === null || !Number.isSafeInteger(rank) || rank < 1) throw new ShownError(`The rank must be a whole number ≥ 1 (got ${String(arg)}).`);
+  if (rank === null || !Number.isSafeInteger(rank) || rank < 1) throw new Error(`The rank must be a whole number ≥ 1 (got ${String(arg)}).`);
   const s = readSettings();
   const { a, b } = c.report;
   const r = await ctx.jobs.run(

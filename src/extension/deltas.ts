@@ -8,10 +8,10 @@ import * as vscode from 'vscode';
 import { deltaDescription, formatCount, formatNorm, formatPercent, printable } from '../protocol/displayFormat';
 import { formatVerdict } from '../protocol/verdictText';
 import type { DiffReport } from '../protocol/taskHost';
-import { CHART_MODULE_COLUMNS, type ChartData, type ChartGroup, type ChartModuleColumn, type ChartValue, type ValueMode } from '../protocol/webview';
+import { CHART_MODULE_COLUMNS, type ChartData, groupKey, type ChartGroup, type ChartModuleColumn, type ChartValue, type ValueMode } from '../protocol/webview';
 import { heatScaleMax, heatStep } from '../protocol/heatScale';
 import { escapeMd } from './checkpoints';
-import type { EnergyOverlay } from './deltaEnergy';
+import type { EnergyOverlay } from './energyOverlay';
 import { Disposable } from './dispose';
 
 type GroupDiff = DiffReport['groups'][number];
@@ -121,10 +121,6 @@ export class Comparison {
 function moduleRank(m: string): number {
   const i = (CHART_MODULE_COLUMNS as readonly string[]).indexOf(m);
   return i < 0 ? CHART_MODULE_COLUMNS.length : i;
-}
-
-export function groupKey(role: string, layer: number | null): string {
-  return role === 'layer' ? `layer:${layer}` : role;
 }
 
 export function measure(s: Pick<Stats, 'relative' | 'deltaNorm'>, mode: ValueMode): number {

@@ -22,6 +22,11 @@ export interface ChartValue {
   readonly relative: number;
 }
 
+/** A group's key, shared by the chart and the Layer Deltas tree: "layer:3" for a block, else its role ("embedding"). */
+export function groupKey(role: string, layer: number | null): string {
+  return role === 'layer' ? `layer:${layer}` : role;
+}
+
 /** One group of the comparison (a layer, the embeddings, the LM head …), in network order. */
 export interface ChartGroup extends ChartValue {
   /** Stable key shared with the Layer Deltas tree, e.g. "layer:3" or "embedding". */
