@@ -4,6 +4,7 @@
  */
 import type { JobContext, JobOutcome, LogLevel } from '../core/jobs/types';
 import { formatBytes, formatDuration, printable, printableLines } from '../protocol/displayFormat';
+import { lowRankText } from '../protocol/jobText';
 import { type ProgressMode, progressPrinter } from './progress';
 import { interruptSignal } from './run';
 
@@ -29,7 +30,7 @@ export async function runOutputCommand<R extends JobOutcome>(
     progress.end();
     if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
     else if (mode === 'auto') {
-      const lr = r.lowRank ? `; ${r.lowRank.matrices} matrices factored: captured energy ${(100 * r.lowRank.energy).toFixed(2)} %, relative error ${(100 * r.lowRank.relativeError).toFixed(2)} %` : '';
+      const lr = r.lowRank ? `; ${lowRankText(r.lowRank)}` : '';
       process.stdout.write(`wrote ${opts.what ?? ''}${printable(r.out)}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})${lr}\n`);
     }
     return r;

@@ -24,11 +24,31 @@ export function parseEnergyRank(text: string): number | null {
   return Number.isSafeInteger(r) && r >= 1 ? r : null;
 }
 
+/** The completion action of a low-rank Extract: its own figures per layer (showEnergyReport). */
+export const SHOW_ENERGY_ACTION = 'Show Energy per Layer';
+
+const isEnergyReport = (x: unknown): x is EnergyAtRankReport =>
+  typeof x === 'object' && x !== null && typeof (x as EnergyAtRankReport).base === 'string' && typeof (x as EnergyAtRankReport).chat === 'string' && Array.isArray((x as EnergyAtRankReport).matrices);
+
+/**
+ * Shows a finished report — `extract --rank`'s, the energy its factors keep — over the comparison
+ * of its base and chat (compared first; the diff comes from the task host's cache when it can).
+ */
+export async function showEnergyReport(ctx: Ctx, report: EnergyAtRankReport): Promise<void> {
+  if (!(await ctx.compare(report.base, report.chat))) return;
+  ctx.deltas.showEnergy(new EnergyOverlay(report));
+}
+
 /**
  * The command: asks for R (default 16; a number argument skips the box), runs the job for the
  * compared pair and shows the result in the tree. Returns the report, or undefined when cancelled.
+ * A report as the argument (a low-rank Extract's) is shown as it is.
  */
 export async function showEnergyFlow(ctx: Ctx, arg?: unknown): Promise<EnergyAtRankReport | undefined> {
+  if (isEnergyReport(arg)) {
+    await showEnergyReport(ctx, arg);
+    return arg;
+  }
   const c = ctx.deltas.comparison;
   if (!c || c.report.b === null) throw new Error('Show Energy at Rank needs a compared pair (base → chat) in the Layer Deltas view: compare two checkpoints first.');
   let rank = typeof arg === 'number' ? arg : null;

@@ -13,6 +13,7 @@ import type { Ctx } from './ctx';
 import { type DemoArgs, confirmOverwrite, isApplyArgs, isCompareArgs, isExtractArgs, isObj, jobCommon, pathOf } from './flowSteps';
 import { askApply, askCompare, askExtract } from './guided';
 import { TRY_MODEL_ACTION, tryModelAction } from './tryModel';
+import { SHOW_ENERGY_ACTION, showEnergyReport } from './deltaEnergy';
 import { formatBytes } from '../protocol/displayFormat';
 import { isVocabularyMismatch, jobDoneMessage, uiErrorText } from '../protocol/jobText';
 
@@ -124,14 +125,16 @@ function finished(ctx: Ctx, r: JobResult<JobOutcome>, out: string, what: string,
   ctx.log.info(`${what}: ${x.out} — ${x.tensorCount} tensors, ${formatBytes(x.bytesWritten)} in ${x.seconds.toFixed(1)} s on ${x.backend}`);
   for (const w of x.warnings) ctx.log.warn(w);
   ctx.store.scheduleRefresh(0);
-  // Apply (it has a target) writes a model to chat with; Extract writes a chat vector.
-  const actions = ['Open Folder', ...(target ? ['Compare with Target', TRY_MODEL_ACTION] : ['Show Deltas'])];
+  // Apply (it has a target) writes a model to chat with; Extract writes a chat vector, and a
+  // low-rank one knows the energy its factors keep per layer.
+  const actions = ['Open Folder', ...(target ? ['Compare with Target', TRY_MODEL_ACTION] : ['Show Deltas']), ...(x.lowRank ? [SHOW_ENERGY_ACTION] : [])];
   void ctx.jobs.showDone(jobDoneMessage(what, path.basename(x.out), x), x.warnings, actions).then(async (pick) => {
     try {
       if (pick === 'Open Folder') await openFolder(x.out);
       else if (pick === 'Compare with Target' && target) await ctx.compare(target, x.out);
       else if (pick === 'Show Deltas') await ctx.compare(x.out, null);
       else if (pick === TRY_MODEL_ACTION) tryModelAction(ctx, x.out);
+      else if (pick === SHOW_ENERGY_ACTION && x.lowRank) await showEnergyReport(ctx, x.lowRank.byLayer);
     } catch (e) {
       void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
     }

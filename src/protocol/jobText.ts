@@ -11,7 +11,9 @@ export function countOf(n: number, singular: string, plural = `${singular}s`): s
 }
 
 /** The parts of a job's outcome the completion message uses. */
-export type JobDoneFacts = Pick<JobOutcome, 'tensorCount' | 'bytesWritten' | 'seconds' | 'backend' | 'warnings' | 'lowRank'>;
+export type JobDoneFacts = Pick<JobOutcome, 'tensorCount' | 'bytesWritten' | 'seconds' | 'backend' | 'warnings'> & {
+  readonly lowRank?: Pick<NonNullable<JobOutcome['lowRank']>, 'matrices' | 'energy' | 'relativeError'>;
+};
 
 /** "12 matrices factored: 93.41 % of the energy captured, relative error 25.67 %". */
 export function lowRankText(l: NonNullable<JobDoneFacts['lowRank']>): string {

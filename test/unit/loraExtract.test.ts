@@ -524,7 +524,7 @@ describe('extract --rank through the built CLI', () => {
     const env = { ...process.env, CHATVEC_WORKER_SCRIPT: '' };
     const r = spawnSync(process.execPath, [CLI, 'extract', '--base', p.base, '--chat', p.chat, '--out', out, '--rank', '4', '--rank-for', 'v_proj=2', '--threads', '2'], { encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^wrote LoRA adapter .*: 5 tensors, .* \(cpu \(2 threads\)\); 2 matrices factored: captured energy \d+\.\d\d %, relative error \d+\.\d\d %$/m);
+    assert.match(r.stdout, /^wrote LoRA adapter .*: 5 tensors, .* \(cpu \(2 threads\)\); 2 matrices factored: \d+\.\d\d % of the energy captured, relative error \d+\.\d\d %$/m);
     assert.match(r.stderr, /model\.layers\.0\.self_attn\.v_proj\.weight: rank 2, energy \d+\.\d\d %, relative error \d+\.\d\d %/);
     const quiet = spawnSync(process.execPath, [CLI, 'extract', '--base', p.base, '--chat', p.chat, '--out', fresh('adapter'), '--rank', '2', '--quiet'], { encoding: 'utf8', env });
     assert.equal(quiet.status, 0, quiet.stderr);

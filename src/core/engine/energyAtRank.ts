@@ -8,35 +8,18 @@
  * adapters would keep of that part of τ.
  */
 import { type CatalogueEntry, checkpointIdentity } from '../checkpoint/checkpoint';
-import { groupLabel } from '../checkpoint/layers';
 import { CancelledError, ChatVecError, throwIfCancelled } from '../errors';
 import { WorkerPool } from '../io/workerPool';
 import { ProgressMeter } from '../jobs/progressMeter';
 import { threadCount } from '../jobs/threadLimit';
-import type { EnergyAtRankOptions, EnergyAtRankReport, EnergyFigures, GroupEnergy, MatrixEnergy } from '../jobs/types';
+import type { EnergyAtRankOptions, EnergyAtRankReport } from '../jobs/types';
 import type { ChunkRef } from './chunking';
 import { type ComputeJobContext, withCompute } from './computeSelection';
 import { type EnergyCacheInputs, energyCacheKey, readCachedEnergy, writeCachedEnergy } from './energyCache';
+import { energyReport } from './energyReport';
 import { openExtractInputs } from './extractInputs';
 import { GpuExecutor } from './gpuExecutor';
 import { type RankEnergyTask, type RankEnergyTaskResult, rankEnergyOnGpu } from './rankEnergyTask';
-
-/**
- * The report's promise for each matrix: the estimate is at most this fraction of ‖τ‖² below the
- * exact energy, and never above it (tested against a Jacobi SVD; see compute/randomizedSvd.ts rankEnergy).
- */
-export const ENERGY_TOLERANCE = 0.01;
-
-/** Σ captured / Σ norm² of some matrices; 1 for a zero τ (nothing to lose). */
-export function energyFigures(items: readonly { readonly norm2: number; readonly captured2: number }[]): EnergyFigures {
-  let norm2 = 0;
-  let captured2 = 0;
-  for (const x of items) {
-    norm2 += x.norm2;
-    captured2 += x.captured2;
-  }
-  return { norm2, captured2, energy: norm2 > 0 ? captured2 / norm2 : 1 };
-}
 
 /**
  * Runs the energy-at-rank job.
@@ -98,31 +81,15 @@ export async function runEnergyAtRank(opts: EnergyAtRankOptions, ctx: ComputeJob
   });
   if (ctx.signal?.cancelled) throw new CancelledError();
 
-  const measured: MatrixEnergy[] = matrices.map((t) => {
-    const r = results.get(t.name)!;
-    const g = t.group;
-    return { name: t.name, role: g.role, layer: g.layer ?? null, module: g.module, shape: [t.shape[0]!, t.shape[1]!], rank: r.rank, powerIterations: r.powerIterations, ...energyFigures([r]) };
-  });
-  const byLabel = new Map<string, { label: string; role: GroupEnergy['role']; layer: number | null; items: MatrixEnergy[] }>();
-  matrices.forEach((t, i) => {
-    const label = groupLabel(t.group);
-    let g = byLabel.get(label);
-    if (!g) byLabel.set(label, (g = { label, role: t.group.role, layer: t.group.layer ?? null, items: [] }));
-    g.items.push(measured[i]!);
-  });
-  const report: EnergyAtRankReport = {
+  const report = energyReport({
     base: base.path,
     chat: chat.path,
     rank,
-    tolerance: ENERGY_TOLERANCE,
-    total: energyFigures(measured),
-    groups: [...byLabel.values()].map((g) => ({ label: g.label, role: g.role, layer: g.layer, ...energyFigures(g.items) })),
-    matrices: measured,
+    measured: matrices.map((t) => ({ entry: t, ...results.get(t.name)! })),
     notMatrices: kept.length - matrices.length,
     backend,
-    fromCache: false,
     seconds: (performance.now() - started) / 1000,
-  };
+  });
   if (opts.cacheDir && key) {
     try {
       writeCachedEnergy(opts.cacheDir, key, inputs, report);

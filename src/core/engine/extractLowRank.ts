@@ -34,6 +34,7 @@ import { type ComputeJobContext, type ComputeScope, withCompute } from './comput
 import { GpuExecutor } from './gpuExecutor';
 import { lowRankOnGpu } from './lowRankGpu';
 import { differenceTasks, openExtractInputs } from './extractInputs';
+import { energyReport } from './energyReport';
 import { JobInputs } from './jobInputs';
 import { type LowRankFactorResult, type LowRankFactorTask } from './lowRankTask';
 import { type MatrixReport, type LowRankReport, lowRankCard, summarizeMatrices } from './lowRankReport';
@@ -237,15 +238,29 @@ async function extractLowRankWith(opts: ExtractOptions, checked: ReturnType<type
     dir.commit();
     meter.finish('done');
     for (const w of warnings) ctx.onLog?.('warn', w);
+    const label = compute.gpu ? `${compute.label} (GEMMs; ${threads} CPU threads)` : compute.label;
     const bytesWritten = reports.reduce((s, r) => s + 4 * r.rank * (r.shape[0] + r.shape[1]), 0) + (deltasPlan ? deltasPlan.size - deltasPlan.headerBytes.length : 0);
     return {
       out: opts.out,
       tensorCount: 2 * matrices.length + direct.length,
       bytesWritten,
       seconds: meter.seconds,
-      backend: compute.gpu ? `${compute.label} (GEMMs; ${threads} CPU threads)` : compute.label,
+      backend: label,
       warnings,
-      lowRank: { matrices: matrices.length, energy: summary.energy, relativeError: summary.relativeError },
+      lowRank: {
+        matrices: matrices.length,
+        energy: summary.energy,
+        relativeError: summary.relativeError,
+        byLayer: energyReport({
+          base: base.path,
+          chat: chat.path,
+          rank,
+          measured: matrices.map((x) => ({ entry: x.t, ...results.get(x.t.name)! })),
+          notMatrices: direct.length,
+          backend: label,
+          seconds: meter.seconds,
+        }),
+      },
     };
   } catch (e) {
     dir.abort();

@@ -101,7 +101,13 @@ export interface JobOutcome {
   readonly backend: string;
   readonly warnings: readonly string[];
   /** extract --rank: the energy of τ the adapter captures and its relative error ‖τ − B·A‖/‖τ‖, over all factored matrices. */
-  readonly lowRank?: { readonly matrices: number; readonly energy: number; readonly relativeError: number };
+  readonly lowRank?: {
+    readonly matrices: number;
+    readonly energy: number;
+    readonly relativeError: number;
+    /** The energy each factored matrix keeps, per matrix and layer, in the shape the energy-at-rank view shows. */
+    readonly byLayer: EnergyAtRankReport;
+  };
 }
 
 /** Statistics of Δ = B − A over a set of elements; sums are exact enough (float64). */

@@ -416,6 +416,27 @@ describe('Chat Vector in a real VS Code', function () {
     assert.equal(api.stepTitle(), undefined);
   });
 
+  it('a low-rank Extract offers its energy per layer, and shows its own figures in the Layer Deltas tree', async () => {
+    const out = path.join(ws, 'tiny-chat-lora-ext');
+    const r = await vscode.commands.executeCommand<JobResult<JobOutcome>>('chatVector.extractChatVector', { base: demo('base'), chat: demo('chat'), out, rank: 4, overwrite: true });
+    assert.ok(r && r.status === 'ok' && r.result.lowRank, JSON.stringify(r ?? api.errors.at(-1)));
+    assert.ok(ctx.jobs.doneMessages.at(-1)!.actions.includes('Show Energy per Layer'), JSON.stringify(ctx.jobs.doneMessages.at(-1)));
+    // The figures are the extraction's own, as its report file has them per matrix.
+    const written = JSON.parse(fs.readFileSync(path.join(out, 'chatvec_extract.json'), 'utf8')) as { matrices: { tensor: string; norm2: number; captured2: number }[] };
+    const byLayer = r.result.lowRank.byLayer;
+    assert.equal(byLayer.matrices.length, written.matrices.length);
+    for (const m of written.matrices) close(byLayer.matrices.find((x) => x.name === m.tensor)!.energy, m.norm2 > 0 ? m.captured2 / m.norm2 : 1, `${m.tensor} energy`);
+    // What the action does (the notification's button cannot be clicked from here).
+    await vscode.commands.executeCommand('chatVector.showEnergyAtRank', byLayer);
+    const tree = ctx.deltas;
+    assert.equal(tree.comparison?.title, 'tiny-base → tiny-chat');
+    assert.equal(tree.energy?.report, byLayer);
+    const [model] = tree.getChildren();
+    assert.ok(String(tree.getTreeItem(model!).description).endsWith(` · energy@4 ${formatPercent(byLayer.total.energy)}`), String(tree.getTreeItem(model!).description));
+    await vscode.commands.executeCommand('chatVector.hideEnergy');
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+
   it('extracts a chat vector through the command, with the same bytes as the CLI, and measures it alone', async () => {
     const out = path.join(ws, 'tiny-chat-vector-ext');
     const oracleOut = path.join(path.dirname(ws), `${path.basename(ws)}-cli-extract`);
