@@ -19,6 +19,7 @@ import { readSafetensorsHeader } from '../../src/core/safetensors/reader';
 import { runDiff } from '../../src/core/stats/diff';
 import { CLI, ensureCli } from './support/builtCli';
 import { type FixtureTensor, readAll, rng, writeModel } from './support/recipeFixtures';
+import { type Mat, noise, singularValues, withSpectrum } from './support/spectra';
 
 let dir: string;
 let n = 0;
@@ -27,85 +28,6 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const fresh = (name: string) => path.join(dir, `${name}-${n++}`);
-
-type Mat = { rows: number; cols: number; v: Float64Array };
-
-/** rows × k with orthonormal columns: Gram–Schmidt (twice) of uniform values, float64. */
-function orthonormal(rows: number, k: number, g: () => number): Float64Array {
-  const q = Float64Array.from({ length: rows * k }, () => 2 * g() - 1);
-  for (let j = 0; j < k; j++) {
-    for (let pass = 0; pass < 2; pass++) {
-      for (let c = 0; c < j; c++) {
-        let d = 0;
-        for (let i = 0; i < rows; i++) d += q[i * k + c]! * q[i * k + j]!;
-        for (let i = 0; i < rows; i++) q[i * k + j] = q[i * k + j]! - d * q[i * k + c]!;
-      }
-    }
-    let s = 0;
-    for (let i = 0; i < rows; i++) s += q[i * k + j]! ** 2;
-    for (let i = 0; i < rows; i++) q[i * k + j] = q[i * k + j]! / Math.sqrt(s);
-  }
-  return q;
-}
-
-/** U·diag(σ)·Vᵀ with random orthonormal U (rows × k), V (cols × k). */
-function withSpectrum(rows: number, cols: number, sigma: readonly number[], seed: number): Mat {
-  const g = rng(seed);
-  const k = sigma.length;
-  const U = orthonormal(rows, k, g);
-  const V = orthonormal(cols, k, g);
-  const v = new Float64Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let c = 0; c < k; c++) v[i * cols + j] = v[i * cols + j]! + U[i * k + c]! * sigma[c]! * V[j * k + c]!;
-  return { rows, cols, v };
-}
-
-function noise(rows: number, cols: number, seed: number, scale = 1): Mat {
-  const g = rng(seed);
-  return { rows, cols, v: Float64Array.from({ length: rows * cols }, () => scale * (2 * g() - 1)) };
-}
-
-/** Singular values (descending) by one-sided Jacobi (Hestenes) on the columns, float64. */
-function singularValues(m: Mat): number[] {
-  // Work on the orientation with fewer columns.
-  const [r, c] = m.cols <= m.rows ? [m.rows, m.cols] : [m.cols, m.rows];
-  const a = new Float64Array(r * c);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) a[m.cols <= m.rows ? i * c + j : j * c + i] = m.v[i * m.cols + j]!;
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let rotated = false;
-    for (let p = 0; p < c - 1; p++) {
-      for (let q = p + 1; q < c; q++) {
-        let alpha = 0;
-        let beta = 0;
-        let gamma = 0;
-        for (let i = 0; i < r; i++) {
-          alpha += a[i * c + p]! ** 2;
-          beta += a[i * c + q]! ** 2;
-          gamma += a[i * c + p]! * a[i * c + q]!;
-        }
-        if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta) || gamma === 0) continue;
-        rotated = true;
-        const zeta = (beta - alpha) / (2 * gamma);
-        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const cs = 1 / Math.sqrt(1 + t * t);
-        const sn = cs * t;
-        for (let i = 0; i < r; i++) {
-          const x = a[i * c + p]!;
-          const y = a[i * c + q]!;
-          a[i * c + p] = cs * x - sn * y;
-          a[i * c + q] = sn * x + cs * y;
-        }
-      }
-    }
-    if (!rotated) break;
-  }
-  const s: number[] = [];
-  for (let j = 0; j < c; j++) {
-    let x = 0;
-    for (let i = 0; i < r; i++) x += a[i * c + j]! ** 2;
-    s.push(Math.sqrt(x));
-  }
-  return s.sort((x, y) => y - x);
-}
 
 const frob2 = (v: Float64Array) => v.reduce((s, x) => s + x * x, 0);
 /** ‖τ‖² minus the best rank-k energy: Eckart–Young's optimal squared error. */
