@@ -4,6 +4,7 @@
  * so a bug shared by the CPU and GPU kernels (both port floatBits.ts) cannot hide.
  */
 import type { CombineArgs, KernelArray as ElementArray, KernelDtype } from '../../src/core/compute/types';
+import { rng } from './support/rng';
 
 /**
  * One term of a fused apply as these tests write it: a (chat, base) pair, added as
@@ -35,17 +36,8 @@ export function combineArgs(req: FusedApplyRequest, out: ElementArray = req.out 
   };
 }
 
-/** Seeded PRNG (mulberry32): the same data on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Tests import rng from here too.
+export { rng };
 
 interface Fmt {
   readonly mant: number;

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { ChatVecError } from '../../../src/core/errors';
 import type { Dtype } from '../../../src/core/safetensors/dtype';
 import { type TensorSpec, createPlannedFile, planCheckpoint } from '../../../src/core/safetensors/writer';
+import { rng } from './rng';
 
 // Tests run the TypeScript sources in the workers (not a possibly stale dist/worker.js).
 process.env.CHATVEC_WORKER_SCRIPT ??= path.join(__dirname, 'tsxWorker.cjs');
@@ -191,17 +192,8 @@ export function encodeAll(values: ArrayLike<number>, dtype: OutFloat): Uint8Arra
 // Random numbers
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Tests import rng from here too.
+export { rng };
 
 // ---------------------------------------------------------------------------------------------
 // Writing and reading checkpoints

@@ -9,6 +9,7 @@ import { createPlannedFile, planCheckpoint } from '../../../src/core/safetensors
 import { openCheckpoint } from '../../../src/core/checkpoint/checkpoint';
 import { loadRecipeFile } from '../../../src/core/recipes/recipe';
 import { runMergePlan } from '../../../src/core/recipes/run';
+import { rng } from './rng';
 
 // Worker threads run the TypeScript sources (see tsxWorker.cjs).
 process.env.CHATVEC_WORKER_SCRIPT = path.resolve(__dirname, 'tsxWorker.cjs');
@@ -92,17 +93,8 @@ export function tensorBytes(dir: string): Map<string, Uint8Array> {
   return new Map([...readAll(dir)].map(([k, v]) => [k, v.bytes]));
 }
 
-/** A tiny deterministic generator (mulberry32) for test values. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Tests import rng from here too.
+export { rng };
 
 /** Header check of an output: the file parses and every tensor is where the index says. */
 export function assertValidCheckpoint(dir: string): void {
