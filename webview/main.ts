@@ -19,12 +19,13 @@ import { HEAT_STEPS, heatLegendTicks, heatStep } from '../src/protocol/heatScale
 import { niceTicks } from '../src/protocol/chartAxis';
 import { formatNorm, formatPercent, printable } from '../src/protocol/displayFormat';
 import { formatPerplexity } from '../src/protocol/evalText';
-import { SWEEP_TABLE_HEADER, type SweepChartData, sweepPlot, sweepTableRows } from '../src/protocol/sweepChart';
+import { SWEEP_TABLE_HEADER, type SweepChartData, type SweepPanelState, sweepPlot, sweepTableRows } from '../src/protocol/sweepChart';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
-  getState(): ChartPanelState | undefined;
-  setState(state: ChartPanelState): void;
+  /** The deltas chart's state, or the sweep panel's (the same page serves both panels). */
+  getState(): Partial<ChartPanelState> | undefined;
+  setState(state: ChartPanelState | SweepPanelState): void;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
@@ -63,6 +64,8 @@ window.addEventListener('message', (event: MessageEvent) => {
         break;
       case 'sweep':
         sweep = m.data;
+        // Kept for the panel serializer: the sweep comes back after a window reload.
+        vscode.setState({ sweep: m.data });
         renderSweep();
         break;
       case 'reveal':

@@ -9,6 +9,7 @@ import { ChartPanel } from './chart';
 import { CheckpointsProvider, CheckpointStore } from './checkpoints';
 import { groupKeyOf, registerCommands } from './commands';
 import { evalCommon } from './perplexity';
+import { sweepPanel } from './sweepFlow';
 import { readSettings } from './config';
 import type { Ctx } from './ctx';
 import { Comparison, type DeltaNode, DeltasProvider } from './deltas';
@@ -98,6 +99,8 @@ class ChatVectorExtension extends Disposable implements Ctx {
     // Model folders a recipe names may have appeared (a demo, a finished merge) or gone.
     this.register(this.store.onDidChange(() => this.recipes.diagnostics.recheckAll()));
 
+    // The ratio-sweep panel, now: its serializer restores it after a reload.
+    sweepPanel(this);
     // Chat panels: their models run in the task host's chat sessions.
     this.tryModel = this.register(
       new TryModelPanels({

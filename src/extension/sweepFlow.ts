@@ -27,7 +27,8 @@ export type SweepResult = { readonly status: 'ok'; readonly rows: readonly Sweep
 export const DEFAULT_SWEEP_RATIOS = '0.25, 0.5, 0.75, 1';
 
 let panel: SweepPanel | undefined;
-function sweepPanel(ctx: Ctx): SweepPanel {
+/** The one sweep panel; created at activation too, so that its serializer can restore it after a reload. */
+export function sweepPanel(ctx: Pick<Ctx, 'context' | 'log'>): SweepPanel {
   if (!panel) {
     panel = new SweepPanel(ctx.context.extensionUri, ctx.log, openFolder);
     const p = panel;

@@ -1,10 +1,11 @@
 /**
  * The ratio-sweep panel: the chart webview's page (chart.ts chartPageHtml) showing perplexity
  * against ratio and the table of a finished sweep, with a button that reveals the best merge. One
- * panel, reused by the next sweep; the same `ready` handshake as the deltas chart.
+ * panel, reused by the next sweep; the same `ready` handshake as the deltas chart. It comes back
+ * after a window reload (the page keeps the sweep with setState).
  */
 import * as vscode from 'vscode';
-import type { SweepChartData } from '../protocol/sweepChart';
+import { type SweepChartData, restoredSweep } from '../protocol/sweepChart';
 import { SWEEP_VIEW_TYPE } from '../protocol/webview';
 import { chartPageHtml, isFromWebview } from './chart';
 import { Disposable } from './dispose';
@@ -22,6 +23,16 @@ export class SweepPanel extends Disposable {
   ) {
     super();
     this.register({ dispose: () => this.panel?.dispose() });
+    // After a window reload the panel comes back with the sweep its page kept (restoredSweep checks it).
+    this.register(
+      vscode.window.registerWebviewPanelSerializer(SWEEP_VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel, state: unknown) => {
+          this.data = restoredSweep(state);
+          this.adopt(panel);
+          if (!this.data) panel.dispose();
+        },
+      }),
+    );
   }
 
   /** What the panel shows now (for the tests). */

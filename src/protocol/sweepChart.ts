@@ -85,3 +85,25 @@ export function sweepPlot(points: readonly SweepPoint[], width: number, height: 
     xTicks: [...new Set(ratios)].sort((a, b) => a - b).map((value) => ({ value, x: x(value) })),
   };
 }
+
+/** What the sweep page keeps with `setState`, handed back by the panel serializer after a reload. */
+export interface SweepPanelState {
+  readonly sweep: SweepChartData;
+}
+
+/**
+ * The sweep a restored panel shows again, or undefined when the saved state is not one (another
+ * version's, or damaged): the page's state is not trusted, each field is checked.
+ */
+export function restoredSweep(s: unknown): SweepChartData | undefined {
+  const d = (s as Partial<SweepPanelState> | null)?.sweep as Partial<SweepChartData> | undefined;
+  if (typeof d !== 'object' || d === null) return undefined;
+  const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  const isPoint = (p: unknown): p is SweepPoint => {
+    const q = p as Partial<SweepPoint> | null;
+    return num(q?.ratio) && num(q.meanNll) && num(q.perplexity) && (q.out === null || typeof q.out === 'string') && typeof q.best === 'boolean';
+  };
+  if (![d.title, d.text, d.out, d.backend].every((x) => typeof x === 'string') || ![d.context, d.stride, d.scored].every(num)) return undefined;
+  if (!Array.isArray(d.points) || d.points.length === 0 || !d.points.every(isPoint)) return undefined;
+  return d as SweepChartData;
+}

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { EvalReport } from '../../src/core/tryit/evaluate';
 import type { SweepRow } from '../../src/core/tryit/sweep';
 import { EVAL_TABLE_HEADER, evalTableRows, formatEvalMarkdown } from '../../src/protocol/evalText';
-import { sweepChartData, sweepPlot, sweepPoints, sweepTableRows } from '../../src/protocol/sweepChart';
+import { restoredSweep, sweepChartData, sweepPlot, sweepPoints, sweepTableRows } from '../../src/protocol/sweepChart';
 
 function report(model: string, meanNll: number, ids: number[] = [1, 2, 3, 4]): EvalReport {
   return {
@@ -69,5 +69,17 @@ describe('ratio sweep chart', () => {
     assert.deepEqual(shifted.points.map((p) => p.x), [50 + plotW, 50, 50 + plotW / 2]);
     // One ratio: in the middle.
     assert.equal(sweepPlot(sweepPoints(rows.slice(0, 1)), 460, 240, m).points[0]!.x, 50 + plotW / 2);
+  });
+
+  it('a reloaded sweep panel shows the sweep its page kept, and nothing from a damaged state', () => {
+    const data = sweepChartData(rows, { title: 't', text: 'x.txt', out: '/o' });
+    // What the page stores goes through structured cloning: a JSON round trip stands in for it.
+    const kept = JSON.parse(JSON.stringify({ sweep: data })) as unknown;
+    assert.deepEqual(restoredSweep(kept), data);
+    assert.equal(restoredSweep(undefined), undefined);
+    assert.equal(restoredSweep({ a: '/m', b: null, mode: 'relative' }), undefined, 'a deltas chart state');
+    assert.equal(restoredSweep({ sweep: { ...data, points: [] } }), undefined, 'no points');
+    assert.equal(restoredSweep({ sweep: { ...data, points: [{ ...data.points[0]!, meanNll: 'x' }] } }), undefined, 'a damaged point');
+    assert.equal(restoredSweep({ sweep: { ...data, context: null } }), undefined, 'a damaged field');
   });
 });
