@@ -83,7 +83,7 @@ export class ChatSessions {
     const hook = cancel?.onCancellationRequested(() => (signal.cancelled = true));
     const start = performance.now();
     try {
-      const r = await entry.session.reply(p.text, {
+      return await entry.session.reply(p.text, {
         maxTokens: p.maxTokens,
         temperature: p.temperature,
         seed: p.seed,
@@ -93,7 +93,6 @@ export class ChatSessions {
           sinks.text({ sessionId: p.sessionId, text, tokens, tokensPerSecond: s > 0 ? tokens / s : 0 });
         },
       });
-      return { prompt: r.prompt, promptTokens: r.promptTokens, text: r.text, tokens: r.tokens, stop: r.stop, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond };
     } finally {
       hook?.dispose();
       entry.busy = null;
