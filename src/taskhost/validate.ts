@@ -10,6 +10,7 @@ import type { ApplyOptions, CommonJobOptions, CreateDemoOptions, DiffOptions, En
 import { ChatVecError } from '../core/errors';
 import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
+import { GGUF_FILE_TYPES } from '../core/gguf/llama';
 import type { DownloadJobOptions } from '../core/hub/download';
 import type { EvalOptions } from '../core/tryit/evaluate';
 import type { SweepOptions } from '../core/tryit/sweep';
@@ -59,6 +60,19 @@ type Table<T> = { readonly [K in keyof Required<T>]: { readonly check: Check; re
 const common: Table<CommonJobOptions> = {
   threads: { check: threadCount },
   backend: { check: oneOf(['auto', 'cpu', 'gpu']) },
+};
+
+const ggufType: Check = oneOf(GGUF_FILE_TYPES);
+
+/** What `evalModel` and each ratio of `sweep` score (EvalOptions but the model). */
+const evaluation: Table<Omit<EvalOptions, 'model'>> = {
+  ...common,
+  text: { check: str },
+  ids: { check: str },
+  context: { check: posInt },
+  stride: { check: posInt },
+  cacheDir: { check: str, required: true },
+  type: { check: ggufType },
 };
 
 const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
@@ -118,17 +132,11 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     token: { check: str },
   } satisfies Table<DownloadJobOptions>,
   evalModel: {
-    ...common,
+    ...evaluation,
     model: { check: str, required: true },
-    text: { check: str },
-    ids: { check: str },
-    context: { check: posInt },
-    stride: { check: posInt },
-    cacheDir: { check: str, required: true },
-    type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
   } satisfies Table<EvalOptions>,
   sweep: {
-    ...common,
+    ...evaluation,
     target: { check: str, required: true },
     base: { check: str, required: true },
     chat: { check: str, required: true },
@@ -137,12 +145,6 @@ const TABLES: { readonly [K in JobKind]: Table<JobOptionsOf<K>> } = {
     keep: { check: oneOf(['all', 'best']) },
     skipEmbed: { check: bool },
     overwrite: { check: bool },
-    text: { check: str },
-    ids: { check: str },
-    context: { check: posInt },
-    stride: { check: posInt },
-    cacheDir: { check: str, required: true },
-    type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
   } satisfies Table<SweepOptions>,
   energyAtRank: {
     ...common,
@@ -289,7 +291,7 @@ export function validateChatOpenParams(params: unknown): ChatOpenParams {
     model: { check: str, required: true },
     cacheDir: { check: str, required: true },
     backend: { check: oneOf(['auto', 'cpu', 'gpu']) },
-    type: { check: oneOf(['F32', 'F16', 'BF16', 'Q8_0']) },
+    type: { check: ggufType },
     threads: { check: threadCount },
     contextSize: { check: posInt },
     system: { check: chatText },

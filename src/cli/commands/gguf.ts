@@ -1,18 +1,19 @@
 import type { Command } from 'commander';
 import { ChatVecError } from '../../core/errors';
-import { type GgufFileType } from '../../core/gguf/llama';
+import { GGUF_FILE_TYPES, type GgufFileType } from '../../core/gguf/llama';
 import { runGgufExport } from '../../core/gguf/export';
 import { progressMode, runOutputCommand } from '../jobCommand';
 import { parseThreads } from '../options';
 import { action } from '../run';
 
-const TYPES: Readonly<Record<string, GgufFileType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
+/** The CLI spells the types in lower case: f32, f16, bf16, q8_0. */
+const TYPES: ReadonlyMap<string, GgufFileType> = new Map(GGUF_FILE_TYPES.map((t) => [t.toLowerCase(), t]));
 
 /** `--type f32|f16|bf16|q8_0` (case-insensitive). */
 export function parseGgufType(s: string | undefined): GgufFileType | undefined {
   if (s === undefined) return undefined;
-  const t = TYPES[s.trim().toLowerCase()];
-  if (!t) throw new ChatVecError('InvalidArgument', `--type "${s}" is not one of ${Object.keys(TYPES).join(', ')}`);
+  const t = TYPES.get(s.trim().toLowerCase());
+  if (!t) throw new ChatVecError('InvalidArgument', `--type "${s}" is not one of ${[...TYPES.keys()].join(', ')}`);
   return t;
 }
 

@@ -13,7 +13,9 @@ import { ropeScalingOf } from './ropeScaling';
 import type { GgmlType, GgufValue } from './writer';
 
 /** The `--type` of an export: the type of the 2-D weights (norms and biases stay F32). */
-export type GgufFileType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
+/** The weight types `chatvec gguf` writes. */
+export const GGUF_FILE_TYPES = ['F32', 'F16', 'BF16', 'Q8_0'] as const;
+export type GgufFileType = (typeof GGUF_FILE_TYPES)[number];
 
 /** `general.file_type` (llama.cpp's enum llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). */
 const FILE_TYPE_ID: Readonly<Record<GgufFileType, number>> = { F32: 0, F16: 1, Q8_0: 7, BF16: 32 };
