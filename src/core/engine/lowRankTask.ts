@@ -18,8 +18,8 @@ import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import { type ChunkRef, chunkRanges } from './chunking';
 
-export interface LowRankFactorTask {
-  readonly kind: 'lowRankFactor';
+/** One 2-D matrix of a (base, chat) pair: what every per-matrix task of τ = chat − base reads. */
+export interface MatrixPairTask {
   readonly tensor: string;
   readonly rows: number;
   readonly cols: number;
@@ -27,6 +27,10 @@ export interface LowRankFactorTask {
   readonly count: number;
   readonly chat: ChunkRef;
   readonly base: ChunkRef;
+}
+
+export interface LowRankFactorTask extends MatrixPairTask {
+  readonly kind: 'lowRankFactor';
   readonly maxRank: number;
   readonly energy: number | null;
   readonly oversample: number;
@@ -62,8 +66,7 @@ export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
   const gemm = cpuGemm();
   const l = sketchColumns(opts, m, n);
   const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
-  const read = (ref: ChunkRef, first: number, count: number, bytes: Uint8Array) => readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(ref.dtype as FloatDtype));
-  differenceInto(t, tau, (which, first, count, bytes) => read(which === 'chat' ? t.chat : t.base, first, count, bytes));
+  tauFromFiles(t, tau);
   const r = randomizedLowRank(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
   const w = writerFor(t.out.file);
   return writeFactors(t, r, (bytes, position) => w.writeAtSync(bytes, position));
@@ -90,6 +93,17 @@ export function writeFactors(t: LowRankFactorTask, r: LowRankResult, write: (byt
   };
 }
 
+/**
+ * τ = chat − base of a matrix task, read from its files in the calling (worker) thread.
+ * @throws ChatVecError InvalidArgument at the first NaN/±Inf of τ, Io
+ */
+export function tauFromFiles(t: MatrixPairTask, tau: Float32Array): void {
+  differenceInto(t, tau, (which, first, _count, bytes) => {
+    const ref = which === 'chat' ? t.chat : t.base;
+    readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(ref.dtype as FloatDtype));
+  });
+}
+
 /** τ of a matrix, or the task's own error (τ with NaN/±Inf), which is not a GPU failure. */
 export type TauOrError = { readonly ok: true; readonly tau: Float32Array } | { readonly ok: false; readonly error: ChatVecError };
 
@@ -98,7 +112,7 @@ export type TauOrError = { readonly ok: true; readonly tau: Float32Array } | { r
  * whole (chat, then base), as differenceInto forms it in a worker.
  * @throws what differenceInto throws, except InvalidArgument (returned)
  */
-export function tauFromInputs(t: Pick<LowRankFactorTask, 'tensor' | 'chat' | 'base' | 'count'>, inputs: readonly ElementArray[]): TauOrError {
+export function tauFromInputs(t: MatrixPairTask, inputs: readonly ElementArray[]): TauOrError {
   const tau = new Float32Array(t.count);
   const all = [bytesOf(inputs[0]!), bytesOf(inputs[1]!)] as const;
   try {
@@ -119,7 +133,7 @@ export function tauFromInputs(t: Pick<LowRankFactorTask, 'tensor' | 'chat' | 'ba
  * chunk: `read` fills `bytes` with `count` elements of the chat or base tensor from element `first`.
  * @throws ChatVecError InvalidArgument at the first NaN/±Inf of τ
  */
-export function differenceInto(t: Pick<LowRankFactorTask, 'tensor' | 'chat' | 'base'>, tau: Float32Array, read: (which: 'chat' | 'base', first: number, count: number, bytes: Uint8Array) => void): void {
+export function differenceInto(t: Pick<MatrixPairTask, 'tensor' | 'chat' | 'base'>, tau: Float32Array, read: (which: 'chat' | 'base', first: number, count: number, bytes: Uint8Array) => void): void {
   const count = tau.length;
   const decode = (which: 'chat' | 'base', first: number, n: number, into: Float32Array) => {
     const dtype = (which === 'chat' ? t.chat : t.base).dtype as FloatDtype;

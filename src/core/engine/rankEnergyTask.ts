@@ -5,30 +5,21 @@
  * rankEnergy) — no factors are formed or written. Memory: τ and the sketch panels of this one
  * matrix. With a GPU the same task runs on the main thread, its GEMMs on the GPU (rankEnergyOnGpu).
  */
-import { type ChatVecError, throwIfCancelled } from '../errors';
-import { readerFor } from '../io/handleCache';
 import type { WorkerTask } from '../io/workerPool';
 import { hashString } from '../numeric/random';
 import { type RankEnergyOptions, type RankEnergyResult, rankEnergy, rankEnergyAsync, sketchColumns } from '../compute/randomizedSvd';
 import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
-import type { ChunkRef } from './chunking';
 import type { AcceleratedKind } from './gpuExecutor';
-import { differenceInto, tauFromInputs } from './lowRankTask';
+import { type MatrixPairTask, tauFromFiles } from './lowRankTask';
+import { type OnGpu, withTauOnGpu } from './lowRankGpu';
 
 /** Sketch columns beyond the rank and the fewest power iterations of the estimate (the view needs no factors). */
 export const ENERGY_OVERSAMPLE = 10;
 export const ENERGY_MIN_POWER_ITERATIONS = 1;
 
-export interface RankEnergyTask {
+export interface RankEnergyTask extends MatrixPairTask {
   readonly kind: 'rankEnergy';
-  readonly tensor: string;
-  readonly rows: number;
-  readonly cols: number;
-  /** rows · cols: the elements of each input (what the GPU executor reads). */
-  readonly count: number;
-  readonly chat: ChunkRef;
-  readonly base: ChunkRef;
   readonly rank: number;
 }
 
@@ -54,29 +45,16 @@ export function runRankEnergy(t: RankEnergyTask): RankEnergyTaskResult {
   const gemm = cpuGemm();
   const l = sketchColumns(opts, m, n);
   const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
-  const read = (ref: ChunkRef, first: number, bytes: Uint8Array) => readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(ref.dtype as FloatDtype));
-  differenceInto(t, tau, (which, first, _count, bytes) => read(which === 'chat' ? t.chat : t.base, first, bytes));
+  tauFromFiles(t, tau);
   const r = rankEnergy(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
   return { ...r, bytes: bytesRead(t) };
 }
 
-type Measured = { readonly ok: true; readonly r: RankEnergyResult } | { readonly ok: false; readonly error: ChatVecError };
-
 /** Energy tasks on the GPU: τ and the float64 steps on the CPU, the GEMMs on the GPU (as lowRankGpu.ts). */
-export const rankEnergyOnGpu: AcceleratedKind<RankEnergyTask, Measured, RankEnergyTaskResult> = {
+export const rankEnergyOnGpu: AcceleratedKind<RankEnergyTask, OnGpu<RankEnergyResult>, RankEnergyTaskResult> = {
   usesAccelerator: (t: WorkerTask): t is RankEnergyTask => t.kind === 'rankEnergy',
   inputs: (t) => [t.chat, t.base],
-  async compute(gpu, t, inputs, _output, signal) {
-    throwIfCancelled(signal);
-    const d = tauFromInputs(t, inputs);
-    if (!d.ok) return d;
-    const gemm = gpu.gemm();
-    try {
-      return { ok: true, r: await rankEnergyAsync(gemm, d.tau, t.rows, t.cols, energyOptions(t), signal) };
-    } finally {
-      gemm.release();
-    }
-  },
+  compute: (gpu, t, inputs, _output, signal) => withTauOnGpu(gpu, t, inputs, signal, (gemm, tau) => rankEnergyAsync(gemm, tau, t.rows, t.cols, energyOptions(t), signal)),
   finish(t, f) {
     if (!f.ok) throw f.error;
     return { ...f.r, bytes: bytesRead(t) };
