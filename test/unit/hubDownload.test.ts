@@ -16,7 +16,7 @@ import { downloadModel } from '../../src/core/hub/download';
 import { parseModelId } from '../../src/core/hub/modelId';
 import type { ProgressEvent } from '../../src/core/jobs/types';
 import { writeModel } from './support/engineFixtures';
-import { FakeHub } from './support/fakeHub';
+import { FakeHub, isolateHubEnv } from './support/fakeHub';
 import { TaskHostClient } from '../../src/taskhost/client';
 import { fakeCommit } from './support/hubCacheFixture';
 
@@ -72,12 +72,7 @@ before(async () => {
   await hub.start();
 });
 beforeEach(() => {
-  cache = fs.mkdtempSync(path.join(root, 'hub-'));
-  process.env = { ...savedEnv, HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'no-home') };
-  delete process.env.HF_TOKEN;
-  delete process.env.HUGGING_FACE_HUB_TOKEN;
-  delete process.env.HF_TOKEN_PATH;
-  hub.requests.length = 0;
+  cache = isolateHubEnv(hub, root, savedEnv);
 });
 after(async () => {
   process.env = savedEnv;

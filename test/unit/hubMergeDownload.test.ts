@@ -12,7 +12,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { generateDemoTrio } from '../../src/core/demo/generator';
 import { missingRecipeModelIds } from '../../src/core/recipes/missingModels';
 import { readCheckpoint, readSafetensorsFile, tensorValues } from './support/engineFixtures';
-import { FakeHub } from './support/fakeHub';
+import { FakeHub, isolateHubEnv } from './support/fakeHub';
 import { fakeCommit, placeInCache } from './support/hubCacheFixture';
 
 const repo = path.resolve(__dirname, '../..');
@@ -36,12 +36,7 @@ before(async () => {
   await hub.start();
 });
 beforeEach(() => {
-  cache = fs.mkdtempSync(path.join(root, 'hub-'));
-  process.env = { ...savedEnv, HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'no-home') };
-  delete process.env.HF_TOKEN;
-  delete process.env.HUGGING_FACE_HUB_TOKEN;
-  delete process.env.HF_TOKEN_PATH;
-  hub.requests.length = 0;
+  cache = isolateHubEnv(hub, root, savedEnv);
 });
 after(async () => {
   process.env = savedEnv;

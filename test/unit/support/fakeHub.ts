@@ -7,7 +7,9 @@
  * its token. Faults for the tests: cut a transfer short once, or serve corrupted bytes.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 
 export interface FakeRepo {
@@ -120,4 +122,19 @@ export class FakeHub {
     }
     res.end(body);
   }
+}
+
+/**
+ * Points this process's Hugging Face settings at `hub` with a fresh cache folder under `root`
+ * (no token, and no HF_HOME of the machine) and clears the hub's request log; returns the cache
+ * folder. For beforeEach; `saved` is the environment the tests restore afterwards.
+ */
+export function isolateHubEnv(hub: FakeHub, root: string, saved: NodeJS.ProcessEnv): string {
+  const cache = fs.mkdtempSync(path.join(root, 'hub-'));
+  process.env = { ...saved, HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'no-home') };
+  delete process.env.HF_TOKEN;
+  delete process.env.HUGGING_FACE_HUB_TOKEN;
+  delete process.env.HF_TOKEN_PATH;
+  hub.requests.length = 0;
+  return cache;
 }
