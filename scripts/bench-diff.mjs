@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readThrough } from './benchMeasure.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const arg = (name, dflt) => {
@@ -47,22 +48,9 @@ const totalBytes = files.reduce((s, f) => s + fs.statSync(f).size, 0);
 
 /** Reads every file front to back with 16 MiB reads; returns wall and CPU seconds. */
 function readAll() {
-  const buf = Buffer.allocUnsafe(16 * 1024 * 1024);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (const f of files) {
-    const fd = fs.openSync(f, 'r');
-    try {
-      let pos = 0;
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, pos);
-        if (n === 0) break;
-        pos += n;
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
+  readThrough(files, 16 * 1024 * 1024);
   const cpu = process.cpuUsage(cpu0);
   return { wall: (performance.now() - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 };
 }

@@ -22,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { arg, measure, median } from './benchMeasure.mjs';
+import { arg, ioFloor, measure, median } from './benchMeasure.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
@@ -61,40 +61,13 @@ process.stdout.write(dir);`;
   return r.stdout.trim();
 }
 
-// Plain sequential I/O in a child: read every input with 8 MiB reads, then write and fsync one
-// file of the output's size. Prints seconds as JSON.
-const FLOOR_SCRIPT = `
-import fs from 'node:fs';
-const [outPath, outBytes, ...inputs] = process.argv.slice(1);
-const buf = Buffer.alloc(8 * 1024 * 1024, 0x3c);
-const t0 = performance.now();
-for (const f of inputs) {
-  const fd = fs.openSync(f, 'r');
-  for (let pos = 0; ; ) {
-    const n = fs.readSync(fd, buf, 0, buf.length, pos);
-    if (n === 0) break;
-    pos += n;
-  }
-  fs.closeSync(fd);
-}
-const t1 = performance.now();
-const fd = fs.openSync(outPath, 'w');
-for (let left = Number(outBytes); left > 0; ) left -= fs.writeSync(fd, buf, 0, Math.min(buf.length, left));
-fs.fsyncSync(fd);
-fs.closeSync(fd);
-process.stdout.write(JSON.stringify({ readSeconds: (t1 - t0) / 1000, writeSeconds: (performance.now() - t1) / 1000 }));
-`;
-
-
-
 const model = cpModel();
 const inputs = fs.readdirSync(model).filter((n) => n.endsWith('.safetensors')).sort().map((n) => path.join(model, n));
 const inputBytes = inputs.reduce((s, f) => s + fs.statSync(f).size, 0);
 const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavgStart: os.loadavg().map((x) => +x.toFixed(2)) };
 console.log(`gguf export of ${path.relative(root, model)}: ${(inputBytes / GB).toFixed(2)} GB in ${inputs.length} shards; ${machine.cpus} CPUs; load average ${machine.loadavgStart.join(' ')}`);
 // Warm the page cache (the floor's first read does it).
-await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, path.join(resultsDir, 'gguf-warm.bin'), '0', ...inputs], root);
-fs.rmSync(path.join(resultsDir, 'gguf-warm.bin'), { force: true });
+await ioFloor(path.join(resultsDir, 'gguf-warm.bin'), 0, inputs, root);
 
 const results = {};
 for (const type of types) {
@@ -107,12 +80,10 @@ for (const type of types) {
     fs.rmSync(out, { force: true }); // not timed
     const e = await measure(process.execPath, args, root);
     const outputBytes = fs.statSync(out).size;
-    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs], root);
-    fs.rmSync(floorFile, { force: true });
-    const fj = JSON.parse(f.stdout);
+    const f = await ioFloor(floorFile, outputBytes, inputs, root);
     exportRuns.push({ seconds: e.seconds, cpuSeconds: e.cpuSeconds, peakRss: e.peakRss, outputBytes });
-    floorRuns.push({ seconds: f.seconds, readSeconds: fj.readSeconds, writeSeconds: fj.writeSeconds });
-    console.log(`  ${type} run ${i + 1}/${runs}: export ${e.seconds.toFixed(2)} s${e.cpuSeconds !== null ? ` (CPU ${e.cpuSeconds.toFixed(1)} s)` : ''}, peak RSS ${(e.peakRss / MiB).toFixed(0)} MiB, ${(outputBytes / GB).toFixed(2)} GB written; floor ${f.seconds.toFixed(2)} s (read ${fj.readSeconds.toFixed(2)} s + write/fsync ${fj.writeSeconds.toFixed(2)} s)`);
+    floorRuns.push({ seconds: f.seconds, readSeconds: f.readSeconds, writeSeconds: f.writeSeconds });
+    console.log(`  ${type} run ${i + 1}/${runs}: export ${e.seconds.toFixed(2)} s${e.cpuSeconds !== null ? ` (CPU ${e.cpuSeconds.toFixed(1)} s)` : ''}, peak RSS ${(e.peakRss / MiB).toFixed(0)} MiB, ${(outputBytes / GB).toFixed(2)} GB written; floor ${f.seconds.toFixed(2)} s (read ${f.readSeconds.toFixed(2)} s + write/fsync ${f.writeSeconds.toFixed(2)} s)`);
   }
   fs.rmSync(out, { force: true });
   const exportS = median(exportRuns.map((r) => r.seconds));

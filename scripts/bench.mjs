@@ -21,7 +21,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { arg, flag, measure, median } from './benchMeasure.mjs';
+import { arg, flag, ioFloor, measure, median, readThrough } from './benchMeasure.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const demoDir = path.resolve(root, arg('dir', 'bench-results/demo'));
@@ -78,50 +78,6 @@ process.stdout.write(JSON.stringify(t));`;
 
 // --- the I/O floor --------------------------------------------------------------------------------
 
-// Plain sequential I/O in a child process: read every input file with 8 MiB reads, then write one
-// file of the output's size with 8 MiB writes and fsync it. Prints seconds as JSON.
-const FLOOR_SCRIPT = `
-import fs from 'node:fs';
-const [outPath, outBytes, ...inputs] = process.argv.slice(1);
-const buf = Buffer.alloc(8 * 1024 * 1024, 0x3c);
-const t0 = performance.now();
-let read = 0;
-for (const f of inputs) {
-  const fd = fs.openSync(f, 'r');
-  for (let pos = 0; ; ) {
-    const n = fs.readSync(fd, buf, 0, buf.length, pos);
-    if (n === 0) break;
-    pos += n;
-    read += n;
-  }
-  fs.closeSync(fd);
-}
-const t1 = performance.now();
-const fd = fs.openSync(outPath, 'w');
-for (let left = Number(outBytes); left > 0; ) {
-  const n = fs.writeSync(fd, buf, 0, Math.min(buf.length, left));
-  left -= n;
-}
-fs.fsyncSync(fd);
-fs.closeSync(fd);
-const t2 = performance.now();
-process.stdout.write(JSON.stringify({ read, readSeconds: (t1 - t0) / 1000, writeSeconds: (t2 - t1) / 1000 }));
-`;
-
-/** Reads files front to back once (brings them into the page cache). */
-function warm(files) {
-  const buf = Buffer.allocUnsafe(8 * MiB);
-  for (const f of files) {
-    const fd = fs.openSync(f, 'r');
-    for (let pos = 0; ; ) {
-      const n = fs.readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      pos += n;
-    }
-    fs.closeSync(fd);
-  }
-}
-
 // --- the benchmark --------------------------------------------------------------------------------
 
 const machine = {
@@ -143,7 +99,7 @@ for (const preset of presets) {
   const floorFile = path.join(resultsDir, `floor-out-${preset}.bin`);
   const applyArgs = [cli, 'apply', '--target', trio.cp, '--base', trio.base, '--chat', trio.chat, '--skip-embed', '--out', out, '--overwrite', '--quiet', ...(threads ? ['--threads', threads] : [])];
   console.log(`\n${preset}: inputs ${fmtGB(inputBytes)} in ${inputs.length} files; warming the page cache …`);
-  warm(inputs);
+  readThrough(inputs, 8 * MiB); // into the page cache
   fs.rmSync(out, { recursive: true, force: true });
 
   const applyRuns = [];
@@ -152,17 +108,14 @@ for (const preset of presets) {
   await measure(process.execPath, applyArgs, root);
   const outputBytes = sizeOf(shards(out));
   for (let i = 0; i < runs; i++) {
-    fs.rmSync(floorFile, { force: true });
-    const f = await measure(process.execPath, ['--input-type=module', '-e', FLOOR_SCRIPT, floorFile, String(outputBytes), ...inputs], root);
-    fs.rmSync(floorFile, { force: true });
-    const fj = JSON.parse(f.stdout);
-    floorRuns.push({ seconds: f.seconds, readSeconds: fj.readSeconds, writeSeconds: fj.writeSeconds });
+    const f = await ioFloor(floorFile, outputBytes, inputs, root);
+    floorRuns.push({ seconds: f.seconds, readSeconds: f.readSeconds, writeSeconds: f.writeSeconds });
     fs.rmSync(out, { recursive: true, force: true }); // not timed: --overwrite would delete the old output inside the run
     const a = await measure(process.execPath, applyArgs, root);
     applyRuns.push({ seconds: a.seconds, peakRss: a.peakRss });
     console.log(
       `  run ${i + 1}/${runs}: apply ${a.seconds.toFixed(2)} s, peak RSS ${(a.peakRss / MiB).toFixed(0)} MiB;` +
-        ` floor ${f.seconds.toFixed(2)} s (read ${fj.readSeconds.toFixed(2)} s + write/fsync ${fj.writeSeconds.toFixed(2)} s)`,
+        ` floor ${f.seconds.toFixed(2)} s (read ${f.readSeconds.toFixed(2)} s + write/fsync ${f.writeSeconds.toFixed(2)} s)`,
     );
   }
   fs.rmSync(out, { recursive: true, force: true });

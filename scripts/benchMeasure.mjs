@@ -66,3 +66,35 @@ export function measure(cmd, args, cwd) {
     });
   });
 }
+
+/**
+ * The I/O floor (scripts/ioFloor.mjs) in a child process: reads `inputs`, writes and fsyncs
+ * `outFile` of `outBytes`, then removes it. Resolves measure()'s figures and the script's
+ * { read, readSeconds, writeSeconds }.
+ */
+export async function ioFloor(outFile, outBytes, inputs, cwd) {
+  fs.rmSync(outFile, { force: true });
+  try {
+    const m = await measure(process.execPath, [path.join(import.meta.dirname, 'ioFloor.mjs'), outFile, String(outBytes), ...inputs], cwd);
+    return { ...m, ...JSON.parse(m.stdout) };
+  } finally {
+    fs.rmSync(outFile, { force: true });
+  }
+}
+
+/** Reads each file front to back once, in this process, with `chunkBytes` reads (the read baseline, or to warm the page cache). */
+export function readThrough(files, chunkBytes) {
+  const buf = Buffer.allocUnsafe(chunkBytes);
+  for (const f of files) {
+    const fd = fs.openSync(f, 'r');
+    try {
+      for (let pos = 0; ; ) {
+        const n = fs.readSync(fd, buf, 0, buf.length, pos);
+        if (n === 0) break;
+        pos += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
