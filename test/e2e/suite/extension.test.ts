@@ -18,6 +18,7 @@ import { deltaDescription, formatPercent } from '../../../src/protocol/displayFo
 import { progressMessage } from '../../../src/extension/jobs';
 import { untrainedSpecialTokens } from '../../../src/extension/specialTokens';
 import { makeStressTrio } from '../fixtures';
+import { waitFor } from './waitFor';
 
 const EXTENSION_ID = 'chatvector.chat-vector';
 
@@ -35,16 +36,6 @@ function cli(args: string[]): string {
   });
   assert.equal(r.status, 0, `chatvec ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Relative closeness for numbers that crossed JSON twice (host → extension, CLI → test). */

@@ -14,6 +14,7 @@ import type { InspectReport, JobOutcome, JobResult, RecipePlanResult } from '../
 import type { Comparison } from '../../../src/extension/deltas';
 import type { ChatVectorApi } from '../../../src/extension/extension';
 import type { Ctx } from '../../../src/extension/ctx';
+import { waitFor } from './waitFor';
 
 let ext: vscode.Extension<ChatVectorApi>;
 let api: ChatVectorApi;
@@ -32,16 +33,6 @@ function cli(args: string[], cwd: string, status = 0): string {
   });
   assert.equal(r.status, status, `chatvec ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The recipe diagnostics of this extension (not the problem matcher's). */

@@ -24,16 +24,10 @@ import type { Ctx } from '../../../src/extension/ctx';
 import type { ChatVectorApi } from '../../../src/extension/extension';
 import { FakeHub } from '../../unit/support/fakeHub';
 import { fakeCommit, placeInCache } from '../../unit/support/hubCacheFixture';
+import { waitFor as waitUntil } from './waitFor';
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** waitFor with this suite's longer default (30 s: downloads from the fake hub). */
+const waitFor = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> => waitUntil(what, probe, timeoutMs);
 
 describe('Hugging Face ids in the editor', function () {
   this.timeout(120_000);

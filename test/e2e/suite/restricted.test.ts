@@ -12,16 +12,7 @@ import * as vscode from 'vscode';
 import type { Comparison } from '../../../src/extension/deltas';
 import type { ChatVectorApi } from '../../../src/extension/extension';
 import { fakeCommit, placeInCache } from '../../unit/support/hubCacheFixture';
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { waitFor } from './waitFor';
 
 describe('Chat Vector in Restricted Mode', function () {
   this.timeout(60_000);
@@ -62,7 +53,7 @@ describe('Chat Vector in Restricted Mode', function () {
   it('still shows recipe diagnostics, and CodeLens without Run Merge', async () => {
     const uri = vscode.Uri.file(writeRecipe('typo.merge.yaml', 'merge_method: linera\nmodels:\n  - model: ../tiny-base\n'));
     await vscode.window.showTextDocument(uri);
-    const d = await waitFor(() => vscode.languages.getDiagnostics(uri).find((x) => x.source === 'chatvec' && x.range.start.line === 0));
+    const d = await waitFor('the recipe\'s chatvec diagnostic', () => vscode.languages.getDiagnostics(uri).find((x) => x.source === 'chatvec' && x.range.start.line === 0));
     assert.match(d.message, /merge_method/);
     const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri);
     assert.deepEqual(

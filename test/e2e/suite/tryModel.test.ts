@@ -14,6 +14,7 @@ import * as vscode from 'vscode';
 import type { JobOutcome, JobResult } from '../../../src/protocol/taskHost';
 import type { ChatVectorApi } from '../../../src/extension/extension';
 import type { TryModelPanel } from '../../../src/extension/tryPanel';
+import { waitFor as waitUntil } from './waitFor';
 
 const EXTENSION_ID = 'chatvector.chat-vector';
 
@@ -40,16 +41,8 @@ describe('Try Model and Compare Replies', function () {
   }
   /** The oracle replies, started as soon as the merged model exists (they run while the panels load). */
   let oracle: { merged: Promise<string>; chat: Promise<string> };
-
-  async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const v = probe();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  /** waitFor with this suite's longer default (60 s: llama.cpp loads models). */
+  const waitFor = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> => waitUntil(what, probe, timeoutMs);
 
   /** The panel's page has loaded and every model is loaded. */
   async function loaded(panel: TryModelPanel): Promise<void> {

@@ -15,6 +15,7 @@ import type { ChatVectorApi } from '../../../src/extension/extension';
 import type { PerplexityResult } from '../../../src/extension/perplexity';
 import type { SweepResult } from '../../../src/extension/sweepFlow';
 import { formatNll, formatPerplexity } from '../../../src/protocol/evalText';
+import { waitFor } from './waitFor';
 
 const EXTENSION_ID = 'chatvector.chat-vector';
 // Words of the demo vocabulary and some that are not: byte-level BPE splits both. Short: scoring
@@ -42,16 +43,6 @@ async function cli(args: string[]): Promise<string> {
 async function cliEval(a: string, b: string, text: string): Promise<[EvalReport, EvalReport]> {
   const r = JSON.parse((await cli(['eval', a, '--compare', b, '--text', text, '--json'])).trim().split('\n').at(-1)!) as { a: EvalReport; b: EvalReport };
   return [r.a, r.b];
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The same numbers: the same llama.cpp on the same GGUF bytes (thread counts may differ in the last bits). */
