@@ -146,6 +146,13 @@ describe('diff of hand-made checkpoints (dtype mixes, NaN/Inf, shapes, one-sided
     assert.ok(Math.abs(same.cosine - 1) < 1e-12);
   });
 
+  it('reads a large task in pieces and still matches the reference', async () => {
+    // 4096-element tasks read 1024 elements at a time: the 1600-element embedding is one task of two pieces.
+    const pieces = await runDiff({ a: aDir, b: bDir, threads: 2 }, {}, { chunkElements: 4096, pieceElements: 1024 });
+    checkAgainstReference(pieces, aDir, bDir);
+    assert.equal(pieces.total.nonFinite, 3);
+  });
+
   it('gives the same figures whatever the chunk size and thread count', async () => {
     const other = await runDiff({ a: aDir, b: bDir, threads: 1 });
     for (let i = 0; i < report.tensors.length; i++) assertStatsClose(other.tensors[i]!, report.tensors[i]!, report.tensors[i]!.name, 1e-12);

@@ -127,17 +127,7 @@ export interface GemmStep {
 
 /** The eigen-decomposition of the Gram matrix ZᵀZ = (QᵀM)(QᵀM)ᵀ (l × l) of Z = Mᵀ·Q (n × l). */
 function projectedEigen(n: number, l: number, Z: Float64Array): { values: Float64Array; vectors: Float64Array } {
-  const G = new Float64Array(l * l);
-  for (let j = 0; j < n; j++) {
-    const r = j * l;
-    for (let a = 0; a < l; a++) {
-      const za = Z[r + a]!;
-      if (za === 0) continue;
-      for (let b = a; b < l; b++) G[a * l + b] = G[a * l + b]! + za * Z[r + b]!;
-    }
-  }
-  for (let a = 0; a < l; a++) for (let b = 0; b < a; b++) G[a * l + b] = G[b * l + a]!;
-  return symmetricEigen(G, l);
+  return symmetricEigen(gram(Z, n, l), l);
 }
 
 function topSum(values: Float64Array, k: number): number {

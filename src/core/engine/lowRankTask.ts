@@ -13,7 +13,7 @@ import type { PeftLayout } from '../lora/adapterWriter';
 import { readerFor, writerFor } from '../io/handleCache';
 import { decodeToF32 } from '../numeric/convert';
 import { hashString } from '../numeric/random';
-import { type LowRankOptions, type LowRankResult, randomizedLowRank, sketchColumns } from '../compute/randomizedSvd';
+import { type LowRankOptions, type LowRankResult, type LowRankWorkspace, randomizedLowRank, sketchColumns } from '../compute/randomizedSvd';
 import { cpuGemm } from '../compute/kernels/cpu';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import { type ChunkRef, chunkRanges } from './chunking';
@@ -60,14 +60,9 @@ export function factorOptions(t: LowRankFactorTask): LowRankOptions {
  * @throws ChatVecError InvalidArgument when τ holds NaN/±Inf (no factorisation exists), Io
  */
 export function runLowRankFactor(t: LowRankFactorTask): LowRankFactorResult {
-  const { rows: m, cols: n } = t;
   const opts = factorOptions(t);
-  // τ and the sketch panels where this thread's GEMM kernel reads them (WebAssembly memory for SIMD).
-  const gemm = cpuGemm();
-  const l = sketchColumns(opts, m, n);
-  const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
-  tauFromFiles(t, tau);
-  const r = randomizedLowRank(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
+  const { tau, ws } = tauAndWorkspace(t, opts);
+  const r = randomizedLowRank(tau, t.rows, t.cols, opts, ws);
   const w = writerFor(t.out.file);
   return writeFactors(t, r, (bytes, position) => w.writeAtSync(bytes, position));
 }
@@ -102,6 +97,21 @@ export function tauFromFiles(t: MatrixPairTask, tau: Float32Array): void {
     const ref = which === 'chat' ? t.chat : t.base;
     readerFor(ref.file).readIntoSync(bytes, ref.position + first * dtypeBytes(ref.dtype as FloatDtype));
   });
+}
+
+/**
+ * τ read from a matrix task's files and the sketch panels for width `opts`, both where this
+ * thread's GEMM kernel reads them (WebAssembly memory for SIMD): what the CPU runs of
+ * randomizedLowRank and rankEnergy start from.
+ * @throws ChatVecError as tauFromFiles
+ */
+export function tauAndWorkspace(t: MatrixPairTask, opts: Pick<LowRankOptions, 'maxRank' | 'oversample'>): { tau: Float32Array; ws: LowRankWorkspace } {
+  const { rows: m, cols: n } = t;
+  const gemm = cpuGemm();
+  const l = sketchColumns(opts, m, n);
+  const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
+  tauFromFiles(t, tau);
+  return { tau, ws: { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! } };
 }
 
 /** τ of a matrix, or the task's own error (τ with NaN/±Inf), which is not a GPU failure. */

@@ -7,11 +7,10 @@
  */
 import type { WorkerTask } from '../io/workerPool';
 import { hashString } from '../numeric/random';
-import { type RankEnergyOptions, type RankEnergyResult, rankEnergy, rankEnergyAsync, sketchColumns } from '../compute/randomizedSvd';
-import { cpuGemm } from '../compute/kernels/cpu';
+import { type RankEnergyOptions, type RankEnergyResult, rankEnergy, rankEnergyAsync } from '../compute/randomizedSvd';
 import { type FloatDtype, dtypeBytes } from '../safetensors/dtype';
 import type { AcceleratedKind } from './gpuExecutor';
-import { type MatrixPairTask, tauFromFiles } from './lowRankTask';
+import { type MatrixPairTask, tauAndWorkspace } from './lowRankTask';
 import { type OnGpu, withTauOnGpu } from './lowRankGpu';
 
 /** Sketch columns beyond the rank and the fewest power iterations of the estimate (the view needs no factors). */
@@ -40,13 +39,9 @@ const bytesRead = (t: RankEnergyTask) => t.count * (dtypeBytes(t.chat.dtype as F
  * @throws ChatVecError InvalidArgument when τ holds NaN/±Inf, Io
  */
 export function runRankEnergy(t: RankEnergyTask): RankEnergyTaskResult {
-  const { rows: m, cols: n } = t;
   const opts = energyOptions(t);
-  const gemm = cpuGemm();
-  const l = sketchColumns(opts, m, n);
-  const { tau, panels } = gemm.arrays(m * n, [m * l, n * l, n * l]);
-  tauFromFiles(t, tau);
-  const r = rankEnergy(tau, m, n, opts, { gemm, q: panels[0]!, z: panels[1]!, omega: panels[2]! });
+  const { tau, ws } = tauAndWorkspace(t, opts);
+  const r = rankEnergy(tau, t.rows, t.cols, opts, ws);
   return { ...r, bytes: bytesRead(t) };
 }
 

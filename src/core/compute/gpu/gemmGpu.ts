@@ -15,6 +15,7 @@ import { ChatVecError } from '../../errors';
 import type { GpuGemmKernel } from '../types';
 import type { GpuDevice } from './device';
 import { GEMM_PARAMS_BYTES, GEMM_TILE, type GemmOp, gemmShader } from './gemmWgsl';
+import { dispatch } from './dispatch';
 
 /** Unit roundoff of float32. */
 const U32 = 2 ** -24;
@@ -160,19 +161,8 @@ export class GpuGemm implements GpuGemmKernel {
         const enc = dev.createCommandEncoder();
         const pass = enc.beginComputePass();
         pass.setPipeline(pipeline);
-        pass.setBindGroup(
-          0,
-          dev.createBindGroup({
-            layout: pipeline.getBindGroupLayout(0),
-            entries: [
-              { binding: 0, resource: { buffer: pb.params, offset: b * PARAMS_STRIDE, size: GEMM_PARAMS_BYTES } },
-              { binding: 1, resource: { buffer: buf, offset: 0, size: k * n * 4 } },
-              { binding: 2, resource: { buffer: pb.x } },
-              { binding: 3, resource: { buffer: pb.o } },
-            ],
-          }),
-        );
-        pass.dispatchWorkgroups(Math.ceil(l / GEMM_TILE), Math.ceil((op === 'panel' ? k : n) / GEMM_TILE));
+        const bindings = [{ buffer: pb.params, offset: b * PARAMS_STRIDE, size: GEMM_PARAMS_BYTES }, { buffer: buf, offset: 0, size: k * n * 4 }, pb.x, pb.o];
+        dispatch(dev, pass, pipeline, bindings, Math.ceil(l / GEMM_TILE), Math.ceil((op === 'panel' ? k : n) / GEMM_TILE));
         pass.end();
         if (b === nBlocks - 1) enc.copyBufferToBuffer(pb.o, 0, pb.read, 0, panelBytes);
         dev.queue.submit([enc.finish()]);

@@ -16,6 +16,7 @@ import { addSums, checkCombine, checkDiff, emptySums, isKernelDtype } from '../e
 import { diffJs } from '../kernels/diffJs';
 import type { BackendInfo, CombineArgs, ComputeBackend, DiffArgs, DiffSums, ElementArray, GpuGemmKernel, KernelArray, KernelDtype, KernelOptions } from '../types';
 import { openGpuDevice, type GpuDevice, type GpuDeviceOptions } from './device';
+import { dispatch } from './dispatch';
 import { type GemmHost, GpuGemm, type GpuGemmOptions } from './gemmGpu';
 import { lowRankProductOnGpu, probeTwoProd } from './lowRankProductGpu';
 import type { TwoProdMethod } from './lowRankProductWgsl';
@@ -443,16 +444,12 @@ export class GpuBackend implements ComputeBackend {
               const gridX = Math.min(groups, this.maxDim);
               const gridY = Math.ceil(groups / gridX);
               job.params(new DataView(params, b * PARAMS_STRIDE, PARAMS_BYTES), k, gridX, groups, sectionWords);
-              const bind = dev.createBindGroup({
-                layout: job.pipeline.getBindGroupLayout(0),
-                entries: [
-                  { binding: 0, resource: { buffer: slot.params, offset: b * PARAMS_STRIDE, size: PARAMS_BYTES } },
-                  { binding: 1, resource: { buffer: slot.input, offset: b * blockIn, size: blockIn } },
-                  { binding: 2, resource: { buffer: slot.output, offset: b * outStride, size: outStride } },
-                ],
-              });
-              pass.setBindGroup(0, bind);
-              pass.dispatchWorkgroups(gridX, gridY);
+              const bindings = [
+                { buffer: slot.params, offset: b * PARAMS_STRIDE, size: PARAMS_BYTES },
+                { buffer: slot.input, offset: b * blockIn, size: blockIn },
+                { buffer: slot.output, offset: b * outStride, size: outStride },
+              ];
+              dispatch(dev, pass, job.pipeline, bindings, gridX, gridY);
               this.counters.dispatches++;
             }
             pass.end();

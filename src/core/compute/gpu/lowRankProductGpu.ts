@@ -11,11 +11,12 @@ import { ChatVecError } from '../../errors';
 import { type LowRankArgs, bRowsOf } from '../kernels/lowRankJs';
 import type { GemmHost } from './gemmGpu';
 import { LOW_RANK_PARAMS_BYTES, LOW_RANK_WORKGROUP, type TwoProdMethod, lowRankShader, twoProdProbeShader } from './lowRankProductWgsl';
+import { dispatch } from './dispatch';
 
 const align4 = (bytes: number): number => Math.ceil(bytes / 4) * 4;
 
 /** Runs one shader over storage buffers made from `inputs`, returning the output's first `outFloats` values. */
-async function dispatch(host: GemmHost, key: string, source: () => string, params: Uint32Array, inputs: readonly Float32Array[], outFloats: number, groups: number): Promise<Float32Array> {
+async function runOnce(host: GemmHost, key: string, source: () => string, params: Uint32Array, inputs: readonly Float32Array[], outFloats: number, groups: number): Promise<Float32Array> {
   host.check();
   const { device: dev, flags } = host.gpu;
   const { usage } = flags;
@@ -53,14 +54,7 @@ async function dispatch(host: GemmHost, key: string, source: () => string, param
       const enc = dev.createCommandEncoder();
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
-      pass.setBindGroup(
-        0,
-        dev.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [{ binding: 0, resource: { buffer: p } }, ...[...ins, out].map((buffer, i) => ({ binding: i + 1, resource: { buffer } }))],
-        }),
-      );
-      pass.dispatchWorkgroups(gridX, gridY);
+      dispatch(dev, pass, pipeline, [p, ...ins, out], gridX, gridY);
       pass.end();
       enc.copyBufferToBuffer(out, 0, read, 0, outBytes);
       dev.queue.submit([enc.finish()]);
@@ -91,7 +85,7 @@ export async function lowRankProductOnGpu(host: GemmHost, method: TwoProdMethod,
   const [r0, nRows] = bRowsOf(first, count, cols);
   const [left, right] = p.layout === 'BA' ? [p.left.subarray(0, nRows * rank), p.right.subarray(0, rank * cols)] : [p.left.subarray(0, rank * rows), p.right.subarray(0, cols * rank)];
   const params = new Uint32Array([count, first - r0 * cols, cols, rows, rank, 0, 0, r0]);
-  const got = await dispatch(host, `lowRank-${p.layout}-${method}`, () => lowRankShader(p.layout, method), params, [left, right], count, Math.ceil(count / LOW_RANK_WORKGROUP));
+  const got = await runOnce(host, `lowRank-${p.layout}-${method}`, () => lowRankShader(p.layout, method), params, [left, right], count, Math.ceil(count / LOW_RANK_WORKGROUP));
   out.set(got);
 }
 
@@ -110,7 +104,7 @@ export async function probeTwoProd(host: GemmHost, method: TwoProdMethod): Promi
     return seed / 2 ** 32;
   };
   for (let i = 0; i < x.length; i++) x[i] = (next() < 0.5 ? -1 : 1) * (1 + next()) * 2 ** Math.floor(60 * next() - 30);
-  const got = await dispatch(host, `twoProd-${method}`, () => twoProdProbeShader(method), new Uint32Array([pairs, 0, 0, 0, 0, 0, 0, 0]), [x], 2 * pairs, Math.ceil(pairs / LOW_RANK_WORKGROUP));
+  const got = await runOnce(host, `twoProd-${method}`, () => twoProdProbeShader(method), new Uint32Array([pairs, 0, 0, 0, 0, 0, 0, 0]), [x], 2 * pairs, Math.ceil(pairs / LOW_RANK_WORKGROUP));
   for (let i = 0; i < pairs; i++) {
     const exact = x[2 * i]! * x[2 * i + 1]!;
     if (got[2 * i] !== Math.fround(exact) || got[2 * i]! + got[2 * i + 1]! !== exact) return false;

@@ -14,14 +14,15 @@
  */
 import { decodeToF32 } from '../../numeric/convert';
 import type { FloatDtype } from '../../safetensors/dtype';
-import { type DiffSimd, diffSimd } from '../wasm/diffModule';
+import { DIFF_KIND, type DiffSimd, diffSimd } from '../wasm/diffModule';
 import { checkDiff, elementBytes, emptySums } from '../elements';
 import type { CpuKernel, DiffArgs, DiffSums, ElementArray } from '../types';
-import { DIFF_BLOCK, type SlowRange, driveBlocks, slowRange } from './diffJs';
+import { DIFF_BLOCK, type SlowRange, slowRange } from './diffJs';
 import { align16, arrayOffsets, copyIn, growTo, inPlace, viewsAt } from './simdArrays';
 
+// The running sums (7 float64), then the module's 64 bytes of block scratch.
 const OUT = 0;
-const FIRST = 64;
+const FIRST = 128;
 const scratchA = new Float32Array(DIFF_BLOCK);
 const scratchB = new Float32Array(DIFF_BLOCK);
 
@@ -56,6 +57,38 @@ function f32At(k: DiffSimd, x: ElementArray | null, at: number, region: number, 
   return region;
 }
 
+/**
+ * The blocks of driveBlocks (diffJs.ts) with the block loop inside the module: one call runs until
+ * the end or a block whose float32 sums are not finite, which `slow` then sums in float64. The
+ * results are the bits driveBlocks would give with the same kernel.
+ */
+function driveSimd(k: DiffSimd, kind: number, pa: number, pb: number, bytes: number, n: number, slow: SlowRange, s: DiffSums): void {
+  const out = new Float64Array(k.memory.buffer, OUT, 7);
+  const fastEnd = n - (n % 16);
+  let start = 0;
+  while (start < fastEnd) {
+    out[0] = s.sumD2;
+    out[1] = s.sumA2;
+    out[2] = s.sumB2;
+    out[3] = s.sumAB;
+    out[4] = s.sumAbs;
+    out[5] = s.maxAbs;
+    out[6] = s.changed;
+    const stop = start + k.run(kind, pa + start * bytes, pb + start * bytes, fastEnd - start, OUT);
+    s.sumD2 = out[0]!;
+    s.sumA2 = out[1]!;
+    s.sumB2 = out[2]!;
+    s.sumAB = out[3]!;
+    s.sumAbs = out[4]!;
+    s.maxAbs = out[5]!;
+    s.changed = out[6]!;
+    if (stop >= fastEnd) break;
+    start = Math.min(stop + DIFF_BLOCK, fastEnd);
+    slow(stop, start, s);
+  }
+  if (fastEnd < n) slow(fastEnd, n, s);
+}
+
 function run(k: DiffSimd, args: DiffArgs, n: number): DiffSums {
   const s = emptySums();
   s.elements = n;
@@ -65,17 +98,17 @@ function run(k: DiffSimd, args: DiffArgs, n: number): DiffSums {
     n,
   );
   const mem = k.memory.buffer;
-  const out = new Float64Array(mem, OUT, 8);
   if (args.mode === 'ab' && args.a?.dtype === 'BF16' && args.b.dtype === 'BF16') {
     const [atA, atB] = offsets as [number, number];
     const a16 = new Uint16Array(mem, atA, n);
     const b16 = new Uint16Array(mem, atB, n);
+    // driveSimd asks for at most one block at a time.
     const slow: SlowRange = (start, end, acc) => {
       bf16Block(a16, start, end, scratchA);
       bf16Block(b16, start, end, scratchB);
       slowRange(scratchA, scratchB, 0, end - start, acc, false);
     };
-    driveBlocks(n, (start, end) => k.ab_bf16(atA + start * 2, atB + start * 2, end - start, OUT), out, slow, s);
+    driveSimd(k, DIFF_KIND.abBf16, atA, atB, 2, n, slow, s);
     return s;
   }
   const pa = f32At(k, args.a, args.a ? offsets[0]! : 0, a32, n);
@@ -84,8 +117,7 @@ function run(k: DiffSimd, args: DiffArgs, n: number): DiffSums {
   const fb = new Float32Array(mem, pb, n);
   const delta = args.mode === 'delta';
   const slow: SlowRange = (st, en, acc) => slowRange(fa, fb, st, en, acc, delta);
-  const kernel = delta ? k.delta_f32 : k.ab_f32;
-  driveBlocks(n, (st, en) => kernel(pa + st * 4, pb + st * 4, en - st, OUT), out, slow, s);
+  driveSimd(k, delta ? DIFF_KIND.deltaF32 : DIFF_KIND.abF32, pa, pb, 4, n, slow, s);
   return s;
 }
 

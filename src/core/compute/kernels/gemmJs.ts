@@ -31,15 +31,7 @@ export function mulPanel(M: Float32Array, m: number, n: number, X: Float64Array,
       }
     }
   }
-  for (; i < m; i++) {
-    const o = i * l;
-    const row = i * n;
-    for (let j = 0; j < n; j++) {
-      const v = M[row + j]!;
-      const x = j * l;
-      for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + v * X[x + c]!;
-    }
-  }
+  for (; i < m; i++) for (let j = 0; j < n; j++) addScaled(out, i * l, M[i * n + j]!, X, j * l, l);
 }
 
 /**
@@ -61,15 +53,12 @@ export function mulPanelT(M: Float32Array, m: number, n: number, X: Float64Array
       for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + (v0 * X[x0 + c]! + v1 * X[x1 + c]! + v2 * X[x2 + c]! + v3 * X[x3 + c]!);
     }
   }
-  for (; i < m; i++) {
-    const xi = i * l;
-    const row = i * n;
-    for (let j = 0; j < n; j++) {
-      const v = M[row + j]!;
-      const o = j * l;
-      for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + v * X[xi + c]!;
-    }
-  }
+  for (; i < m; i++) for (let j = 0; j < n; j++) addScaled(out, j * l, M[i * n + j]!, X, i * l, l);
+}
+
+/** out[o … o + l) += v · X[x … x + l): one row of M that the four-row passes left over. */
+function addScaled(out: Float64Array, o: number, v: number, X: Float64Array, x: number, l: number): void {
+  for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + v * X[x + c]!;
 }
 
 /**

@@ -6,18 +6,19 @@
 import { diffStatsWasmBase64 } from './generated/diffStatsWasm';
 import { instantiateKernels } from './instantiate';
 
-/**
- * Each kernel reads `n` elements at byte offsets `a` and `b` of `memory` and writes 7 float64 at
- * byte offset `out`: Σd², Σa², Σb², Σab, Σ|d|, max |d|, count of d = 0.
- */
+/** Which kernel `run` drives: float32 A and B, float32 A and stored Δ (B = A + Δ), bfloat16 A and B. */
+export const DIFF_KIND = { abF32: 0, deltaF32: 1, abBf16: 2 } as const;
+
 export interface DiffSimd {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  /** float32 A and B; n a multiple of 16. */
-  ab_f32(a: number, b: number, n: number, out: number): void;
-  /** float32 A and stored Δ (B = A + Δ); n a multiple of 16. */
-  delta_f32(a: number, d: number, n: number, out: number): void;
-  /** bfloat16 A and B; n a multiple of 16. */
-  ab_bf16(a: number, b: number, n: number, out: number): void;
+  /**
+   * Runs kernel `kind` over `n` elements (a multiple of 16) at byte offsets `a` and `b`, in blocks
+   * of DIFF_BLOCK, adding each finite block's sums into the 7 float64 at byte offset `out` (Σd²,
+   * Σa², Σb², Σab, Σ|d|, max |d|, count of d ≠ 0; the caller puts its running sums there first).
+   * Uses the 64 bytes after them as scratch. Returns where it stopped: the first element of a block
+   * whose sums are not finite, or n.
+   */
+  run(kind: number, a: number, b: number, n: number, out: number): number;
 }
 
 let cached: DiffSimd | null | undefined;
