@@ -80,6 +80,20 @@ for (const kernel of ['simd', 'js'] as const) {
       });
     }
 
+    it('1 − cosine of nearly equal tensors is accurate relative to itself, not only to 1', () => {
+      // B = A·(1 + ~1e-4): 1 − cosine ≈ 1e-9, below float32's resolution of a summed Σab
+      // (compute/diffBound.ts: the SIMD kernel takes Σab from Σa², Σb² and Σd² instead).
+      useCpuKernels(kernel);
+      const x = randomValues(N, 21, 0.05);
+      const noise = randomValues(N, 22, 1e-4);
+      const ta = tensorFile('F32', x);
+      const tb = tensorFile('F32', x.map((v, i) => v * (1 + noise[i]!)));
+      const r = statsFromSums(runDiffChunk({ kind: 'diffChunk', count: N, mode: 'ab', a: { file: ta.file, position: ta.position, dtype: 'F32' }, b: { file: tb.file, position: tb.position, dtype: 'F32' } }));
+      const want = 1 - new RefSums().addPairs(ta.values, tb.values, N).stats().cosine;
+      assert.ok(want > 1e-10 && want < 1e-8, `1 − cosine ${want}`);
+      assert.ok(Math.abs(1 - r.cosine - want) <= 1e-3 * want, `1 − cosine ${1 - r.cosine} vs ${want}`);
+    });
+
     it('a stored Δ with and without its base matches the reference', () => {
       useCpuKernels(kernel);
       const base = tensorFile('BF16', a);

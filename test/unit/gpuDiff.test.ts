@@ -88,8 +88,9 @@ async function diff(backend: 'cpu' | 'gpu', a: string, b: string | undefined, ch
  * Every figure of DeltaStats within what the bound on the sums implies. The GPU and the CPU's SIMD
  * kernel each lie within 2⁻¹⁹·Σ|terms| + n·2⁻¹²³ of the float64 definition, so they agree within
  * twice that: ε = 2·2⁻¹⁹. Counts and changedFraction exactly; norms (square roots of sums) within
- * ε/2, relative within ε, max and mean |Δ| within ε, cosine within 2ε absolute (|Σab| error ≤
- * ε·Σ|ab| ≤ ε‖A‖‖B‖).
+ * ε/2, relative within ε, max and mean |Δ| within ε. The cosine Σab/(‖A‖‖B‖): each Σab lies within
+ * (ε/2)·abMagnitude = (ε/2)·m‖A‖‖B‖ of the definition, m = (‖A‖² + ‖B‖² + ‖Δ‖²)/(2‖A‖‖B‖), and is
+ * divided by norms within ε/4 relative each: the two cosines agree within ε·(m + 1) absolute.
  */
 function assertStatsWithinBound(gpu: DeltaStats, cpu: DeltaStats, what: string): void {
   const e = 2 * DIFF_RELATIVE_BOUND;
@@ -106,7 +107,7 @@ function assertStatsWithinBound(gpu: DeltaStats, cpu: DeltaStats, what: string):
   near('relative', e, 1e-300);
   near('maxAbsDelta', e, abs);
   near('meanAbsDelta', e, abs);
-  near('cosine', 0, 2 * e);
+  near('cosine', 0, e * (1 + (cpu.normA ** 2 + cpu.normB ** 2 + cpu.deltaNorm ** 2) / (2 * cpu.normA * cpu.normB)));
 }
 
 function assertReportsWithinBound(gpu: DiffReport, cpu: DiffReport): number {

@@ -239,9 +239,10 @@ export class GpuBackend implements ComputeBackend {
 
   /**
    * The diff sums on the GPU: float32 partials per workgroup of DIFF_ELEMS_PER_GROUP elements,
-   * added here in float64; a workgroup with a finite input of 2^56 or more (whose float32 partials
-   * could overflow) is summed again here by the JavaScript reference. Counts are exact; the sums
-   * and the maximum lie within DIFF_RELATIVE_BOUND (../diffBound.ts) of the float64 reference.
+   * added here in float64, Σab taken from Σa², Σb² and Σd²; a workgroup with a finite input of
+   * 2^56 or more (whose float32 partials could overflow) is summed again here by the JavaScript
+   * reference. Counts are exact; the sums and the maximum lie within DIFF_RELATIVE_BOUND
+   * (../diffBound.ts) of the float64 reference.
    */
   async diff(args: DiffArgs, opts?: KernelOptions): Promise<DiffSums> {
     const n = checkDiff(args);
@@ -277,7 +278,7 @@ export class GpuBackend implements ComputeBackend {
           const u = new Uint32Array(mapped, byteOffset, groups * W);
           for (let g = 0; g < groups; g++) {
             const o = g * W;
-            if (u[o + 8]! > 0) {
+            if (u[o + 7]! > 0) {
               // Inputs of 2^56 or more: float32 partials could overflow; float64 on the host cannot.
               const first = start + g * DIFF_ELEMS_PER_GROUP;
               const count = Math.min(DIFF_ELEMS_PER_GROUP, start + k - first);
@@ -288,11 +289,12 @@ export class GpuBackend implements ComputeBackend {
             st.sumD2 += f[o]!;
             st.sumA2 += f[o + 1]!;
             st.sumB2 += f[o + 2]!;
-            st.sumAB += f[o + 3]!;
-            st.maxAbs = Math.max(st.maxAbs, f[o + 4]!);
-            st.sumAbs += f[o + 5]!;
-            st.changed += u[o + 6]!;
-            st.nonFinite += u[o + 7]!;
+            // Σab from the three sums, in float64, as the SIMD kernel takes it (../diffBound.ts).
+            st.sumAB += (f[o + 1]! + f[o + 2]! - f[o]!) / 2;
+            st.maxAbs = Math.max(st.maxAbs, f[o + 3]!);
+            st.sumAbs += f[o + 4]!;
+            st.changed += u[o + 5]!;
+            st.nonFinite += u[o + 6]!;
           }
           st.elements = k;
         },

@@ -15,7 +15,7 @@ import { mulPanel, mulPanelT } from '../kernels/gemmJs';
 import { type LowRankArgs, bRowsOf, lowRankChunk } from '../kernels/lowRankJs';
 import { lowRankGpuBound } from '../lowRankBound';
 import type { CombineArgs, ComputeBackend, DiffSums, ElementArray, KernelDtype } from '../types';
-import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND } from '../diffBound';
+import { DIFF_ABSOLUTE_PER_ELEMENT, DIFF_RELATIVE_BOUND, abMagnitude } from '../diffBound';
 import { gemmBound } from './gemmGpu';
 
 /** Result of the self-test. */
@@ -179,14 +179,14 @@ async function gemmDisagreement(gpu: ComputeBackend): Promise<string | null> {
 
 /**
  * What in `got` (a GPU's sums) lies outside the stated bound of `want` (the reference's); null
- * when nothing does. Σab is checked against the bound of Σ|a|·|b| ≤ (Σa² + Σb²)/2.
+ * when nothing does. Σab is checked against the bound of abMagnitude (diffBound.ts).
  */
 function diffDisagreement(want: DiffSums, got: DiffSums): string | null {
   for (const k of ['elements', 'changed', 'nonFinite'] as const) if (want[k] !== got[k]) return `${k} ${got[k]} instead of ${want[k]}`;
   const abs = DIFF_ABSOLUTE_PER_ELEMENT * want.elements;
   const near = (x: number, y: number, mag: number) => Object.is(x, y) || Math.abs(x - y) <= DIFF_RELATIVE_BOUND * mag + abs;
   for (const k of ['sumD2', 'sumA2', 'sumB2', 'sumAbs', 'maxAbs'] as const) if (!near(got[k], want[k], Math.abs(want[k]))) return `${k} ${got[k]} instead of ${want[k]}`;
-  if (!near(got.sumAB, want.sumAB, (want.sumA2 + want.sumB2) / 2)) return `sumAB ${got.sumAB} instead of ${want.sumAB}`;
+  if (!near(got.sumAB, want.sumAB, abMagnitude(want))) return `sumAB ${got.sumAB} instead of ${want.sumAB}`;
   return null;
 }
 

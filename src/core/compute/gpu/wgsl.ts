@@ -23,8 +23,8 @@ export const GPU_MAX_TERMS = 8;
 export const DIFF_PER_THREAD = 16;
 /** Elements one diff workgroup covers; its float32 partial sums cover this many. */
 export const DIFF_ELEMS_PER_GROUP = WORKGROUP * DIFF_PER_THREAD;
-/** u32 words each diff workgroup writes: 6 float32 sums/max, then 3 counts (changed, non-finite, big). */
-export const DIFF_WORDS_PER_GROUP = 9;
+/** u32 words each diff workgroup writes: 5 float32 sums/max, then 3 counts (changed, non-finite, big). */
+export const DIFF_WORDS_PER_GROUP = 8;
 /**
  * Smallest float32 biased exponent counted as "big" by the diff kernel: below 2^56 no float32
  * partial of a workgroup can overflow (|d| < 2^57, d² < 2^114, 2,048 terms < 2^125); a workgroup
@@ -195,15 +195,16 @@ export function diffKey(sig: DiffSig): string {
 
 /**
  * The diff kernel: per workgroup of DIFF_ELEMS_PER_GROUP elements, float32 partials of Σd², Σa²,
- * Σb², Σab, max|d|, Σ|d| over finite pairs and u32 counts of changed pairs, non-finite pairs and
- * finite pairs with an input of exponent ≥ DIFF_BIG_EXPONENT. Mode ab: d = b − a; mode delta: b
+ * Σb², max|d|, Σ|d| over finite pairs and u32 counts of changed pairs, non-finite pairs and
+ * finite pairs with an input of exponent ≥ DIFF_BIG_EXPONENT. Σab is not summed: the host takes it
+ * from Σa², Σb² and Σd², as the SIMD kernel does (../diffBound.ts). Mode ab: d = b − a; mode delta: b
  * holds Δ = d and B = A + Δ (A = 0 without a). Which pairs are finite and which changed is decided
  * on bits, exactly as the CPU decides it. Each thread sums its elements serially (stride
  * WORKGROUP), then a tree in workgroup memory. Params: n, gridX, groups (workgroups with data),
  * offA, offB (word offsets; offA unused without a).
  */
 export function diffShader(sig: DiffSig): string {
-  const f = ['d2', 'a2', 'b2', 'ab', 'mx', 'sa'];
+  const f = ['d2', 'a2', 'b2', 'mx', 'sa'];
   const u = ['ch', 'nf', 'big'];
   const loadA = sig.a ? `${ld(sig.a)}(P.offA, i)` : '0u';
   const delta = sig.mode === 'delta';
@@ -231,7 +232,7 @@ fn expo(x: u32) -> u32 { return (x >> 23u) & 0xffu; }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let g = wid.y * P.gridX + wid.x;
   let first = g * ${DIFF_ELEMS_PER_GROUP}u;
-  var d2 = 0.0; var a2 = 0.0; var b2 = 0.0; var ab = 0.0; var mx = 0.0; var sa = 0.0;
+  var d2 = 0.0; var a2 = 0.0; var b2 = 0.0; var mx = 0.0; var sa = 0.0;
   var ch = 0u; var nf = 0u; var big = 0u;
   for (var k = 0u; k < ${DIFF_PER_THREAD}u; k = k + 1u) {
     let i = first + k * ${WORKGROUP}u + lid;
@@ -249,7 +250,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         d2 = d2 + d * d;
         a2 = a2 + fa * fa;
         b2 = b2 + fb * fb;
-        ab = ab + fa * fb;
         sa = sa + ad;
         mx = max(mx, ad);
       }
@@ -270,7 +270,7 @@ ${[...f, ...u]
   if (lid == 0u && g < P.groups) {
     let o = g * ${DIFF_WORDS_PER_GROUP}u;
 ${f.map((k, i) => `    dst[o + ${i}u] = bitcast<u32>(w_${k}[0]);`).join('\n')}
-${u.map((k, i) => `    dst[o + ${i + 6}u] = w_${k}[0];`).join('\n')}
+${u.map((k, i) => `    dst[o + ${i + f.length}u] = w_${k}[0];`).join('\n')}
   }
 }
 `;

@@ -1,11 +1,11 @@
 /**
  * The diff kernel with WebAssembly SIMD (../wasm/diffStats.wat): the JavaScript reference's sums
  * (diffJs.ts) over the same blocks of DIFF_BLOCK elements, but with terms and partial sums of 128
- * elements in float32, four lanes at a time, added in float64: several times the speed of float64
- * lanes (two per instruction, with a conversion each), within ../diffBound.ts of the reference
- * (counts exactly). Blocks whose sums come out
- * non-finite (NaN/±Inf inside, or finite values too large for float32 squares) are redone by the
- * reference's careful float64 loop.
+ * elements in float32, four lanes at a time, added in float64, and Σab taken from Σa², Σb² and Σd²:
+ * several times the speed of float64 lanes (two per instruction, with a conversion each), within
+ * ../diffBound.ts of the reference (counts exactly). Blocks whose sums come out non-finite (NaN/±Inf
+ * inside, or finite values too large for float32 squares) are redone by the reference's careful
+ * float64 loop.
  *
  * Memory layout (bytes, 16-aligned): 64 bytes of results, the task's arrays as `arrays()` hands
  * them out (file bytes are read straight into them), then two float32 regions of n elements for

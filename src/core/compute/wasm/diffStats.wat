@@ -2,23 +2,25 @@
 ;; sums Σd², Σa², Σb², Σab, Σ|d|, max |d| and the count of d = 0, where d = b − a (or the stored Δ).
 ;;
 ;; Precision (the bound is derived once, in ../diffBound.ts): each term is formed in float32 (d =
-;; b − a or B = A + Δ rounded once, one product rounded once). A step takes 16 elements, 4 per
-;; lane; each lane adds its 4 terms as a tree (2 additions) and that into the block's lane sum, so
-;; over a block of 128 elements (8 steps) a term passes through at most 2 + 7 = 9 float32 additions. The
-;; block's lane sums are then widened and added in float64. The maximum is that of the float32 |d|
-;; (one rounding of the exact value); the count of d = 0 is exact (a float32 difference is 0 only
-;; when a = b). NaN/±Inf, and finite inputs whose float32 terms overflow, make a sum non-finite;
-;; the caller then redoes that block in float64, element by element. Pointers are byte offsets
-;; into the exported memory. The block kernels write 7 float64 at `out` (the count as a float64);
-;; the exported `run` drives them block by block (one call from JavaScript per task, not one per
-;; block). n must be a multiple of 16 and below 2³⁰.
+;; b − a or B = A + Δ rounded once, one product rounded once). A half-step takes 8 elements, 2 per
+;; lane; each lane adds its 2 terms (1 addition) and that into the block's lane sum, so over a
+;; block of 128 elements (8 loop steps of two half-steps) a term passes through at most 1 + 15 =
+;; 16 float32 additions. The block's lane sums are then widened and added in float64. Σab is not
+;; summed: it is (Σa² + Σb² − Σd²)/2 in float64 at the end of each call (one block of the caller),
+;; which diffBound.ts explains. The maximum is that of the float32 |d| (one rounding of the exact
+;; value); the count of d = 0 is exact (a float32 difference is 0 only when a = b). NaN/±Inf, and
+;; finite inputs whose float32 terms overflow, make a sum non-finite; the caller then redoes that
+;; block in float64, element by element. Pointers are byte offsets into the exported memory. The
+;; block kernels write 7 float64 at `out` (the count as a float64); the exported `run` drives them
+;; block by block (one call from JavaScript per task piece, not one per block). n must be a
+;; multiple of 16 and below 2³⁰.
 ;; Assembled into generated/diffStatsWasm.ts by scripts/build-wasm.mjs (run by npm run build).
 (module
   (memory (export "memory") 1)
 
   ;; Δ = B − A; a and b are float32.
   (func $ab_f32 (param $a i32) (param $b i32) (param $n i32) (param $out i32)
-    (local $i i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128) (local $y2 v128) (local $y3 v128) (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $sd2 v128) (local $sa2 v128) (local $sb2 v128) (local $sab v128) (local $sad v128) (local $mx v128) (local $z v128) (local $zero v128) (local $D2 v128) (local $A2 v128) (local $B2 v128) (local $AB v128) (local $AD v128)
+    (local $i i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128) (local $d0 v128) (local $d1 v128) (local $sd2 v128) (local $sa2 v128) (local $sb2 v128) (local $sad v128) (local $mx v128) (local $z v128) (local $zero v128) (local $D2 v128) (local $A2 v128) (local $B2 v128) (local $AD v128)
     (local.set $n (i32.mul (local.get $n) (i32.const 4)))
     (block $done
       (loop $block
@@ -28,29 +30,34 @@
         (loop $step
           (local.set $x0 (v128.load (i32.add (local.get $a) (local.get $i))))
           (local.set $x1 (v128.load offset=16 (i32.add (local.get $a) (local.get $i))))
-          (local.set $x2 (v128.load offset=32 (i32.add (local.get $a) (local.get $i))))
-          (local.set $x3 (v128.load offset=48 (i32.add (local.get $a) (local.get $i))))
           (local.set $y0 (v128.load (i32.add (local.get $b) (local.get $i))))
           (local.set $y1 (v128.load offset=16 (i32.add (local.get $b) (local.get $i))))
-          (local.set $y2 (v128.load offset=32 (i32.add (local.get $b) (local.get $i))))
-          (local.set $y3 (v128.load offset=48 (i32.add (local.get $b) (local.get $i))))
           (local.set $d0 (f32x4.sub (local.get $y0) (local.get $x0)))
           (local.set $d1 (f32x4.sub (local.get $y1) (local.get $x1)))
-          (local.set $d2 (f32x4.sub (local.get $y2) (local.get $x2)))
-          (local.set $d3 (f32x4.sub (local.get $y3) (local.get $x3)))
-          ;; each lane adds its 4 terms as a tree, then into the block sum
-          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1))) (f32x4.add (f32x4.mul (local.get $d2) (local.get $d2)) (f32x4.mul (local.get $d3) (local.get $d3))))))
-          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1))) (f32x4.add (f32x4.mul (local.get $x2) (local.get $x2)) (f32x4.mul (local.get $x3) (local.get $x3))))))
-          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1))) (f32x4.add (f32x4.mul (local.get $y2) (local.get $y2)) (f32x4.mul (local.get $y3) (local.get $y3))))))
-          (local.set $sab (f32x4.add (local.get $sab) (f32x4.add (f32x4.add (f32x4.mul (local.get $x0) (local.get $y0)) (f32x4.mul (local.get $x1) (local.get $y1))) (f32x4.add (f32x4.mul (local.get $x2) (local.get $y2)) (f32x4.mul (local.get $x3) (local.get $y3))))))
+          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1)))))
+          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1)))))
+          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1)))))
+          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero)))))
           (local.set $d0 (f32x4.abs (local.get $d0)))
           (local.set $d1 (f32x4.abs (local.get $d1)))
-          (local.set $d2 (f32x4.abs (local.get $d2)))
-          (local.set $d3 (f32x4.abs (local.get $d3)))
-          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (f32x4.add (local.get $d0) (local.get $d1)) (f32x4.add (local.get $d2) (local.get $d3)))))
+          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (local.get $d0) (local.get $d1))))
           ;; pmax is one instruction; a NaN that it would drop makes the sums NaN anyway
-          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (f32x4.pmax (local.get $d0) (local.get $d1)) (f32x4.pmax (local.get $d2) (local.get $d3)))))
-          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero))) (i32x4.add (f32x4.eq (local.get $d2) (local.get $zero)) (f32x4.eq (local.get $d3) (local.get $zero))))))
+          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (local.get $d0) (local.get $d1))))
+          (local.set $x0 (v128.load offset=32 (i32.add (local.get $a) (local.get $i))))
+          (local.set $x1 (v128.load offset=48 (i32.add (local.get $a) (local.get $i))))
+          (local.set $y0 (v128.load offset=32 (i32.add (local.get $b) (local.get $i))))
+          (local.set $y1 (v128.load offset=48 (i32.add (local.get $b) (local.get $i))))
+          (local.set $d0 (f32x4.sub (local.get $y0) (local.get $x0)))
+          (local.set $d1 (f32x4.sub (local.get $y1) (local.get $x1)))
+          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1)))))
+          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1)))))
+          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1)))))
+          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero)))))
+          (local.set $d0 (f32x4.abs (local.get $d0)))
+          (local.set $d1 (f32x4.abs (local.get $d1)))
+          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (local.get $d0) (local.get $d1))))
+          ;; pmax is one instruction; a NaN that it would drop makes the sums NaN anyway
+          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (local.get $d0) (local.get $d1))))
           (local.set $i (i32.add (local.get $i) (i32.const 64)))
           (br_if $step (i32.lt_u (local.get $i) (local.get $end))))
         ;; the block's float32 lane sums, widened and added in float64
@@ -60,22 +67,21 @@
         (local.set $sa2 (v128.const i64x2 0 0))
         (local.set $B2 (f64x2.add (local.get $B2) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sb2)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sb2) (local.get $sb2))))))
         (local.set $sb2 (v128.const i64x2 0 0))
-        (local.set $AB (f64x2.add (local.get $AB) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sab)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sab) (local.get $sab))))))
-        (local.set $sab (v128.const i64x2 0 0))
         (local.set $AD (f64x2.add (local.get $AD) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sad)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sad) (local.get $sad))))))
         (local.set $sad (v128.const i64x2 0 0))
         (br $block)))
     (f64.store offset=0 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $D2)) (f64x2.extract_lane 1 (local.get $D2))))
     (f64.store offset=8 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $A2)) (f64x2.extract_lane 1 (local.get $A2))))
     (f64.store offset=16 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $B2)) (f64x2.extract_lane 1 (local.get $B2))))
-    (f64.store offset=24 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $AB)) (f64x2.extract_lane 1 (local.get $AB))))
+    ;; Σab = (Σa² + Σb² − Σd²) / 2, in float64 (see the header)
+    (f64.store offset=24 (local.get $out) (f64.mul (f64.sub (f64.add (f64.load offset=8 (local.get $out)) (f64.load offset=16 (local.get $out))) (f64.load offset=0 (local.get $out))) (f64.const 0.5)))
     (f64.store offset=32 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $AD)) (f64x2.extract_lane 1 (local.get $AD))))
     (f64.store offset=40 (local.get $out) (f64.promote_f32 (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx))) (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx))))))
     (f64.store offset=48 (local.get $out) (f64.convert_i32_u (i32.add (i32.add (i32x4.extract_lane 0 (local.get $z)) (i32x4.extract_lane 1 (local.get $z))) (i32.add (i32x4.extract_lane 2 (local.get $z)) (i32x4.extract_lane 3 (local.get $z)))))))
 
   ;; B = A + Δ with Δ stored; a and d are float32.
   (func $delta_f32 (param $a i32) (param $b i32) (param $n i32) (param $out i32)
-    (local $i i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128) (local $y2 v128) (local $y3 v128) (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $sd2 v128) (local $sa2 v128) (local $sb2 v128) (local $sab v128) (local $sad v128) (local $mx v128) (local $z v128) (local $zero v128) (local $D2 v128) (local $A2 v128) (local $B2 v128) (local $AB v128) (local $AD v128)
+    (local $i i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128) (local $d0 v128) (local $d1 v128) (local $sd2 v128) (local $sa2 v128) (local $sb2 v128) (local $sad v128) (local $mx v128) (local $z v128) (local $zero v128) (local $D2 v128) (local $A2 v128) (local $B2 v128) (local $AD v128)
     (local.set $n (i32.mul (local.get $n) (i32.const 4)))
     (block $done
       (loop $block
@@ -85,29 +91,34 @@
         (loop $step
           (local.set $x0 (v128.load (i32.add (local.get $a) (local.get $i))))
           (local.set $x1 (v128.load offset=16 (i32.add (local.get $a) (local.get $i))))
-          (local.set $x2 (v128.load offset=32 (i32.add (local.get $a) (local.get $i))))
-          (local.set $x3 (v128.load offset=48 (i32.add (local.get $a) (local.get $i))))
           (local.set $d0 (v128.load (i32.add (local.get $b) (local.get $i))))
           (local.set $d1 (v128.load offset=16 (i32.add (local.get $b) (local.get $i))))
-          (local.set $d2 (v128.load offset=32 (i32.add (local.get $b) (local.get $i))))
-          (local.set $d3 (v128.load offset=48 (i32.add (local.get $b) (local.get $i))))
           (local.set $y0 (f32x4.add (local.get $x0) (local.get $d0)))
           (local.set $y1 (f32x4.add (local.get $x1) (local.get $d1)))
-          (local.set $y2 (f32x4.add (local.get $x2) (local.get $d2)))
-          (local.set $y3 (f32x4.add (local.get $x3) (local.get $d3)))
-          ;; each lane adds its 4 terms as a tree, then into the block sum
-          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1))) (f32x4.add (f32x4.mul (local.get $d2) (local.get $d2)) (f32x4.mul (local.get $d3) (local.get $d3))))))
-          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1))) (f32x4.add (f32x4.mul (local.get $x2) (local.get $x2)) (f32x4.mul (local.get $x3) (local.get $x3))))))
-          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1))) (f32x4.add (f32x4.mul (local.get $y2) (local.get $y2)) (f32x4.mul (local.get $y3) (local.get $y3))))))
-          (local.set $sab (f32x4.add (local.get $sab) (f32x4.add (f32x4.add (f32x4.mul (local.get $x0) (local.get $y0)) (f32x4.mul (local.get $x1) (local.get $y1))) (f32x4.add (f32x4.mul (local.get $x2) (local.get $y2)) (f32x4.mul (local.get $x3) (local.get $y3))))))
+          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1)))))
+          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1)))))
+          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1)))))
+          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero)))))
           (local.set $d0 (f32x4.abs (local.get $d0)))
           (local.set $d1 (f32x4.abs (local.get $d1)))
-          (local.set $d2 (f32x4.abs (local.get $d2)))
-          (local.set $d3 (f32x4.abs (local.get $d3)))
-          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (f32x4.add (local.get $d0) (local.get $d1)) (f32x4.add (local.get $d2) (local.get $d3)))))
+          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (local.get $d0) (local.get $d1))))
           ;; pmax is one instruction; a NaN that it would drop makes the sums NaN anyway
-          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (f32x4.pmax (local.get $d0) (local.get $d1)) (f32x4.pmax (local.get $d2) (local.get $d3)))))
-          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero))) (i32x4.add (f32x4.eq (local.get $d2) (local.get $zero)) (f32x4.eq (local.get $d3) (local.get $zero))))))
+          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (local.get $d0) (local.get $d1))))
+          (local.set $x0 (v128.load offset=32 (i32.add (local.get $a) (local.get $i))))
+          (local.set $x1 (v128.load offset=48 (i32.add (local.get $a) (local.get $i))))
+          (local.set $d0 (v128.load offset=32 (i32.add (local.get $b) (local.get $i))))
+          (local.set $d1 (v128.load offset=48 (i32.add (local.get $b) (local.get $i))))
+          (local.set $y0 (f32x4.add (local.get $x0) (local.get $d0)))
+          (local.set $y1 (f32x4.add (local.get $x1) (local.get $d1)))
+          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1)))))
+          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1)))))
+          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1)))))
+          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero)))))
+          (local.set $d0 (f32x4.abs (local.get $d0)))
+          (local.set $d1 (f32x4.abs (local.get $d1)))
+          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (local.get $d0) (local.get $d1))))
+          ;; pmax is one instruction; a NaN that it would drop makes the sums NaN anyway
+          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (local.get $d0) (local.get $d1))))
           (local.set $i (i32.add (local.get $i) (i32.const 64)))
           (br_if $step (i32.lt_u (local.get $i) (local.get $end))))
         ;; the block's float32 lane sums, widened and added in float64
@@ -117,23 +128,22 @@
         (local.set $sa2 (v128.const i64x2 0 0))
         (local.set $B2 (f64x2.add (local.get $B2) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sb2)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sb2) (local.get $sb2))))))
         (local.set $sb2 (v128.const i64x2 0 0))
-        (local.set $AB (f64x2.add (local.get $AB) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sab)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sab) (local.get $sab))))))
-        (local.set $sab (v128.const i64x2 0 0))
         (local.set $AD (f64x2.add (local.get $AD) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sad)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sad) (local.get $sad))))))
         (local.set $sad (v128.const i64x2 0 0))
         (br $block)))
     (f64.store offset=0 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $D2)) (f64x2.extract_lane 1 (local.get $D2))))
     (f64.store offset=8 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $A2)) (f64x2.extract_lane 1 (local.get $A2))))
     (f64.store offset=16 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $B2)) (f64x2.extract_lane 1 (local.get $B2))))
-    (f64.store offset=24 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $AB)) (f64x2.extract_lane 1 (local.get $AB))))
+    ;; Σab = (Σa² + Σb² − Σd²) / 2, in float64 (see the header)
+    (f64.store offset=24 (local.get $out) (f64.mul (f64.sub (f64.add (f64.load offset=8 (local.get $out)) (f64.load offset=16 (local.get $out))) (f64.load offset=0 (local.get $out))) (f64.const 0.5)))
     (f64.store offset=32 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $AD)) (f64x2.extract_lane 1 (local.get $AD))))
     (f64.store offset=40 (local.get $out) (f64.promote_f32 (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx))) (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx))))))
     (f64.store offset=48 (local.get $out) (f64.convert_i32_u (i32.add (i32.add (i32x4.extract_lane 0 (local.get $z)) (i32x4.extract_lane 1 (local.get $z))) (i32.add (i32x4.extract_lane 2 (local.get $z)) (i32x4.extract_lane 3 (local.get $z)))))))
 
   ;; Δ = B − A with A and B bfloat16 (the upper half of a float32): read in place, no float32
-  ;; copy in memory. Sums do not depend on the order of the elements within a step.
+  ;; copy in memory. Sums do not depend on the order of the elements within a half-step.
   (func $ab_bf16 (param $a i32) (param $b i32) (param $n i32) (param $out i32)
-    (local $i i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128) (local $y2 v128) (local $y3 v128) (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $sd2 v128) (local $sa2 v128) (local $sb2 v128) (local $sab v128) (local $sad v128) (local $mx v128) (local $z v128) (local $zero v128) (local $D2 v128) (local $A2 v128) (local $B2 v128) (local $AB v128) (local $AD v128) (local $ra v128) (local $rb v128) (local $rc v128) (local $rd v128)
+    (local $i i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128) (local $d0 v128) (local $d1 v128) (local $sd2 v128) (local $sa2 v128) (local $sb2 v128) (local $sad v128) (local $mx v128) (local $z v128) (local $zero v128) (local $D2 v128) (local $A2 v128) (local $B2 v128) (local $AD v128) (local $ra v128) (local $rb v128)
     (local.set $n (i32.mul (local.get $n) (i32.const 2)))
     (block $done
       (loop $block
@@ -143,35 +153,42 @@
         (loop $step
           (local.set $ra (v128.load (i32.add (local.get $a) (local.get $i))))
           (local.set $rb (v128.load (i32.add (local.get $b) (local.get $i))))
-          (local.set $rc (v128.load offset=16 (i32.add (local.get $a) (local.get $i))))
-          (local.set $rd (v128.load offset=16 (i32.add (local.get $b) (local.get $i))))
           ;; element 2k is the low half of 32-bit lane k, element 2k+1 the high half: as float32 bits,
           ;; the low half shifted up and the high half with the low bits cleared
           (local.set $x0 (i32x4.shl (local.get $ra) (i32.const 16)))
           (local.set $x1 (v128.and (local.get $ra) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
-          (local.set $x2 (i32x4.shl (local.get $rc) (i32.const 16)))
-          (local.set $x3 (v128.and (local.get $rc) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
           (local.set $y0 (i32x4.shl (local.get $rb) (i32.const 16)))
           (local.set $y1 (v128.and (local.get $rb) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
-          (local.set $y2 (i32x4.shl (local.get $rd) (i32.const 16)))
-          (local.set $y3 (v128.and (local.get $rd) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
           (local.set $d0 (f32x4.sub (local.get $y0) (local.get $x0)))
           (local.set $d1 (f32x4.sub (local.get $y1) (local.get $x1)))
-          (local.set $d2 (f32x4.sub (local.get $y2) (local.get $x2)))
-          (local.set $d3 (f32x4.sub (local.get $y3) (local.get $x3)))
-          ;; each lane adds its 4 terms as a tree, then into the block sum
-          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1))) (f32x4.add (f32x4.mul (local.get $d2) (local.get $d2)) (f32x4.mul (local.get $d3) (local.get $d3))))))
-          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1))) (f32x4.add (f32x4.mul (local.get $x2) (local.get $x2)) (f32x4.mul (local.get $x3) (local.get $x3))))))
-          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1))) (f32x4.add (f32x4.mul (local.get $y2) (local.get $y2)) (f32x4.mul (local.get $y3) (local.get $y3))))))
-          (local.set $sab (f32x4.add (local.get $sab) (f32x4.add (f32x4.add (f32x4.mul (local.get $x0) (local.get $y0)) (f32x4.mul (local.get $x1) (local.get $y1))) (f32x4.add (f32x4.mul (local.get $x2) (local.get $y2)) (f32x4.mul (local.get $x3) (local.get $y3))))))
+          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1)))))
+          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1)))))
+          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1)))))
+          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero)))))
           (local.set $d0 (f32x4.abs (local.get $d0)))
           (local.set $d1 (f32x4.abs (local.get $d1)))
-          (local.set $d2 (f32x4.abs (local.get $d2)))
-          (local.set $d3 (f32x4.abs (local.get $d3)))
-          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (f32x4.add (local.get $d0) (local.get $d1)) (f32x4.add (local.get $d2) (local.get $d3)))))
+          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (local.get $d0) (local.get $d1))))
           ;; pmax is one instruction; a NaN that it would drop makes the sums NaN anyway
-          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (f32x4.pmax (local.get $d0) (local.get $d1)) (f32x4.pmax (local.get $d2) (local.get $d3)))))
-          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero))) (i32x4.add (f32x4.eq (local.get $d2) (local.get $zero)) (f32x4.eq (local.get $d3) (local.get $zero))))))
+          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (local.get $d0) (local.get $d1))))
+          (local.set $ra (v128.load offset=16 (i32.add (local.get $a) (local.get $i))))
+          (local.set $rb (v128.load offset=16 (i32.add (local.get $b) (local.get $i))))
+          ;; element 2k is the low half of 32-bit lane k, element 2k+1 the high half: as float32 bits,
+          ;; the low half shifted up and the high half with the low bits cleared
+          (local.set $x0 (i32x4.shl (local.get $ra) (i32.const 16)))
+          (local.set $x1 (v128.and (local.get $ra) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
+          (local.set $y0 (i32x4.shl (local.get $rb) (i32.const 16)))
+          (local.set $y1 (v128.and (local.get $rb) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
+          (local.set $d0 (f32x4.sub (local.get $y0) (local.get $x0)))
+          (local.set $d1 (f32x4.sub (local.get $y1) (local.get $x1)))
+          (local.set $sd2 (f32x4.add (local.get $sd2) (f32x4.add (f32x4.mul (local.get $d0) (local.get $d0)) (f32x4.mul (local.get $d1) (local.get $d1)))))
+          (local.set $sa2 (f32x4.add (local.get $sa2) (f32x4.add (f32x4.mul (local.get $x0) (local.get $x0)) (f32x4.mul (local.get $x1) (local.get $x1)))))
+          (local.set $sb2 (f32x4.add (local.get $sb2) (f32x4.add (f32x4.mul (local.get $y0) (local.get $y0)) (f32x4.mul (local.get $y1) (local.get $y1)))))
+          (local.set $z (i32x4.sub (local.get $z) (i32x4.add (f32x4.eq (local.get $d0) (local.get $zero)) (f32x4.eq (local.get $d1) (local.get $zero)))))
+          (local.set $d0 (f32x4.abs (local.get $d0)))
+          (local.set $d1 (f32x4.abs (local.get $d1)))
+          (local.set $sad (f32x4.add (local.get $sad) (f32x4.add (local.get $d0) (local.get $d1))))
+          ;; pmax is one instruction; a NaN that it would drop makes the sums NaN anyway
+          (local.set $mx (f32x4.pmax (local.get $mx) (f32x4.pmax (local.get $d0) (local.get $d1))))
           (local.set $i (i32.add (local.get $i) (i32.const 32)))
           (br_if $step (i32.lt_u (local.get $i) (local.get $end))))
         ;; the block's float32 lane sums, widened and added in float64
@@ -181,15 +198,14 @@
         (local.set $sa2 (v128.const i64x2 0 0))
         (local.set $B2 (f64x2.add (local.get $B2) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sb2)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sb2) (local.get $sb2))))))
         (local.set $sb2 (v128.const i64x2 0 0))
-        (local.set $AB (f64x2.add (local.get $AB) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sab)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sab) (local.get $sab))))))
-        (local.set $sab (v128.const i64x2 0 0))
         (local.set $AD (f64x2.add (local.get $AD) (f64x2.add (f64x2.promote_low_f32x4 (local.get $sad)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $sad) (local.get $sad))))))
         (local.set $sad (v128.const i64x2 0 0))
         (br $block)))
     (f64.store offset=0 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $D2)) (f64x2.extract_lane 1 (local.get $D2))))
     (f64.store offset=8 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $A2)) (f64x2.extract_lane 1 (local.get $A2))))
     (f64.store offset=16 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $B2)) (f64x2.extract_lane 1 (local.get $B2))))
-    (f64.store offset=24 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $AB)) (f64x2.extract_lane 1 (local.get $AB))))
+    ;; Σab = (Σa² + Σb² − Σd²) / 2, in float64 (see the header)
+    (f64.store offset=24 (local.get $out) (f64.mul (f64.sub (f64.add (f64.load offset=8 (local.get $out)) (f64.load offset=16 (local.get $out))) (f64.load offset=0 (local.get $out))) (f64.const 0.5)))
     (f64.store offset=32 (local.get $out) (f64.add (f64x2.extract_lane 0 (local.get $AD)) (f64x2.extract_lane 1 (local.get $AD))))
     (f64.store offset=40 (local.get $out) (f64.promote_f32 (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx))) (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx))))))
     (f64.store offset=48 (local.get $out) (f64.convert_i32_u (i32.add (i32.add (i32x4.extract_lane 0 (local.get $z)) (i32x4.extract_lane 1 (local.get $z))) (i32.add (i32x4.extract_lane 2 (local.get $z)) (i32x4.extract_lane 3 (local.get $z)))))))
