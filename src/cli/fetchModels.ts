@@ -4,7 +4,7 @@
  * cancellation (the partial file is kept and resumes), and one result line per model.
  */
 import { describeCacheLocation, hubCacheLocation } from '../core/hub/cacheLayout';
-import type { DownloadResult } from '../core/hub/download';
+import type { DownloadResult } from '../core/download/download';
 import { formatBytes, printable } from '../protocol/displayFormat';
 import type { ProgressMode } from './progress';
 import { progressPrinter } from './progress';
@@ -13,7 +13,7 @@ import { interruptSignal } from './run';
 
 export interface FetchOptions {
   readonly include?: readonly string[];
-  /** --token; else HF_TOKEN or the token file (core/hub/download.ts findToken). Never printed. */
+  /** --token; else HF_TOKEN or the token file (core/download/download.ts findToken). Never printed. */
   readonly token?: string;
   /**
    * `chatvec download`: each model's line is the command's result (stdout; JSON `result`). Else it
@@ -24,7 +24,7 @@ export interface FetchOptions {
 
 /**
  * Downloads each id in turn (stopping at the first failure).
- * @throws ChatVecError as core/hub/download.ts downloadModel; Cancelled on Ctrl-C
+ * @throws ChatVecError as core/download/download.ts downloadModel; Cancelled on Ctrl-C
  */
 export async function fetchModels(ids: readonly string[], o: FetchOptions, mode: ProgressMode): Promise<DownloadResult[]> {
   const out: DownloadResult[] = [];

@@ -10,7 +10,7 @@ import { runExtract as extractInProcess } from '../core/engine/extract';
 import { runEnergyAtRank as energyInProcess } from '../core/engine/energyAtRank';
 import type { ApplyOptions, DiffOptions, DiffReport, EnergyAtRankOptions, EnergyAtRankReport, ExtractOptions, JobContext, JobOutcome, MergeOptions } from '../core/jobs/types';
 import { runDiff as diffInProcess } from '../core/stats/diff';
-import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/hub/download';
+import { type DownloadJobOptions, type DownloadResult, runDownloadJob as downloadInProcess } from '../core/download/download';
 import { runMerge as mergeInProcess } from '../taskhost/runners';
 import { type EvalOptions, type EvalReport, runEval as evalInProcess } from '../core/tryit/evaluate';
 import { type SweepOptions, type SweepRow, runSweep as sweepInProcess } from '../core/tryit/sweep';
@@ -51,7 +51,7 @@ export function diffJob(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffRe
   return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx);
 }
 
-/** See core/hub/download.ts runDownloadJob. */
+/** See core/download/download.ts runDownloadJob. */
 export function downloadJob(opts: DownloadJobOptions, ctx: JobContext = {}): Promise<DownloadResult> {
   return host ? host.run('downloadModel', opts, ctx) : downloadInProcess(opts, ctx);
 }

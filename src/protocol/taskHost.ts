@@ -25,7 +25,7 @@ import type { RecipeDiagnostic } from '../core/recipes/diagnostics';
 import type { PlanSummary } from '../core/recipes/summary';
 import type { DocumentPlanSummary } from '../core/recipes/multiRecipe';
 import type { CachedModel } from '../core/hub/cachedModels';
-import type { DownloadJobOptions, DownloadResult } from '../core/hub/download';
+import type { DownloadJobOptions, DownloadResult } from '../core/download/download';
 import type { EvalOptions, EvalReport } from '../core/tryit/evaluate';
 import type { SweepOptions, SweepRow } from '../core/tryit/sweep';
 import type { ChatMessage } from '../core/tryit/chatTemplate';
@@ -162,7 +162,7 @@ export type CreateDemoParams = JobParams<CreateDemoOptions>;
 /** `createDemo` → JobResult<DemoTrio>. */
 export const CreateDemoRequest = new RequestType<CreateDemoParams, JobResult<DemoTrio>, TaskHostErrorData>('createDemo', ParameterStructures.byName);
 
-/** A model from the Hub (HF_ENDPOINT) into the hub cache (core/hub/download.ts); cancelling keeps the partial file. */
+/** A model from the Hub (HF_ENDPOINT) into the hub cache (core/download/download.ts); cancelling keeps the partial file. */
 export type DownloadModelParams = JobParams<DownloadJobOptions>;
 /** `downloadModel` → JobResult<DownloadResult>. */
 export const DownloadModelRequest = new RequestType<DownloadModelParams, JobResult<DownloadResult>, TaskHostErrorData>('downloadModel', ParameterStructures.byName);

@@ -6,7 +6,7 @@ import { openCheckpoint } from '../core/checkpoint/checkpoint';
 import { formatPlanSummary } from '../protocol/planText';
 import { rowStats as readRowStats } from '../core/checkpoint/rowStats';
 import { runCreateDemo } from '../core/demo/job';
-import { runDownloadJob } from '../core/hub/download';
+import { runDownloadJob } from '../core/download/download';
 import { runApply } from '../core/engine/apply';
 import { runEnergyAtRank } from '../core/engine/energyAtRank';
 import { runExtract } from '../core/engine/extract';

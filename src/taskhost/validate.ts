@@ -11,7 +11,7 @@ import { ChatVecError } from '../core/errors';
 import { describeThreadLimit, maxThreads } from '../core/jobs/threadLimit';
 import { FLOAT_DTYPES } from '../core/safetensors/dtype';
 import { GGUF_FILE_TYPES } from '../core/gguf/llama';
-import type { DownloadJobOptions } from '../core/hub/download';
+import type { DownloadJobOptions } from '../core/download/download';
 import type { EvalOptions } from '../core/tryit/evaluate';
 import type { SweepOptions } from '../core/tryit/sweep';
 import type { ChatCancelParams, ChatOpenParams, ChatSendParams, ConfigureParams, JobKind, JobOptionsOf, RecipeCheckParams, RecipePlanParams, RowStatsParams } from '../protocol/taskHost';

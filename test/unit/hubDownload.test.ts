@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { openCheckpoint } from '../../src/core/checkpoint/checkpoint';
 import { ChatVecError } from '../../src/core/errors';
-import { downloadModel } from '../../src/core/hub/download';
+import { downloadModel } from '../../src/core/download/download';
 import { parseModelId } from '../../src/core/hub/modelId';
 import type { ProgressEvent } from '../../src/core/jobs/types';
 import { writeModel } from './support/engineFixtures';

@@ -1,5 +1,5 @@
 /**
- * The file side of downloading into the Hugging Face hub cache (core/hub/download.ts does the
+ * The file side of downloading into the Hugging Face hub cache (core/download/download.ts does the
  * HTTP): a blob grows in `blobs/<etag>.incomplete`, which survives an interrupted run so that the
  * next one resumes from its length; it is hashed as it grows and renamed to `blobs/<etag>` only when
  * complete and verified, so no half-written blob ever has its final name. Snapshot entries are

@@ -16,8 +16,8 @@ import { getEnv } from '../io/env';
 import { fileExists, fileSizeOrZero, linkSnapshotFile, openPartialBlob, takeLock, writeRefFile } from '../io/hubBlobFile';
 import { join } from '../io/paths';
 import { readJsonObject, readSmallTextOrNull } from '../io/sideFile';
-import { COMMIT_HASH, hfHome, hubCacheLocation, repoFolderName } from './cacheLayout';
-import { type ModelId, formatModelId, parseModelId } from './modelId';
+import { COMMIT_HASH, hfHome, hubCacheLocation, repoFolderName } from '../hub/cacheLayout';
+import { type ModelId, formatModelId, parseModelId } from '../hub/modelId';
 
 /** Files a merge needs besides the weights: config, tokenizer and generation files, chat templates. */
 const SIDE_FILES = /^(config\.json|generation_config\.json|tokenizer[^/]*|special_tokens_map\.json|added_tokens\.json|vocab\.(json|txt)|merges\.txt|chat_template\.(jinja|json)|[^/]*\.safetensors\.index\.json)$/;
