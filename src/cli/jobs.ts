@@ -48,7 +48,8 @@ export function applyJob(opts: ApplyOptions, ctx: JobContext = {}): Promise<JobO
 
 /** See core/stats/diff.ts runDiff. */
 export function diffJob(opts: DiffOptions, ctx: JobContext = {}): Promise<DiffReport> {
-  return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx);
+  // In process the CLI runs this one job: its thread computes too.
+  return host ? host.run('diff', opts, ctx) : diffInProcess(opts, ctx, { callingThreadComputes: true });
 }
 
 /** See core/download/download.ts runDownloadJob. */

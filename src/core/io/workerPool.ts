@@ -78,21 +78,37 @@ function startWorker(script: string): Worker {
     : new Worker(script, { execArgv: process.execArgv });
 }
 
+/** Options of a WorkerPool. */
+export interface WorkerPoolOptions {
+  /**
+   * Runs tasks in the calling thread as one more lane beside the workers (runAll hands it one task
+   * per turn of the event loop; run() uses it when there are no workers). For a process whose
+   * thread has nothing else to do, such as the CLI running one job: that thread computes from the
+   * moment the tasks are planned, while the workers are still starting, and one worker fewer is
+   * started. It blocks the thread for one task at a time; errors it throws fail the run as a
+   * worker's would.
+   */
+  readonly inline?: (task: WorkerTask) => unknown;
+}
+
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
   private failure: ChatVecError | null = null;
+  private readonly inline: ((task: WorkerTask) => unknown) | null;
 
   /**
-   * @param size number of worker threads (≥ 1)
+   * @param size number of worker threads (≥ 1; 0 allowed with `opts.inline`, which then runs every task)
    * @param script the worker entry file
    */
   constructor(
     readonly size: number,
     script = defaultWorkerScript(),
+    opts: WorkerPoolOptions = {},
   ) {
-    for (let i = 0; i < Math.max(1, size); i++) {
+    this.inline = opts.inline ?? null;
+    for (let i = 0; i < (this.inline ? size : Math.max(1, size)); i++) {
       const worker = takePrestarted(script) ?? startWorker(script);
       const slot: Slot = { worker, inFlight: 0, pending: new Map() };
       worker.on('message', (m: { id: number; ok: boolean; result?: unknown; progress?: unknown; error?: { code: string; message: string; details?: string } }) => {
@@ -129,6 +145,8 @@ export class WorkerPool {
   run<R>(task: WorkerTask, transfer: readonly ArrayBuffer[] = [], onProgress?: (p: unknown) => void): Promise<R> {
     if (this.closed) return Promise.reject(new ChatVecError('Internal', 'worker pool is closed'));
     if (this.failure) return Promise.reject(this.failure);
+    const inline = this.inline;
+    if (this.slots.length === 0 && inline) return Promise.resolve().then(() => inline(task) as R);
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;
     const id = this.nextId++;
@@ -140,46 +158,66 @@ export class WorkerPool {
   }
 
   /**
-   * Runs tasks with at most `2 × size` in flight (two per worker keeps each busy while the main
-   * thread handles a reply), calling `onDone` as each finishes, in completion order. Stops handing
-   * out tasks when `shouldStop()` turns true or a task fails; waits for those in flight.
+   * Runs tasks with at most `2 × size` on the workers (two per worker keeps each busy while the
+   * main thread handles a reply), and one at a time inline when the pool has an inline lane,
+   * calling `onDone` as each finishes, in completion order. Stops handing out tasks when
+   * `shouldStop()` turns true or a task fails; waits for those in flight.
    */
   async runAll<T extends WorkerTask, R>(tasks: Iterable<T>, onDone: (task: T, result: R) => void, shouldStop: () => boolean = () => false): Promise<void> {
     const it = tasks[Symbol.iterator]();
     const limit = this.slots.length * 2;
+    const inline = this.inline;
     let firstError: unknown = null;
     await new Promise<void>((resolveAll) => {
-      let inFlight = 0;
+      let onWorkers = 0;
+      let inlineBusy = false;
       let exhausted = false;
+      const take = (): T | null => {
+        if (exhausted || firstError !== null || shouldStop()) return null;
+        const next = it.next();
+        if (next.done) exhausted = true;
+        return next.done ? null : next.value;
+      };
+      const finish = (task: T, r: R) => {
+        if (firstError !== null) return;
+        try {
+          onDone(task, r);
+        } catch (e) {
+          firstError = e;
+        }
+      };
       const pump = () => {
-        while (!exhausted && firstError === null && !shouldStop() && inFlight < limit) {
-          const next = it.next();
-          if (next.done) {
-            exhausted = true;
-            break;
-          }
-          const task = next.value;
-          inFlight++;
-          this.run<R>(task).then(
+        for (let task = onWorkers < limit ? take() : null; task; task = onWorkers < limit ? take() : null) {
+          const t = task;
+          onWorkers++;
+          this.run<R>(t).then(
             (r) => {
-              inFlight--;
-              if (firstError === null) {
-                try {
-                  onDone(task, r);
-                } catch (e) {
-                  firstError = e;
-                }
-              }
+              onWorkers--;
+              finish(t, r);
               pump();
             },
             (e) => {
-              inFlight--;
+              onWorkers--;
               firstError ??= e;
               pump();
             },
           );
         }
-        if (inFlight === 0) resolveAll();
+        const mine = inline && !inlineBusy ? take() : null;
+        if (inline && mine) {
+          inlineBusy = true;
+          // One task per turn of the event loop, so the workers' replies are handled in between.
+          setImmediate(() => {
+            try {
+              finish(mine, inline(mine) as R);
+            } catch (e) {
+              firstError ??= e;
+            }
+            inlineBusy = false;
+            pump();
+          });
+        }
+        if (onWorkers === 0 && !inlineBusy) resolveAll();
       };
       pump();
     });

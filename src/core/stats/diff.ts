@@ -14,6 +14,7 @@ import { readJsonObject } from '../io/sideFile';
 import { threadCount } from '../jobs/threadLimit';
 import { isAbsolute, join, resolve } from '../io/paths';
 import { WorkerPool } from '../io/workerPool';
+import { closeAllHandles } from '../io/handleCache';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { DiffOptions, DiffReport } from '../jobs/types';
 import { dtypeBytes, isFloatDtype } from '../safetensors/dtype';
@@ -23,7 +24,7 @@ import { addSums, emptySums } from '../compute/elements';
 import type { DiffSums } from '../compute/types';
 import { type ComputeJobContext, withCompute } from '../engine/computeSelection';
 import { GpuExecutor } from '../engine/gpuExecutor';
-import { type DiffChunkResult, type DiffChunkTask, diffOnGpu } from './diffKernel';
+import { type DiffChunkResult, type DiffChunkTask, diffOnGpu, runDiffChunk } from './diffKernel';
 import { hubInputLines } from '../hub/provenance';
 
 /**
@@ -49,6 +50,12 @@ export interface DiffTuning {
   readonly chunkElements?: number;
   /** Elements read at a time within a task, and per task of a LoRA comparison (default DIFF_PIECE_ELEMENTS). */
   readonly pieceElements?: number;
+  /**
+   * The calling thread computes too, as one of the `threads` (WorkerPoolOptions.inline): for a
+   * process that runs this one job and nothing else (the CLI). Its cached read handles are closed
+   * at the end, so no other job of the process may be reading through them. Not with a GPU.
+   */
+  readonly callingThreadComputes?: boolean;
 }
 
 /** One tensor to compare: which elements of which files. */
@@ -87,8 +94,9 @@ type Task = DiffChunkTask & { readonly index: number; readonly chunk: number };
  * vocabulary) the shared leading rows are compared. Non-float tensors are skipped. Values are
  * compared as float32 (BF16/F16 exactly, F64 rounded), with sums within compute/diffBound.ts of
  * float64 ones. Elements where A or B is NaN/±Inf are counted in `nonFinite` and left out of all
- * sums. Work runs on `opts.threads` worker threads (default: all cores) in chunks of ~1M
- * elements; progress is reported in bytes read.
+ * sums. Work runs on `opts.threads` threads (default: all cores; workers, and with
+ * tuning.callingThreadComputes the calling thread as one of them) in tasks of DIFF_CHUNK_ELEMENTS;
+ * progress is reported in bytes read.
  *
  * With `opts.cacheDir`, a result for the same input files (path, size, mtime of every shard) is
  * returned at once with `fromCache: true`, and a fresh result is stored there. The key does not
@@ -354,7 +362,8 @@ async function scan(plan: Plan, opts: DiffOptions, ctx: ComputeJobContext, tunin
       // No more threads than tasks: starting a worker costs more than a small model's whole scan.
       // With a GPU the pool takes what the GPU cannot (F64 tensors) and reruns after a GPU failure.
       const threads = Math.max(1, Math.min(taskCount, wanted));
-      const pool = new WorkerPool(threads);
+      const inline = tuning.callingThreadComputes === true && !compute.gpu;
+      const pool = inline ? new WorkerPool(threads - 1, undefined, { inline: (t) => runDiffChunk(t as DiffChunkTask) }) : new WorkerPool(threads);
       const gpu = compute.gpu
         ? new GpuExecutor({ gpu: compute.gpu, pool, accelerated: diffOnGpu, lanes: compute.lanes, signal: ctx.signal, onLog: ctx.onLog, onGpuFailure: compute.onGpuFailure })
         : null;
@@ -369,6 +378,7 @@ async function scan(plan: Plan, opts: DiffOptions, ctx: ComputeJobContext, tunin
       } finally {
         gpu?.close();
         await closePool(pool);
+        if (inline) closeAllHandles();
       }
     });
     if (ctx.signal?.cancelled) throw new CancelledError();
