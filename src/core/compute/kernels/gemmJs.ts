@@ -11,27 +11,7 @@
  * @param out at least m·l elements; overwritten
  */
 export function mulPanel(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array): void {
-  out.fill(0, 0, m * l);
-  let i = 0;
-  for (; i + 4 <= m; i += 4) {
-    const [o0, o1, o2, o3] = [i * l, (i + 1) * l, (i + 2) * l, (i + 3) * l];
-    const [r0, r1, r2, r3] = [i * n, (i + 1) * n, (i + 2) * n, (i + 3) * n];
-    for (let j = 0; j < n; j++) {
-      const v0 = M[r0 + j]!;
-      const v1 = M[r1 + j]!;
-      const v2 = M[r2 + j]!;
-      const v3 = M[r3 + j]!;
-      const x = j * l;
-      for (let c = 0; c < l; c++) {
-        const xc = X[x + c]!;
-        out[o0 + c] = out[o0 + c]! + v0 * xc;
-        out[o1 + c] = out[o1 + c]! + v1 * xc;
-        out[o2 + c] = out[o2 + c]! + v2 * xc;
-        out[o3 + c] = out[o3 + c]! + v3 * xc;
-      }
-    }
-  }
-  for (; i < m; i++) for (let j = 0; j < n; j++) addScaled(out, i * l, M[i * n + j]!, X, j * l, l);
+  fourRowsAtATime(M, m, n, X, l, out, false);
 }
 
 /**
@@ -39,21 +19,46 @@ export function mulPanel(M: Float32Array, m: number, n: number, X: Float64Array,
  * @param out at least n·l elements; overwritten
  */
 export function mulPanelT(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array): void {
-  out.fill(0, 0, n * l);
+  fourRowsAtATime(M, m, n, X, l, out, true);
+}
+
+/**
+ * Both products over M four rows at a time (rows i … i + 3 at column j give v0 … v3), then the
+ * rows left over one at a time. M · X: v0 … v3 scale X's row j into out's rows i … i + 3. Mᵀ · X:
+ * out's row j gains v0 … v3 times X's rows i … i + 3.
+ */
+function fourRowsAtATime(M: Float32Array, m: number, n: number, X: Float64Array, l: number, out: Float64Array, transposed: boolean): void {
+  out.fill(0, 0, (transposed ? n : m) * l);
   let i = 0;
   for (; i + 4 <= m; i += 4) {
-    const [x0, x1, x2, x3] = [i * l, (i + 1) * l, (i + 2) * l, (i + 3) * l];
+    // Rows i … i + 3 of out (M · X) or of X (Mᵀ · X).
+    const [p0, p1, p2, p3] = [i * l, (i + 1) * l, (i + 2) * l, (i + 3) * l];
     const [r0, r1, r2, r3] = [i * n, (i + 1) * n, (i + 2) * n, (i + 3) * n];
     for (let j = 0; j < n; j++) {
       const v0 = M[r0 + j]!;
       const v1 = M[r1 + j]!;
       const v2 = M[r2 + j]!;
       const v3 = M[r3 + j]!;
-      const o = j * l;
-      for (let c = 0; c < l; c++) out[o + c] = out[o + c]! + (v0 * X[x0 + c]! + v1 * X[x1 + c]! + v2 * X[x2 + c]! + v3 * X[x3 + c]!);
+      const q = j * l; // row j of X (M · X) or of out (Mᵀ · X)
+      if (transposed) {
+        for (let c = 0; c < l; c++) out[q + c] = out[q + c]! + (v0 * X[p0 + c]! + v1 * X[p1 + c]! + v2 * X[p2 + c]! + v3 * X[p3 + c]!);
+        continue;
+      }
+      for (let c = 0; c < l; c++) {
+        const xc = X[q + c]!;
+        out[p0 + c] = out[p0 + c]! + v0 * xc;
+        out[p1 + c] = out[p1 + c]! + v1 * xc;
+        out[p2 + c] = out[p2 + c]! + v2 * xc;
+        out[p3 + c] = out[p3 + c]! + v3 * xc;
+      }
     }
   }
-  for (; i < m; i++) for (let j = 0; j < n; j++) addScaled(out, j * l, M[i * n + j]!, X, i * l, l);
+  for (; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      if (transposed) addScaled(out, j * l, M[i * n + j]!, X, i * l, l);
+      else addScaled(out, i * l, M[i * n + j]!, X, j * l, l);
+    }
+  }
 }
 
 /** out[o … o + l) += v · X[x … x + l): one row of M that the four-row passes left over. */
