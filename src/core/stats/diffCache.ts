@@ -18,9 +18,10 @@ import type { DiffReport } from '../jobs/types';
  * Bumped whenever the statistics, the report's shape or the encoding change, so old entries are
  * not reused. 2: strings that begin with NUL are escaped (see `encodeValue`). 4: quantized
  * tensors are skipped and the verdict counts tensors not compared. 5: the CPU's SIMD kernel sums
- * in float32 blocks (compute/diffBound.ts), so figures change in about the 7th digit.
+ * in float32 blocks (compute/diffBound.ts), so figures change in about the 7th digit. 6: Σab is
+ * taken from Σa², Σb² and Σd² (SIMD and GPU), so the cosine of close models is far more accurate.
  */
-export const DIFF_CACHE_VERSION = 5;
+export const DIFF_CACHE_VERSION = 6;
 
 /** What a result depends on. */
 export interface DiffCacheInputs {
