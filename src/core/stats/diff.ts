@@ -28,15 +28,16 @@ import { type DiffChunkResult, type DiffChunkTask, diffOnGpu, runDiffChunk } fro
 import { hubInputLines } from '../hub/provenance';
 
 /**
- * Elements per worker task: 8–16 MiB per side in bf16/f32. Each task costs a round of messages
- * between threads (about 0.2 ms of CPU on a loaded 2-core machine), so fewer, larger tasks: 1M
- * elements per task spent a sixth of a warm 1b diff's CPU time on them.
+ * Elements per task: 8–16 MiB per side in bf16/f32. Each task costs a round of messages between
+ * threads and its own setup; on a warm 1b diff (2 threads), tasks of 256 Ki elements took 0.6 CPU-s
+ * more than tasks of 1 Mi, and these (read a piece at a time) 0.07 CPU-s less.
  */
 export const DIFF_CHUNK_ELEMENTS = 1 << 22;
 
 /**
- * Elements a worker reads and sums at a time (2–4 MiB per side): the bytes a read leaves in the
- * core's cache are still there when the kernel reads them. Also the task size of a LoRA
+ * Elements a task reads and sums at a time (2–4 MiB per side), so the bytes a read leaves in the
+ * core's cache are still there when the kernel reads them: on the same diff, pieces of 256 Ki
+ * elements took 0.2 CPU-s more, and whole 4 Mi tasks as much. Also the task size of a LoRA
  * adapter's comparisons, whose Δ is formed per task.
  */
 export const DIFF_PIECE_ELEMENTS = 1 << 20;

@@ -7,10 +7,10 @@
  * inside, or finite values too large for float32 squares) are redone by the reference's careful
  * float64 loop.
  *
- * Memory layout (bytes, 16-aligned): 64 bytes of results, the task's arrays as `arrays()` hands
- * them out (file bytes are read straight into them), then two float32 regions of n elements for
- * inputs that are not F32 already. Two BF16 inputs (mode ab) — the common case — are summed where
- * they lie, without a decode pass.
+ * Memory layout (bytes, 16-aligned): 64 bytes of running sums and 64 of the module's block
+ * scratch, the task's arrays as `arrays()` hands them out (file bytes are read straight into
+ * them), then two float32 regions of n elements for inputs that are not F32 already. Two BF16
+ * inputs (mode ab) — the common case — are summed where they lie, without a decode pass.
  */
 import { decodeToF32 } from '../../numeric/convert';
 import type { FloatDtype } from '../../safetensors/dtype';
