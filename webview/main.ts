@@ -307,7 +307,7 @@ function heatmap(d: ChartData, layers: ChartGroup[], width: number): SVGSVGEleme
 /** The one heat scale of the tree, the bars and the heatmap, with its ends and midpoint in numbers. */
 function legend(max: number, width: number): HTMLElement {
   const box = el('div', { class: 'legend', id: 'legend' });
-  box.append(el('div', {}, `Colour: ${measureName()}, one scale for the Layer Deltas tree, the bars and the heatmap`));
+  box.append(el('div', {}, `Colour: ${measureName()}, one scale for the Layer Deltas tree (unless it shows energy at rank), the bars and the heatmap`));
   const step = Math.max(14, Math.min(40, (width - 40) / HEAT_STEPS));
   const pad = 24;
   const w = step * HEAT_STEPS + 2 * pad;

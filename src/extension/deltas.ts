@@ -14,6 +14,9 @@ import { escapeMd } from './checkpoints';
 import type { EnergyOverlay } from './energyOverlay';
 import { Disposable } from './dispose';
 
+/** The icon of a row without an energy figure while energy at rank colours the tree. */
+const NO_ENERGY_ICON = new vscode.ThemeIcon('circle-outline');
+
 type GroupDiff = DiffReport['groups'][number];
 type TensorDiff = DiffReport['tensors'][number];
 type Stats = DiffReport['total'];
@@ -271,12 +274,17 @@ export class DeltasProvider extends Disposable implements vscode.TreeDataProvide
   /**
    * With energy shown: the row's energy at rank R after its ‖Δ‖ and in its tooltip, and its heat
    * colour from the energy on a fixed 0…100 % scale (see deltaEnergy.ts). Rows without a figure
-   * (1-D tensors, groups of norms) keep their ‖Δ‖ colour.
+   * (1-D tensors, groups of norms) get a plain outline instead of their ‖Δ‖ colour, which is on
+   * another scale: the view then says its colours are the energy's.
    */
   private addEnergy(item: vscode.TreeItem, row: Parameters<EnergyOverlay['figures']>[0]): void {
     const e = this.energyOverlay;
-    const f = e?.figures(row);
-    if (!e || !f) return;
+    if (!e) return;
+    const f = e.figures(row);
+    if (!f) {
+      if (row !== 'total') item.iconPath = NO_ENERGY_ICON;
+      return;
+    }
     item.description = `${String(item.description ?? '')} · ${e.label(f)}`;
     if (row !== 'total') item.iconPath = this.heatIcon(f.energy, 1);
     if (item.tooltip instanceof vscode.MarkdownString) {

@@ -65,7 +65,7 @@ class ChatVectorExtension extends Disposable implements Ctx {
     this.deltas = this.register(new DeltasProvider(context.extensionUri));
     this.deltaView = this.register(vscode.window.createTreeView('chatVector.deltas', { treeDataProvider: this.deltas, showCollapseAll: true }));
     // The view says how its rows are ordered and measured (the title-bar icons only offer the other choice).
-    const describeView = () => (this.deltaView.description = this.deltas.comparison ? deltaViewDescription(this.deltas.sort, this.deltas.mode) : undefined);
+    const describeView = () => (this.deltaView.description = this.deltas.comparison ? deltaViewDescription(this.deltas.sort, this.deltas.mode, this.deltas.energy?.report.rank) : undefined);
     this.register(this.deltas.onDidChangeTreeData(describeView));
     describeView();
     this.chart = this.register(

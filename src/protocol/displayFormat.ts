@@ -140,7 +140,12 @@ export function parseDecimal(s: string): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
-/** The Layer Deltas view's description: its order and measure, e.g. "by layer · relative ‖Δ‖/‖A‖". */
-export function deltaViewDescription(sort: 'order' | 'magnitude', mode: 'relative' | 'absolute'): string {
-  return `${sort === 'order' ? 'by layer' : 'largest first'} · ${mode === 'relative' ? 'relative ‖Δ‖/‖A‖' : 'absolute ‖Δ‖'}`;
+/**
+ * The Layer Deltas view's description: its order and measure, e.g. "by layer · relative ‖Δ‖/‖A‖";
+ * with energy at rank R shown, also that the rows' colours are that energy ("· colour:
+ * energy@16"), which the chart's bars and heatmap do not follow.
+ */
+export function deltaViewDescription(sort: 'order' | 'magnitude', mode: 'relative' | 'absolute', energyRank?: number): string {
+  const measure = `${sort === 'order' ? 'by layer' : 'largest first'} · ${mode === 'relative' ? 'relative ‖Δ‖/‖A‖' : 'absolute ‖Δ‖'}`;
+  return energyRank === undefined ? measure : `${measure} · colour: energy@${energyRank}`;
 }

@@ -10,8 +10,8 @@
 //        --tests inside the extension host (the @vscode/test-electron contract: run(): Promise).
 // ui:    installs the packaged .vsix (not the sources) and walks the UI a user sees: command
 //        palette, Checkpoints view, Layer Deltas tree, chart, progress and cancel, a window
-//        reload that restores the chart, a merge recipe with diagnostics and CodeLens. PNG
-//        screenshots go to --out and are kept.
+//        reload that restores the chart, energy at rank in the tree, a merge recipe with
+//        diagnostics and CodeLens. PNG screenshots go to --out and are kept.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -541,6 +541,19 @@ try {
   await row('Layer 3').click();
   await check('the chart follows the theme', () => webview().locator('#bars rect.bar.selected[data-key="layer:3"]').waitFor());
   await shot('ui-11-dark.png');
+
+  // (8b) Energy at rank in the tree: how much of each layer's change a rank-16 LoRA would keep.
+  await palette('Chat Vector: Show Energy at Rank…');
+  await check('Show Energy at Rank asks for the rank, 16 by default', async () => {
+    await page.locator('.quick-input-widget', { hasText: 'Show Energy at Rank' }).waitFor();
+    if ((await quickInputBox.inputValue()) !== '16') throw new Error(`rank box holds "${await quickInputBox.inputValue()}"`);
+  });
+  await page.keyboard.press('Enter');
+  await check('the Layer Deltas rows show the energy at rank 16, and the view says they are coloured by it', async () => {
+    await page.locator('.monaco-list-row', { hasText: 'energy@16' }).first().waitFor({ timeout: 120_000 });
+    await page.locator('.pane-header', { hasText: 'Layer Deltas' }).locator('.description', { hasText: 'colour: energy@16' }).waitFor();
+  });
+  await shot('ui-11b-energy.png');
 
   // (9) A merge recipe: the task host's diagnostics under the mistake, and the CodeLens above it.
   await page.keyboard.press('Escape');

@@ -245,6 +245,8 @@ describe('Chat Vector in a real VS Code', function () {
         const d = String(tree.getTreeItem(t).description);
         if (!om) {
           assert.ok(!d.includes('energy@'), `${t.tensor.name} is not a matrix: ${d}`);
+          // not coloured on the ‖Δ‖ scale while the tree's colours are the energy's
+          assert.equal((tree.getTreeItem(t).iconPath as vscode.ThemeIcon).id, 'circle-outline', `${t.tensor.name}: icon`);
           continue;
         }
         close(shown.matrices.find((m) => m.name === om.name)!.energy, om.energy, `${om.name} energy`);
@@ -253,9 +255,11 @@ describe('Chat Vector in a real VS Code', function () {
       }
     }
     assert.equal(rows, oracle.matrices.length, 'every matrix row shows its energy');
+    assert.equal(ctx.deltaView.description, 'by layer · relative ‖Δ‖/‖A‖ · colour: energy@4', 'the view says its rows are coloured by the energy');
     // Hidden again on request, and by the next comparison.
     await vscode.commands.executeCommand('chatVector.hideEnergy');
     assert.ok(!String(tree.getTreeItem(tree.getChildren()[0]!).description).includes('energy@'));
+    assert.equal(ctx.deltaView.description, 'by layer · relative ‖Δ‖/‖A‖');
     await vscode.commands.executeCommand('chatVector.showEnergyAtRank', 4);
     assert.ok(tree.energy, 'shown again (from the cache)');
     assert.equal(tree.energy.report.fromCache, true);
