@@ -11,7 +11,8 @@
 // ui:    installs the packaged .vsix (not the sources) and walks the UI a user sees: command
 //        palette, Checkpoints view, Layer Deltas tree, chart, progress and cancel, a window
 //        reload that restores the chart, energy at rank in the tree, a merge recipe with
-//        diagnostics and CodeLens. PNG screenshots go to --out and are kept.
+//        diagnostics and CodeLens, and (--try-model 1) a chat in the Try Model panel. PNG
+//        screenshots go to --out and are kept.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -38,6 +39,8 @@ const chromiumPath = opt.chromium || process.env.CHROMIUM_PATH || '/usr/bin/chro
 const timeoutMs = Number(opt.timeout || process.env.E2E_TIMEOUT_MS || 600_000);
 // --restricted 1: workspace trust on and the folder untrusted (Restricted Mode).
 const restricted = opt.restricted === '1';
+// --try-model 1 (ui): the .vsix carries llama.cpp (a platform package): the walk chats with a model.
+const tryModel = opt['try-model'] === '1';
 
 const t0 = Date.now();
 const log = (...a) => console.log(`[e2e ${mode} +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
@@ -597,6 +600,31 @@ try {
   await shot('ui-13-explorer-submenu.png');
   await page.keyboard.press('Escape');
   await page.keyboard.press('Escape');
+
+  // (11) Try Model (platform packages carry llama.cpp): chat with the merged model in a panel.
+  if (tryModel) {
+    await palette('Chat Vector: Try Model…');
+    await pickStep('Try Model', 'tiny-cp-chat', 'tiny-cp-chat');
+    // The newest webview is the chat panel (the chart's stays open beside it).
+    const chat = () => page.frameLocator('iframe.webview.ready').last().frameLocator('#active-frame');
+    await check('the Try Model panel loads the model (converted to GGUF on the way)', () => chat().locator('.status.ready').first().waitFor({ timeout: 180_000 }));
+    // A short reply: the demo model's weights are random (its reply is noise), and llama.cpp shares
+    // the two cores with the browser and VS Code here.
+    await chat().locator('#maxTokens').fill('24');
+    await chat().locator('#prompt').fill('Hello! Who are you?');
+    await chat().locator('#send').click();
+    await check('the reply streams into the panel and ends', async () => {
+      const reply = chat().locator('.turn .reply').first();
+      const deadline = Date.now() + 180_000;
+      for (;;) {
+        const text = (await reply.count()) ? ((await reply.textContent()) ?? '').trim() : '';
+        if (text && (await chat().locator('#send:not([disabled])').count())) break;
+        if (Date.now() > deadline) throw new Error(`no finished reply (so far: "${text}")`);
+        await page.waitForTimeout(250);
+      }
+    });
+    await shot('ui-14-try-model.png');
+  }
 
   clearTimeout(watchdog);
   log(`screenshots: ${shots.join(', ')}`);

@@ -3,7 +3,8 @@
 #   code-server@4.100.3 (= VS Code 1.100.3: server, Node extension host, web workbench) from npm,
 #   Debian's chromium driven by playwright-core.
 # 1. mocha integration tests inside the real extension host (extension loaded from this checkout);
-# 2. a UI walk in Chromium on the packaged .vsix, installed with --install-extension.
+# 2. a UI walk in Chromium on the packaged .vsix (the linux-x64 platform package where it can be
+#    built), installed with --install-extension.
 # Installs whatever is missing itself (CI runs on a fresh machine as root). Exits non-zero on failure.
 # Env: E2E_SKIP=tests|ui to skip a part, SKIP_APT=1, CS_VERSION, E2E_VERBOSE=1.
 set -euo pipefail
@@ -67,7 +68,18 @@ cd "$ROOT"
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 node scripts/build.mjs
 node test/e2e/build-tests.mjs
-[ "$SKIP" = ui ] || npm run -s package >/dev/null
+# The UI walk installs what a user on this platform would: on Linux x64, with llama.cpp's CPU build
+# installed, the platform package (llama.cpp inside), whose Try Model the walk then uses; else the
+# universal package.
+VSIX="$ROOT/chat-vector.vsix"; TRY_MODEL=0
+if [ "$SKIP" != ui ]; then
+  if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] && [ -d node_modules/@node-llama-cpp/linux-x64 ]; then
+    npm run -s package -- --target linux-x64 >/dev/null
+    VSIX="$ROOT/chat-vector-linux-x64.vsix"; TRY_MODEL=1
+  else
+    npm run -s package >/dev/null
+  fi
+fi
 echo "took $((SECONDS-T))s"; T=$SECONDS
 
 mkdir -p "$OUT"
@@ -98,7 +110,7 @@ if [ "$SKIP" != ui ]; then
   node out/test/e2e/fixtures.js "$OUT/ws-ui/stress" 1536
   # The sparse stress files would read as 4.6 GB to any tool that archives e2e-results/.
   trap 'rm -rf "$OUT/ws-ui/stress"' EXIT
-  "${DRIVER[@]}" ui "${COMMON[@]}" --workspace "$OUT/ws-ui" --vsix "$ROOT/chat-vector.vsix"
+  "${DRIVER[@]}" ui "${COMMON[@]}" --workspace "$OUT/ws-ui" --vsix "$VSIX" --try-model "$TRY_MODEL"
   echo "took $((SECONDS-T))s"; T=$SECONDS
 fi
 

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ChatSession } from '../../src/core/tryit/chatSession';
+import { startLlama } from '../../src/core/tryit/llamaRuntime';
 import { CLI, ensureCli } from './support/builtCli';
 import { tempDir } from './support/engineFixtures';
 import { referenceGreedy as greedy, TINY_BOS, TINY_EOT, writeTinyChatModel } from './support/tinyChat';
@@ -39,6 +40,12 @@ function cli(args: string[]) {
 const referenceGreedy = (prompt: readonly number[], n: number) => greedy(tensors, prompt, n);
 
 describe('chatvec chat', () => {
+  it('llama.cpp on the CPU gets no more threads than the cores it counts (node-llama-cpp would give at least 4)', async () => {
+    const llama = await startLlama('cpu');
+    assert.ok(llama.cpuMathCores >= 1);
+    assert.ok(llama.maxThreads <= Math.max(llama.cpuMathCores, 1), `maxThreads ${llama.maxThreads} on ${llama.cpuMathCores} cores`);
+  });
+
   it('--prompt renders the model\'s chat template (text and ids) and replies greedily as the reference does', () => {
     const r = cli(['chat', model, '--system', 'be', '--prompt', 'hello', '--max-tokens', '4', '--json', ...OPTS]);
     assert.equal(r.status, 0, r.stderr);

@@ -58,7 +58,7 @@ export function registerChat(program: Command): void {
     .option('--context <n>', 'context size in tokens (default: the training context, at most 4096)')
     .option('--type <type>', 'weight type when converting a checkpoint: f32 | f16 (default) | bf16 | q8_0')
     .option('--backend <kind>', TRY_BACKEND_HELP)
-    .option('--threads <n>', 'llama.cpp threads (default: its own choice)')
+    .option('--threads <n>', 'llama.cpp threads (default and most: the cores)')
     .option('--json', 'with --prompt: print the rendered prompt, its token ids and the reply as one JSON line')
     .option('--quiet', 'print nothing but replies and errors')
     .action(

@@ -46,7 +46,7 @@ export function registerEval(program: Command): void {
     .option('--compare <model>', 'evaluate this model too and print B − A (e.g. the CP model as A, the merge as B)')
     .option('--type <type>', 'weight type when converting a checkpoint: f32 | f16 (default) | bf16 | q8_0')
     .option('--backend <kind>', TRY_BACKEND_HELP)
-    .option('--threads <n>', 'llama.cpp threads (default: its own choice)')
+    .option('--threads <n>', 'llama.cpp threads (default and most: the cores)')
     .option('--json', 'print progress and the result, with per-token NLLs, as JSON lines')
     .option('--quiet', 'print nothing but the result and errors')
     .action(

@@ -31,7 +31,7 @@ export interface EvalOptions {
   /** Weight type of a conversion; default F16. */
   readonly type?: GgufFileType;
   readonly backend?: BackendChoice;
-  /** llama.cpp threads; default: its own choice (the cores). */
+  /** llama.cpp threads; default and most: the cores (see llamaRuntime.ts). */
   readonly threads?: number;
 }
 

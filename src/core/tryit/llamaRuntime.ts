@@ -67,7 +67,19 @@ async function createLlama(backend: BackendChoice): Promise<Llama> {
     await llama.dispose();
     throw new ChatVecError('Unsupported', '--backend gpu: no GPU build of llama.cpp (CUDA, Vulkan, Metal) loads here; use --backend cpu or auto');
   }
+  capThreadsAtCores(llama);
   return llama;
+}
+
+/**
+ * On the CPU, node-llama-cpp (3.21.1) gives each context at least 4 threads, more than the cores
+ * of a small machine; llama.cpp's threads wait for each other by spinning, so on 2 cores 4 threads
+ * starve each other: 64 tokens of the tiny demo model took 32 s (62 CPU-s) with 4 threads and 2.3 s
+ * with 2. So the most threads a context gets is the cores it counts as useful for math, which is
+ * also the default; `--threads` (the `chatVector.threads` setting) can ask for fewer.
+ */
+function capThreadsAtCores(llama: Llama): void {
+  if (llama.gpu === false && llama.cpuMathCores > 0 && llama.maxThreads > llama.cpuMathCores) llama.maxThreads = llama.cpuMathCores;
 }
 
 /** "llama.cpp cpu" / "llama.cpp cuda" … for result lines. */
