@@ -70,4 +70,19 @@ describe('chatvec gguf on worker threads', () => {
     );
     assertNothingLeft(out);
   });
+
+  it('cancel between chunks in the calling thread (1 thread): Cancelled, and nothing is left', async () => {
+    const out = path.join(dir, 'cancel-1.gguf');
+    // Progress is throttled (one event on this small model), so the signal turns after a few looks:
+    // the start's check, then one before each chunk.
+    let looks = 0;
+    const signal = {
+      get cancelled() {
+        return ++looks > 3;
+      },
+    };
+    await rejectsWith(runGgufExport({ model, out, type: 'Q8_0', threads: 1 }, { signal }), 'Cancelled');
+    assert.ok(looks > 3, 'the signal was looked at between chunks');
+    assertNothingLeft(out);
+  });
 });

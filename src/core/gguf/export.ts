@@ -10,7 +10,6 @@ import { requireUnquantized } from '../checkpoint/quantization';
 import { CancelledError, ChatVecError } from '../errors';
 import { AtomicOutputFile } from '../io/atomicOutputFile';
 import { basename } from '../io/paths';
-import type { OutputFile } from '../io/outputFile';
 import { PositionalFile } from '../io/positionalFile';
 import { ProgressMeter } from '../jobs/progressMeter';
 import type { JobContext, JobOutcome } from '../jobs/types';
@@ -72,6 +71,8 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
   const meter = new ProgressMeter('gguf', sourceBytes + plan.fileSize, ctx.onProgress);
   let pool: WorkerPool | null = null;
   let ran = 1;
+  /** The inputs the calling thread reads (threads 1). */
+  const here = new Map<string, PositionalFile>();
   try {
     out.file.writeAtSync(plan.header, 0);
     meter.add(plan.header.length);
@@ -85,14 +86,20 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
         meter.add(bytes.length);
       } else tasks.push(...chunkTasks(t, placed, out.tempPath));
     });
-    const onDone = (r: GgufChunkResult) => meter.add(r.bytes);
-    if (threads === 1) await runHere(tasks, out.file, onDone, cancelled);
-    else {
-      // No more workers than chunks: starting one costs more than converting a small tensor.
-      pool = new WorkerPool((ran = Math.max(1, Math.min(threads, tasks.length))));
-      await pool.runAll<GgufChunkTask, GgufChunkResult>(tasks, (_, r) => onDone(r), cancelled);
-      await pool.broadcast({ kind: 'closeHandles' });
-    }
+    // One thread: the chunks run here, on the pool's inline lane (a cancel is seen between them),
+    // reading through this job's own handles. Else no more workers than chunks: starting one costs
+    // more than converting a small tensor.
+    const readHere = (file: string): PositionalFile => {
+      let f = here.get(file);
+      if (!f) here.set(file, (f = PositionalFile.openReadOnly(file)));
+      return f;
+    };
+    pool =
+      threads === 1
+        ? new WorkerPool(0, undefined, { inline: (t) => encodeGgufChunk(t as GgufChunkTask, readHere((t as GgufChunkTask).file), out.file) })
+        : new WorkerPool((ran = Math.max(1, Math.min(threads, tasks.length))));
+    await pool.runAll<GgufChunkTask, GgufChunkResult>(tasks, (_, r) => meter.add(r.bytes), cancelled);
+    await pool.broadcast({ kind: 'closeHandles' });
     if (cancelled()) throw new CancelledError();
     inputs.assertUnchanged();
     out.commit();
@@ -101,28 +108,13 @@ export async function runGgufExport(opts: GgufExportOptions, ctx: JobContext = {
     throw e;
   } finally {
     await pool?.close();
+    for (const f of here.values()) f.close();
   }
   meter.finish('done');
   const fallback = model.tensors.filter((t) => type === 'Q8_0' && t.dims.length === 2 && t.type !== 'Q8_0').map((t) => t.name);
   const warnings = fallback.length ? [`${fallback.length} matrices have rows that are not whole blocks of 32 and were written as F16, as llama.cpp's converter does (${fallback.slice(0, 3).join(', ')}${fallback.length > 3 ? ', …' : ''})`] : [];
   for (const w of warnings) ctx.onLog?.('warn', w);
   return { out: inputs.out, tensorCount: model.tensors.length, bytesWritten: plan.fileSize, seconds: meter.seconds, backend: ran === 1 ? 'cpu (1 thread)' : `cpu (${ran} threads)`, warnings };
-}
-
-/** Chunks in the calling thread, yielding between them so a cancel request (Ctrl-C, the task host) is seen. */
-async function runHere(tasks: readonly GgufChunkTask[], output: OutputFile, onDone: (r: GgufChunkResult) => void, cancelled: () => boolean): Promise<void> {
-  const inputs = new Map<string, PositionalFile>();
-  try {
-    for (const t of tasks) {
-      let input = inputs.get(t.file);
-      if (!input) inputs.set(t.file, (input = PositionalFile.openReadOnly(t.file)));
-      onDone(encodeGgufChunk(t, input, output));
-      await new Promise((r) => setImmediate(r));
-      if (cancelled()) return;
-    }
-  } finally {
-    for (const f of inputs.values()) f.close();
-  }
 }
 
 /**
