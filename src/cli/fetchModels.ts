@@ -6,10 +6,8 @@
 import { describeCacheLocation, hubCacheLocation } from '../core/hub/cacheLayout';
 import type { DownloadResult } from '../core/download/download';
 import { formatBytes, printable } from '../protocol/displayFormat';
-import type { ProgressMode } from './progress';
-import { progressPrinter } from './progress';
+import { type ProgressMode, withJobContext } from './progress';
 import { downloadJob } from './jobs';
-import { interruptSignal } from './run';
 
 export interface FetchOptions {
   readonly include?: readonly string[];
@@ -30,18 +28,14 @@ export async function fetchModels(ids: readonly string[], o: FetchOptions, mode:
   const out: DownloadResult[] = [];
   if (mode === 'auto' && ids.length) process.stderr.write(`cache: ${describeCacheLocation(hubCacheLocation())}\n`);
   for (const id of ids) {
-    const progress = progressPrinter(mode);
-    const signal = interruptSignal();
-    try {
-      const r = await downloadJob({ id, include: o.include, token: o.token }, { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && l !== 'info' && process.stderr.write(`${l}: ${printable(m)}\n`) });
-      progress.end();
-      if (mode === 'json') process.stdout.write(JSON.stringify({ type: o.asResult ? 'result' : 'download', ...(o.asResult ? {} : { id }), ...r }) + '\n');
-      else if (mode === 'auto') (o.asResult ? process.stdout : process.stderr).write(`${printable(id)}: ${r.files.length} files at commit ${r.commit} (${formatBytes(r.bytesReceived)} received) in ${printable(r.snapshot)}\n`);
-      out.push(r);
-    } finally {
-      progress.end();
-      signal.dispose();
-    }
+    const r = await withJobContext(
+      mode,
+      () => (l, m) => mode === 'auto' && l !== 'info' && process.stderr.write(`${l}: ${printable(m)}\n`),
+      (ctx) => downloadJob({ id, include: o.include, token: o.token }, ctx),
+    );
+    if (mode === 'json') process.stdout.write(JSON.stringify({ type: o.asResult ? 'result' : 'download', ...(o.asResult ? {} : { id }), ...r }) + '\n');
+    else if (mode === 'auto') (o.asResult ? process.stdout : process.stderr).write(`${printable(id)}: ${r.files.length} files at commit ${r.commit} (${formatBytes(r.bytesReceived)} received) in ${printable(r.snapshot)}\n`);
+    out.push(r);
   }
   return out;
 }

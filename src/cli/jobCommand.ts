@@ -5,8 +5,7 @@
 import type { JobContext, JobOutcome, LogLevel } from '../core/jobs/types';
 import { formatBytes, formatDuration, printable, printableLines } from '../protocol/displayFormat';
 import { lowRankText } from '../protocol/jobText';
-import { type ProgressMode, progressPrinter } from './progress';
-import { interruptSignal } from './run';
+import { type ProgressMode, withJobContext } from './progress';
 
 export function progressMode(o: { json?: boolean; quiet?: boolean }): ProgressMode {
   return o.json ? 'json' : o.quiet ? 'quiet' : 'auto';
@@ -22,20 +21,12 @@ export async function runOutputCommand<R extends JobOutcome>(
   job: (ctx: JobContext) => Promise<R>,
   opts: { what?: string; showLog?: (level: LogLevel, message: string) => boolean } = {},
 ): Promise<R> {
-  const progress = progressPrinter(mode);
-  const signal = interruptSignal();
   const showLog = opts.showLog ?? (() => mode !== 'json');
-  try {
-    const r = await job({ signal, onProgress: progress, onLog: (l, m) => showLog(l, m) && process.stderr.write(`${l}: ${printableLines(m)}\n`) });
-    progress.end();
-    if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
-    else if (mode === 'auto') {
-      const lr = r.lowRank ? `; ${lowRankText(r.lowRank)}` : '';
-      process.stdout.write(`wrote ${opts.what ?? ''}${printable(r.out)}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})${lr}\n`);
-    }
-    return r;
-  } finally {
-    progress.end();
-    signal.dispose();
+  const r = await withJobContext(mode, () => (l, m) => showLog(l, m) && process.stderr.write(`${l}: ${printableLines(m)}\n`), job);
+  if (mode === 'json') process.stdout.write(JSON.stringify({ type: 'result', ...r }) + '\n');
+  else if (mode === 'auto') {
+    const lr = r.lowRank ? `; ${lowRankText(r.lowRank)}` : '';
+    process.stdout.write(`wrote ${opts.what ?? ''}${printable(r.out)}: ${r.tensorCount} tensors, ${formatBytes(r.bytesWritten)} in ${formatDuration(r.seconds)} (${r.backend})${lr}\n`);
   }
+  return r;
 }

@@ -98,3 +98,16 @@ export function parseEnergy(s: string | undefined): number | undefined {
   if (v === null || !(v > 0 && v <= 1)) throw new ChatVecError('InvalidArgument', `--energy "${s}" must be a fraction in (0, 1], e.g. 0.9`);
   return v;
 }
+
+/** `v` when it is one of `allowed`, else the one-line error naming `flag` and the choices. */
+export function oneOf<T extends string>(v: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new ChatVecError('InvalidArgument', `${flag} must be one of ${allowed.join(', ')} (got "${v}")`);
+  return v as T;
+}
+
+/** A decimal whole number ≥ 1, else the one-line error naming `flag`. */
+export function positiveInt(v: string, flag: string): number {
+  const n = parseDecimal(v) ?? NaN;
+  if (!Number.isInteger(n) || n < 1) throw new ChatVecError('InvalidArgument', `${flag} must be a positive integer (got "${v}")`);
+  return n;
+}

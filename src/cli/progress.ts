@@ -2,8 +2,9 @@
  * Progress on the terminal: a redrawn bar on a TTY (bytes, GB/s, ETA), a plain line every few
  * seconds otherwise (logs, CI), JSON lines with --json, nothing with --quiet.
  */
-import type { LogLevel, ProgressEvent, ProgressSink } from '../core/jobs/types';
+import type { JobContext, LogLevel, LogSink, ProgressEvent, ProgressSink } from '../core/jobs/types';
 import { bar, formatBytes, formatDuration, printableLines } from '../protocol/displayFormat';
+import { interruptSignal } from './run';
 
 export type ProgressMode = 'auto' | 'json' | 'quiet';
 
@@ -52,4 +53,23 @@ export function reportLogPrinter(progress: { end(): void }, quiet: boolean): (le
       process.stderr.write(`chatvec: ${level === 'warn' ? 'warning' : 'error'}: ${printableLines(message)}\n`);
     }
   };
+}
+
+/** A progress printer: a ProgressSink whose line can be ended (before other output). */
+export type ProgressLine = ProgressSink & { end(): void };
+
+/**
+ * Runs a command's job with a progress printer in `mode`, Ctrl-C (and SIGTERM) as its cancel
+ * signal and the log sink `log` makes from the printer (to end its line before a message). The
+ * printer is ended and the signal released when the job settles; the caller prints the result.
+ */
+export async function withJobContext<R>(mode: ProgressMode, log: (progress: ProgressLine) => LogSink, job: (ctx: JobContext) => Promise<R>): Promise<R> {
+  const progress = progressPrinter(mode);
+  const signal = interruptSignal();
+  try {
+    return await job({ signal, onProgress: progress, onLog: log(progress) });
+  } finally {
+    progress.end();
+    signal.dispose();
+  }
 }

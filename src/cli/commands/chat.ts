@@ -12,7 +12,7 @@ import { openChat } from '../jobs';
 import { parseDecimal, printableLines } from '../../protocol/displayFormat';
 import { parseBackend, parseThreads } from '../options';
 import { progressMode } from '../jobCommand';
-import { progressPrinter } from '../progress';
+import { withJobContext } from '../progress';
 import { action, interruptSignal } from '../run';
 import { TRY_BACKEND_HELP } from './eval';
 import { parseGgufType } from './gguf';
@@ -70,18 +70,12 @@ export function registerChat(program: Command): void {
           seed: wholeNumber('--seed', o.seed, 0),
         };
         const mode = progressMode(o);
-        const progress = progressPrinter(mode === 'json' ? 'quiet' : mode);
-        const signal = interruptSignal();
-        let session: Chat;
-        try {
-          session = await openChat(
-            { model, cacheDir: userCacheDir(), system: o.system, contextSize: wholeNumber('--context', o.context, 16), type: parseGgufType(o.type), backend: parseBackend(o.backend), threads: parseThreads(o.threads) },
-            { signal, onProgress: progress, onLog: (l, m) => mode === 'auto' && (l !== 'debug' || process.env.CHATVEC_DEBUG !== undefined) && process.stderr.write(`${l}: ${printableLines(m)}\n`) },
-          );
-        } finally {
-          progress.end();
-          signal.dispose();
-        }
+        const session: Chat = await withJobContext(
+          mode === 'json' ? 'quiet' : mode,
+          () => (l, m) => mode === 'auto' && (l !== 'debug' || process.env.CHATVEC_DEBUG !== undefined) && process.stderr.write(`${l}: ${printableLines(m)}\n`),
+          (ctx) =>
+            openChat({ model, cacheDir: userCacheDir(), system: o.system, contextSize: wholeNumber('--context', o.context, 16), type: parseGgufType(o.type), backend: parseBackend(o.backend), threads: parseThreads(o.threads) }, ctx),
+        );
         try {
           if (o.prompt !== undefined) await oneShot(session, o.prompt, reply, o.json === true);
           else await interactive(session, reply, mode === 'auto');

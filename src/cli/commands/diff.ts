@@ -5,11 +5,11 @@ import { userCacheDir } from '../../core/io/files';
 import { join } from '../../core/io/paths';
 import type { DeltaStats, DiffOptions, DiffReport, JobContext } from '../../core/jobs/types';
 import { prefixOnlyDifference } from '../../core/stats/namePrefix';
-import { bar, formatCount, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
+import { bar, formatCount, formatDuration, formatNorm, formatPercent, printable, printableLines, table } from '../../protocol/displayFormat';
 import { formatVerdict } from '../../protocol/verdictText';
-import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
-import { progressPrinter, reportLogPrinter } from '../progress';
-import { action, interruptSignal } from '../run';
+import { BACKEND_HELP, oneOf, parseBackend, parseThreads, positiveInt } from '../options';
+import { reportLogPrinter, withJobContext } from '../progress';
+import { action } from '../run';
 
 type By = 'layer' | 'module' | 'tensor';
 type SortBy = 'order' | 'delta';
@@ -53,40 +53,18 @@ export function registerDiff(program: Command, diffJob: DiffJob): void {
         const top = opts.top === undefined ? undefined : positiveInt(opts.top, '--top');
         const threads = parseThreads(opts.threads);
         const backend = parseBackend(opts.backend);
-        const signal = interruptSignal();
         // --json keeps stdout one JSON document, so no progress at all (not even JSON lines).
-        const progress = progressPrinter(opts.quiet || opts.json ? 'quiet' : 'auto');
-        try {
-          const report = await diffJob(
-            { a, ...(b !== undefined ? { b } : {}), ...(threads ? { threads } : {}), ...(backend ? { backend } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'diff') } : {}) },
-            {
-              signal,
-              onProgress: progress,
-              onLog: reportLogPrinter(progress, opts.quiet === true),
-            },
-          );
-          progress.end();
-          // `verdict`: the sentence of the text output, for scripts that show it.
-          if (opts.json) process.stdout.write(JSON.stringify({ ...report, verdict: formatVerdict(report.lineage) }, null, 2) + '\n');
-          else if (opts.csv) process.stdout.write(renderDiffCsv(report, by, sort, top));
-          else process.stdout.write(renderDiff(report, by, sort, top));
-        } finally {
-          progress.end();
-          signal.dispose();
-        }
+        const report = await withJobContext(
+          opts.quiet || opts.json ? 'quiet' : 'auto',
+          (progress) => reportLogPrinter(progress, opts.quiet === true),
+          (ctx) => diffJob({ a, ...(b !== undefined ? { b } : {}), ...(threads ? { threads } : {}), ...(backend ? { backend } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'diff') } : {}) }, ctx),
+        );
+        // `verdict`: the sentence of the text output, for scripts that show it.
+        if (opts.json) process.stdout.write(JSON.stringify({ ...report, verdict: formatVerdict(report.lineage) }, null, 2) + '\n');
+        else if (opts.csv) process.stdout.write(renderDiffCsv(report, by, sort, top));
+        else process.stdout.write(renderDiff(report, by, sort, top));
       }),
     );
-}
-
-function oneOf<T extends string>(v: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(v)) throw new ChatVecError('InvalidArgument', `${flag} must be one of ${allowed.join(', ')} (got "${v}")`);
-  return v as T;
-}
-
-function positiveInt(v: string, flag: string): number {
-  const n = parseDecimal(v) ?? NaN;
-  if (!Number.isInteger(n) || n < 1) throw new ChatVecError('InvalidArgument', `${flag} must be a positive integer (got "${v}")`);
-  return n;
 }
 
 /** One displayed row: a group, a module kind inside a group, or a tensor. */

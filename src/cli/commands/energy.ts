@@ -10,9 +10,9 @@ import { join } from '../../core/io/paths';
 import type { EnergyAtRankReport, EnergyFigures } from '../../core/jobs/types';
 import { bar, formatDuration, formatNorm, formatPercent, parseDecimal, printable, printableLines, table } from '../../protocol/displayFormat';
 import { energyJob } from '../jobs';
-import { BACKEND_HELP, parseBackend, parseThreads } from '../options';
-import { progressPrinter, reportLogPrinter } from '../progress';
-import { action, interruptSignal } from '../run';
+import { BACKEND_HELP, oneOf, parseBackend, parseThreads } from '../options';
+import { reportLogPrinter, withJobContext } from '../progress';
+import { action } from '../run';
 
 interface EnergyCliOptions {
   rank: string;
@@ -43,26 +43,15 @@ export function registerEnergy(program: Command): void {
       action(async (base: string, chat: string, opts: EnergyCliOptions) => {
         const rank = parseDecimal(opts.rank) ?? NaN;
         if (!Number.isInteger(rank) || rank < 1) throw new ChatVecError('InvalidArgument', `--rank must be a whole number ≥ 1 (got "${opts.rank}")`);
-        if (opts.by !== 'layer' && opts.by !== 'tensor') throw new ChatVecError('InvalidArgument', `--by must be one of layer, tensor (got "${opts.by}")`);
+        const by = oneOf(opts.by, ['layer', 'tensor'] as const, '--by');
         const threads = parseThreads(opts.threads);
         const backend = parseBackend(opts.backend);
-        const signal = interruptSignal();
-        const progress = progressPrinter(opts.quiet || opts.json ? 'quiet' : 'auto');
-        try {
-          const report = await energyJob(
-            { base, chat, rank, ...(opts.skipEmbed ? { skipEmbed: true } : {}), ...(threads ? { threads } : {}), ...(backend ? { backend } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'energy') } : {}) },
-            {
-              signal,
-              onProgress: progress,
-              onLog: reportLogPrinter(progress, opts.quiet === true),
-            },
-          );
-          progress.end();
-          process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderEnergy(report, opts.by));
-        } finally {
-          progress.end();
-          signal.dispose();
-        }
+        const report = await withJobContext(
+          opts.quiet || opts.json ? 'quiet' : 'auto',
+          (progress) => reportLogPrinter(progress, opts.quiet === true),
+          (ctx) => energyJob({ base, chat, rank, ...(opts.skipEmbed ? { skipEmbed: true } : {}), ...(threads ? { threads } : {}), ...(backend ? { backend } : {}), ...(opts.cache ? { cacheDir: join(userCacheDir(), 'energy') } : {}) }, ctx),
+        );
+        process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderEnergy(report, by));
       }),
     );
 }

@@ -7,8 +7,8 @@ import { printableLines } from '../../protocol/displayFormat';
 import { evalJob } from '../jobs';
 import { parseBackend, parseThreads } from '../options';
 import { progressMode } from '../jobCommand';
-import { progressPrinter } from '../progress';
-import { action, interruptSignal } from '../run';
+import { withJobContext } from '../progress';
+import { action } from '../run';
 import { parseGgufType } from './gguf';
 
 interface EvalCli {
@@ -64,16 +64,9 @@ export function registerEval(program: Command): void {
         };
         const mode = progressMode(o);
         const reports: EvalReport[] = [];
+        const showLog = (level: string) => mode !== 'json' && (level !== 'debug' || process.env.CHATVEC_DEBUG !== undefined) && (mode !== 'quiet' || level !== 'info');
         for (const m of o.compare !== undefined ? [model, o.compare] : [model]) {
-          const progress = progressPrinter(mode);
-          const signal = interruptSignal();
-          try {
-            const showLog = (level: string) => mode !== 'json' && (level !== 'debug' || process.env.CHATVEC_DEBUG !== undefined) && (mode !== 'quiet' || level !== 'info');
-            reports.push(await evalJob({ ...base, model: m }, { signal, onProgress: progress, onLog: (l, msg) => showLog(l) && process.stderr.write(`${l}: ${printableLines(msg)}\n`) }));
-          } finally {
-            progress.end();
-            signal.dispose();
-          }
+          reports.push(await withJobContext(mode, () => (l, msg) => showLog(l) && process.stderr.write(`${l}: ${printableLines(msg)}\n`), (ctx) => evalJob({ ...base, model: m }, ctx)));
         }
         const [a, b] = reports as [EvalReport, EvalReport | undefined];
         if (mode === 'json') {

@@ -6,8 +6,8 @@ import { SWEEP_TABLE_HEADER, sweepPoints, sweepTableRows } from '../../protocol/
 import { sweepJob } from '../jobs';
 import { parseBackend, parseRatio, parseThreads } from '../options';
 import { progressMode } from '../jobCommand';
-import { progressPrinter } from '../progress';
-import { action, interruptSignal } from '../run';
+import { withJobContext } from '../progress';
+import { action } from '../run';
 import { TRY_BACKEND_HELP, parseTokens } from './eval';
 import { parseGgufType } from './gguf';
 
@@ -57,39 +57,32 @@ export function registerSweep(program: Command): void {
         if ((o.evalText === undefined) === (o.evalIds === undefined)) throw new ChatVecError('InvalidArgument', 'give exactly one of --eval-text FILE and --eval-ids FILE.json');
         if (o.keep !== undefined && o.keep !== 'all' && o.keep !== 'best') throw new ChatVecError('InvalidArgument', `--keep "${o.keep}" is not one of all, best`);
         const mode = progressMode(o);
-        const progress = progressPrinter(mode);
-        const signal = interruptSignal();
-        try {
-          const rows = await sweepJob(
-            {
-              target: o.target, base: o.base, chat: o.chat, ratios: o.ratios.split(',').map((r) => parseRatio(r.trim())), out: o.out, keep: o.keep as 'all' | 'best' | undefined,
-              ...(o.evalText !== undefined ? { text: o.evalText } : { ids: o.evalIds }),
-              context: parseTokens('--context', o.context), stride: parseTokens('--stride', o.stride), cacheDir: userCacheDir(), type: parseGgufType(o.type),
-              backend: parseBackend(o.backend), threads: parseThreads(o.threads), skipEmbed: o.skipEmbed, overwrite: o.overwrite,
-            },
-            {
-              signal,
-              onProgress: progress,
-              onLog: (l, m) => {
-                if (mode !== 'auto' || l === 'debug') return;
-                // Each step is logged (info): end the progress line of the step before.
-                progress.end();
-                process.stderr.write(`${l}: ${printableLines(m)}\n`);
+        const rows = await withJobContext(
+          mode,
+          (progress) => (l, m) => {
+            if (mode !== 'auto' || l === 'debug') return;
+            // Each step is logged (info): end the progress line of the step before.
+            progress.end();
+            process.stderr.write(`${l}: ${printableLines(m)}\n`);
+          },
+          (ctx) =>
+            sweepJob(
+              {
+                target: o.target, base: o.base, chat: o.chat, ratios: o.ratios.split(',').map((r) => parseRatio(r.trim())), out: o.out, keep: o.keep as 'all' | 'best' | undefined,
+                ...(o.evalText !== undefined ? { text: o.evalText } : { ids: o.evalIds }),
+                context: parseTokens('--context', o.context), stride: parseTokens('--stride', o.stride), cacheDir: userCacheDir(), type: parseGgufType(o.type),
+                backend: parseBackend(o.backend), threads: parseThreads(o.threads), skipEmbed: o.skipEmbed, overwrite: o.overwrite,
               },
-            },
-          );
-          progress.end();
-          if (mode === 'json') {
-            process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored, best: r.best })) }) + '\n');
-            return;
-          }
-          const r0 = rows[0]!.report;
-          const lines = [[...SWEEP_TABLE_HEADER], ...sweepTableRows(sweepPoints(rows), printable)];
-          process.stdout.write(`${r0.scored} tokens scored; context ${r0.context}, stride ${r0.stride}; ${r0.backend}\n${table(lines, new Set([1, 2]))}\n`);
-        } finally {
-          progress.end();
-          signal.dispose();
+              ctx,
+            ),
+        );
+        if (mode === 'json') {
+          process.stdout.write(JSON.stringify({ type: 'result', rows: rows.map((r) => ({ ratio: r.ratio, out: r.out, meanNll: r.report.meanNll, perplexity: r.report.perplexity, scored: r.report.scored, best: r.best })) }) + '\n');
+          return;
         }
+        const r0 = rows[0]!.report;
+        const lines = [[...SWEEP_TABLE_HEADER], ...sweepTableRows(sweepPoints(rows), printable)];
+        process.stdout.write(`${r0.scored} tokens scored; context ${r0.context}, stride ${r0.stride}; ${r0.backend}\n${table(lines, new Set([1, 2]))}\n`);
       }),
     );
 }
