@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EnergyAtRankReport } from '../protocol/taskHost';
 import { formatPercent } from '../protocol/displayFormat';
+import { parseRankChoice } from '../protocol/rankChoice';
 import { readSettings } from './config';
 import type { Ctx } from './ctx';
 import { EnergyOverlay } from './energyOverlay';
@@ -16,12 +17,10 @@ import { EnergyOverlay } from './energyOverlay';
 /** The rank the input box proposes. */
 export const DEFAULT_ENERGY_RANK = 16;
 
-/** Whole numbers ≥ 1; the input box's check. */
+/** Whole numbers ≥ 1 (extract's rank text, without its `@ energy`); the input box's check. */
 export function parseEnergyRank(text: string): number | null {
-  const t = text.trim();
-  if (!/^\d+$/.test(t)) return null;
-  const r = Number(t);
-  return Number.isSafeInteger(r) && r >= 1 ? r : null;
+  const c = parseRankChoice(text);
+  return typeof c === 'string' || c.energy !== undefined ? null : c.rank;
 }
 
 /** The completion action of a low-rank Extract: its own figures per layer (showEnergyReport). */
